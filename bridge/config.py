@@ -1,0 +1,465 @@
+"""The bridge's YAML config: loading, ``!secret`` and ``!env``, validation, defaults.
+
+Every option, its default and its meaning is in ``config.example.yaml``; this
+module is the one place that checks them. A bad config raises
+:class:`ConfigError` naming the key path, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+import yaml
+
+from bridge.parsers import (
+    FieldSpec,
+    ParserLookupError,
+    StationParser,
+    find_parser_class,
+    make_parser,
+)
+from bridge.parsers.conversions import CONVERSIONS
+from bridge.parsers.declarative import TYPES
+from bridge.parsers.derived import DERIVED
+
+__all__ = [
+    "DEFAULT_PORT",
+    "Config",
+    "ConfigError",
+    "InfluxConfig",
+    "ListenConfig",
+    "MqttConfig",
+    "StationConfig",
+    "StorageConfig",
+    "UnknownStations",
+    "default_database_path",
+    "load_config",
+    "parse_config",
+]
+
+DEFAULT_PORT = 5001  # the port the station firmware's captive portal suggests
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class ConfigError(Exception):
+    """A config the bridge cannot run with; the message says where and why."""
+
+
+def default_database_path() -> Path:
+    """Where the bridge keeps its database when no config names one."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "wxstation" / "wxstation.db"
+
+
+# --- the config as the rest of the bridge sees it -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListenConfig:
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    #: Peers allowed to connect; empty allows any.
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    #: Connections served at once; more wait in the kernel's backlog.
+    max_connections: int = 256
+    #: Seconds a connection may stay silent before it is closed (the ESP's own
+    #: client gives up after 1 s, so a longer silence is not a station).
+    read_timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    path: Path = field(default_factory=default_database_path)
+    #: Stop accepting packets when the database reaches this size (stations keep
+    #: their samples and send them again later).
+    max_size_mb: float = 1024.0
+    #: ... or when the disk it lives on has less than this left.
+    min_free_mb: float = 64.0
+    #: Decoded samples older than this many days are deleted from the embedded
+    #: store (raw packets are kept); 0 keeps them forever.
+    retention_days: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StationConfig:
+    device_id: int
+    name: str
+    parser: StationParser
+    #: The only address this station may send from, when set.
+    address: IPAddress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownStations:
+    #: ``keep``: keep their packets aside for ``reprocess``; ``decode``: decode
+    #: them with ``parser`` and name them "Station <id>".
+    action: str = "decode"
+    parser: str = "reference"
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxConfig:
+    url: str
+    api: int = 2
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    org: str = "wxstation"
+    bucket: str = "wxstation"
+    database: str = "wxstation"
+    retention_policy: str | None = None
+    measurement: str = "weather"
+    #: ``default``: one point per sample; ``legacy``: the old server's schema.
+    layout: str = "default"
+    verify_ssl: bool = True
+    ssl_ca_cert: str | None = None
+    timeout: float = 10.0
+    batch_size: int = 5000
+    flush_interval: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    keepalive: int = 60
+    qos: int = 1
+    base_topic: str = "wxstation"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    tls: bool = False
+    ca_certs: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    tls_insecure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    stations: Mapping[int, StationConfig] = field(default_factory=dict)
+    unknown_stations: UnknownStations = field(default_factory=UnknownStations)
+    influxdb: InfluxConfig | None = None
+    mqtt: MqttConfig | None = None
+    log_level: str = "INFO"
+    #: The file this was read from, if any.
+    source: Path | None = None
+
+    def station(self, device_id: int) -> StationConfig | None:
+        """The station for a device id: configured, or made by the unknown policy."""
+        if device_id in self.stations:
+            return self.stations[device_id]
+        if self.unknown_stations.action != "decode":
+            return None
+        return StationConfig(
+            device_id, f"Station {device_id}", make_parser(self.unknown_stations.parser)
+        )
+
+
+# --- validation ----------------------------------------------------------------
+
+
+def _port(value: Any) -> int:
+    return vol.All(vol.Coerce(int), vol.Range(min=1, max=65535))(value)  # type: ignore[no-any-return]
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    return vol.All(vol.Coerce(kind), vol.Range(min=0, min_included=False))
+
+
+def _network(value: Any) -> IPNetwork:
+    try:
+        return ipaddress.ip_network(str(value), strict=False)
+    except ValueError as err:
+        raise vol.Invalid(f"not a network like 192.168.1.0/24: {err}") from err
+
+
+def _address(value: Any) -> IPAddress:
+    try:
+        return ipaddress.ip_address(str(value))
+    except ValueError as err:
+        raise vol.Invalid(f"not an IP address like 192.168.1.50: {err}") from err
+
+
+def _device_id(value: Any) -> int:
+    try:
+        device = int(value)
+    except (TypeError, ValueError) as err:
+        raise vol.Invalid("a station is keyed by its device id, a number 1..255") from err
+    if not 1 <= device <= 255:
+        raise vol.Invalid("a device id is 1..255 (one byte in the packet header)")
+    return device
+
+
+def _one_of(*choices: str) -> Any:
+    return vol.In(choices, msg=f"expected one of: {', '.join(choices)}")
+
+
+def _parser_name(value: Any) -> str:
+    name = vol.All(str, vol.Length(min=1))(value)
+    try:
+        find_parser_class(name)
+    except ParserLookupError as err:
+        raise vol.Invalid(str(err)) from err
+    return str(name)
+
+
+_CONVERT_OR_SCALE = "give either a named convert or a scale (and offset), not both"
+
+_FIELD = vol.Schema(
+    {
+        vol.Required("key"): vol.All(
+            str, vol.Match(r"^[a-z][a-z0-9_]*$", msg="use lower_snake_case")
+        ),
+        vol.Required("type"): _one_of(*TYPES),
+        vol.Exclusive("convert", "conversion", msg=_CONVERT_OR_SCALE): _one_of(*CONVERSIONS),
+        vol.Exclusive("scale", "conversion", msg=_CONVERT_OR_SCALE): vol.Coerce(float),
+        vol.Optional("offset", default=0.0): vol.Coerce(float),
+        vol.Optional("name"): str,
+        vol.Optional("unit"): str,
+        vol.Optional("device_class"): str,
+        vol.Optional("state_class", default="measurement"): vol.Any(
+            None, _one_of("measurement", "total", "total_increasing")
+        ),
+        vol.Optional("precision"): vol.All(vol.Coerce(int), vol.Range(min=0, max=6)),
+        vol.Optional("icon"): str,
+    }
+)
+
+
+def _unique_keys(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    for index, spec in enumerate(fields):
+        if spec["key"] in seen:
+            raise vol.Invalid(f"key {spec['key']!r} appears twice", path=[index, "key"])
+        seen.add(spec["key"])
+    return fields
+
+
+_STATION = vol.Schema(
+    vol.All(
+        {
+            vol.Optional("name"): vol.All(str, vol.Length(min=1)),
+            vol.Exclusive("parser", "layout"): _parser_name,
+            vol.Exclusive("fields", "layout"): vol.All([_FIELD], vol.Length(min=1), _unique_keys),
+            vol.Optional("derived", default=[]): [_one_of(*DERIVED)],
+            vol.Optional("address"): _address,
+        }
+    )
+)
+
+_SCHEMA = vol.Schema(
+    {
+        vol.Optional("listen", default={}): {
+            vol.Optional("host", default="0.0.0.0"): str,
+            vol.Optional("port", default=DEFAULT_PORT): _port,
+            vol.Optional("allowed_networks", default=[]): [_network],
+            vol.Optional("max_connections", default=256): _positive(int),
+            vol.Optional("read_timeout", default=5.0): _positive(float),
+        },
+        vol.Optional("storage", default={}): {
+            vol.Optional("path"): vol.All(str, vol.Length(min=1)),
+            vol.Optional("max_size_mb", default=1024.0): _positive(float),
+            vol.Optional("min_free_mb", default=64.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
+            vol.Optional("retention_days", default=0.0): vol.All(
+                vol.Coerce(float), vol.Range(min=0)
+            ),
+        },
+        vol.Optional("stations", default={}): vol.Any(None, {_device_id: vol.Any(None, _STATION)}),
+        vol.Optional("unknown_stations", default={}): {
+            vol.Optional("action", default="decode"): _one_of("keep", "decode"),
+            vol.Optional("parser", default="reference"): _parser_name,
+        },
+        vol.Optional("influxdb"): {
+            vol.Required("url"): vol.All(
+                str, vol.Match(r"^https?://", msg="starts with http:// or https://")
+            ),
+            vol.Optional("api", default=2): vol.All(
+                vol.Coerce(int), vol.In([1, 2], msg="expected 1 or 2")
+            ),
+            vol.Optional("token"): str,
+            vol.Optional("username"): str,
+            vol.Optional("password"): str,
+            vol.Optional("org", default="wxstation"): str,
+            vol.Optional("bucket", default="wxstation"): str,
+            vol.Optional("database", default="wxstation"): str,
+            vol.Optional("retention_policy"): str,
+            vol.Optional("measurement", default="weather"): vol.All(str, vol.Length(min=1)),
+            vol.Optional("layout", default="default"): _one_of("default", "legacy"),
+            vol.Optional("verify_ssl", default=True): bool,
+            vol.Optional("ssl_ca_cert"): str,
+            vol.Optional("timeout", default=10.0): _positive(float),
+            vol.Optional("batch_size", default=5000): _positive(int),
+            vol.Optional("flush_interval", default=1.0): _positive(float),
+        },
+        vol.Optional("mqtt"): {
+            vol.Required("host"): vol.All(str, vol.Length(min=1)),
+            vol.Optional("port", default=1883): _port,
+            vol.Optional("username"): str,
+            vol.Optional("password"): str,
+            vol.Optional("client_id"): str,
+            vol.Optional("keepalive", default=60): vol.All(vol.Coerce(int), vol.Range(min=5)),
+            vol.Optional("qos", default=1): vol.All(
+                vol.Coerce(int), vol.In([0, 1, 2], msg="expected 0, 1 or 2")
+            ),
+            vol.Optional("base_topic", default="wxstation"): vol.All(
+                str, vol.Match(r"^[^#+]+$", msg="no MQTT wildcards (# or +)")
+            ),
+            vol.Optional("discovery", default=True): bool,
+            vol.Optional("discovery_prefix", default="homeassistant"): vol.All(
+                str, vol.Match(r"^[^#+]+$", msg="no MQTT wildcards (# or +)")
+            ),
+            vol.Optional("tls", default=False): bool,
+            vol.Optional("ca_certs"): str,
+            vol.Optional("certfile"): str,
+            vol.Optional("keyfile"): str,
+            vol.Optional("tls_insecure", default=False): bool,
+        },
+        vol.Optional("log_level", default="INFO"): vol.All(
+            vol.Upper, _one_of("DEBUG", "INFO", "WARNING", "ERROR")
+        ),
+    }
+)
+
+
+def _describe(error: vol.Invalid, raw: Any) -> str:
+    """One line: the key path, the value found there and what is wrong."""
+    path = [str(part) for part in error.path]
+    where = " -> ".join(path) if path else "(top level)"
+    value: Any = raw
+    for part in error.path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            value = None
+            break
+    message = error.msg
+    if message == "extra keys not allowed":
+        message = "unknown key (check its spelling against config.example.yaml)"
+    shown = "" if value is None or isinstance(value, Mapping | list) else f" (got {value!r})"
+    return f"{where}: {message}{shown}"
+
+
+def parse_config(raw: Any, source: Path | None = None) -> Config:
+    """Validate a config already read from YAML and build the :class:`Config`."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source or 'config'}: the top level must be a mapping of sections")
+    try:
+        data = _SCHEMA(dict(raw))
+    except vol.MultipleInvalid as err:
+        lines = sorted({_describe(e, raw) for e in err.errors})
+        raise ConfigError(
+            f"{source or 'config'}: " + "\n  ".join(["invalid config:", *lines])
+        ) from err
+
+    base = source.parent if source else Path.cwd()
+    storage = data["storage"]
+    path = Path(storage["path"]).expanduser() if "path" in storage else default_database_path()
+    stations: dict[int, StationConfig] = {}
+    for device_id, spec in (data["stations"] or {}).items():
+        spec = spec or {}
+        fields = [FieldSpec(**f) for f in spec.get("fields", [])]
+        try:
+            parser = make_parser(spec.get("parser"), fields, spec["derived"] if spec else ())
+        except (ParserLookupError, ValueError, TypeError) as err:
+            raise ConfigError(f"{source or 'config'}: stations -> {device_id}: {err}") from err
+        stations[device_id] = StationConfig(
+            device_id, spec.get("name") or f"Station {device_id}", parser, spec.get("address")
+        )
+    influx = data.get("influxdb")
+    mqtt = data.get("mqtt")
+    return Config(
+        listen=ListenConfig(
+            **{**data["listen"], "allowed_networks": tuple(data["listen"]["allowed_networks"])}
+        ),
+        storage=StorageConfig(
+            path=path if path.is_absolute() else base / path,
+            max_size_mb=storage["max_size_mb"],
+            min_free_mb=storage["min_free_mb"],
+            retention_days=storage["retention_days"],
+        ),
+        stations=stations,
+        unknown_stations=UnknownStations(**data["unknown_stations"]),
+        influxdb=InfluxConfig(**influx) if influx else None,
+        mqtt=MqttConfig(**mqtt) if mqtt else None,
+        log_level=data["log_level"],
+        source=source,
+    )
+
+
+# --- YAML with !secret and !env ------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader plus ``!secret`` and ``!env``, with the config's own folder."""
+
+    secrets_file: Path | None = None
+    _secrets: dict[str, Any] | None = None
+
+    def secret(self, name: str) -> Any:
+        if self.secrets_file is None:
+            raise ConfigError(
+                f"!secret {name}: secrets need a config file (secrets.yaml beside it)"
+            )
+        if self._secrets is None:
+            try:
+                loaded = yaml.safe_load(self.secrets_file.read_text(encoding="utf-8"))
+            except FileNotFoundError as err:
+                raise ConfigError(
+                    f"!secret {name}: {self.secrets_file} does not exist; create it with "
+                    f"a line '{name}: ...'"
+                ) from err
+            self._secrets = loaded if isinstance(loaded, dict) else {}
+        if name not in self._secrets:
+            raise ConfigError(f"!secret {name}: not found in {self.secrets_file}")
+        return self._secrets[name]
+
+
+def _secret(loader: _Loader, node: yaml.Node) -> Any:
+    return loader.secret(str(loader.construct_scalar(node)))  # type: ignore[arg-type]
+
+
+def _env(loader: _Loader, node: yaml.Node) -> Any:
+    name, _, default = str(loader.construct_scalar(node)).partition(" ")  # type: ignore[arg-type]
+    if name in os.environ:
+        return os.environ[name]
+    if default:
+        return default
+    raise ConfigError(f"!env {name}: the environment variable {name} is not set")
+
+
+_Loader.add_constructor("!secret", _secret)
+_Loader.add_constructor("!env", _env)
+
+
+def load_config(path: Path | str | None) -> Config:
+    """Read and validate a config file; with no file, the embedded defaults."""
+    if path is None:
+        return parse_config({})
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config {source}: {err.strerror or err}") from err
+
+    class Loader(_Loader):
+        secrets_file = source.parent / "secrets.yaml"
+
+    try:
+        raw = yaml.load(text, Loader=Loader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML: {err}") from err
+    return parse_config(raw, source)

@@ -1,0 +1,49 @@
+"""The reference station: TSL2561 light and SI7021 humidity and temperature."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+
+from bridge.parsers.base import StationParser
+from bridge.parsers.conversions import (
+    lux,
+    raw_lux,
+    raw_si7021_humidity,
+    raw_si7021_temperature,
+    si7021_humidity,
+    si7021_temperature,
+)
+from bridge.parsers.fields import Field
+
+__all__ = ["ReferenceParser"]
+
+RECORD = struct.Struct("<HHH")
+
+
+class ReferenceParser(StationParser):
+    """Three u16 values per 6-byte record: lux, humidity raw, temperature raw."""
+
+    kind = "reference"
+    record_size = RECORD.size
+    value_count = 3
+    fields = (
+        Field("light", "Light", "lx", "illuminance", precision=0),
+        Field("humidity", "Humidity", "%", "humidity", precision=1),
+        Field("temperature", "Temperature", "°C", "temperature", precision=2),
+    )
+
+    def decode_record(self, record: bytes) -> dict[str, float]:
+        light, humidity, temperature = RECORD.unpack(record)
+        return {
+            "light": lux(light),
+            "humidity": si7021_humidity(humidity),
+            "temperature": si7021_temperature(temperature),
+        }
+
+    def encode_record(self, values: Mapping[str, float]) -> bytes:
+        return RECORD.pack(
+            raw_lux(values["light"]),
+            raw_si7021_humidity(values["humidity"]),
+            raw_si7021_temperature(values["temperature"]),
+        )

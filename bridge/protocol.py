@@ -1,0 +1,124 @@
+"""The station's wire format: the 9-byte header and the limits of a real packet.
+
+Pure code: bytes in, values or a :class:`PacketError` out. No sockets, clocks or I/O.
+See PROTOCOL.md for the layout this follows.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import asdict, dataclass
+
+__all__ = [
+    "HEADER",
+    "HEADER_SIZE",
+    "MAX_PACKET_SIZE",
+    "MAX_PAYLOAD_SIZE",
+    "Header",
+    "PacketError",
+    "parse_header",
+]
+
+HEADER = struct.Struct("<HHHBBB")
+HEADER_SIZE = HEADER.size  # 9: the ESP sends the header without its struct padding
+
+# The ATtiny's sample store holds at most 350 bytes; the ESP sends exactly what it
+# holds, so no station packet carries more payload than this.
+MAX_PAYLOAD_SIZE = 350
+MAX_PACKET_SIZE = HEADER_SIZE + MAX_PAYLOAD_SIZE
+
+
+class PacketError(ValueError):
+    """A packet the bridge refuses to decode.
+
+    ``reason`` says what is wrong in words a person can act on; ``offset`` is the
+    byte the problem starts at, where there is one; ``device_id`` is the station
+    the packet claims to come from, once the header could be read.
+    """
+
+    def __init__(
+        self, reason: str, *, offset: int | None = None, device_id: int | None = None
+    ) -> None:
+        self.reason = reason
+        self.offset = offset
+        self.device_id = device_id
+        where = f" (byte {offset})" if offset is not None else ""
+        who = f"device {device_id}: " if device_id is not None else ""
+        super().__init__(f"{who}{reason}{where}")
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The header every station packet starts with."""
+
+    bytes_ready: int
+    wake_every_s: int
+    measure_every_s: int
+    bytes_per_sample: int
+    device_id: int
+    sensor_count: int
+
+    @property
+    def announced_records(self) -> int:
+        """Number of sample records the header announces."""
+        return self.bytes_ready // self.bytes_per_sample
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def parse_header(data: bytes) -> Header:
+    """Read and check the header of everything one connection delivered.
+
+    Checks what holds for every station whatever its sensors: the header is
+    complete, its intervals and record size are not zero, the announced payload
+    fits the station's store and is a whole number of records, and no more bytes
+    arrived than were announced. Fewer bytes than announced is a cut packet, which
+    is not an error here: its complete records are real samples.
+    """
+    if not data:
+        raise PacketError("no bytes at all: the connection closed before sending anything")
+    if len(data) < HEADER_SIZE:
+        raise PacketError(
+            f"fewer than {HEADER_SIZE} header bytes: only {len(data)} arrived", offset=len(data)
+        )
+    header = Header(*HEADER.unpack_from(data))
+    device = header.device_id
+    if data[:HEADER_SIZE] == b"\xff" * HEADER_SIZE:
+        raise PacketError(
+            "all-0xFF header (bytes_ready 65535): the ESP read nothing from the ATtiny "
+            "(the pattern of a failed I2C read); check the station's wiring and power",
+            offset=0,
+        )
+    if len(data) > MAX_PACKET_SIZE:
+        raise PacketError(
+            f"{len(data)} bytes; a station sends at most {MAX_PACKET_SIZE}: not a station packet",
+            offset=MAX_PACKET_SIZE,
+            device_id=device,
+        )
+    if header.bytes_ready > MAX_PAYLOAD_SIZE:
+        raise PacketError(
+            f"bytes_ready {header.bytes_ready} is more than a station can store "
+            f"({MAX_PAYLOAD_SIZE})",
+            offset=0,
+            device_id=device,
+        )
+    for name, offset in (("wake_every_s", 2), ("measure_every_s", 4), ("bytes_per_sample", 6)):
+        if getattr(header, name) == 0:
+            raise PacketError(f"{name} is 0", offset=offset, device_id=device)
+    if header.bytes_ready % header.bytes_per_sample:
+        raise PacketError(
+            f"{header.bytes_ready} payload bytes cannot hold "
+            f"{header.bytes_per_sample}-byte records",
+            offset=0,
+            device_id=device,
+        )
+    payload = len(data) - HEADER_SIZE
+    if payload > header.bytes_ready:
+        raise PacketError(
+            f"more bytes than bytes_ready announces ({payload} > {header.bytes_ready}): "
+            "not what a station sends",
+            offset=HEADER_SIZE + header.bytes_ready,
+            device_id=device,
+        )
+    return header

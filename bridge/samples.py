@@ -1,0 +1,118 @@
+"""A packet made into samples: decoded by the station's parser, stamped by its clock.
+
+:func:`make_batch` is the one place where decoding and timing meet. It is pure,
+so the bridge's pipeline, the ``decode`` command and the Home Assistant
+integration all turn the same bytes into the same samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.parsers import StationParser
+from bridge.protocol import Header
+from bridge.timing import StationClock, stamp_packet
+
+__all__ = ["Batch", "Sample", "format_time", "make_batch"]
+
+
+def format_time(time_ms: int) -> str:
+    """RFC 3339 in UTC with milliseconds: ``2026-09-21T13:20:00.000Z``."""
+    moment = datetime.fromtimestamp(time_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time_ms % 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measurement of a station: when it was taken and what it measured."""
+
+    time_ms: int
+    values: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"time": format_time(self.time_ms), **self.values}
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The samples one packet brought, with what the bridge learnt of the station."""
+
+    device_id: int
+    station: str
+    arrival: float
+    header: Header
+    samples: tuple[Sample, ...]
+    #: Records the header announced, and how many complete ones arrived.
+    announced: int
+    received: int
+    #: Leading records the station had sent before, and how many of those were
+    #: already stored (and so are not among ``samples``).
+    resent: int
+    duplicates: int
+    #: Seconds between samples and the station's clock factor after this packet.
+    spacing: float
+    clock_factor: float
+    calibrated: bool
+    problems: tuple[str, ...] = ()
+
+    @property
+    def cut(self) -> bool:
+        return self.received < self.announced
+
+    def health(self) -> dict[str, Any]:
+        """How the station is doing, as the sinks report it."""
+        return {
+            "last_seen": format_time(round(self.arrival * 1000)),
+            "samples": len(self.samples),
+            "announced": self.announced,
+            "received": self.received,
+            "resent": self.resent,
+            "interval": round(self.spacing, 3),
+            "clock_error": round((self.clock_factor - 1.0) * 100.0, 3),
+            "wake_every": self.header.wake_every_s,
+            "measure_every": self.header.measure_every_s,
+        }
+
+
+def make_batch(
+    station: str,
+    parser: StationParser,
+    clock: StationClock,
+    data: bytes,
+    arrival: float,
+) -> tuple[Batch, StationClock]:
+    """Decode and stamp one packet; raises :class:`~bridge.protocol.PacketError`."""
+    decoded = parser.decode(data)
+    header = decoded.header
+    timed = stamp_packet(
+        clock,
+        arrival=arrival,
+        wake_every_s=header.wake_every_s,
+        measure_every_s=header.measure_every_s,
+        records=decoded.records,
+        announced=decoded.announced,
+        store_records=parser.store_records,
+    )
+    samples = tuple(
+        Sample(round(stamp * 1000), values)
+        for stamp, values in zip(timed.stamps, decoded.values, strict=True)
+        if stamp is not None
+    )
+    batch = Batch(
+        device_id=header.device_id,
+        station=station,
+        arrival=arrival,
+        header=header,
+        samples=samples,
+        announced=decoded.announced,
+        received=len(decoded.records),
+        resent=timed.resent,
+        duplicates=timed.duplicates,
+        spacing=timed.spacing,
+        clock_factor=timed.clock.clock_factor,
+        calibrated=timed.calibrated,
+        problems=decoded.problems,
+    )
+    return batch, timed.clock
