@@ -365,7 +365,7 @@ def parse_config(raw: Any, source: Path | None = None) -> Config:
             f"{source or 'config'}: " + "\n  ".join(["invalid config:", *lines])
         ) from err
 
-    base = source.parent if source else Path.cwd()
+    base = source.resolve().parent if source else Path.cwd()
     storage = data["storage"]
     path = Path(storage["path"]).expanduser() if "path" in storage else default_database_path()
     stations: dict[int, StationConfig] = {}
