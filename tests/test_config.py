@@ -21,8 +21,10 @@ def test_example_config_is_valid() -> None:
     assert isinstance(greenhouse, DeclarativeParser)
     assert (greenhouse.record_size, greenhouse.value_count) == (7, 4)
     assert config.storage.path == ROOT / "wxstation.db"
-    assert config.influxdb is not None and config.influxdb.api == 2
-    assert config.mqtt is not None and config.mqtt.base_topic == "wxstation"
+    assert config.influxdb is not None
+    assert config.influxdb.api == 2
+    assert config.mqtt is not None
+    assert config.mqtt.base_topic == "wxstation"
 
 
 def test_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,9 +33,11 @@ def test_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     config = load_config(None)
     assert config.listen.port == 5001
     assert config.storage.path == tmp_path / "wxstation" / "wxstation.db"
-    assert config.influxdb is None and config.mqtt is None
+    assert config.influxdb is None
+    assert config.mqtt is None
     station = config.station(42)
-    assert station is not None and station.name == "Station 42"
+    assert station is not None
+    assert station.name == "Station 42"
 
 
 @pytest.mark.parametrize(
