@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import csv
+import dataclasses
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 
 from bridge.config import Config, ConfigError, load_config
 from bridge.protocol import PacketError, parse_header
-from bridge.samples import make_batch
+from bridge.samples import format_time, make_batch
+from bridge.service import (
+    EXIT_CONFIG,
+    EXIT_DATABASE,
+    DatabaseBusyError,
+    Demo,
+    configure_logging,
+    database_lock,
+    decode_offline,
+    demo_database,
+    serve,
+)
+from bridge.spool import Received, Spool
 from bridge.timing import StationClock
 
 __all__ = ["main"]
@@ -83,6 +101,130 @@ def decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    configure_logging(args.log_level or config.log_level)
+    demo = None
+    if args.demo:
+        demo = Demo(stations=args.demo_stations)
+        if config.source is None:
+            # A demo on the embedded defaults must not fill the user's real database.
+            config = dataclasses.replace(
+                config, storage=dataclasses.replace(config.storage, path=demo_database())
+            )
+    return asyncio.run(serve(config, demo=demo))
+
+
+@contextmanager
+def _open_spool(config: Config) -> Iterator[tuple[Spool, bool]]:
+    """The database, and whether this process may decode (no bridge is running)."""
+    storage = config.storage
+    spool = Spool(storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb)
+    try:
+        with database_lock(storage.path), spool:
+            yield spool, True
+        return
+    except DatabaseBusyError:
+        pass
+    with spool:
+        yield spool, False
+
+
+def _decode_now(spool: Spool, config: Config, alone: bool) -> None:
+    if not alone:
+        print(
+            "a bridge is running on this database and decodes them within seconds, "
+            "with the config it started with (restart it first if you changed the config)"
+        )
+        return
+    decoded, kept = decode_offline(spool, config)
+    print(f"decoded {decoded} packets, {kept} kept aside")
+
+
+def reprocess(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    configure_logging(args.log_level or config.log_level)
+    with _open_spool(config) as (spool, alone):
+        count = spool.requeue_kept(args.device)
+        print(f"{count} kept-aside packets queued for decoding")
+        _decode_now(spool, config, alone)
+    return 0
+
+
+def ingest(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    configure_logging(args.log_level or config.log_level)
+    items = []
+    with Path(args.file).open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                items.append(
+                    Received(
+                        bytes.fromhex(entry["data"]),
+                        float(entry["received_at"]),
+                        str(entry.get("peer", "ingest:0")),
+                    )
+                )
+            except (ValueError, KeyError, TypeError) as err:
+                print(
+                    f"{args.file}:{number}: not a capture line "
+                    '{"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}: '
+                    f"{err!r}",
+                    file=sys.stderr,
+                )
+                return 1
+    items.sort(key=lambda item: item.received_at)
+    with _open_spool(config) as (spool, alone):
+        spool.add_packets(items)
+        print(f"stored {len(items)} packets")
+        _decode_now(spool, config, alone)
+    return 0
+
+
+def _parse_time(text: str) -> int:
+    """Unix seconds or an ISO 8601 / RFC 3339 time (UTC unless it says), as ms."""
+    try:
+        return round(float(text) * 1000)
+    except ValueError:
+        pass
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
+
+
+def export(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    out = sys.stdout
+    with _open_spool(config) as (spool, _):
+        if args.raw:
+            for packet in spool.raw_packets():
+                out.write(json.dumps(packet.as_capture()) + "\n")
+            return 0
+        rows = spool.samples(
+            device_id=args.station,
+            since_ms=_parse_time(args.since) if args.since else None,
+            until_ms=_parse_time(args.until) if args.until else None,
+        )
+        if args.format == "jsonl":
+            for device_id, station, time_ms, values in rows:
+                record = {"device_id": device_id, "station": station, "time": format_time(time_ms)}
+                out.write(json.dumps({**record, **values}, ensure_ascii=False) + "\n")
+            return 0
+        materialised = list(rows)
+        keys = sorted({key for *_, values in materialised for key in values})
+        writer = csv.writer(out)
+        writer.writerow(["device_id", "station", "time", *keys])
+        for device_id, station, time_ms, values in materialised:
+            writer.writerow(
+                [device_id, station, format_time(time_ms), *(values.get(k, "") for k in keys)]
+            )
+    return 0
+
+
 def _build_cli() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="wxstation-bridge",
@@ -93,7 +235,35 @@ def _build_cli() -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=help_text)
         parser.add_argument("-c", "--config", help="config file (default: embedded defaults)")
+        parser.add_argument("--log-level", help="debug, info, warning or error")
         return parser
+
+    runner = command("run", "receive packets from stations until stopped (SIGTERM or Ctrl-C)")
+    runner.add_argument(
+        "--demo",
+        action="store_true",
+        help="also run simulated stations against this bridge (without -c: in a "
+        "temporary database)",
+    )
+    runner.add_argument("--demo-stations", type=int, default=3, help="simulated stations (3)")
+    runner.set_defaults(run=run)
+    again = command("reprocess", "decode kept-aside packets again, e.g. after fixing the config")
+    again.add_argument("--device", type=int, help="only packets claiming this device id")
+    again.set_defaults(run=reprocess)
+    exporter = command("export", "print stored samples (or, with --raw, the received packets)")
+    exporter.add_argument("--station", type=int, metavar="ID", help="only this device id")
+    exporter.add_argument("--since", help="from this time on (RFC 3339 or unix seconds)")
+    exporter.add_argument("--until", help="before this time (RFC 3339 or unix seconds)")
+    exporter.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    exporter.add_argument(
+        "--raw", action="store_true", help="the packets as received, in the format ingest reads"
+    )
+    exporter.set_defaults(run=export)
+    ingester = command("ingest", "store and decode captured packets with their arrival times")
+    ingester.add_argument(
+        "file", help='JSON lines: {"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}'
+    )
+    ingester.set_defaults(run=ingest)
 
     command("check-config", "validate a config file and print what it sets up").set_defaults(
         run=check_config
@@ -114,7 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_CONFIG
+    except (OSError, RuntimeError) as err:
+        print(f"wxstation-bridge: {err}", file=sys.stderr)
+        return EXIT_DATABASE
 
 
 if __name__ == "__main__":

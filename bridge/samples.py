@@ -61,6 +61,28 @@ class Batch:
     def cut(self) -> bool:
         return self.received < self.announced
 
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the samples, as JSON-ready data (see :meth:`from_dict`)."""
+        return {
+            "device_id": self.device_id,
+            "station": self.station,
+            "arrival": self.arrival,
+            "header": self.header.as_dict(),
+            "announced": self.announced,
+            "received": self.received,
+            "resent": self.resent,
+            "duplicates": self.duplicates,
+            "spacing": self.spacing,
+            "clock_factor": self.clock_factor,
+            "calibrated": self.calibrated,
+            "problems": list(self.problems),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], samples: tuple[Sample, ...]) -> Batch:
+        fields = {**data, "header": Header(**data["header"]), "problems": tuple(data["problems"])}
+        return cls(samples=samples, **fields)
+
     def health(self) -> dict[str, Any]:
         """How the station is doing, as the sinks report it."""
         return {

@@ -206,6 +206,8 @@ async def run_fleet(
     packets: int,
     start: float | None = None,
     seed: int = 0,
+    wake_every_s: int = 3600,
+    measure_every_s: int = 120,
     concurrency: int = 200,
     send_timeout_s: float = 5.0,
 ) -> FleetReport:
@@ -227,8 +229,10 @@ async def run_fleet(
             SimStation(
                 device_id,
                 parser,
-                start + rng.uniform(0, 3600),
+                start + rng.uniform(0, wake_every_s),
                 clock_factor=rng.uniform(0.97, 1.03),
+                wake_every_s=wake_every_s,
+                measure_every_s=measure_every_s,
                 seed=seed + index,
             )
         )

@@ -161,7 +161,7 @@ def _resent_count(
     whose count of new samples best fits the time elapsed is taken; on a tie,
     the one with more records proven by their bytes.
     """
-    if last is None or elapsed is None or announced == 0:
+    if last is None or elapsed is None or elapsed <= 0 or announced == 0:
         return 0
     expected_new = elapsed / nominal_spacing if elapsed > 0 else 0.0
     store_full = announced >= store_records

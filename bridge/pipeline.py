@@ -1,0 +1,405 @@
+"""Spool -> decode -> timestamps -> sinks, in arrival order per station.
+
+Three kinds of work run on the event loop, each as its own task:
+
+- the **committer** gathers what connections delivered and commits it to the
+  spool in groups (one fsync for many packets), then wakes the decoder;
+- the **decoder** turns new packets into batches (or keeps them aside with the
+  reason) and stores batches, samples and station clocks in one transaction;
+- one **sink driver** per sink delivers stored batches in order from where that
+  sink's progress says it stopped, retrying with backoff while the sink is
+  unavailable, so a slow or failing sink never holds up receiving or the others.
+
+Every spool call runs on one dedicated thread (:class:`SpoolThread`), so the
+event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import ipaddress
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from bridge.config import Config
+from bridge.protocol import PacketError, parse_header
+from bridge.samples import Batch, format_time, make_batch
+from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
+from bridge.spool import Received, Spool, StoredPacket
+from bridge.timing import StationClock
+
+__all__ = ["DecodeResult", "Pipeline", "SpoolThread", "decode_pending"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Packets decoded per transaction: large enough to amortise the commit, small
+#: enough that the first samples of a backlog reach the sinks quickly.
+DECODE_GROUP = 500
+#: Seconds between checks of the database size and free disk space.
+ROOM_CHECK_INTERVAL = 2.0
+#: Seconds between attempts to commit after the disk was full.
+FULL_RETRY_INTERVAL = 5.0
+#: Longest wait between two attempts to reach an unavailable sink, seconds.
+MAX_BACKOFF = 60.0
+#: Seconds between looks for packets queued by another process (``reprocess``).
+POLL_INTERVAL = 5.0
+
+
+class SpoolThread:
+    """Runs the spool's calls one at a time on a thread of their own."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wxstation-spool")
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(function, *args, **kwargs)
+        )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+# --- decoding ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeResult:
+    """What became of one packet: a batch, or the reason it is kept aside."""
+
+    packet: StoredPacket
+    batch: Batch | None = None
+    kept: str | None = None
+
+
+def _refusal(config: Config, packet: StoredPacket, device_id: int) -> str | None:
+    """Why a packet must not be decoded into its station's data, if it must not."""
+    networks = config.listen.allowed_networks
+    host = packet.peer_host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if networks and not (address and any(address in net for net in networks)):
+        return f"{packet.peer} is not in listen.allowed_networks"
+    station = config.stations.get(device_id)
+    if station and station.address is not None and address != station.address:
+        return (
+            f"device {device_id} ({station.name}) must send from {station.address}, "
+            f"this came from {host}: fix stations -> {device_id} -> address if it moved"
+        )
+    return None
+
+
+def decode_one(
+    config: Config, clocks: dict[int, StationClock], packet: StoredPacket
+) -> DecodeResult:
+    """Decode and stamp one packet, advancing its station's clock in ``clocks``."""
+    try:
+        device_id = parse_header(packet.data).device_id
+    except PacketError as err:
+        return DecodeResult(packet, kept=str(err))
+    refusal = _refusal(config, packet, device_id)
+    if refusal:
+        return DecodeResult(packet, kept=refusal)
+    station = config.station(device_id)
+    if station is None:
+        return DecodeResult(
+            packet,
+            kept=f"device {device_id} is not configured (unknown_stations: keep): add it "
+            "under stations and run 'wxstation-bridge reprocess'",
+        )
+    clock = clocks.get(device_id, StationClock())
+    previous = clock.previous_arrival
+    # A packet older than the station's newest (kept aside, then reprocessed)
+    # is stamped with the learnt clock factor alone and leaves the clock as it is.
+    late = previous is not None and packet.received_at <= previous
+    start = StationClock(clock.clock_factor) if late else clock
+    try:
+        batch, after = make_batch(
+            station.name, station.parser, start, packet.data, packet.received_at
+        )
+    except PacketError as err:
+        return DecodeResult(packet, kept=str(err))
+    except Exception as err:  # a user's own parser class may fail in any way
+        log.exception("parser of device %s failed on packet %s", device_id, packet.id)
+        return DecodeResult(packet, kept=f"the {station.parser.kind} parser failed: {err!r}")
+    if not late:
+        clocks[device_id] = after
+    return DecodeResult(packet, batch=batch)
+
+
+def decode_pending(
+    spool: Spool, config: Config, clocks: dict[int, StationClock], limit: int = DECODE_GROUP
+) -> list[DecodeResult]:
+    """Decode up to ``limit`` new packets and store the outcome in one transaction.
+
+    Synchronous: run it on the spool's thread. ``clocks`` is the caller's copy of
+    the station clocks, updated only once the transaction has committed.
+    """
+    packets = spool.packets("new", limit=limit)
+    if not packets:
+        return []
+    working = dict(clocks)
+    results = [decode_one(config, working, packet) for packet in packets]
+    changed = {
+        device: clock for device, clock in working.items() if clocks.get(device) is not clock
+    }
+    spool.record(
+        [(r.packet.id, r.batch) for r in results if r.batch is not None],
+        [(r.packet.id, r.kept) for r in results if r.kept is not None],
+        changed,
+    )
+    clocks.update(changed)
+    return results
+
+
+def log_result(result: DecodeResult) -> None:
+    """One line per packet: what it brought, or why it is kept aside."""
+    packet = result.packet
+    batch = result.batch
+    if batch is None:
+        log.warning("packet %d from %s kept aside: %s", packet.id, packet.peer, result.kept)
+        return
+    span = ""
+    if batch.samples:
+        first, last = batch.samples[0].time_ms, batch.samples[-1].time_ms
+        span = f" {format_time(first)[11:19]}..{format_time(last)[11:19]}"
+    notes = []
+    if batch.cut:
+        notes.append(f"cut: {batch.received} of {batch.announced} records arrived")
+    if batch.resent:
+        notes.append(f"{batch.resent} resent, {batch.duplicates} already stored")
+    notes.extend(batch.problems)
+    level = logging.WARNING if batch.cut or batch.problems else logging.INFO
+    log.log(
+        level,
+        "%s (%d) from %s: %d samples%s every %.1f s, clock %+.2f %%%s",
+        batch.station,
+        batch.device_id,
+        packet.peer,
+        len(batch.samples),
+        span,
+        batch.spacing,
+        (batch.clock_factor - 1) * 100,
+        f" ({'; '.join(notes)})" if notes else "",
+    )
+
+
+# --- the running pipeline --------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    item: Received
+    committed: asyncio.Future[int] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Pipeline:
+    """The bridge's work after a connection closed: commit, decode, deliver."""
+
+    def __init__(
+        self,
+        config: Config,
+        spool: SpoolThread,
+        sinks: Sequence[Sink] = (),
+        *,
+        on_room: Callable[[str | None], None] = lambda reason: None,
+    ) -> None:
+        self.config = config
+        self.spool = spool
+        self.sinks = tuple(sinks)
+        self.on_room = on_room
+        self.clocks: dict[int, StationClock] = {}
+        self._pending: list[_Pending] = []
+        self._to_commit = asyncio.Event()
+        self._to_decode = asyncio.Event()
+        self._new_batches = {sink.name: asyncio.Event() for sink in self.sinks}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._draining = False
+        self._room_checked = 0.0
+        #: Decoded batches, for whoever wants to watch (tests, the demo).
+        self.listeners: list[Callable[[Batch], None]] = []
+
+    async def start(self) -> None:
+        self.clocks = await self.spool.call(self.spool.spool.clocks)
+        reason = await self.spool.call(self.spool.spool.room)
+        self.on_room(reason)
+        for sink in self.sinks:
+            await sink.start()
+        self._tasks = [
+            asyncio.create_task(self._committer(), name="committer"),
+            asyncio.create_task(self._decoder(), name="decoder"),
+            *(
+                asyncio.create_task(self._drive(sink), name=f"sink {sink.name}")
+                for sink in self.sinks
+            ),
+        ]
+        self._to_decode.set()  # packets left new by the last run
+
+    async def submit(self, item: Received) -> None:
+        """Hand over what a connection delivered; returns once it is committed."""
+        pending = _Pending(item)
+        self._pending.append(pending)
+        self._to_commit.set()
+        await pending.committed
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Commit and decode what is in hand, give sinks ``grace`` seconds, then stop."""
+        self._stopping = True
+        self._to_commit.set()
+        self._to_decode.set()
+        committer, decoder, *drivers = self._tasks
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(committer), grace)
+        # Everything is committed: one last decoding pass, then the decoder ends.
+        self._draining = True
+        self._to_decode.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(decoder), grace)
+        for event in self._new_batches.values():
+            event.set()
+        if drivers:
+            _, late = await asyncio.wait(drivers, timeout=grace)
+            for task in late:
+                task.cancel()
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sink in self.sinks:
+            try:
+                await sink.stop()
+            except Exception:
+                log.exception("sink %s did not stop cleanly", sink.name)
+
+    async def _committer(self) -> None:
+        while True:
+            if not self._pending:
+                if self._stopping:
+                    return
+                await self._to_commit.wait()
+                self._to_commit.clear()
+                continue
+            group, self._pending = self._pending, []
+            try:
+                await self.spool.call(self.spool.spool.add_packets, [p.item for p in group])
+            except sqlite3.Error as err:
+                # Disk full or the database failing: keep the packets in memory,
+                # stop accepting more, and try again.
+                self._pending[:0] = group
+                self.on_room(f"cannot write the database: {err}")
+                log.error("cannot commit %d packets (%s); retrying", len(group), err)
+                await asyncio.sleep(FULL_RETRY_INTERVAL)
+                self._room_checked = 0.0
+                continue
+            for pending in group:
+                if not pending.committed.done():
+                    pending.committed.set_result(0)
+            self._to_decode.set()
+            now = time.monotonic()
+            if now - self._room_checked >= ROOM_CHECK_INTERVAL:
+                self._room_checked = now
+                self.on_room(await self.spool.call(self.spool.spool.room))
+
+    async def _decoder(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._to_decode.wait(), POLL_INTERVAL)
+            self._to_decode.clear()
+            last_pass = self._draining
+            while True:
+                try:
+                    results = await self.spool.call(
+                        decode_pending, self.spool.spool, self.config, self.clocks
+                    )
+                except sqlite3.Error as err:
+                    log.error("cannot store decoded packets (%s); retrying", err)
+                    await asyncio.sleep(FULL_RETRY_INTERVAL)
+                    continue
+                for result in results:
+                    log_result(result)
+                    if result.batch is not None:
+                        for listener in self.listeners:
+                            listener(result.batch)
+                if any(r.batch is not None for r in results):
+                    for event in self._new_batches.values():
+                        event.set()
+                if len(results) < DECODE_GROUP:
+                    break
+            if last_pass:
+                return
+
+    async def _drive(self, sink: Sink) -> None:
+        """Deliver stored batches to one sink, in order, from its saved progress."""
+        spool = self.spool.spool
+        seq = await self.spool.call(spool.progress, sink.name)
+        event = self._new_batches[sink.name]
+        backoff = 1.0
+        down_since: float | None = None
+        while True:
+            event.clear()
+            batches = await self.spool.call(spool.batches, after=seq, limit=sink.batch_limit)
+            if not batches:
+                if self._stopping:
+                    return
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(event.wait(), POLL_INTERVAL)
+                continue
+            try:
+                await self._deliver(sink, batches)
+            except SinkUnavailableError as err:
+                if self._stopping:
+                    return
+                if down_since is None:
+                    down_since = time.monotonic()
+                    log.warning(
+                        "%s unavailable, samples wait in the spool: %s", sink.name, err.reason
+                    )
+                delay = err.retry_after if err.retry_after is not None else backoff
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                await asyncio.sleep(delay * random.uniform(0.9, 1.1))  # noqa: S311 (jitter)
+                continue
+            if down_since is not None:
+                log.info("%s is back after %.0f s", sink.name, time.monotonic() - down_since)
+                down_since = None
+            backoff = 1.0
+            seq = batches[-1][0]
+            await self.spool.call(spool.set_progress, sink.name, seq)
+
+    async def _deliver(self, sink: Sink, batches: list[tuple[int, Batch]]) -> None:
+        """Deliver, and when the sink refuses, find and keep aside the batches it refuses."""
+        try:
+            await sink.deliver([batch for _, batch in batches])
+            return
+        except SinkRejectedError as err:
+            if len(batches) == 1:
+                seq, batch = batches[0]
+                log.error(
+                    "%s refused the batch of %s (%d) from %s; kept aside: %s",
+                    sink.name,
+                    batch.station,
+                    batch.device_id,
+                    format_time(round(batch.arrival * 1000)),
+                    err.reason,
+                )
+                await self.spool.call(
+                    self.spool.spool.reject, sink.name, [seq], err.reason, time.time()
+                )
+                return
+        for one in batches:
+            await self._deliver(sink, [one])

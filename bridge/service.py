@@ -1,0 +1,259 @@
+"""``wxstation-bridge run``: the receiver, the pipeline and the sinks, as one service.
+
+Also the database lock that keeps two bridges off one database, and the
+offline work (``ingest``, ``reprocess``) that decodes in-process when no
+bridge is running and leaves it to the running one otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import resource
+import signal
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from bridge.config import Config
+from bridge.pipeline import Pipeline, SpoolThread, decode_pending, log_result
+from bridge.receiver import Receiver
+from bridge.sim import run_fleet
+from bridge.sinks import Sink
+from bridge.spool import Spool
+from bridge.timing import StationClock
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_DATABASE",
+    "EXIT_LISTEN",
+    "DatabaseBusyError",
+    "build_sinks",
+    "database_lock",
+    "decode_offline",
+    "serve",
+]
+
+log = logging.getLogger("bridge")
+
+EXIT_CONFIG = 1
+EXIT_LISTEN = 3
+EXIT_DATABASE = 4
+#: Seconds the pipeline may take at shutdown to commit, decode and flush.
+SHUTDOWN_GRACE = 10.0
+#: Seconds between deletions of samples older than storage.retention_days.
+PRUNE_INTERVAL = 3600.0
+#: Packets a demo fleet sends before it stops: in effect, until the bridge stops.
+DEMO_PACKETS = 10**9
+
+
+class DatabaseBusyError(RuntimeError):
+    """Another bridge process holds the database."""
+
+
+@contextlib.contextmanager
+def database_lock(path: Path, *, wait: bool = False) -> Iterator[IO[str]]:
+    """Hold ``<database>.lock`` for as long as a process works on the database."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = (path.parent / (path.name + ".lock")).open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError as err:
+            raise DatabaseBusyError(f"another wxstation bridge is using {path}") from err
+        yield handle
+    finally:
+        handle.close()
+
+
+def build_sinks(config: Config) -> list[Sink]:
+    """The sinks the config turns on, besides the embedded store."""
+    sinks: list[Sink] = []
+    return sinks
+
+
+def decode_offline(spool: Spool, config: Config) -> tuple[int, int]:
+    """Decode every new packet now; returns (decoded, kept aside)."""
+    clocks: dict[int, StationClock] = spool.clocks()
+    decoded = kept = 0
+    while results := decode_pending(spool, config, clocks):
+        for result in results:
+            log_result(result)
+            if result.batch is None:
+                kept += 1
+            else:
+                decoded += 1
+    return decoded, kept
+
+
+def _raise_file_limit() -> None:
+    """Allow as many open sockets as the system lets this process have: a burst
+    of stations waking at once is a burst of connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    """Simulated stations that a demo run sends to itself, in real time.
+
+    They wake every 10 s with a sample every 2 s (the firmware's intervals are
+    settings), so a newcomer sees calibrated samples flow within seconds.
+    """
+
+    stations: int = 3
+    wake_every_s: int = 10
+    measure_every_s: int = 2
+
+
+async def serve(
+    config: Config,
+    *,
+    demo: Demo | None = None,
+    sinks: list[Sink] | None = None,
+    on_ready: Callable[[Receiver, Pipeline], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run the bridge until SIGTERM, SIGINT or ``stop``; returns the exit code."""
+    _raise_file_limit()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    storage = config.storage
+    with contextlib.ExitStack() as resources:
+        try:
+            resources.enter_context(database_lock(storage.path))
+            spool = Spool(
+                storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb
+            )
+            resources.enter_context(spool)
+        except (DatabaseBusyError, OSError, RuntimeError, sqlite3.Error) as err:
+            log.error("cannot use the database %s: %s", storage.path, err)
+            return EXIT_DATABASE
+        thread = SpoolThread(spool)
+        resources.callback(thread.close)
+        pipeline = Pipeline(config, thread, build_sinks(config) if sinks is None else sinks)
+        receiver = Receiver(config.listen, pipeline.submit)
+        background: list[asyncio.Task[None]] = []
+
+        def room(reason: str | None) -> None:
+            action = receiver.pause(reason) if reason else receiver.resume()
+            background.append(asyncio.create_task(action))
+
+        pipeline.on_room = room
+        try:
+            await receiver.start()
+        except OSError as err:
+            hint = (
+                "another program uses it: stop that program or set listen.port"
+                if err.errno == errno.EADDRINUSE
+                else str(err.strerror or err)
+            )
+            log.error("cannot listen on %s:%s: %s", config.listen.host, config.listen.port, hint)
+            return EXIT_LISTEN
+        try:
+            await pipeline.start()
+            _log_startup(config, receiver, spool, pipeline)
+            if demo is not None:
+                background.append(asyncio.create_task(_run_demo(config, receiver, demo)))
+            if storage.retention_days > 0:
+                background.append(asyncio.create_task(_prune(thread, storage.retention_days)))
+            if on_ready is not None:
+                on_ready(receiver, pipeline)
+            await stop.wait()
+            log.info("stopping: no new connections, finishing what is in hand")
+            for task in background:
+                task.cancel()
+            await receiver.stop()
+            await pipeline.stop(SHUTDOWN_GRACE)
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+        counts = spool.counts()
+        log.info(
+            "stopped; %d packets decoded, %d kept aside, %d waiting",
+            counts.get("done", 0),
+            counts.get("kept", 0),
+            counts.get("new", 0),
+        )
+    return 0
+
+
+def _log_startup(config: Config, receiver: Receiver, spool: Spool, pipeline: Pipeline) -> None:
+    counts = spool.counts()
+    log.info(
+        "wxstation bridge listening on %s:%d; database %s (%d packets, %d kept aside)",
+        config.listen.host,
+        receiver.port,
+        spool.path,
+        sum(counts.values()),
+        counts.get("kept", 0),
+    )
+    for device_id, station in sorted(config.stations.items()):
+        log.info("station %d: %s (%s parser)", device_id, station.name, station.parser.kind)
+    if config.unknown_stations.action == "decode":
+        log.info("unknown stations: decoded with the %s parser", config.unknown_stations.parser)
+    else:
+        log.info("unknown stations: kept aside until configured")
+    names = ", ".join(sink.name for sink in pipeline.sinks) or "none besides the database"
+    log.info("sinks: %s", names)
+
+
+async def _run_demo(config: Config, receiver: Receiver, demo: Demo) -> None:
+    """Simulated stations sending to this bridge until it stops."""
+    parsers = {device: station.parser for device, station in config.stations.items()}
+    host = "127.0.0.1" if config.listen.host in ("0.0.0.0", "::", "") else config.listen.host
+    log.info("demo: %d simulated stations send to %s:%d", demo.stations, host, receiver.port)
+    await asyncio.sleep(0.2)
+    await run_fleet(
+        host,
+        receiver.port,
+        parsers,
+        stations=demo.stations,
+        rate=demo.stations / demo.wake_every_s,
+        packets=DEMO_PACKETS,
+        start=time.time() - demo.wake_every_s,
+        wake_every_s=demo.wake_every_s,
+        measure_every_s=demo.measure_every_s,
+    )
+
+
+async def _prune(thread: SpoolThread, retention_days: float) -> None:
+    while True:
+        cutoff = round((time.time() - retention_days * 86400) * 1000)
+        removed = await thread.call(thread.spool.prune, cutoff)
+        if removed:
+            log.info("deleted %d samples older than %g days", removed, retention_days)
+        await asyncio.sleep(PRUNE_INTERVAL)
+
+
+def demo_database() -> Path:
+    """A throwaway database for ``run --demo`` without a config file."""
+    return Path(tempfile.mkdtemp(prefix="wxstation-demo-")) / "wxstation.db"
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
+    # The client libraries speak at INFO about every request; keep their warnings.
+    for noisy in ("urllib3", "influxdb_client"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,62 @@
+"""Sinks: where decoded samples go after the bridge's own store.
+
+A sink receives batches in order and either delivers all of them or raises:
+:class:`SinkUnavailableError` when trying again later can succeed (the service is
+down, overloaded, or the network failed), :class:`SinkRejectedError` when the service
+refused the data for good. The pipeline keeps each sink's progress in the spool,
+retries the first with backoff and keeps the second aside with the reason, so a
+sink never loses a sample and never blocks receiving.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from bridge.samples import Batch
+
+__all__ = ["Sink", "SinkError", "SinkRejectedError", "SinkUnavailableError"]
+
+
+class SinkError(Exception):
+    """A sink could not deliver; ``reason`` says why in the service's words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SinkUnavailableError(SinkError):
+    """Delivery failed for now; ``retry_after`` is the service's own hint, in seconds."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class SinkRejectedError(SinkError):
+    """The service refused the data for good; retrying the same data cannot help."""
+
+
+class Sink(ABC):
+    """Somewhere batches are delivered, in order, at least once."""
+
+    #: Names the sink in logs and in the spool's progress table; never change it
+    #: for a sink that has delivered, or it starts again from the first batch.
+    name: str = "sink"
+    #: Most batches handed to one :meth:`deliver` call.
+    batch_limit: int = 200
+
+    async def start(self) -> None:  # noqa: B027  (optional hook)
+        """Connect; called once before the first delivery."""
+
+    @abstractmethod
+    async def deliver(self, batches: Sequence[Batch]) -> None:
+        """Deliver every batch, or raise :class:`SinkError`.
+
+        Delivering the same batch twice must not create anything twice: samples
+        keep their timestamps, so a repeated write lands on the same points.
+        """
+
+    async def stop(self) -> None:  # noqa: B027  (optional hook)
+        """Flush and disconnect; called once at shutdown."""

@@ -1,0 +1,364 @@
+"""The bridge's SQLite database: every packet as received, and all that follows from it.
+
+Tables:
+
+- ``packets``: what each connection delivered, with its arrival time and peer,
+  committed before anything else is done with it. ``state`` is ``new`` (not yet
+  decoded), ``done`` (decoded into a batch) or ``kept`` (kept aside with a
+  ``reason``: undecodable, unknown station, wrong address).
+- ``batches`` and ``samples``: the embedded sample store. A batch is one decoded
+  packet; ``seq`` orders batches for the sinks, so a packet decoded late (after
+  ``reprocess``) is still delivered.
+- ``stations``: each station's clock (see :mod:`bridge.timing`).
+- ``sink_progress``: the last batch each sink delivered, so a restart resumes
+  exactly there; ``rejected``: batches a sink refused for good, with the reason.
+
+The class is synchronous and not thread-safe: the runtime calls it from one
+thread only (see :class:`bridge.pipeline.SpoolThread`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.samples import Batch, Sample
+from bridge.timing import StationClock
+
+__all__ = ["Received", "Spool", "StoredPacket"]
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE packets (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    peer TEXT NOT NULL,
+    data BLOB NOT NULL,
+    device_id INTEGER,
+    state TEXT NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'done', 'kept')),
+    reason TEXT
+);
+CREATE INDEX packets_by_state ON packets (state, id);
+CREATE TABLE batches (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    packet_id INTEGER NOT NULL UNIQUE REFERENCES packets (id),
+    device_id INTEGER NOT NULL,
+    info TEXT NOT NULL
+);
+CREATE TABLE samples (
+    seq INTEGER NOT NULL REFERENCES batches (seq),
+    device_id INTEGER NOT NULL,
+    station TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    "values" TEXT NOT NULL
+);
+CREATE INDEX samples_by_seq ON samples (seq);
+CREATE INDEX samples_by_time ON samples (device_id, time_ms);
+CREATE TABLE stations (
+    device_id INTEGER PRIMARY KEY,
+    clock TEXT NOT NULL,
+    last_arrival REAL NOT NULL
+);
+CREATE TABLE sink_progress (
+    sink TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE rejected (
+    sink TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (sink, seq)
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What one connection delivered."""
+
+    data: bytes
+    received_at: float
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPacket:
+    id: int
+    data: bytes
+    received_at: float
+    peer: str
+    device_id: int | None
+    state: str
+    reason: str | None
+
+    @property
+    def peer_host(self) -> str:
+        host, _, _ = self.peer.rpartition(":")
+        return host.strip("[]") or self.peer
+
+    def as_capture(self) -> dict[str, object]:
+        """The line ``ingest`` reads and ``export --raw`` writes."""
+        return {"received_at": self.received_at, "peer": self.peer, "data": self.data.hex()}
+
+
+class Spool:
+    """The bridge's database. Open it, use it from one thread, close it."""
+
+    def __init__(self, path: Path, *, max_size_mb: float = 1024.0, min_free_mb: float = 64.0):
+        self.path = path
+        self.max_size = int(max_size_mb * 1024 * 1024)
+        self.min_free = int(min_free_mb * 1024 * 1024)
+        self._db: sqlite3.Connection | None = None
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def open(self) -> Spool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk when it returns. A station's packet has no
+        # other copy once read, so a group commit is worth its fsync.
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=10000")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            # executescript commits any open transaction first, so the script
+            # carries its own: the schema appears whole or not at all.
+            db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        elif version > SCHEMA_VERSION:
+            db.close()
+            raise RuntimeError(
+                f"{self.path} was written by a newer wxstation (schema {version}); upgrade"
+            )
+        self._db = db
+        return self
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> Spool:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the spool is not open")
+        return self._db
+
+    # --- receiving -------------------------------------------------------------
+
+    def add_packets(self, items: Sequence[Received]) -> list[int]:
+        """Commit what connections delivered, in one transaction; returns their ids."""
+        ids = []
+        with _transaction(self.db):
+            for item in items:
+                device = item.data[7] if len(item.data) > 7 else None
+                cursor = self.db.execute(
+                    "INSERT INTO packets (received_at, peer, data, device_id) VALUES (?, ?, ?, ?)",
+                    (item.received_at, item.peer, item.data, device),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    def room(self) -> str | None:
+        """Why no more packets fit, or None while they do."""
+        size = self.path.stat().st_size if self.path.exists() else 0
+        wal = self.path.with_name(self.path.name + "-wal")
+        size += wal.stat().st_size if wal.exists() else 0
+        if size >= self.max_size:
+            return f"the database is {size / 1e6:.0f} MB, at its cap (storage.max_size_mb)"
+        free = shutil.disk_usage(self.path.parent).free
+        if free < self.min_free:
+            return (
+                f"only {free / 1e6:.0f} MB free on the disk of {self.path.parent} "
+                "(storage.min_free_mb)"
+            )
+        return None
+
+    # --- decoding --------------------------------------------------------------
+
+    def packets(self, state: str, *, after: int = 0, limit: int = 1000) -> list[StoredPacket]:
+        rows = self.db.execute(
+            "SELECT id, data, received_at, peer, device_id, state, reason FROM packets "
+            "WHERE state = ? AND id > ? ORDER BY id LIMIT ?",
+            (state, after, limit),
+        ).fetchall()
+        return [StoredPacket(*row) for row in rows]
+
+    def clocks(self) -> dict[int, StationClock]:
+        rows = self.db.execute("SELECT device_id, clock FROM stations").fetchall()
+        return {device: StationClock.from_json(text) for device, text in rows}
+
+    def record(
+        self,
+        decoded: Sequence[tuple[int, Batch]],
+        kept: Sequence[tuple[int, str]],
+        clocks: dict[int, StationClock],
+    ) -> list[int]:
+        """Store the outcome of decoding some packets, all in one transaction.
+
+        ``decoded`` pairs a packet id with its batch, ``kept`` with the reason it
+        is kept aside; ``clocks`` are the stations' clocks after these packets.
+        Returns the batches' sequence numbers.
+        """
+        seqs = []
+        db = self.db
+        with _transaction(db):
+            for packet_id, batch in decoded:
+                cursor = db.execute(
+                    "INSERT INTO batches (packet_id, device_id, info) VALUES (?, ?, ?)",
+                    (packet_id, batch.device_id, json.dumps(batch.to_dict())),
+                )
+                seq = int(cursor.lastrowid or 0)
+                seqs.append(seq)
+                db.executemany(
+                    'INSERT INTO samples (seq, device_id, station, time_ms, "values") '
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (seq, batch.device_id, batch.station, s.time_ms, json.dumps(s.values))
+                        for s in batch.samples
+                    ],
+                )
+                db.execute(
+                    "UPDATE packets SET state = 'done', reason = NULL WHERE id = ?", (packet_id,)
+                )
+            db.executemany(
+                "UPDATE packets SET state = 'kept', reason = ? WHERE id = ?",
+                [(reason, packet_id) for packet_id, reason in kept],
+            )
+            db.executemany(
+                "INSERT INTO stations (device_id, clock, last_arrival) VALUES (?, ?, ?) "
+                "ON CONFLICT (device_id) DO UPDATE SET clock = excluded.clock, "
+                "last_arrival = excluded.last_arrival",
+                [
+                    (device, clock.to_json(), clock.previous_arrival or 0.0)
+                    for device, clock in clocks.items()
+                ],
+            )
+        return seqs
+
+    def requeue_kept(self, device_id: int | None = None) -> int:
+        """Mark kept-aside packets as new again, so they are decoded once more."""
+        query = "UPDATE packets SET state = 'new' WHERE state = 'kept'"
+        args: tuple[int, ...] = ()
+        if device_id is not None:
+            query += " AND device_id = ?"
+            args = (device_id,)
+        with _transaction(self.db):
+            return self.db.execute(query, args).rowcount
+
+    def counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT state, count(*) FROM packets GROUP BY state").fetchall()
+        return {state: int(count) for state, count in rows}
+
+    # --- sinks -----------------------------------------------------------------
+
+    def batches(self, *, after: int, limit: int) -> list[tuple[int, Batch]]:
+        """Batches with a sequence number above ``after``, in order, with their samples."""
+        rows = self.db.execute(
+            "SELECT seq, info FROM batches WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        ).fetchall()
+        if not rows:
+            return []
+        samples: dict[int, list[Sample]] = {seq: [] for seq, _ in rows}
+        for seq, time_ms, values in self.db.execute(
+            'SELECT seq, time_ms, "values" FROM samples WHERE seq BETWEEN ? AND ? ORDER BY rowid',
+            (rows[0][0], rows[-1][0]),
+        ):
+            samples[seq].append(Sample(time_ms, json.loads(values)))
+        return [(seq, Batch.from_dict(json.loads(info), tuple(samples[seq]))) for seq, info in rows]
+
+    def last_seq(self) -> int:
+        return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()[0])
+
+    def progress(self, sink: str) -> int:
+        row = self.db.execute("SELECT seq FROM sink_progress WHERE sink = ?", (sink,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_progress(self, sink: str, seq: int) -> None:
+        with _transaction(self.db):
+            self.db.execute(
+                "INSERT INTO sink_progress (sink, seq) VALUES (?, ?) "
+                "ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq",
+                (sink, seq),
+            )
+
+    def reject(self, sink: str, seqs: Sequence[int], reason: str, at: float) -> None:
+        """Keep aside batches a sink refused for good, with the sink's reason."""
+        with _transaction(self.db):
+            self.db.executemany(
+                "INSERT OR REPLACE INTO rejected (sink, seq, at, reason) VALUES (?, ?, ?, ?)",
+                [(sink, seq, at, reason) for seq in seqs],
+            )
+
+    def rejected(self, sink: str | None = None) -> list[tuple[str, int, str]]:
+        query = "SELECT sink, seq, reason FROM rejected"
+        args: tuple[str, ...] = ()
+        if sink is not None:
+            query += " WHERE sink = ?"
+            args = (sink,)
+        return [(s, int(q), r) for s, q, r in self.db.execute(query + " ORDER BY seq", args)]
+
+    # --- export ----------------------------------------------------------------
+
+    def samples(
+        self,
+        *,
+        device_id: int | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+    ) -> Iterator[tuple[int, str, int, dict[str, float]]]:
+        """Stored samples as (device id, station, time in ms, values), by station and time."""
+        where, args = [], []
+        if device_id is not None:
+            where.append("device_id = ?")
+            args.append(device_id)
+        if since_ms is not None:
+            where.append("time_ms >= ?")
+            args.append(since_ms)
+        if until_ms is not None:
+            where.append("time_ms < ?")
+            args.append(until_ms)
+        query = 'SELECT device_id, station, time_ms, "values" FROM samples'
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        for device, station, time_ms, values in self.db.execute(
+            query + " ORDER BY device_id, time_ms", args
+        ):
+            yield int(device), str(station), int(time_ms), json.loads(values)
+
+    def raw_packets(self) -> Iterator[StoredPacket]:
+        rows = self.db.execute(
+            "SELECT id, data, received_at, peer, device_id, state, reason FROM packets ORDER BY id"
+        )
+        for row in rows:
+            yield StoredPacket(*row)
+
+    def prune(self, before_ms: int) -> int:
+        """Delete decoded samples older than ``before_ms`` (raw packets stay)."""
+        with _transaction(self.db):
+            return self.db.execute("DELETE FROM samples WHERE time_ms < ?", (before_ms,)).rowcount
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
