@@ -75,13 +75,14 @@ def database_lock(path: Path, *, wait: bool = False) -> Iterator[IO[str]]:
 
 def build_sinks(config: Config) -> list[Sink]:
     """The sinks the config turns on, besides the embedded store."""
+    # Imported here: each client library loads only when its sink is configured.
     sinks: list[Sink] = []
     if config.influxdb is not None:
-        from bridge.sinks.influx import InfluxSink  # noqa: PLC0415  (only when configured)
+        from bridge.sinks.influx import InfluxSink
 
         sinks.append(InfluxSink(config.influxdb, config))
     if config.mqtt is not None:
-        from bridge.sinks.mqtt import MqttSink  # noqa: PLC0415  (only when configured)
+        from bridge.sinks.mqtt import MqttSink
 
         sinks.append(MqttSink(config.mqtt, config))
     return sinks
