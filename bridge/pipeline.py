@@ -292,8 +292,10 @@ class Pipeline:
             if not self._pending:
                 if self._stopping:
                     return
-                await self._to_commit.wait()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._to_commit.wait(), ROOM_CHECK_INTERVAL)
                 self._to_commit.clear()
+                await self._check_room()
                 continue
             group, self._pending = self._pending, []
             try:
@@ -311,10 +313,14 @@ class Pipeline:
                 if not pending.committed.done():
                     pending.committed.set_result(0)
             self._to_decode.set()
-            now = time.monotonic()
-            if now - self._room_checked >= ROOM_CHECK_INTERVAL:
-                self._room_checked = now
-                self.on_room(await self.spool.call(self.spool.spool.room))
+            await self._check_room()
+
+    async def _check_room(self) -> None:
+        """Tell ``on_room`` whether packets still fit, at most every few seconds."""
+        now = time.monotonic()
+        if now - self._room_checked >= ROOM_CHECK_INTERVAL:
+            self._room_checked = now
+            self.on_room(await self.spool.call(self.spool.spool.room))
 
     async def _decoder(self) -> None:
         while True:

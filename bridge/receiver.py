@@ -97,9 +97,13 @@ class Receiver:
     async def resume(self) -> None:
         if self.paused is None:
             return
+        try:
+            await self.start()
+        except OSError as err:
+            log.error("cannot listen again on port %d (%s); will retry", self.port, err)
+            return
         log.warning("accepting packets again (was: %s)", self.paused)
         self.paused = None
-        await self.start()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting and let connections in progress finish."""

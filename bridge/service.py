@@ -158,6 +158,8 @@ async def serve(
         background: list[asyncio.Task[None]] = []
 
         def room(reason: str | None) -> None:
+            if (reason is None) == (receiver.paused is None):
+                return
             action = receiver.pause(reason) if reason else receiver.resume()
             background.append(asyncio.create_task(action))
 

@@ -238,20 +238,25 @@ async def run_fleet(
         )
     report = FleetReport()
     limit = asyncio.Semaphore(concurrency)
+    # A station wakes again only after its previous packet went out (or failed).
+    turns = [asyncio.Lock() for _ in fleet]
 
-    async def one(station: SimStation) -> None:
-        wake = station.wake()
-        async with limit:
-            try:
-                await _send_async(host, port, wake.packet, send_timeout_s)
-            except (OSError, TimeoutError) as err:
-                report.failures += 1
-                name = type(err).__name__
-                report.errors[name] = report.errors.get(name, 0) + 1
-                return
-        station.delivered()
-        report.packets_sent += 1
-        report.samples_sent += len(wake.taken)
+    async def one(index: int) -> None:
+        station = fleet[index]
+        async with turns[index]:
+            wake = station.wake()
+            async with limit:
+                try:
+                    await _send_async(host, port, wake.packet, send_timeout_s)
+                except (OSError, TimeoutError) as err:
+                    report.failures += 1
+                    name = type(err).__name__
+                    report.errors[name] = report.errors.get(name, 0) + 1
+                    return
+            station.delivered()
+            report.packets_sent += 1
+            # The store was emptied by the last delivery, so these are all new.
+            report.samples_sent += len(wake.taken)
 
     began = time.monotonic()
     tasks: set[asyncio.Task[None]] = set()
@@ -260,7 +265,7 @@ async def run_fleet(
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(one(fleet[number % stations]))
+        task = asyncio.create_task(one(number % stations))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:

@@ -1,0 +1,155 @@
+"""Running the bridge for tests: in-process on a free port, or as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bridge.config import Config, parse_config
+from bridge.pipeline import Pipeline
+from bridge.receiver import Receiver
+from bridge.service import serve
+from bridge.sinks import Sink
+
+
+def bridge_config(tmp_path: Path, raw: dict[str, Any] | None = None) -> Config:
+    """A config on a free loopback port with its database in ``tmp_path``."""
+    config = parse_config(raw or {})
+    return replace(
+        config,
+        listen=replace(config.listen, host="127.0.0.1", port=0, read_timeout=1.0),
+        storage=replace(config.storage, path=tmp_path / "wxstation.db"),
+    )
+
+
+@dataclass
+class RunningBridge:
+    config: Config
+    receiver: Receiver
+    pipeline: Pipeline
+    stop: asyncio.Event
+    task: asyncio.Task[int]
+
+    @property
+    def port(self) -> int:
+        return self.receiver.port
+
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Read the bridge's database from a connection of the test's own."""
+        db = sqlite3.connect(f"file:{self.config.storage.path}?mode=ro", uri=True)
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
+    def count(self, sql: str, *args: Any) -> int:
+        return int(self.query(sql, *args)[0][0])
+
+    async def shutdown(self) -> int:
+        self.stop.set()
+        return await asyncio.wait_for(self.task, 30)
+
+
+@contextlib.asynccontextmanager
+async def running_bridge(
+    config: Config, sinks: list[Sink] | None = None
+) -> AsyncIterator[RunningBridge]:
+    """The whole service in this event loop, stopped (gracefully) at the end."""
+    ready: asyncio.Future[tuple[Receiver, Pipeline]] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(
+            config,
+            sinks=sinks if sinks is not None else [],
+            stop=stop,
+            on_ready=lambda r, p: ready.set_result((r, p)),
+        )
+    )
+    done, _ = await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        raise RuntimeError(f"bridge did not start: exit code {task.result()}")
+    receiver, pipeline = ready.result()
+    bridge = RunningBridge(config, receiver, pipeline, stop, task)
+    try:
+        yield bridge
+    finally:
+        if not task.done():
+            await bridge.shutdown()
+
+
+async def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await asyncio.sleep(0.05)
+
+
+# --- the bridge as a real process -------------------------------------------------
+
+
+def write_config(path: Path, raw: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+@dataclass
+class BridgeProcess:
+    """``wxstation-bridge run`` in a process of its own, as a user runs it."""
+
+    config_file: Path
+    log_file: Path
+    process: subprocess.Popen[bytes] | None = None
+    logs: list[str] = field(default_factory=list)
+
+    def start(self, ready_timeout: float = 20.0) -> None:
+        offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bridge.cli", "run", "-c", str(self.config_file)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = time.monotonic() + ready_timeout
+        while "listening on" not in self.log_file.read_text(errors="replace")[offset:]:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("bridge did not start:\n" + self.log_file.read_text())
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no flush."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@contextlib.contextmanager
+def bridge_process(config_file: Path, log_file: Path) -> Iterator[BridgeProcess]:
+    bridge = BridgeProcess(config_file, log_file)
+    try:
+        yield bridge
+    finally:
+        bridge.close()

@@ -1,0 +1,365 @@
+"""The running bridge over real sockets: receiving, storing, keeping aside, restarting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge import receiver as receiver_module
+from bridge.parsers import FieldSpec, ReferenceParser, make_parser
+from bridge.sim import SimStation, run_fleet, send_packet
+from tests.helpers import load_vectors
+from tests.runtime_helpers import (
+    bridge_config,
+    bridge_process,
+    running_bridge,
+    wait_until,
+    write_config,
+)
+from tests.servers import free_port
+
+PARSER = ReferenceParser()
+
+
+def packet(device_id: int = 1, start: float = 1_790_000_000.0, seed: int = 0) -> bytes:
+    return SimStation(device_id, PARSER, start, seed=seed).wake().packet
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+async def test_many_concurrent_stations_all_stored(tmp_path: Path) -> None:
+    """Test that a fleet of stations sending at once gets every sample stored."""
+    async with running_bridge(bridge_config(tmp_path)) as bridge:
+        report = await run_fleet(
+            "127.0.0.1", bridge.port, {}, stations=60, rate=0, packets=240, seed=1
+        )
+        assert report.failures == 0
+        await wait_until(
+            lambda: bridge.count("SELECT count(*) FROM samples") == report.samples_sent,
+            what="all samples stored",
+        )
+        assert bridge.count("SELECT count(*) FROM packets WHERE state = 'done'") == 240
+
+
+async def test_packet_written_one_byte_at_a_time(tmp_path: Path) -> None:
+    """Test that a packet split into single-byte writes decodes whole."""
+    data = packet()
+    async with running_bridge(bridge_config(tmp_path)) as bridge:
+        await asyncio.to_thread(
+            send_packet, "127.0.0.1", bridge.port, data, chunk=1, chunk_delay=0.001
+        )
+        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        (stored,) = bridge.query("SELECT data FROM packets")
+        assert stored[0] == data
+
+
+async def test_bad_connections_are_closed_and_good_stations_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test that idle, slow, oversized and garbage connections are closed with a
+    reason while a good station is served at the same time."""
+    monkeypatch.setattr(receiver_module, "CONNECTION_DEADLINE", 2.0)
+    async with running_bridge(bridge_config(tmp_path)) as bridge:
+        port = bridge.port
+
+        def idle() -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                return sock.recv(10)  # b"" once the bridge gives up on the silence
+
+        def slow() -> float:
+            began = time.monotonic()
+            data = packet(seed=5)
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                try:
+                    for byte in data:
+                        sock.sendall(bytes([byte]))
+                        time.sleep(0.5)  # under the read timeout, but never done
+                except OSError:
+                    pass
+            return time.monotonic() - began
+
+        def flood() -> None:
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+                contextlib.suppress(OSError),
+            ):
+                sock.sendall(bytes(range(256)) * 40)
+
+        idle_task = asyncio.create_task(asyncio.to_thread(idle))
+        slow_task = asyncio.create_task(asyncio.to_thread(slow))
+        await asyncio.to_thread(flood)
+        await asyncio.to_thread(send_packet, "127.0.0.1", port, b"GET / HTTP/1.0\r\n\r\n")
+        good = packet(device_id=2, seed=9)
+        await asyncio.to_thread(send_packet, "127.0.0.1", port, good)
+        await wait_until(
+            lambda: bridge.count("SELECT count(*) FROM samples WHERE device_id = 2") == 30,
+            what="the good station's samples",
+        )
+        assert await asyncio.wait_for(idle_task, 10) == b""
+        assert await asyncio.wait_for(slow_task, 40) < 30
+        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 4)
+        kept = dict(
+            bridge.query("SELECT hex(substr(data, 1, 4)), reason FROM packets WHERE state = 'kept'")
+        )
+        assert len(kept) == 3  # the flood, the HTTP request and the slow trickle
+        assert any("a station sends at most 359" in reason for reason in kept.values())
+
+
+async def test_unknown_station_kept_then_reprocessed(tmp_path: Path) -> None:
+    """Test that a packet from an unconfigured station is kept aside and decoded by
+    reprocess once the station is configured, with the same stamps as live."""
+    fields = [
+        {"key": "temperature", "type": "i16", "scale": 0.01},
+        {"key": "humidity", "type": "u16", "scale": 0.01},
+    ]
+    config_file = write_config(
+        tmp_path / "config.yaml",
+        {
+            "listen": {"host": "127.0.0.1", "port": 5001},
+            "storage": {"path": str(tmp_path / "wx.db")},
+            "unknown_stations": {"action": "keep"},
+        },
+    )
+    parser = make_parser(fields=[FieldSpec(**spec) for spec in fields])
+    station = SimStation(9, parser, 1_790_000_000.0)
+    wake = station.wake()
+    capture = tmp_path / "capture.jsonl"
+    capture.write_text(
+        json.dumps(
+            {"received_at": wake.arrival, "peer": "127.0.0.1:40000", "data": wake.packet.hex()}
+        )
+        + "\n"
+    )
+    result = cli("ingest", str(capture), "-c", str(config_file))
+    assert result.returncode == 0, result.stderr
+    assert "decoded 0 packets, 1 kept aside" in result.stdout
+    exported = cli("export", "-c", str(config_file))
+    assert exported.stdout == ""
+
+    config_file.write_text(
+        config_file.read_text()
+        + "stations:\n  9:\n    name: Shed\n    fields: "
+        + json.dumps(fields)
+        + "\n"
+    )
+    result = cli("reprocess", "-c", str(config_file))
+    assert result.returncode == 0, result.stderr
+    assert "1 kept-aside packets queued" in result.stdout
+    assert "decoded 1 packets, 0 kept aside" in result.stdout
+    lines = [json.loads(line) for line in cli("export", "-c", str(config_file)).stdout.splitlines()]
+    assert len(lines) == 30
+    assert {line["station"] for line in lines} == {"Shed"}
+    assert set(lines[0]) == {"device_id", "station", "time", "temperature", "humidity"}
+
+
+def capture_line(arrival: float, data: bytes, peer: str = "192.168.1.50:40000") -> str:
+    return json.dumps({"received_at": arrival, "peer": peer, "data": data.hex()}) + "\n"
+
+
+@pytest.mark.parametrize("sequence", load_vectors("timing.json"), ids=lambda s: s["name"])
+def test_ingest_timing_vectors_then_export(tmp_path: Path, sequence: dict[str, Any]) -> None:
+    """Test that ingesting a vector sequence, one packet per run so the clock must be
+    read back from the database each time, exports the expected stamps."""
+    config_file = write_config(tmp_path / "config.yaml", {"storage": {"path": "wx.db"}})
+    expected = []
+    for number, entry in enumerate(sequence["packets"]):
+        capture = tmp_path / f"capture{number}.jsonl"
+        capture.write_text(capture_line(entry["arrival"], bytes.fromhex(entry["hex"])))
+        result = cli("ingest", str(capture), "-c", str(config_file))
+        assert result.returncode == 0, result.stderr
+        expected.extend(entry["stamps"])
+    lines = cli("export", "-c", str(config_file)).stdout.splitlines()
+    times = [datetime.fromisoformat(json.loads(line)["time"]).timestamp() for line in lines]
+    assert times == pytest.approx(expected, abs=1e-3)
+
+
+def test_export_raw_round_trips_through_ingest(tmp_path: Path) -> None:
+    """Test that export --raw writes what ingest reads, and a second database
+    built from it exports the same samples."""
+    first = write_config(tmp_path / "a.yaml", {"storage": {"path": "a.db"}})
+    second = write_config(tmp_path / "b.yaml", {"storage": {"path": "b.db"}})
+    station = SimStation(1, PARSER, 1_790_000_000.0, clock_factor=1.01)
+    capture = tmp_path / "capture.jsonl"
+    with capture.open("w") as out:
+        for _ in range(3):
+            wake = station.wake()
+            station.delivered()
+            out.write(capture_line(wake.arrival, wake.packet))
+    assert cli("ingest", str(capture), "-c", str(first)).returncode == 0
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text(cli("export", "--raw", "-c", str(first)).stdout)
+    assert cli("ingest", str(raw), "-c", str(second)).returncode == 0
+    samples_a = cli("export", "-c", str(first), "--format", "csv").stdout
+    samples_b = cli("export", "-c", str(second), "--format", "csv").stdout
+    assert samples_a == samples_b
+    assert samples_a.count("\n") == 1 + 90
+    assert samples_a.splitlines()[0] == "device_id,station,time,humidity,light,temperature"
+
+
+def test_export_filters_by_station_and_time(tmp_path: Path) -> None:
+    config_file = write_config(tmp_path / "c.yaml", {"storage": {"path": "c.db"}})
+    capture = tmp_path / "capture.jsonl"
+    capture.write_text(
+        capture_line(1_790_000_000.0, packet(device_id=1))
+        + capture_line(1_790_000_100.0, packet(device_id=2))
+    )
+    assert cli("ingest", str(capture), "-c", str(config_file)).returncode == 0
+    only_two = cli("export", "-c", str(config_file), "--station", "2").stdout.splitlines()
+    assert len(only_two) == 30
+    assert {json.loads(line)["device_id"] for line in only_two} == {2}
+    every = cli("export", "-c", str(config_file), "--station", "1").stdout.splitlines()
+    times = [json.loads(line)["time"] for line in every]
+    since, until = times[25], times[28]
+    recent = cli("export", "-c", str(config_file), "--station", "1", "--since", since)
+    assert [json.loads(line)["time"] for line in recent.stdout.splitlines()] == times[25:]
+    unix = str(datetime.fromisoformat(until).timestamp())
+    window = cli(
+        "export", "-c", str(config_file), "--station", "1", "--since", since, "--until", unix
+    )
+    assert [json.loads(line)["time"] for line in window.stdout.splitlines()] == times[25:28]
+
+
+async def test_address_pinning_keeps_a_foreign_packet_aside(tmp_path: Path) -> None:
+    """Test that a packet claiming a pinned station from another address is kept aside."""
+    config = bridge_config(tmp_path, {"stations": {1: {"name": "Garden", "address": "10.9.9.9"}}})
+    async with running_bridge(config) as bridge:
+        await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet())
+        await wait_until(
+            lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'kept'") == 1
+        )
+        ((reason,),) = bridge.query("SELECT reason FROM packets")
+        assert "must send from 10.9.9.9, this came from 127.0.0.1" in reason
+        assert bridge.count("SELECT count(*) FROM samples") == 0
+
+
+async def test_allowed_networks_keep_outsiders_aside(tmp_path: Path) -> None:
+    config = bridge_config(tmp_path, {"listen": {"allowed_networks": ["192.168.0.0/16"]}})
+    async with running_bridge(config) as bridge:
+        await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet())
+        await wait_until(
+            lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'kept'") == 1
+        )
+        ((reason,),) = bridge.query("SELECT reason FROM packets")
+        assert "is not in listen.allowed_networks" in reason
+
+
+async def test_full_spool_stops_accepting_then_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test that at its size cap the bridge refuses connections (stations keep their
+    samples) instead of dropping data, and accepts again once there is room."""
+    monkeypatch.setattr("bridge.pipeline.ROOM_CHECK_INTERVAL", 0.1)
+    config = bridge_config(tmp_path)
+    async with running_bridge(config) as bridge:
+        spool = bridge.pipeline.spool.spool
+        spool.max_size = 1  # every byte is over the cap now
+        await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=1))
+        await wait_until(lambda: bridge.receiver.paused is not None, what="pause")
+        assert "at its cap" in (bridge.receiver.paused or "")
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=2))
+        spool.max_size = 10**12
+        await wait_until(lambda: bridge.receiver.paused is None, what="resume")
+        await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=3))
+        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 60)
+
+
+def test_kill_9_under_load_loses_nothing_committed(tmp_path: Path) -> None:
+    """Test that killing the bridge with SIGKILL while a fleet sends, then starting it
+    again, leaves every committed packet decoded exactly once."""
+    port = free_port()
+    config_file = write_config(
+        tmp_path / "config.yaml",
+        {"listen": {"host": "127.0.0.1", "port": port}, "storage": {"path": "wx.db"}},
+    )
+    fleet = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bridge.sim",
+            "fleet",
+            "--port",
+            str(port),
+            "--stations",
+            "40",
+            "--rate",
+            "200",
+            "--packets",
+            "1200",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    with bridge_process(config_file, tmp_path / "bridge.log") as bridge:
+        for _ in range(3):
+            bridge.start()
+            time.sleep(0.8)
+            bridge.kill()
+        bridge.start()
+        fleet.wait(60)
+        assert bridge.terminate() == 0
+    db = sqlite3.connect(tmp_path / "wx.db")
+    states = dict(db.execute("SELECT state, count(*) FROM packets GROUP BY state").fetchall())
+    assert set(states) == {"done"}, states
+    assert db.execute("SELECT count(*) FROM batches").fetchone()[0] == states["done"]
+    duplicates = db.execute(
+        "SELECT count(*) FROM (SELECT packet_id FROM batches "
+        "GROUP BY packet_id HAVING count(*) > 1)"
+    ).fetchone()[0]
+    assert duplicates == 0
+    per_packet = db.execute(
+        "SELECT count(*) FROM batches b JOIN packets p ON p.id = b.packet_id "
+        "WHERE (SELECT count(*) FROM samples s WHERE s.seq = b.seq) != length(p.data) / 6 - 1"
+    ).fetchone()[0]
+    assert per_packet == 0  # every stored packet's 9 + 6k bytes gave its k samples
+    assert states["done"] > 100
+
+
+def test_run_reports_a_taken_port(tmp_path: Path) -> None:
+    """Test that a port in use gives a clear message and exit code 3."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config_file = write_config(
+            tmp_path / "config.yaml",
+            {"listen": {"host": "127.0.0.1", "port": port}, "storage": {"path": "wx.db"}},
+        )
+        result = cli("run", "-c", str(config_file))
+    assert result.returncode == 3
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "another program uses it" in result.stderr
+
+
+def test_run_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    """Test that SIGTERM finishes what is in hand and exits 0 with a summary."""
+    port = free_port()
+    config_file = write_config(
+        tmp_path / "config.yaml",
+        {"listen": {"host": "127.0.0.1", "port": port}, "storage": {"path": "wx.db"}},
+    )
+    with bridge_process(config_file, tmp_path / "bridge.log") as bridge:
+        bridge.start()
+        send_packet("127.0.0.1", port, packet())
+        deadline = time.monotonic() + 10
+        while "30 samples" not in (tmp_path / "bridge.log").read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert bridge.terminate() == 0
+    log = (tmp_path / "bridge.log").read_text()
+    assert "stopped; 1 packets decoded, 0 kept aside, 0 waiting" in log
