@@ -1,0 +1,185 @@
+# shellcheck shell=bash
+# Shell functions shared by scripts/bridge and scripts/test: finding a Python,
+# installing Debian packages, and keeping the project's virtual environments.
+# Sourced, not run; the caller sets ROOT and is in it.
+
+section() { printf '\n==== %s ====\n' "$*"; }
+note() { printf '%s: %s\n' "$SCRIPT_NAME" "$*"; }
+die() {
+    printf '%s: error: %s\n' "$SCRIPT_NAME" "$*" >&2
+    exit 1
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root or sudo to run: $*"
+    fi
+}
+
+POLICY_RC_D=/usr/sbin/policy-rc.d
+CREATED_POLICY_RC_D=0
+remove_policy_rc_d() {
+    if [ "$CREATED_POLICY_RC_D" -eq 1 ]; then
+        as_root rm -f "$POLICY_RC_D"
+        CREATED_POLICY_RC_D=0
+    fi
+}
+
+pkg_installed() {
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
+}
+
+# Installs Debian packages that are missing; `apt-get update` only if needed.
+# The servers' own services stay stopped: the tests start private instances on
+# free ports, and a service on a default port would only cost memory.
+apt_install() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        pkg_installed "$pkg" || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        note "apt-get not found; install these yourself: ${missing[*]}"
+        return 0
+    fi
+    note "installing Debian packages: ${missing[*]}"
+    if [ ! -e "$POLICY_RC_D" ]; then
+        # Debian's documented switch for "do not start services from maintainer
+        # scripts" (exit 101 = action forbidden); removed again below or on exit.
+        trap remove_policy_rc_d EXIT
+        as_root sh -c "printf '#!/bin/sh\nexit 101\n' >$POLICY_RC_D && chmod 755 $POLICY_RC_D"
+        CREATED_POLICY_RC_D=1
+    fi
+    local rc=0
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+    fi
+    remove_policy_rc_d
+    [ "$rc" -eq 0 ] || die "apt-get failed ($rc) installing: ${missing[*]}"
+
+    # Keep services of packages installed just now from starting at boot (and
+    # stop them if something started them anyway). Services a developer set up
+    # before are left alone.
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        local units=()
+        for pkg in "${missing[@]}"; do
+            if systemctl list-unit-files "$pkg.service" >/dev/null 2>&1; then
+                units+=("$pkg.service")
+            fi
+        done
+        if [ "${#units[@]}" -gt 0 ]; then
+            as_root systemctl disable --now "${units[@]}" >/dev/null 2>&1 || true
+        fi
+    fi
+}
+
+python_ok() { # python_ok PYTHON MAJOR MINOR: PYTHON runs and is >= MAJOR.MINOR
+    "$1" -c "import sys; sys.exit(0 if sys.version_info >= ($2, $3) else 1)" >/dev/null 2>&1
+}
+
+# A Python >= 3.11 for the bridge: python3 if new enough, else the newest found.
+find_python() {
+    local candidate
+    for candidate in python3 python3.13 python3.12 python3.11; do
+        if command -v "$candidate" >/dev/null 2>&1 && python_ok "$candidate" 3 11; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Python 3.13 for Home Assistant 2025.4: pyenv's if installed (even when pyenv
+# is not on PATH), else python3.13 on PATH (Debian 13's /usr/bin/python3.13).
+find_python313() {
+    local root="" candidate
+    if command -v pyenv >/dev/null 2>&1; then
+        root="$(pyenv root)"
+    elif [ -d "${PYENV_ROOT:-$HOME/.pyenv}/versions" ]; then
+        root="${PYENV_ROOT:-$HOME/.pyenv}"
+    fi
+    if [ -n "$root" ]; then
+        local found=()
+        shopt -s nullglob
+        found=("$root"/versions/3.13.*/bin/python3)
+        shopt -u nullglob
+        # Newest 3.13.x first.
+        while IFS= read -r candidate; do
+            if [ -n "$candidate" ] &&
+                "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+                echo "$candidate"
+                return 0
+            fi
+        done < <(printf '%s\n' "${found[@]}" | sort -V -r)
+    fi
+    if command -v python3.13 >/dev/null 2>&1; then
+        command -v python3.13
+        return 0
+    fi
+    return 1
+}
+
+# Debian's own Pythons ship venv/ensurepip and headers as separate packages.
+ensure_debian_python_support() { # PYTHON [dev]
+    local python="$1" want_dev="${2:-}" version path
+    path="$(readlink -f "$(command -v "$python")")"
+    case "$path" in
+    /usr/bin/python3*) ;;
+    *) return 0 ;;
+    esac
+    version="$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    local pkgs=()
+    "$python" -c 'import ensurepip, venv' >/dev/null 2>&1 || pkgs+=("python${version}-venv")
+    if [ -n "$want_dev" ]; then
+        # Some of Home Assistant's pinned requirements have no wheel for 3.13 and
+        # are compiled at install time.
+        pkg_installed "python${version}-dev" || pkgs+=("python${version}-dev")
+        command -v gcc >/dev/null 2>&1 || pkgs+=(gcc)
+    fi
+    if [ "${#pkgs[@]}" -gt 0 ]; then
+        apt_install "${pkgs[@]}"
+    fi
+}
+
+hash_files() {
+    cat "$@" | sha256sum | cut -d' ' -f1
+}
+
+# make_venv DIR PYTHON STAMP PIP_ARGS...: (re)create DIR and pip install unless
+# DIR/.wxstation-stamp already holds STAMP.
+make_venv() {
+    local dir="$1" python="$2" stamp="$3"
+    shift 3
+    local stamp_file="$dir/.wxstation-stamp"
+    if [ -x "$dir/bin/python" ] && ! "$dir/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        note "$dir is broken (its Python is gone); recreating it"
+        rm -rf "$dir"
+    fi
+    if [ -x "$dir/bin/python" ] && [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ]; then
+        note "$dir is up to date ($("$dir/bin/python" --version))"
+        return 0
+    fi
+    if [ ! -x "$dir/bin/python" ]; then
+        note "creating $dir with $python ($("$python" --version))"
+        "$python" -m venv "$dir"
+    fi
+    rm -f "$stamp_file"
+    note "installing into $dir: $*"
+    "$dir/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q "$@"
+    echo "$stamp" >"$stamp_file"
+}
+
+
+# The bridge's environment: .venv with the project and its test tools.
+bridge_venv() {
+    local python
+    python="$(find_python)" || die "no Python >= 3.11 found (tried python3, python3.13, python3.12, python3.11)"
+    ensure_debian_python_support "$python"
+    make_venv .venv "$python" "$(hash_files pyproject.toml)-$("$python" --version 2>&1)" -e '.[test]'
+}
