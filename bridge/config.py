@@ -295,7 +295,13 @@ _SCHEMA = vol.Schema(
             vol.Optional("bucket", default="wxstation"): str,
             vol.Optional("database", default="wxstation"): str,
             vol.Optional("retention_policy"): str,
-            vol.Optional("measurement", default="weather"): vol.All(str, vol.Length(min=1)),
+            vol.Optional("measurement", default="weather"): vol.All(
+                str,
+                vol.Match(
+                    r"^(?!_)[^\\\r\n]+\Z",
+                    msg="no backslash or line break, and no leading _ (InfluxDB reserves it)",
+                ),
+            ),
             vol.Optional("layout", default="default"): _one_of("default", "legacy"),
             vol.Optional("verify_ssl", default=True): bool,
             vol.Optional("ssl_ca_cert"): str,
