@@ -24,7 +24,7 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -52,6 +52,8 @@ FULL_RETRY_INTERVAL = 5.0
 MAX_BACKOFF = 60.0
 #: Seconds between looks for packets queued by another process (``reprocess``).
 POLL_INTERVAL = 5.0
+#: Seconds before a pipeline task that failed on a bug is started again.
+RESTART_DELAY = 1.0
 
 
 class SpoolThread:
@@ -240,16 +242,37 @@ class Pipeline:
         reason = await self.spool.call(self.spool.spool.room)
         self.on_room(reason)
         for sink in self.sinks:
-            await sink.start()
+            try:
+                await sink.start()
+            except Exception:
+                # Its driver retries delivery; a sink down at start-up is no reason
+                # not to receive.
+                log.exception("%s did not start", sink.name)
         self._tasks = [
-            asyncio.create_task(self._committer(), name="committer"),
-            asyncio.create_task(self._decoder(), name="decoder"),
+            self._supervise("committer", self._committer),
+            self._supervise("decoder", self._decoder),
             *(
-                asyncio.create_task(self._drive(sink), name=f"sink {sink.name}")
+                self._supervise(f"sink {sink.name}", functools.partial(self._drive, sink))
                 for sink in self.sinks
             ),
         ]
         self._to_decode.set()  # packets left new by the last run
+
+    def _supervise(self, name: str, work: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """Run ``work`` as a task that a bug cannot end: it is logged and restarted."""
+
+        async def supervised() -> None:
+            while True:
+                try:
+                    await work()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("the %s failed; restarting it", name)
+                    await asyncio.sleep(RESTART_DELAY)
+
+        return asyncio.create_task(supervised(), name=name)
 
     async def submit(self, item: Received) -> None:
         """Hand over what a connection delivered; returns once it is committed."""
@@ -300,9 +323,9 @@ class Pipeline:
             group, self._pending = self._pending, []
             try:
                 await self.spool.call(self.spool.spool.add_packets, [p.item for p in group])
-            except sqlite3.Error as err:
+            except Exception as err:
                 # Disk full or the database failing: keep the packets in memory,
-                # stop accepting more, and try again.
+                # stop accepting more, and try again. Nothing else may lose them.
                 self._pending[:0] = group
                 self.on_room(f"cannot write the database: {err}")
                 log.error("cannot commit %d packets (%s); retrying", len(group), err)
