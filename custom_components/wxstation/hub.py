@@ -1,0 +1,178 @@
+"""The stations of one config entry: their newest state, entities and history.
+
+Both sources, the TCP receiver and a bridge followed over MQTT, hand the hub a
+:class:`StationReport` per packet; from there on the two modes are the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.storage import Store
+
+from .const import (
+    AVAILABILITY_CHECK_INTERVAL,
+    SAVE_DELAY,
+    STORAGE_VERSION,
+    signal_new_entities,
+    signal_station_updated,
+    storage_key,
+)
+from .models import StationReport, StationState, default_station_name
+from .statistics import HourlyStatistics
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class WxStationHub:
+    """Turns reports into station states, entity updates and statistics."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        names: Mapping[str, str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.hass = hass
+        self.entry_id = entry_id
+        #: The user's station names, by device id as a string (config entry options).
+        self.names = dict(names)
+        self.clock = clock
+        self.stations: dict[int, StationState] = {}
+        self.statistics = HourlyStatistics(hass, entry_id)
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, storage_key(entry_id, "stations")
+        )
+        self._available: dict[int, bool] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+
+    async def async_start(self) -> None:
+        data = await self._store.async_load() or {}
+        for raw in data.get("stations", []):
+            state = StationState.from_dict(raw)
+            self.stations[state.device_id] = state
+        await self.statistics.async_load()
+        now = self.clock()
+        self._available = {d: s.available(now) for d, s in self.stations.items()}
+        self._unsubscribe = async_track_time_interval(
+            self.hass, self._check_availability, AVAILABILITY_CHECK_INTERVAL
+        )
+
+    async def async_stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        await self._store.async_save(self._data())
+        await self.statistics.async_save()
+
+    def _data(self) -> dict[str, Any]:
+        return {"stations": [state.as_dict() for state in self.stations.values()]}
+
+    def device_identifier(self, device_id: int) -> str:
+        """The station's device registry identifier: per entry, by device id."""
+        return f"{self.entry_id}_{device_id}"
+
+    def device_id_of(self, identifier: str) -> int | None:
+        head, _, device = identifier.rpartition("_")
+        if head != self.entry_id or not device.isdigit():
+            return None
+        return int(device)
+
+    def name(self, device_id: int) -> str:
+        """The station's name: the user's, else the one its source reported."""
+        given = self.names.get(str(device_id))
+        if given:
+            return given
+        state = self.stations.get(device_id)
+        return state.reported_name if state else default_station_name(device_id)
+
+    def available(self, device_id: int) -> bool:
+        return self._available.get(device_id, False)
+
+    def last_seen(self, device_id: int) -> datetime | None:
+        state = self.stations.get(device_id)
+        if state is None or not state.arrival:
+            return None
+        return datetime.fromtimestamp(state.arrival).astimezone()
+
+    @callback
+    def handle_report(self, report: StationReport) -> None:
+        """Take one packet's samples: newest values, new entities, statistics."""
+        device_id = report.device_id
+        state = self.stations.get(device_id)
+        is_new = state is None
+        if state is None:
+            state = self.stations[device_id] = StationState(device_id, report.station)
+        new_keys = [one.key for one in report.fields if one.key not in state.fields]
+        state.fields.update({one.key: one for one in report.fields if one.key in new_keys})
+        # A packet that arrives late (a kept packet decoded after newer ones, or a
+        # bridge's backlog) adds history but does not turn back the newest state.
+        if report.arrival >= state.arrival:
+            state.reported_name = report.station
+            state.arrival = report.arrival
+            state.health = dict(report.health)
+            state.wake_every_s = report.wake_every_s
+            state.parser = report.parser or state.parser
+            if report.samples:
+                newest = report.samples[-1]
+                state.values = dict(newest.values)
+                state.time_ms = newest.time_ms
+        self.statistics.add(
+            device_id, self.name(device_id), state.fields, report.samples, self.clock()
+        )
+        self._store.async_delay_save(self._data, SAVE_DELAY)
+        if is_new or new_keys:
+            async_dispatcher_send(
+                self.hass, signal_new_entities(self.entry_id), device_id, new_keys, is_new
+            )
+        was_available = self._available.get(device_id)
+        self._available[device_id] = state.available(self.clock())
+        if was_available is False and self._available[device_id]:
+            _LOGGER.info("%s (%d) is reporting again", self.name(device_id), device_id)
+        async_dispatcher_send(self.hass, signal_station_updated(self.entry_id, device_id))
+
+    @callback
+    def _check_availability(self, _now: datetime | None = None) -> None:
+        now = self.clock()
+        for device_id, state in self.stations.items():
+            available = state.available(now)
+            if available == self._available.get(device_id):
+                continue
+            self._available[device_id] = available
+            if not available:
+                _LOGGER.info(
+                    "%s (%d) has sent nothing since %s: missed wake-ups, shown as unavailable",
+                    self.name(device_id),
+                    device_id,
+                    self.last_seen(device_id),
+                )
+            async_dispatcher_send(self.hass, signal_station_updated(self.entry_id, device_id))
+
+    @callback
+    def forget(self, device_id: int) -> None:
+        """Drop a station the user removed; it comes back when it reports again."""
+        self.stations.pop(device_id, None)
+        self._available.pop(device_id, None)
+        self.statistics.forget(device_id)
+        self._store.async_delay_save(self._data, SAVE_DELAY)
+
+    def diagnostics(self) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "stations": {
+                str(device_id): {
+                    **state.as_dict(),
+                    "available": state.available(now),
+                    "hour_samples": self.statistics.hour_samples(device_id),
+                }
+                for device_id, state in self.stations.items()
+            }
+        }

@@ -1,0 +1,162 @@
+"""MQTT mode: follow a wxstation bridge by its base topic.
+
+The bridge decodes the packets and publishes every sample of each one on
+``<base>/<device id>/batch``; this turns those messages into the same reports
+the direct mode makes. The bridge delivers at least once, so a batch may come
+twice: the hub and the statistics are keyed by sample time and take it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components import mqtt
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.util.json import json_loads
+
+from bridge.parsers import Field, StationParser
+from bridge.samples import Sample
+
+from .const import DEFAULT_WAKE_EVERY_S, DOMAIN
+from .hub import WxStationHub
+from .models import StationReport, default_station_name, resolve_parser
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class BatchMessageError(ValueError):
+    """A batch message this integration cannot read; the reason says what is wrong."""
+
+
+def _time_ms(value: Any) -> int:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return round(value)
+    if isinstance(value, str):
+        try:
+            return round(datetime.fromisoformat(value).timestamp() * 1000)
+        except ValueError as err:
+            raise BatchMessageError(f"sample time {value!r} is not RFC 3339") from err
+    raise BatchMessageError(f"sample time {value!r} is neither a time nor milliseconds")
+
+
+def _sample(raw: Any, index: int) -> Sample:
+    if not isinstance(raw, Mapping):
+        raise BatchMessageError(f"sample {index} is not an object")
+    if "time" in raw:
+        time_ms = _time_ms(raw["time"])
+    elif "time_ms" in raw:
+        time_ms = _time_ms(raw["time_ms"])
+    else:
+        raise BatchMessageError(f"sample {index} has no time")
+    values = {
+        str(key): float(value)
+        for key, value in raw.get("values", raw).items()
+        if key not in ("time", "time_ms")
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+    }
+    return Sample(time_ms, values)
+
+
+def parse_batch(device_id: int, payload: Any, parser: StationParser) -> StationReport:
+    """The report of one batch message; raises :class:`BatchMessageError`."""
+    if not isinstance(payload, Mapping):
+        raise BatchMessageError("the message is not a JSON object")
+    raw_samples = payload.get("samples")
+    if not isinstance(raw_samples, list):
+        raise BatchMessageError("no 'samples' list")
+    samples = tuple(
+        sorted((_sample(raw, i) for i, raw in enumerate(raw_samples)), key=lambda s: s.time_ms)
+    )
+    health = payload.get("health")
+    health = dict(health) if isinstance(health, Mapping) else {}
+    header = payload.get("header")
+    header = header if isinstance(header, Mapping) else {}
+    arrival = payload.get("arrival")
+    if not isinstance(arrival, int | float):
+        if not samples:
+            raise BatchMessageError("neither 'arrival' nor any sample")
+        arrival = samples[-1].time_ms / 1000
+    wake_every = health.get("wake_every", header.get("wake_every_s", DEFAULT_WAKE_EVERY_S))
+    known = {field.key: field for field in parser.all_fields}
+    keys = list(known)
+    for sample in samples:
+        keys.extend(key for key in sample.values if key not in keys)
+    present = {key for sample in samples for key in sample.values}
+    fields = tuple(known.get(key, Field(key)) for key in keys if key in present)
+    station = payload.get("station")
+    return StationReport(
+        device_id=device_id,
+        station=str(station) if station else default_station_name(device_id),
+        arrival=float(arrival),
+        samples=samples,
+        health=health,
+        fields=fields,
+        wake_every_s=int(wake_every)
+        if isinstance(wake_every, int | float)
+        else DEFAULT_WAKE_EVERY_S,
+        parser=None,
+    )
+
+
+class MqttSource:
+    """Subscribes to a bridge's batch topics and hands each batch to the hub."""
+
+    def __init__(
+        self, hass: HomeAssistant, hub: WxStationHub, topic: str, parser_name: str
+    ) -> None:
+        self.hass = hass
+        self.hub = hub
+        self.topic = topic.rstrip("/")
+        self.parser_name = parser_name
+        self.messages = 0
+        self._parser: StationParser | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @property
+    def batch_topic(self) -> str:
+        return f"{self.topic}/+/batch"
+
+    async def async_start(self) -> None:
+        if not await mqtt.async_wait_for_mqtt_client(self.hass):
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN, translation_key="mqtt_not_available"
+            )
+        _, self._parser = await self.hass.async_add_executor_job(resolve_parser, self.parser_name)
+        self._unsubscribe = await mqtt.async_subscribe(
+            self.hass, self.batch_topic, self._message, qos=1
+        )
+
+    async def async_stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    @callback
+    def _message(self, message: mqtt.ReceiveMessage) -> None:
+        self.messages += 1
+        device = message.topic[len(self.topic) + 1 : -len("/batch")]
+        assert self._parser is not None  # set before subscribing
+        try:
+            if not device.isdigit():
+                raise BatchMessageError(f"{device!r} is not a device id")
+            report = parse_batch(int(device), json_loads(message.payload), self._parser)
+        except (BatchMessageError, ValueError) as err:
+            _LOGGER.warning("ignoring the batch message on %s: %s", message.topic, err)
+            return
+        self.hub.handle_report(report)
+
+    @callback
+    def forget(self, device_id: int) -> None:
+        """Nothing per station to drop: the bridge keeps the clocks."""
+
+    def unknown_counts(self) -> dict[int, int]:
+        """None here: the bridge decides what happens to stations it does not know."""
+        return {}
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {"topic": self.batch_topic, "messages": self.messages}

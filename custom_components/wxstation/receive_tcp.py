@@ -1,0 +1,252 @@
+"""Direct mode: stations send their packets to a TCP port inside Home Assistant.
+
+The bridge's own :class:`~bridge.receiver.Receiver` reads each connection and
+:func:`~bridge.pipeline.decode_one` decodes and stamps the packet with the
+station's clock, so a packet gives the same samples here as in the bridge. A
+packet that cannot be decoded (a station that is not configured while unknown
+stations are kept, a parser that does not fit, bad bytes) is the only copy there
+is: it is kept in storage with the reason and decoded again whenever the options
+change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers.storage import Store
+
+from bridge.config import Config, ListenConfig, StationConfig, UnknownStations
+from bridge.pipeline import decode_one, log_result
+from bridge.protocol import PacketError, parse_header
+from bridge.receiver import Receiver
+from bridge.spool import Received, StoredPacket
+from bridge.timing import StationClock
+
+from .const import (
+    DOMAIN,
+    MAX_KEPT_PACKETS,
+    SAVE_DELAY,
+    STORAGE_VERSION,
+    UNKNOWN_ISSUE_AFTER,
+    UNKNOWN_KEEP,
+    storage_key,
+)
+from .hub import WxStationHub
+from .models import StationReport, default_station_name, resolve_parser
+from .repairs import async_create_unknown_station_issue, async_delete_unknown_station_issues
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _device_id(data: bytes) -> int | None:
+    try:
+        return parse_header(data).device_id
+    except PacketError:
+        return None
+
+
+class DirectSource:
+    """Listens for stations and decodes their packets into reports for the hub."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        hub: WxStationHub,
+        listen: ListenConfig,
+        *,
+        unknown: str,
+        parser_name: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.hass = hass
+        self.hub = hub
+        self.listen = listen
+        self.unknown = unknown
+        self.parser_name = parser_name
+        self.clock = clock
+        self.receiver: Receiver | None = None
+        self.clocks: dict[int, StationClock] = {}
+        self.kept: list[StoredPacket] = []
+        self._next_id = 1
+        self._config = Config()
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, storage_key(hub.entry_id, "packets")
+        )
+
+    @property
+    def port(self) -> int:
+        return self.receiver.port if self.receiver else self.listen.port
+
+    async def async_start(self) -> None:
+        """Load the clocks and kept packets, decode what the options now allow, listen."""
+        spec, parser = await self.hass.async_add_executor_job(resolve_parser, self.parser_name)
+        self._config = Config(
+            listen=self.listen,
+            stations={
+                int(device): StationConfig(int(device), name, parser)
+                for device, name in self.hub.names.items()
+                if name
+            },
+            unknown_stations=UnknownStations(self.unknown, spec),
+        )
+        data = await self._store.async_load() or {}
+        self.clocks = {int(d): StationClock.from_json(c) for d, c in data.get("clocks", {}).items()}
+        self._next_id = int(data.get("next_id", 1))
+        kept = [
+            StoredPacket(
+                id=int(raw["id"]),
+                data=bytes.fromhex(raw["data"]),
+                received_at=float(raw["received_at"]),
+                peer=str(raw["peer"]),
+                device_id=raw["device_id"],
+                state="kept",
+                reason=raw["reason"],
+            )
+            for raw in data.get("kept", [])
+        ]
+        self.kept = []
+        for packet in kept:
+            self._decode(packet, fresh=False)
+        self._save()
+        self._update_issues()
+        receiver = Receiver(self.listen, self._submit, clock=self.clock)
+        try:
+            await receiver.start()
+        except OSError as err:
+            await self._store.async_save(self._data())
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="cannot_listen",
+                translation_placeholders={
+                    "host": self.listen.host,
+                    "port": str(self.listen.port),
+                    "error": err.strerror or str(err),
+                },
+            ) from err
+        self.receiver = receiver
+
+    async def async_stop(self) -> None:
+        if self.receiver is not None:
+            await self.receiver.stop()
+            self.receiver = None
+        await self._store.async_save(self._data())
+
+    def _data(self) -> dict[str, Any]:
+        return {
+            "next_id": self._next_id,
+            "clocks": {str(d): clock.to_json() for d, clock in self.clocks.items()},
+            "kept": [
+                {
+                    "id": p.id,
+                    "data": p.data.hex(),
+                    "received_at": p.received_at,
+                    "peer": p.peer,
+                    "device_id": p.device_id,
+                    "reason": p.reason,
+                }
+                for p in self.kept
+            ],
+        }
+
+    def _save(self) -> None:
+        self._store.async_delay_save(self._data, SAVE_DELAY)
+
+    async def _submit(self, received: Received) -> None:
+        packet = StoredPacket(
+            id=self._next_id,
+            data=received.data,
+            received_at=received.received_at,
+            peer=received.peer,
+            device_id=_device_id(received.data),
+            state="new",
+            reason=None,
+        )
+        self._next_id += 1
+        self._decode(packet, fresh=True)
+        self._save()
+        if packet.device_id is not None and self._is_unknown(packet.device_id):
+            self._update_issues()
+
+    @callback
+    def _decode(self, packet: StoredPacket, *, fresh: bool) -> None:
+        result = decode_one(self._config, self.clocks, packet)
+        if fresh:
+            log_result(result)
+        batch = result.batch
+        if batch is None:
+            if not fresh:
+                _LOGGER.debug("packet %d still kept aside: %s", packet.id, result.kept)
+            self._keep(replace(packet, state="kept", reason=result.kept))
+            return
+        station = self._config.station(batch.device_id)
+        assert station is not None  # decode_one decodes configured stations only
+        self.hub.handle_report(
+            StationReport.from_batch(
+                batch,
+                station.parser.all_fields,
+                default_station_name(batch.device_id),
+                station.parser.kind,
+            )
+        )
+
+    def _keep(self, packet: StoredPacket) -> None:
+        self.kept.append(packet)
+        if len(self.kept) > MAX_KEPT_PACKETS:
+            dropped = self.kept.pop(0)
+            _LOGGER.warning(
+                "more than %d packets kept aside: the oldest (%d from %s, %s) is dropped",
+                MAX_KEPT_PACKETS,
+                dropped.id,
+                dropped.peer,
+                dropped.reason,
+            )
+
+    def _is_unknown(self, device_id: int) -> bool:
+        return self._config.station(device_id) is None
+
+    def unknown_counts(self) -> dict[int, int]:
+        """Kept packets per device id that is not configured (policy ``keep``)."""
+        counts: dict[int, int] = {}
+        for packet in self.kept:
+            if packet.device_id is not None and self._is_unknown(packet.device_id):
+                counts[packet.device_id] = counts.get(packet.device_id, 0) + 1
+        return counts
+
+    def _update_issues(self) -> None:
+        counts = {
+            device: count
+            for device, count in self.unknown_counts().items()
+            if count >= UNKNOWN_ISSUE_AFTER and self.unknown == UNKNOWN_KEEP
+        }
+        for device, count in counts.items():
+            async_create_unknown_station_issue(self.hass, self.hub.entry_id, device, count)
+        async_delete_unknown_station_issues(self.hass, self.hub.entry_id, keep=set(counts))
+
+    @callback
+    def forget(self, device_id: int) -> None:
+        self.clocks.pop(device_id, None)
+        self._save()
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {
+            "port": self.port,
+            "connections": self.receiver.connections if self.receiver else 0,
+            "clocks": {str(d): clock.clock_factor for d, clock in self.clocks.items()},
+            "kept": [
+                {
+                    "id": p.id,
+                    "received_at": p.received_at,
+                    "peer": p.peer,
+                    "device_id": p.device_id,
+                    "reason": p.reason,
+                    "data": p.data.hex(),
+                }
+                for p in self.kept
+            ],
+        }

@@ -1,0 +1,96 @@
+"""A repair issue for a station that keeps sending while it is not configured.
+
+With unknown stations kept aside, a new station's packets pile up unseen; after
+a few the user is asked to name it, which configures it and decodes its kept
+packets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.components.repairs import RepairsFlow
+from homeassistant.const import CONF_NAME
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResult
+from homeassistant.helpers import issue_registry as ir
+
+from .const import CONF_STATIONS, DOMAIN
+from .models import default_station_name
+
+
+def _issue_prefix(entry_id: str) -> str:
+    return f"unknown_station_{entry_id}_"
+
+
+@callback
+def async_create_unknown_station_issue(
+    hass: HomeAssistant, entry_id: str, device_id: int, packets: int
+) -> None:
+    entry = hass.config_entries.async_get_entry(entry_id)
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"{_issue_prefix(entry_id)}{device_id}",
+        is_fixable=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="unknown_station",
+        translation_placeholders={
+            "device_id": str(device_id),
+            "packets": str(packets),
+            "entry": entry.title if entry else entry_id,
+        },
+        data={"entry_id": entry_id, "device_id": device_id},
+    )
+
+
+@callback
+def async_delete_unknown_station_issues(
+    hass: HomeAssistant, entry_id: str, keep: Collection[int] = ()
+) -> None:
+    """Delete this entry's unknown-station issues but those of ``keep``."""
+    prefix = _issue_prefix(entry_id)
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if domain != DOMAIN or not issue_id.startswith(prefix):
+            continue
+        if int(issue_id.removeprefix(prefix)) not in keep:
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+
+class UnknownStationRepairFlow(RepairsFlow):
+    """Name the station, which adds it to the entry's configured stations."""
+
+    def __init__(self, entry_id: str, device_id: int) -> None:
+        self._entry_id = entry_id
+        self._device_id = device_id
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        return await self.async_step_name()
+
+    async def async_step_name(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        entry = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is None:
+            return self.async_abort(reason="entry_removed")
+        if user_input is not None:
+            name = user_input[CONF_NAME].strip() or default_station_name(self._device_id)
+            stations = {**entry.options.get(CONF_STATIONS, {}), str(self._device_id): name}
+            self.hass.config_entries.async_update_entry(
+                entry, options={**entry.options, CONF_STATIONS: stations}
+            )
+            return self.async_create_entry(data={})
+        return self.async_show_form(
+            step_id="name",
+            data_schema=vol.Schema(
+                {vol.Required(CONF_NAME, default=default_station_name(self._device_id)): str}
+            ),
+            description_placeholders={"device_id": str(self._device_id)},
+        )
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
+) -> RepairsFlow:
+    assert data is not None  # every issue of this integration carries its station
+    return UnknownStationRepairFlow(str(data["entry_id"]), int(data["device_id"]))
