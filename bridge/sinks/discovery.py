@@ -1,0 +1,271 @@
+"""Home Assistant MQTT discovery for the bridge's stations: the topics and the payloads.
+
+Pure code, no I/O: the MQTT sink publishes what these functions build, and the
+Home Assistant integration's tests feed the same payloads to Home Assistant's own
+MQTT integration. The format is device-based discovery as Home Assistant 2025.4
+reads it: one retained message per station on
+``<prefix>/device/<device key>/config`` with ``device``, ``origin`` and
+``components`` (one sensor per value), and an empty retained message on the same
+topic to remove the station with all its entities.
+
+Every id is built from the station's device id, never from its name, so renaming
+a station renames its device in Home Assistant and keeps its entities and their
+history. The ids start with :data:`NODE`; a bridge whose ``base_topic`` is not
+the default adds the base topic to them, so two bridges on one broker never
+claim each other's stations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from bridge.config import MqttConfig, StationConfig
+from bridge.parsers.fields import Field
+
+__all__ = [
+    "AVAILABLE",
+    "FIRMWARE_WAKE_EVERY_S",
+    "HEALTH_FIELDS",
+    "NODE",
+    "NOT_AVAILABLE",
+    "DiscoveryStation",
+    "Topics",
+    "bridge_version",
+    "device_config",
+    "expire_after",
+]
+
+#: What every id and discovery topic of this bridge starts with.
+NODE = "wxstation"
+#: The bridge's availability payloads (also Home Assistant's defaults).
+AVAILABLE = "online"
+NOT_AVAILABLE = "offline"
+#: Seconds between wake-ups of a station that has not reported yet: the firmware default.
+FIRMWARE_WAKE_EVERY_S = 3600
+
+#: The station's health as diagnostic entities; the keys are those of
+#: :meth:`bridge.samples.Batch.health`, found under ``health`` in the state message.
+HEALTH_FIELDS = (
+    Field("last_seen", "Last seen", device_class="timestamp", state_class=None),
+    Field("samples", "Samples in last packet", precision=0, icon="mdi:counter"),
+    Field("interval", "Sample interval", "s", "duration", precision=1),
+    Field("clock_error", "Clock error", "%", precision=2, icon="mdi:clock-alert-outline"),
+)
+
+_NOT_IN_ID = re.compile(r"[^a-z0-9]+")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def expire_after(wake_every_s: int) -> int:
+    """Seconds without a state message after which a station's values turn unavailable.
+
+    Two missed wake-ups, plus half an interval for a watchdog clock that runs a
+    few percent slow and for the ESP's boot and WiFi connect.
+    """
+    return 2 * wake_every_s + wake_every_s // 2
+
+
+def bridge_version() -> str:
+    """The installed wxstation version, for the discovery payload's ``origin``."""
+    try:
+        return version("wxstation")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _slug(text: str) -> str:
+    return _NOT_IN_ID.sub("_", text.lower()).strip("_")
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Where the bridge publishes, for one ``base_topic`` and ``discovery_prefix``."""
+
+    base: str = NODE
+    discovery_prefix: str = "homeassistant"
+
+    @classmethod
+    def of(cls, config: MqttConfig) -> Topics:
+        return cls(config.base_topic.rstrip("/"), config.discovery_prefix.rstrip("/"))
+
+    @property
+    def availability(self) -> str:
+        """Retained ``online``/``offline`` of the bridge itself (``offline`` is its will)."""
+        return f"{self.base}/bridge/state"
+
+    def state(self, device_id: int) -> str:
+        """Retained: the station's newest sample and its health."""
+        return f"{self.base}/{device_id}/state"
+
+    def batch(self, device_id: int) -> str:
+        """Not retained: every sample of one packet."""
+        return f"{self.base}/{device_id}/batch"
+
+    @property
+    def states(self) -> str:
+        """Wildcard for every station's state topic."""
+        return f"{self.base}/+/state"
+
+    @property
+    def node(self) -> str:
+        """The prefix of this bridge's ids: ``wxstation``, or with the base topic added."""
+        return NODE if self.base == NODE else f"{NODE}_{_slug(self.base)}"
+
+    def device_key(self, device_id: int) -> str:
+        """The station's device identifier, also the object id of its discovery topic."""
+        return f"{self.node}_{device_id}"
+
+    def discovery(self, device_id: int) -> str:
+        return f"{self.discovery_prefix}/device/{self.device_key(device_id)}/config"
+
+    @property
+    def discoveries(self) -> str:
+        """Wildcard for every device-based discovery topic, this bridge's and others'."""
+        return f"{self.discovery_prefix}/device/+/config"
+
+    @property
+    def birth(self) -> str:
+        """Where Home Assistant announces ``online`` when it (re)starts."""
+        return f"{self.discovery_prefix}/status"
+
+    def discovered_device(self, topic: str) -> int | None:
+        """The device id a discovery topic belongs to, if it is one of this bridge's."""
+        head = f"{self.discovery_prefix}/device/{self.node}_"
+        if not (topic.startswith(head) and topic.endswith("/config")):
+            return None
+        return _device_number(topic[len(head) : -len("/config")])
+
+    def state_device(self, topic: str) -> int | None:
+        """The device id of a station's state topic, or None for any other topic."""
+        head = f"{self.base}/"
+        if not (topic.startswith(head) and topic.endswith("/state")):
+            return None
+        return _device_number(topic[len(head) : -len("/state")])
+
+
+def _device_number(text: str) -> int | None:
+    # Only plain decimal ids: "1" but not "01", "+1" or "bridge".
+    if not text.isdigit() or text != str(int(text)):
+        return None
+    return int(text)
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryStation:
+    """What discovery needs to know about a station."""
+
+    device_id: int
+    name: str
+    fields: tuple[Field, ...]
+    #: The station's wake interval, from its newest packet's header.
+    wake_every_s: int = FIRMWARE_WAKE_EVERY_S
+    #: The parser's kind, shown as part of the device's model.
+    parser: str | None = None
+
+    @classmethod
+    def of(
+        cls, station: StationConfig, wake_every_s: int = FIRMWARE_WAKE_EVERY_S
+    ) -> DiscoveryStation:
+        return cls(
+            station.device_id,
+            station.name,
+            station.parser.all_fields,
+            wake_every_s,
+            station.parser.kind,
+        )
+
+
+def _template(*path: str) -> str:
+    access = "value_json"
+    for key in path:
+        access += f".{key}" if _IDENTIFIER.match(key) else f"[{key!r}]"
+    return "{{ " + access + " }}"
+
+
+def _sensor(
+    topics: Topics,
+    station: DiscoveryStation,
+    component: str,
+    field: Field,
+    template: str,
+    *,
+    expires: bool,
+    diagnostic: bool,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "platform": "sensor",
+        "unique_id": f"{topics.device_key(station.device_id)}_{component}",
+        "name": field.label,
+        "state_topic": topics.state(station.device_id),
+        "value_template": template,
+    }
+    optional = {
+        "device_class": field.device_class,
+        "unit_of_measurement": field.unit,
+        "state_class": field.state_class,
+        "suggested_display_precision": field.precision,
+        "icon": field.icon,
+        "entity_category": "diagnostic" if diagnostic else None,
+        "expire_after": expire_after(station.wake_every_s) if expires else None,
+    }
+    config.update((key, value) for key, value in optional.items() if value is not None)
+    return config
+
+
+def device_config(
+    station: DiscoveryStation,
+    topics: Topics,
+    *,
+    qos: int = 1,
+    sw_version: str | None = None,
+) -> dict[str, Any]:
+    """The device discovery payload of one station, as JSON-ready data.
+
+    One sensor per value the station reports (derived ones included), reading
+    the state message; the health values as diagnostic sensors. All share the
+    bridge's availability, so every entity turns unavailable when the bridge
+    dies, and every value but "last seen" expires after about two missed
+    wake-ups, so a station that stops sending turns unavailable on its own.
+    """
+    components: dict[str, dict[str, Any]] = {}
+    for field in station.fields:
+        components[_slug(field.key)] = _sensor(
+            topics,
+            station,
+            _slug(field.key),
+            field,
+            _template(field.key),
+            expires=True,
+            diagnostic=False,
+        )
+    for field in HEALTH_FIELDS:
+        component = f"health_{field.key}"
+        components[component] = _sensor(
+            topics,
+            station,
+            component,
+            field,
+            _template("health", field.key),
+            # When the station was last seen stays worth showing after it went quiet.
+            expires=field.key != "last_seen",
+            diagnostic=True,
+        )
+    model = "Battery weather station"
+    return {
+        "device": {
+            "identifiers": [topics.device_key(station.device_id)],
+            "name": station.name,
+            "manufacturer": "wxstation",
+            "model": f"{model} ({station.parser} parser)" if station.parser else model,
+            "serial_number": str(station.device_id),
+        },
+        "origin": {"name": NODE, "sw_version": sw_version or bridge_version()},
+        "availability_topic": topics.availability,
+        "payload_available": AVAILABLE,
+        "payload_not_available": NOT_AVAILABLE,
+        "qos": qos,
+        "components": components,
+    }
