@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bridge.config import Config, parse_config
 from bridge.parsers import make_parser
@@ -43,6 +44,7 @@ from tests.runtime_helpers import bridge_config, running_bridge, wait_until
 from tests.servers import InfluxDB1, VictoriaMetrics, free_port
 
 PARSER = make_parser("reference")
+GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
 DAY = 86400.0
 PEER = "127.0.0.1:50000"
 #: Two stations, one with a name that needs escaping in line protocol.
@@ -680,3 +682,62 @@ async def test_victoria_metrics_v2_api_with_outage(victoria: VictoriaMetrics) ->
     assert found.keys() == expected.keys()
     # VictoriaMetrics keeps about 12 significant digits of a float.
     assert found == {key: pytest.approx(value, rel=1e-11) for key, value in expected.items()}
+
+
+# --- the Grafana bundle -----------------------------------------------------------------
+
+
+def dashboard() -> dict[str, Any]:
+    return json.loads((GRAFANA / "dashboards" / "wxstation.json").read_text(encoding="utf-8"))
+
+
+def test_grafana_bundle_fits_together() -> None:
+    """Test that the provisioning files parse and the dashboard's queries use the
+    provisioned datasource and the dashboards folder the provider reads."""
+    datasources = yaml.safe_load(
+        (GRAFANA / "provisioning" / "datasources" / "wxstation.yaml").read_text(encoding="utf-8")
+    )
+    providers = yaml.safe_load(
+        (GRAFANA / "provisioning" / "dashboards" / "wxstation.yaml").read_text(encoding="utf-8")
+    )
+    (source,) = datasources["datasources"]
+    assert (source["type"], source["uid"]) == ("influxdb", "wxstation-influxdb")
+    assert providers["providers"][0]["options"]["path"].endswith("/wxstation")
+    board = dashboard()
+    used = {
+        target["datasource"]["uid"]
+        for panel in board["panels"]
+        for target in panel.get("targets", [])
+    }
+    assert used == {"wxstation-influxdb"}
+    assert len({panel["id"] for panel in board["panels"]}) == len(board["panels"])
+
+
+async def test_grafana_dashboard_queries_answer(influxdb: InfluxDB1) -> None:
+    """Test that every InfluxQL query of the dashboard, with Grafana's variables
+    filled in as Grafana does, runs on InfluxDB 1.6 against what the sink wrote
+    and finds data for both stations."""
+    start = time.time() - DAY
+    batches = batches_of(1, "Garden", 3, start) + batches_of(2, "Shed, north=2", 3, start)
+    async with open_sink(influx_config(influxdb.url, api=1, database="wx")) as sink:
+        await sink.deliver(batches)
+    since = min(s.time_ms for b in batches for s in b.samples)
+    until = max(round(b.arrival * 1000) for b in batches)
+    board = dashboard()
+    queries = [v["query"] for v in board["templating"]["list"] if v["type"] == "query"]
+    queries += [t["query"] for p in board["panels"] for t in p.get("targets", [])]
+    assert len(queries) == 8
+    for query in queries:
+        filled = (
+            query.replace("$timeFilter", f"time >= {since}ms AND time <= {until}ms")
+            .replace("$__interval", "10m")
+            .replace("${measurement}", "weather")
+            .replace("$measurement", "weather")
+            .replace("$station", "(Garden|Shed, north=2)")
+        )
+        assert "$" not in filled.replace("$/", "/")  # the regex's own end anchor stays
+        series = influxdb.query_series(filled, "wx")
+        if query.startswith("SHOW"):
+            assert [value for _, value in series[0]["values"]] == ["Garden", "Shed, north=2"]
+        else:
+            assert {s["tags"]["station"] for s in series} == {"Garden", "Shed, north=2"}, query
