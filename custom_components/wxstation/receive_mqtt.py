@@ -1,8 +1,8 @@
 """MQTT mode: follow a wxstation bridge by its base topic.
 
 The bridge decodes the packets and publishes every sample of each one on
-``<base>/<device id>/batch``; this turns those messages into the same reports
-the direct mode makes. The bridge delivers at least once, so a batch may come
+``<base>/<device id>/batch`` (see docs/mqtt.md); this turns those messages into
+the same reports the direct mode makes. The bridge delivers at least once, so a batch may come
 twice: the hub and the statistics are keyed by sample time and take it once.
 """
 
@@ -32,38 +32,34 @@ class BatchMessageError(ValueError):
     """A batch message this integration cannot read; the reason says what is wrong."""
 
 
-def _time_ms(value: Any) -> int:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return round(value)
+def _time_ms(value: Any, what: str) -> int:
     if isinstance(value, str):
         try:
             return round(datetime.fromisoformat(value).timestamp() * 1000)
-        except ValueError as err:
-            raise BatchMessageError(f"sample time {value!r} is not RFC 3339") from err
-    raise BatchMessageError(f"sample time {value!r} is neither a time nor milliseconds")
+        except ValueError:
+            pass
+    raise BatchMessageError(f"{what} {value!r} is not an RFC 3339 time")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _sample(raw: Any, index: int) -> Sample:
-    if not isinstance(raw, Mapping):
-        raise BatchMessageError(f"sample {index} is not an object")
-    if "time" in raw:
-        time_ms = _time_ms(raw["time"])
-    elif "time_ms" in raw:
-        time_ms = _time_ms(raw["time_ms"])
-    else:
-        raise BatchMessageError(f"sample {index} has no time")
+    if not isinstance(raw, Mapping) or "time" not in raw:
+        raise BatchMessageError(f"sample {index} is not an object with a time")
     values = {
-        str(key): float(value)
-        for key, value in raw.get("values", raw).items()
-        if key not in ("time", "time_ms")
-        and isinstance(value, int | float)
-        and not isinstance(value, bool)
+        str(key): float(value) for key, value in raw.items() if key != "time" and _number(value)
     }
-    return Sample(time_ms, values)
+    return Sample(_time_ms(raw["time"], f"sample {index}'s time"), values)
 
 
 def parse_batch(device_id: int, payload: Any, parser: StationParser) -> StationReport:
-    """The report of one batch message; raises :class:`BatchMessageError`."""
+    """The report of one batch message (``bridge.sinks.mqtt.batch_payload``).
+
+    Values are presented as the entry's parser describes them; a value it does
+    not know gets a plain sensor. Raises :class:`BatchMessageError`.
+    """
     if not isinstance(payload, Mapping):
         raise BatchMessageError("the message is not a JSON object")
     raw_samples = payload.get("samples")
@@ -73,33 +69,25 @@ def parse_batch(device_id: int, payload: Any, parser: StationParser) -> StationR
         sorted((_sample(raw, i) for i, raw in enumerate(raw_samples)), key=lambda s: s.time_ms)
     )
     health = payload.get("health")
-    health = dict(health) if isinstance(health, Mapping) else {}
-    header = payload.get("header")
-    header = header if isinstance(header, Mapping) else {}
-    arrival = payload.get("arrival")
-    if not isinstance(arrival, int | float):
-        if not samples:
-            raise BatchMessageError("neither 'arrival' nor any sample")
-        arrival = samples[-1].time_ms / 1000
-    wake_every = health.get("wake_every", header.get("wake_every_s", DEFAULT_WAKE_EVERY_S))
+    if not isinstance(health, Mapping) or "last_seen" not in health:
+        raise BatchMessageError("no 'health' with 'last_seen'")
+    arrival = _time_ms(health["last_seen"], "health.last_seen") / 1000
+    wake_every = health.get("wake_every")
     known = {field.key: field for field in parser.all_fields}
-    keys = list(known)
-    for sample in samples:
-        keys.extend(key for key in sample.values if key not in keys)
     present = {key for sample in samples for key in sample.values}
-    fields = tuple(known.get(key, Field(key)) for key in keys if key in present)
+    keys = [key for key in known if key in present]
+    keys.extend(sorted(present - set(known)))
     station = payload.get("station")
     return StationReport(
         device_id=device_id,
         station=str(station) if station else default_station_name(device_id),
-        arrival=float(arrival),
+        arrival=arrival,
         samples=samples,
-        health=health,
-        fields=fields,
+        health=dict(health),
+        fields=tuple(known.get(key, Field(key)) for key in keys),
         wake_every_s=int(wake_every)
-        if isinstance(wake_every, int | float)
+        if _number(wake_every) and wake_every > 0
         else DEFAULT_WAKE_EVERY_S,
-        parser=None,
     )
 
 

@@ -47,8 +47,8 @@ _LOGGER = logging.getLogger(__name__)
 def _device_id(data: bytes) -> int | None:
     try:
         return parse_header(data).device_id
-    except PacketError:
-        return None
+    except PacketError as err:
+        return err.device_id
 
 
 class DirectSource:
@@ -74,6 +74,8 @@ class DirectSource:
         self.clocks: dict[int, StationClock] = {}
         self.kept: list[StoredPacket] = []
         self._next_id = 1
+        #: Packets handled since the start, decoded or kept.
+        self.handled = 0
         self._config = Config()
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, storage_key(hub.entry_id, "packets")
@@ -169,6 +171,7 @@ class DirectSource:
         )
         self._next_id += 1
         self._decode(packet, fresh=True)
+        self.handled += 1
         self._save()
         if packet.device_id is not None and self._is_unknown(packet.device_id):
             self._update_issues()

@@ -1,0 +1,92 @@
+"""Helpers for the integration's tests: entries, stations and packets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from bridge.parsers import ReferenceParser
+from bridge.sim import SimStation, build_packet
+from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MODE_MQTT, MODE_TCP
+
+#: A quarter past an hour (2026-11-24 10:15 UTC), so a station's hour of
+#: samples straddles two clock hours.
+T0 = 1_795_515_300.0
+REFERENCE = ReferenceParser()
+
+
+def tcp_entry(
+    port: int = 0, options: dict[str, Any] | None = None, host: str = "127.0.0.1"
+) -> MockConfigEntry:
+    """A direct-mode entry; port 0 lets the system pick a free one."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Stations on port {port}",
+        unique_id=f"{MODE_TCP}:{port}",
+        data={CONF_MODE: MODE_TCP, "host": host, "port": port},
+        options=options or {},
+    )
+
+
+def mqtt_entry(topic: str = "wxstation", options: dict[str, Any] | None = None) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"wxstation bridge ({topic})",
+        unique_id=f"{MODE_MQTT}:{topic}",
+        data={CONF_MODE: MODE_MQTT, CONF_TOPIC: topic},
+        options=options or {},
+    )
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def station(device_id: int = 1, start: float = T0 - 3600, **kwargs: Any) -> SimStation:
+    """A reference station whose first wake-up is an hour after ``start``."""
+    return SimStation(device_id, REFERENCE, start, **kwargs)
+
+
+def reference_packet(device_id: int, values: list[tuple[float, float, float]]) -> bytes:
+    """A reference station's packet of (light, humidity, temperature) samples."""
+    records = [
+        REFERENCE.encode_record({"light": light, "humidity": humidity, "temperature": temp})
+        for light, humidity, temp in values
+    ]
+    return build_packet(device_id, records, record_size=6, value_count=3)
+
+
+async def send(port: int, data: bytes) -> None:
+    """One station connection: connect, write the packet, close."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+async def send_and_wait(
+    hass: HomeAssistant, entry: MockConfigEntry, data: bytes, arrival: float | None = None
+) -> None:
+    """Send a packet to the entry's port (arriving at ``arrival``) and wait until it is handled."""
+    source = entry.runtime_data.source
+    if arrival is not None:
+        source.receiver.clock = lambda: arrival
+    before = source.handled
+    await send(source.port, data)
+    await wait_for(hass, lambda: source.handled > before)
+
+
+async def wait_for(hass: HomeAssistant, condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        await hass.async_block_till_done()
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")

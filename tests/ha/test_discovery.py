@@ -1,0 +1,79 @@
+"""The bridge's own discovery payloads, read by Home Assistant's real MQTT integration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+from bridge.parsers import make_parser
+from bridge.samples import make_batch
+from bridge.sinks.discovery import HEALTH_FIELDS, DiscoveryStation, Topics, device_config
+from bridge.sinks.mqtt import encode, state_payload
+from bridge.timing import StationClock
+
+from .common import T0, station
+
+
+@pytest.fixture
+def expected_lingering_timers() -> bool:
+    """The MQTT client's housekeeping timer outlives the test's Home Assistant."""
+    return True
+
+
+@pytest.mark.parametrize("base", ["wxstation", "garden/wx"])
+async def test_discovery_creates_every_entity(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, base: str
+) -> None:
+    """Every value and health entity comes out with its device class, unit, state class, state."""
+    parser = make_parser("reference", derived=["dew_point", "absolute_humidity"])
+    topics = Topics(base)
+    discovery = DiscoveryStation(5, "Garden", parser.all_fields, 3600, parser.kind)
+    async_fire_mqtt_message(
+        hass, topics.discovery(5), json.dumps(device_config(discovery, topics)), retain=True
+    )
+    await hass.async_block_till_done()
+    # Retained messages reach entities that subscribed: those discovery just made.
+    async_fire_mqtt_message(hass, topics.availability, "online", retain=True)
+
+    sim = station(5, start=T0 - 3600)
+    sim.parser = parser
+    batch, _ = make_batch("Garden", parser, StationClock(), sim.wake().packet, T0)
+    state = state_payload(batch, [f.key for f in parser.all_fields])
+    assert state is not None
+    async_fire_mqtt_message(hass, topics.state(5), encode(state), retain=True)
+    await hass.async_block_till_done()
+
+    device = dr.async_get(hass).async_get_device({("mqtt", topics.device_key(5))})
+    assert device is not None
+    assert device.name == "Garden"
+    registry = er.async_get(hass)
+    entities = er.async_entries_for_device(registry, device.id)
+    expected = {topics.device_key(5) + "_" + f.key: f for f in parser.all_fields}
+    expected |= {f"{topics.device_key(5)}_health_{f.key}": f for f in HEALTH_FIELDS}
+    assert {entity.unique_id for entity in entities} == set(expected)
+
+    newest = batch.samples[-1].values
+    health = batch.health()
+    for entity in entities:
+        field = expected[entity.unique_id]
+        current = hass.states.get(entity.entity_id)
+        assert current is not None, entity.entity_id
+        assert current.attributes.get("device_class") == field.device_class, entity.entity_id
+        assert current.attributes.get("unit_of_measurement") == field.unit, entity.entity_id
+        assert current.attributes.get("state_class") == field.state_class, entity.entity_id
+        precision = entity.options.get("sensor", {}).get("suggested_display_precision")
+        assert precision == field.precision, entity.entity_id
+        if entity.unique_id.endswith(f"_health_{field.key}"):
+            value = health[field.key]
+            if field.key == "last_seen":
+                assert current.state == value.replace(".000Z", "+00:00")
+            else:
+                assert float(current.state) == pytest.approx(value)
+        else:
+            assert float(current.state) == pytest.approx(newest[field.key]), entity.entity_id

@@ -1,0 +1,166 @@
+"""MQTT mode: a wxstation bridge's batch messages become the same stations and values."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+from pytest_homeassistant_custom_component.typing import MqttMockHAClient
+
+from bridge.samples import Batch, make_batch
+from bridge.sinks.mqtt import batch_payload, encode
+from bridge.timing import StationClock
+from custom_components.wxstation.const import CONF_STATIONS, DOMAIN
+from custom_components.wxstation.diagnostics import async_get_config_entry_diagnostics
+
+from .common import REFERENCE, T0, mqtt_entry, setup_entry, station
+
+
+@pytest.fixture
+def expected_lingering_timers() -> bool:
+    """The MQTT client's housekeeping timer outlives the test's Home Assistant."""
+    return True
+
+
+def _batch(device_id: int = 1, name: str = "Garden", arrival: float = T0) -> Batch:
+    sim = station(device_id, start=arrival - 3600)
+    wake = sim.wake()
+    batch, _ = make_batch(name, REFERENCE, StationClock(), wake.packet, arrival)
+    return batch
+
+
+def _publish(hass: HomeAssistant, batch: Batch, topic: str = "wxstation") -> None:
+    async_fire_mqtt_message(hass, f"{topic}/{batch.device_id}/batch", encode(batch_payload(batch)))
+
+
+async def test_batch_message_creates_station(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
+) -> None:
+    """A batch message creates the station with the bridge's name and its newest values."""
+    entry = mqtt_entry()
+    await setup_entry(hass, entry)
+    hub = entry.runtime_data.hub
+    hub.clock = lambda: T0 + 60
+    batch = _batch()
+    _publish(hass, batch)
+    await hass.async_block_till_done()
+
+    device = dr.async_get(hass).async_get_device({(DOMAIN, f"{entry.entry_id}_1")})
+    assert device is not None
+    assert device.name == "Garden"
+    newest = batch.samples[-1].values
+    for key in ("light", "humidity", "temperature"):
+        state = hass.states.get(f"sensor.garden_{key}")
+        assert state is not None
+        assert float(state.state) == pytest.approx(newest[key])
+    humidity = hass.states.get("sensor.garden_humidity")
+    assert humidity.attributes["device_class"] == "humidity"
+    assert hass.states.get("sensor.garden_samples_in_last_packet").state == "30"
+
+    # The same batch again (the bridge delivers at least once) changes nothing.
+    before = hub.statistics.hour_samples(1)
+    assert sum(before.values()) == 30
+    _publish(hass, batch)
+    await hass.async_block_till_done()
+    assert hub.statistics.hour_samples(1) == before
+
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["source"] == {"topic": "wxstation/+/batch", "messages": 2}
+
+
+async def test_late_batch_does_not_turn_back_the_state(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
+) -> None:
+    """A backlog delivered out of order adds history but the newest state stays."""
+    entry = mqtt_entry(options={CONF_STATIONS: {"1": "Roof"}})
+    await setup_entry(hass, entry)
+    newer, older = _batch(arrival=T0), _batch(arrival=T0 - 3600)
+    _publish(hass, newer)
+    _publish(hass, older)
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.roof_temperature")
+    assert float(state.state) == pytest.approx(newer.samples[-1].values["temperature"])
+    assert sum(entry.runtime_data.hub.statistics.hour_samples(1).values()) == 60
+
+
+async def test_unknown_values_get_plain_sensors(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
+) -> None:
+    """A value the entry's parser does not describe still gets a sensor."""
+    entry = mqtt_entry(topic="garden/bridge")
+    await setup_entry(hass, entry)
+    payload = batch_payload(_batch(4, "Shed"))
+    for sample in payload["samples"]:
+        sample["battery_mv"] = 3000
+    async_fire_mqtt_message(hass, "garden/bridge/4/batch", encode(payload))
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.shed_battery_mv")
+    assert state is not None
+    assert state.state == "3000.0"
+    assert "device_class" not in state.attributes
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        ("wxstation/1/batch", b"not json", "ignoring the batch message on wxstation/1/batch"),
+        ("wxstation/x/batch", b"{}", "'x' is not a device id"),
+        ("wxstation/1/batch", b"[]", "not a JSON object"),
+        ("wxstation/1/batch", b'{"samples": 1}', "no 'samples' list"),
+        ("wxstation/1/batch", b'{"samples": [1]}', "sample 0 is not an object with a time"),
+        ("wxstation/1/batch", b'{"samples": [{"time": "noon"}]}', "is not an RFC 3339 time"),
+        ("wxstation/1/batch", b'{"samples": []}', "no 'health' with 'last_seen'"),
+    ],
+)
+async def test_bad_messages_are_logged_and_ignored(
+    hass: HomeAssistant,
+    mqtt_mock: MqttMockHAClient,
+    caplog: pytest.LogCaptureFixture,
+    topic: str,
+    payload: bytes,
+    reason: str,
+) -> None:
+    entry = mqtt_entry()
+    await setup_entry(hass, entry)
+    with caplog.at_level(logging.WARNING):
+        async_fire_mqtt_message(hass, topic, payload)
+        await hass.async_block_till_done()
+    assert reason in caplog.text
+    assert entry.runtime_data.hub.stations == {}
+
+
+async def test_batch_without_samples_updates_health(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
+) -> None:
+    entry = mqtt_entry()
+    await setup_entry(hass, entry)
+    payload = batch_payload(_batch(2, ""))
+    payload["samples"] = []
+    payload["health"]["wake_every"] = "soon"
+    async_fire_mqtt_message(hass, "wxstation/2/batch", encode(payload))
+    await hass.async_block_till_done()
+    state = entry.runtime_data.hub.stations[2]
+    assert state.values == {}
+    assert state.wake_every_s == 3600
+    assert entry.runtime_data.hub.name(2) == "Station 2"
+
+
+async def test_needs_the_mqtt_integration(hass: HomeAssistant) -> None:
+    """Without MQTT the entry waits and retries."""
+    entry = mqtt_entry()
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_unload_unsubscribes(hass: HomeAssistant, mqtt_mock: MqttMockHAClient) -> None:
+    entry = mqtt_entry()
+    await setup_entry(hass, entry)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    _publish(hass, _batch())
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.garden_temperature") is None
