@@ -75,6 +75,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: WxStationConfigEntry) ->
         await hub.async_stop()
         raise
     entry.runtime_data = WxStationRuntime(hub, source)
+    entry.async_on_unload(hub.track_availability())
     # Packets may arrive before the sensors are set up: the platform creates
     # entities for every station the hub knows by then.
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -52,7 +52,6 @@ class WxStationHub:
             hass, STORAGE_VERSION, storage_key(entry_id, "stations")
         )
         self._available: dict[int, bool] = {}
-        self._unsubscribe: Callable[[], None] | None = None
 
     async def async_start(self) -> None:
         data = await self._store.async_load() or {}
@@ -62,14 +61,15 @@ class WxStationHub:
         await self.statistics.async_load()
         now = self.clock()
         self._available = {d: s.available(now) for d, s in self.stations.items()}
-        self._unsubscribe = async_track_time_interval(
+
+    @callback
+    def track_availability(self) -> Callable[[], None]:
+        """Check every station's availability from now on; returns the way to stop."""
+        return async_track_time_interval(
             self.hass, self._check_availability, AVAILABILITY_CHECK_INTERVAL
         )
 
     async def async_stop(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
         await self._store.async_save(self._data())
         await self.statistics.async_save()
 

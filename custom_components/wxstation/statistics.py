@@ -11,7 +11,6 @@ the old one. Rows go in as external statistics ``wxstation:<device id>_<field>``
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +25,6 @@ from homeassistant.components.recorder.models import (
 from homeassistant.components.recorder.statistics import (
     STATISTIC_UNIT_TO_UNIT_CONVERTER,
     async_add_external_statistics,
-    valid_statistic_id,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
@@ -36,8 +34,6 @@ from bridge.parsers import Field
 from bridge.samples import Sample
 
 from .const import DOMAIN, SAVE_DELAY, STATISTICS_MEMORY, STORAGE_VERSION, storage_key
-
-_LOGGER = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 
@@ -49,6 +45,7 @@ METADATA_KEYS = frozenset(StatisticMetaData.__required_keys__) | frozenset(
 
 
 def statistic_id(device_id: int, key: str) -> str:
+    """The external statistic of one field; the slug keeps any parser's key a valid id."""
     return f"{DOMAIN}:{device_id}_{slugify(key)}"
 
 
@@ -182,15 +179,8 @@ class HourlyStatistics:
                     StatisticData(start=moment, mean=mean, min=low, max=high)
                 )
         for key, key_rows in rows.items():
-            stat_id = statistic_id(device_id, key)
-            if not valid_statistic_id(stat_id):
-                _LOGGER.warning(
-                    "%s: field %r cannot be a statistic id (%s); its history is not recorded",
-                    station_name,
-                    key,
-                    stat_id,
-                )
-                continue
             known = fields.get(key, Field(key))
-            metadata = statistic_metadata(stat_id, f"{station_name} {known.label}", known.unit)
+            metadata = statistic_metadata(
+                statistic_id(device_id, key), f"{station_name} {known.label}", known.unit
+            )
             async_add_external_statistics(self._hass, metadata, key_rows)
