@@ -89,8 +89,9 @@ async def running_bridge(
             await bridge.shutdown()
 
 
-async def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
+async def wait_until(check: Callable[[], bool], within: float = 10.0, what: str = "") -> None:
+    """Poll ``check`` until it holds; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}")

@@ -620,7 +620,7 @@ async def test_influxdb1_outage_mid_stream(
             progress = bridge.query("SELECT seq FROM sink_progress WHERE sink = 'influxdb'")
             return last == 16 and bool(progress) and progress[0][0] == last
 
-        await wait_until(caught_up, timeout=30, what="InfluxDB caught up")
+        await wait_until(caught_up, within=30, what="InfluxDB caught up")
         stored = {
             (station, time_ms): json.loads(values)
             for station, time_ms, values in bridge.query(
