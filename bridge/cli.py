@@ -184,6 +184,43 @@ def ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with _open_spool(config) as (spool, alone):
+        counts = spool.counts()
+        print(f"database: {config.storage.path}")
+        print(f"bridge: {'not running' if alone else 'running'}")
+        print(
+            f"packets: {counts.get('done', 0)} decoded, {counts.get('kept', 0)} kept aside, "
+            f"{counts.get('new', 0)} waiting"
+        )
+        for reason, count in spool.kept_reasons():
+            print(f"  kept aside {count}x: {reason}")
+        last = spool.last_seq()
+        progress = spool.sinks_progress()
+        rejected: dict[str, int] = {}
+        for sink, _, _ in spool.rejected():
+            rejected[sink] = rejected.get(sink, 0) + 1
+        for sink in sorted({*progress, *rejected}):
+            behind = last - progress.get(sink, 0)
+            print(
+                f"sink {sink}: {behind} batches to deliver, "
+                f"{rejected.get(sink, 0)} refused and kept aside"
+            )
+    return 0
+
+
+def redeliver(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with _open_spool(config) as (spool, alone):
+        if not alone:
+            print("stop the bridge first: it holds each sink's position in memory", file=sys.stderr)
+            return EXIT_DATABASE
+        count = spool.rewind(args.sink)
+    print(f"{count} kept-aside batches of {args.sink} will be delivered when the bridge runs")
+    return 0
+
+
 def _parse_time(text: str) -> int:
     """Unix seconds or an ISO 8601 / RFC 3339 time (UTC unless it says), as ms."""
     try:
@@ -259,6 +296,14 @@ def _build_cli() -> argparse.ArgumentParser:
         "--raw", action="store_true", help="the packets as received, in the format ingest reads"
     )
     exporter.set_defaults(run=export)
+    command(
+        "status", "what the database holds: packets, kept-aside reasons, sink backlog"
+    ).set_defaults(run=status)
+    again_sink = command(
+        "redeliver", "deliver a sink's kept-aside batches again, e.g. after fixing InfluxDB"
+    )
+    again_sink.add_argument("sink", help="the sink's name, as status shows it (influxdb, mqtt)")
+    again_sink.set_defaults(run=redeliver)
     ingester = command("ingest", "store and decode captured packets with their arrival times")
     ingester.add_argument(
         "file", help='JSON lines: {"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}'

@@ -303,6 +303,39 @@ class Spool:
                 [(sink, seq, at, reason) for seq in seqs],
             )
 
+    def rewind(self, sink: str) -> int:
+        """Deliver a sink's kept-aside batches again: move its progress back to the
+        first of them and forget them. Returns how many there were.
+
+        Batches between them are delivered again too, which is harmless: samples
+        keep their timestamps, so a repeated write lands on the same points.
+        """
+        with _transaction(self.db):
+            row = self.db.execute(
+                "SELECT min(seq), count(*) FROM rejected WHERE sink = ?", (sink,)
+            ).fetchone()
+            first, count = row[0], int(row[1])
+            if not count:
+                return 0
+            self.db.execute("DELETE FROM rejected WHERE sink = ?", (sink,))
+            self.db.execute(
+                "UPDATE sink_progress SET seq = min(seq, ?) WHERE sink = ?", (first - 1, sink)
+            )
+        return count
+
+    def kept_reasons(self) -> list[tuple[str, int]]:
+        """Why packets are kept aside, most common first, with their counts."""
+        rows = self.db.execute(
+            "SELECT reason, count(*) FROM packets WHERE state = 'kept' "
+            "GROUP BY reason ORDER BY count(*) DESC"
+        ).fetchall()
+        return [(str(reason), int(count)) for reason, count in rows]
+
+    def sinks_progress(self) -> dict[str, int]:
+        return {
+            sink: int(seq) for sink, seq in self.db.execute("SELECT sink, seq FROM sink_progress")
+        }
+
     def rejected(self, sink: str | None = None) -> list[tuple[str, int, str]]:
         query = "SELECT sink, seq, reason FROM rejected"
         args: tuple[str, ...] = ()
