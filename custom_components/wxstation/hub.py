@@ -112,7 +112,8 @@ class WxStationHub:
         if state is None:
             state = self.stations[device_id] = StationState(device_id, report.station)
         new_keys = [one.key for one in report.fields if one.key not in state.fields]
-        state.fields.update({one.key: one for one in report.fields if one.key in new_keys})
+        # The parser may have changed with the options: its description wins.
+        state.fields.update({one.key: one for one in report.fields})
         # A packet that arrives late (a kept packet decoded after newer ones, or a
         # bridge's backlog) adds history but does not turn back the newest state.
         if report.arrival >= state.arrival:
