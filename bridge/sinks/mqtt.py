@@ -353,7 +353,9 @@ class MqttSink(Sink):
             async for message in link.client.messages:
                 self._receive(link, message)
         except aiomqtt.MqttError as err:
-            link.error = err
+            # aiomqtt says only that iteration stopped; the cause says why.
+            cause = err.__cause__
+            link.error = cause if isinstance(cause, Exception) else err
         finally:
             link.lost.set()
 
