@@ -1,0 +1,797 @@
+"""The MQTT sink: exact payloads, and its behaviour against a real Mosquitto.
+
+The broker tests start Mosquitto on a free loopback port (tests/servers.py) and
+watch it with a plain paho-mqtt subscriber, so what they check is what any
+consumer, Home Assistant included, receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+import yaml
+
+from bridge.config import Config, parse_config
+from bridge.parsers.derived import absolute_humidity, dew_point
+from bridge.pipeline import Pipeline
+from bridge.protocol import HEADER
+from bridge.receiver import Receiver
+from bridge.samples import Batch, format_time, make_batch
+from bridge.service import serve
+from bridge.sim import SimStation, send_packet
+from bridge.sinks import SinkUnavailableError
+from bridge.sinks.discovery import DiscoveryStation, Topics, device_config, expire_after
+from bridge.sinks.mqtt import MqttSink, batch_payload, encode, state_payload
+from bridge.timing import StationClock
+from tests.servers import Mosquitto, free_port, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPICS = Topics()
+#: The two records of PROTOCOL.md's example packet, oldest first.
+RECORDS = bytes.fromhex("78005c6b106a7600806b0c6a")
+STATIONS: dict[int, Any] = {
+    1: {"name": "Garden", "derived": ["dew_point", "absolute_humidity"]},
+    2: {"name": "Roof"},
+}
+
+
+def humidity(raw: int) -> float:
+    return 125.0 * raw / 65536.0 - 6.0
+
+
+def temperature(raw: int) -> float:
+    return 175.72 * raw / 65536.0 - 46.85
+
+
+def packet(device_id: int, wake_every_s: int = 3600) -> bytes:
+    """PROTOCOL.md's example packet, from any device and wake interval."""
+    return HEADER.pack(len(RECORDS), wake_every_s, 120, 6, device_id, 3) + RECORDS
+
+
+def make_config(broker: Mosquitto, tmp_path: Path, **options: Any) -> Config:
+    stations = options.pop("stations", STATIONS)
+    unknown = options.pop("unknown_stations", {})
+    return parse_config(
+        {
+            "listen": {"host": "127.0.0.1", "port": free_port()},
+            "storage": {"path": str(tmp_path / "wxstation.db")},
+            "stations": stations,
+            "unknown_stations": unknown,
+            "mqtt": {"host": broker.host, "port": broker.port, **options},
+        }
+    )
+
+
+def batch_of(config: Config, device_id: int, arrival: float, wake_every_s: int = 3600) -> Batch:
+    station = config.station(device_id)
+    assert station is not None
+    batch, _ = make_batch(
+        station.name, station.parser, StationClock(), packet(device_id, wake_every_s), arrival
+    )
+    return batch
+
+
+# --- a subscriber, and waiting ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seen:
+    topic: str
+    payload: bytes
+    retain: bool
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class Watcher:
+    """A subscriber on paho's own thread that keeps every message it receives."""
+
+    def __init__(
+        self, broker: Mosquitto, *topics: str, client_id: str = "", persistent: bool = False
+    ) -> None:
+        self._lock = threading.Lock()
+        self._messages: list[Seen] = []
+        self._subscribed = threading.Event()
+        self.client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent
+        )
+        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.on_connect = lambda client, *_: client.subscribe([(t, 1) for t in topics])
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_message = self._keep
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        assert self._subscribed.wait(5), "the test subscriber could not subscribe"
+
+    def _keep(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        with self._lock:
+            self._messages.append(Seen(message.topic, bytes(message.payload), message.retain))
+
+    @property
+    def messages(self) -> list[Seen]:
+        with self._lock:
+            return list(self._messages)
+
+    def on(self, topic: str) -> list[Seen]:
+        return [m for m in self.messages if m.topic == topic]
+
+    def last(self, topic: str) -> Seen | None:
+        seen = self.on(topic)
+        return seen[-1] if seen else None
+
+    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    with Mosquitto() as server:
+        yield server
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], what: str, within: float = 15.0
+) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def retained(broker: Mosquitto, *filters: str) -> dict[str, Seen]:
+    """What the broker retains under ``filters``, as a new subscriber sees it."""
+    marker = "test/retained-read"
+    watcher = Watcher(broker, *filters, marker)
+    try:
+        watcher.publish(marker, b"1")
+        await eventually(lambda: bool(watcher.on(marker)), "the broker's retained messages")
+        return {m.topic: m for m in watcher.messages if m.retain}
+    finally:
+        watcher.close()
+
+
+@asynccontextmanager
+async def running_sink(config: Config, **options: Any) -> AsyncIterator[MqttSink]:
+    assert config.mqtt is not None
+    sink = MqttSink(config.mqtt, config, **options)
+    await sink.start()
+    try:
+        await eventually(lambda: sink.connected, "the sink to connect")
+        yield sink
+    finally:
+        await sink.stop()
+
+
+@asynccontextmanager
+async def running_bridge(config: Config) -> AsyncIterator[tuple[Receiver, Pipeline]]:
+    """The whole bridge in this process (``serve``), with the sinks its config sets up."""
+    ready: asyncio.Future[tuple[Receiver, Pipeline]] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(config, stop=stop, on_ready=lambda r, p: ready.set_result((r, p)))
+    )
+    await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+    assert ready.done(), f"the bridge did not start: {task.result() if task.done() else ''}"
+    try:
+        yield ready.result()
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+
+
+# --- payloads --------------------------------------------------------------------
+
+
+def garden_sensor(key: str, name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "platform": "sensor",
+        "unique_id": f"wxstation_1_{key}",
+        "name": name,
+        "state_topic": "wxstation/1/state",
+        "value_template": "{{ value_json." + key.replace("health_", "health.") + " }}",
+        **extra,
+    }
+
+
+def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health() -> None:
+    """Test the whole discovery payload of a reference station with derived values."""
+    config = parse_config({"stations": STATIONS})
+    station = DiscoveryStation.of(config.stations[1], wake_every_s=600)
+    measured = {"state_class": "measurement", "expire_after": 1500}
+    diagnostic = {"entity_category": "diagnostic"}
+    assert device_config(station, TOPICS, qos=1, sw_version="1.2.3") == {
+        "device": {
+            "identifiers": ["wxstation_1"],
+            "name": "Garden",
+            "manufacturer": "wxstation",
+            "model": "Battery weather station (reference parser)",
+            "serial_number": "1",
+        },
+        "origin": {"name": "wxstation", "sw_version": "1.2.3"},
+        "availability_topic": "wxstation/bridge/state",
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "qos": 1,
+        "components": {
+            "light": garden_sensor(
+                "light",
+                "Light",
+                device_class="illuminance",
+                unit_of_measurement="lx",
+                suggested_display_precision=0,
+                **measured,
+            ),
+            "humidity": garden_sensor(
+                "humidity",
+                "Humidity",
+                device_class="humidity",
+                unit_of_measurement="%",
+                suggested_display_precision=1,
+                **measured,
+            ),
+            "temperature": garden_sensor(
+                "temperature",
+                "Temperature",
+                device_class="temperature",
+                unit_of_measurement="°C",
+                suggested_display_precision=2,
+                **measured,
+            ),
+            "dew_point": garden_sensor(
+                "dew_point",
+                "Dew point",
+                device_class="temperature",
+                unit_of_measurement="°C",
+                suggested_display_precision=1,
+                **measured,
+            ),
+            "absolute_humidity": garden_sensor(
+                "absolute_humidity",
+                "Absolute humidity",
+                unit_of_measurement="g/m³",
+                suggested_display_precision=1,
+                icon="mdi:water",
+                **measured,
+            ),
+            "health_last_seen": garden_sensor(
+                "health_last_seen", "Last seen", device_class="timestamp", **diagnostic
+            ),
+            "health_samples": garden_sensor(
+                "health_samples",
+                "Samples in last packet",
+                state_class="measurement",
+                suggested_display_precision=0,
+                icon="mdi:counter",
+                expire_after=1500,
+                **diagnostic,
+            ),
+            "health_interval": garden_sensor(
+                "health_interval",
+                "Sample interval",
+                device_class="duration",
+                unit_of_measurement="s",
+                state_class="measurement",
+                suggested_display_precision=1,
+                expire_after=1500,
+                **diagnostic,
+            ),
+            "health_clock_error": garden_sensor(
+                "health_clock_error",
+                "Clock error",
+                unit_of_measurement="%",
+                state_class="measurement",
+                suggested_display_precision=2,
+                icon="mdi:clock-alert-outline",
+                expire_after=1500,
+                **diagnostic,
+            ),
+        },
+    }
+
+
+def test_renaming_a_station_keeps_every_id() -> None:
+    """Test that only the device's name follows the station's name."""
+    before = parse_config({"stations": {3: {"name": "Garden"}}}).stations[3]
+    after = parse_config({"stations": {3: {"name": "Orchard"}}}).stations[3]
+    old = device_config(DiscoveryStation.of(before), TOPICS, sw_version="1")
+    new = device_config(DiscoveryStation.of(after), TOPICS, sw_version="1")
+    assert new["device"]["name"] == "Orchard"
+    assert {**new, "device": old["device"]} == old
+
+
+def test_ids_and_topics_of_a_bridge_with_another_base_topic() -> None:
+    """Test that a second bridge's ids and discovery topics never match the default ones."""
+    other = Topics("home/weather", "ha")
+    assert other.device_key(4) == "wxstation_home_weather_4"
+    assert other.discovery(4) == "ha/device/wxstation_home_weather_4/config"
+    assert other.state(4) == "home/weather/4/state"
+    assert other.batch(4) == "home/weather/4/batch"
+    assert other.availability == "home/weather/bridge/state"
+    assert other.discovered_device("ha/device/wxstation_home_weather_4/config") == 4
+    assert Topics(discovery_prefix="ha").discovered_device(other.discovery(4)) is None
+    assert other.discovered_device("ha/device/wxstation_4/config") is None
+    assert TOPICS.state_device("wxstation/bridge/state") is None
+    assert TOPICS.state_device("wxstation/017/state") is None
+
+
+def test_expire_after_is_two_missed_wake_ups_and_a_half() -> None:
+    assert expire_after(3600) == 9000
+    assert expire_after(600) == 1500
+    assert expire_after(15) == 37
+
+
+def test_state_and_batch_payloads() -> None:
+    """Test the state (newest sample, every key, health) and batch (every sample) payloads."""
+    config = parse_config({"stations": STATIONS})
+    arrival_ms = 1_790_000_000_123
+    batch = batch_of(config, 2, arrival_ms / 1000)
+    health = {
+        "last_seen": format_time(arrival_ms),
+        "samples": 2,
+        "announced": 2,
+        "received": 2,
+        "resent": 0,
+        "interval": 120.0,
+        "clock_error": 0.0,
+        "wake_every": 3600,
+        "measure_every": 120,
+    }
+    newest = {"light": 118.0, "humidity": humidity(0x6B80), "temperature": temperature(0x6A0C)}
+    oldest = {"light": 120.0, "humidity": humidity(0x6B5C), "temperature": temperature(0x6A10)}
+    state = state_payload(batch, ["light", "humidity", "temperature", "rain"])
+    assert state == {
+        "time": format_time(arrival_ms),
+        **newest,
+        "rain": None,
+        "health": health,
+    }
+    assert batch_payload(batch) == {
+        "device_id": 2,
+        "station": "Roof",
+        "header": {
+            "bytes_ready": 12,
+            "wake_every_s": 3600,
+            "measure_every_s": 120,
+            "bytes_per_sample": 6,
+            "device_id": 2,
+            "sensor_count": 3,
+        },
+        "health": health,
+        "problems": [],
+        "samples": [
+            {"time": format_time(arrival_ms - 120_000), **oldest},
+            {"time": format_time(arrival_ms), **newest},
+        ],
+    }
+    empty = Batch.from_dict(batch.to_dict(), ())
+    assert state_payload(empty, ["light"]) is None
+    kept = state_payload(empty, ["light"], state)
+    assert kept == {**state, "health": {**health, "samples": 0}}
+
+
+# --- against a real broker ---------------------------------------------------------
+
+
+@pytest.mark.servers
+async def test_the_bridge_publishes_discovery_state_and_batch(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Test the exact messages a packet leads to, from TCP to the broker."""
+    config = make_config(broker, tmp_path)
+    watcher = Watcher(broker, "wxstation/#", "homeassistant/#")
+    try:
+        async with running_bridge(config) as (receiver, pipeline):
+            decoded: list[Batch] = []
+            pipeline.listeners.append(decoded.append)
+            await asyncio.to_thread(send_packet, "127.0.0.1", receiver.port, packet(1, 600))
+            await eventually(lambda: bool(watcher.on("wxstation/1/state")), "the state")
+            snapshot = await retained(broker, "#")
+        availability = "wxstation/bridge/state"
+        await eventually(lambda: len(watcher.on(availability)) == 2, "online, then offline")
+    finally:
+        watcher.close()
+
+    arrival_ms = round(decoded[0].arrival * 1000)
+    health = {
+        "last_seen": format_time(arrival_ms),
+        "samples": 2,
+        "announced": 2,
+        "received": 2,
+        "resent": 0,
+        "interval": 120.0,
+        "clock_error": 0.0,
+        "wake_every": 600,
+        "measure_every": 120,
+    }
+    newest = {"light": 118.0, "humidity": humidity(0x6B80), "temperature": temperature(0x6A0C)}
+    oldest = {"light": 120.0, "humidity": humidity(0x6B5C), "temperature": temperature(0x6A10)}
+    for values in (newest, oldest):
+        values["dew_point"] = dew_point(values["temperature"], values["humidity"])
+        values["absolute_humidity"] = absolute_humidity(values["temperature"], values["humidity"])
+
+    assert snapshot["wxstation/bridge/state"].payload == b"online"
+    assert snapshot["wxstation/1/state"].json() == {
+        "time": format_time(arrival_ms),
+        **newest,
+        "health": health,
+    }
+    (batch,) = watcher.on("wxstation/1/batch")
+    assert not batch.retain
+    assert batch.json() == {
+        "device_id": 1,
+        "station": "Garden",
+        "header": {
+            "bytes_ready": 12,
+            "wake_every_s": 600,
+            "measure_every_s": 120,
+            "bytes_per_sample": 6,
+            "device_id": 1,
+            "sensor_count": 3,
+        },
+        "health": health,
+        "problems": [],
+        "samples": [
+            {"time": format_time(arrival_ms - 120_000), **oldest},
+            {"time": format_time(arrival_ms), **newest},
+        ],
+    }
+    # Announced at start with the firmware's wake interval, then again with the
+    # station's own once its first packet told it.
+    garden = [m.json() for m in watcher.on(TOPICS.discovery(1))]
+    assert [c["components"]["light"]["expire_after"] for c in garden] == [9000, 1500]
+    assert snapshot[TOPICS.discovery(1)].json() == device_config(
+        DiscoveryStation.of(config.stations[1], 600), TOPICS
+    )
+    assert snapshot[TOPICS.discovery(2)].json() == device_config(
+        DiscoveryStation.of(config.stations[2]), TOPICS
+    )
+    assert [m.payload for m in watcher.on(availability)] == [b"online", b"offline"]
+    assert not watcher.on("wxstation/2/state")
+
+
+@pytest.mark.servers
+def test_the_last_will_says_offline_when_the_bridge_dies(broker: Mosquitto, tmp_path: Path) -> None:
+    """Test that a killed bridge process flips its availability through the last will."""
+    listen = free_port()
+    config = tmp_path / "wxstation.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "listen": {"host": "127.0.0.1", "port": listen},
+                "storage": {"path": str(tmp_path / "wxstation.db")},
+                "stations": {1: {"name": "Garden"}},
+                "mqtt": {"host": broker.host, "port": broker.port},
+            }
+        )
+    )
+    watcher = Watcher(broker, "wxstation/#")
+    with (tmp_path / "bridge.log").open("wb") as log:
+        bridge = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "run", "-c", str(config)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(
+                lambda: watcher.on("wxstation/bridge/state") != [], 15, what="the bridge online"
+            )
+            assert watcher.on("wxstation/bridge/state")[0].payload == b"online"
+            send_packet("127.0.0.1", listen, packet(1))
+            wait_until(lambda: watcher.on("wxstation/1/state") != [], 15, what="a state")
+            bridge.kill()
+            bridge.wait(10)
+            wait_until(
+                lambda: len(watcher.on("wxstation/bridge/state")) == 2, 15, what="the last will"
+            )
+        finally:
+            if bridge.poll() is None:
+                bridge.kill()
+                bridge.wait()
+            watcher.close()
+    will = watcher.on("wxstation/bridge/state")[1]
+    assert will.payload == b"offline", (tmp_path / "bridge.log").read_text()
+    assert asyncio.run(retained(broker, "wxstation/bridge/state"))[
+        "wxstation/bridge/state"
+    ].payload == (b"offline")
+
+
+@pytest.mark.servers
+async def test_a_broker_restart_mid_stream_loses_no_sample(tmp_path: Path) -> None:
+    """Test that every stored sample reaches a persistent subscriber across a broker restart."""
+    with Mosquitto(persistence=True) as broker:
+        config = make_config(broker, tmp_path)
+        watcher = Watcher(broker, "wxstation/+/batch", client_id="test-batches", persistent=True)
+        try:
+            async with running_bridge(config) as (receiver, pipeline):
+                stations = [
+                    SimStation(
+                        device,
+                        config.stations[device].parser,
+                        time.time() - 86400,
+                        clock_factor=1.01,
+                        wake_every_s=600,
+                        seed=device,
+                    )
+                    for device in (1, 2)
+                ]
+
+                async def send(rounds: int) -> None:
+                    for _ in range(rounds):
+                        for station in stations:
+                            wake = station.wake()
+                            await asyncio.to_thread(
+                                send_packet, "127.0.0.1", receiver.port, wake.packet
+                            )
+                            station.delivered()
+                        await asyncio.sleep(0.05)
+
+                await send(4)
+                await asyncio.to_thread(broker.stop)
+                await send(4)  # the bridge receives while the broker is down
+                await asyncio.to_thread(broker.start)
+                await send(4)
+
+                spool = pipeline.spool
+
+                async def all_delivered() -> bool:
+                    last = await spool.call(spool.spool.last_seq)
+                    return await spool.call(spool.spool.progress, "mqtt") == last
+
+                await eventually(all_delivered, "the sink to deliver every batch", 30)
+                stored = await spool.call(lambda: list(spool.spool.samples()))
+
+            published = {
+                (m.json()["device_id"], sample["time"]): sample
+                for m in watcher.messages
+                for sample in m.json()["samples"]
+            }
+            expected = {(device, format_time(t)): values for device, _, t, values in stored}
+            assert stored
+            assert len(expected) == len(stored)
+            missing = expected.keys() - published.keys()
+            assert not missing
+            for key, values in expected.items():
+                assert published[key] == {"time": key[1], **values}
+
+            snapshot = await retained(broker, "#")
+            for device in (1, 2):
+                times = [t for d, _, t, _ in stored if d == device]
+                newest = next(v for d, _, t, v in stored if d == device and t == max(times))
+                state = snapshot[TOPICS.state(device)].json()
+                assert state["time"] == format_time(max(times))
+                assert {k: state[k] for k in newest} == newest
+                assert TOPICS.discovery(device) in snapshot
+        finally:
+            watcher.close()
+
+
+@pytest.mark.servers
+async def test_what_a_broker_forgot_comes_back(broker: Mosquitto, tmp_path: Path) -> None:
+    """Test that availability, discovery and states return after a broker lost them."""
+    config = make_config(broker, tmp_path)
+    async with running_sink(config) as sink:
+        await sink.deliver([batch_of(config, 1, time.time(), 600)])
+        before = await retained(broker, "#")
+        assert set(before) == {
+            "wxstation/bridge/state",
+            "wxstation/1/state",
+            TOPICS.discovery(1),
+            TOPICS.discovery(2),
+        }
+        await asyncio.to_thread(broker.restart)  # no persistence: nothing retained now
+
+        async def restored() -> bool:
+            after = await retained(broker, "#")
+            return {t: m.payload for t, m in after.items()} == {
+                t: m.payload for t, m in before.items()
+            }
+
+        await eventually(restored, "the sink to restore what the broker retains", 30)
+        # Ready once the broker acknowledged all of it, a moment after it is visible.
+        await eventually(lambda: sink.connected, "the sink to be ready again")
+
+
+@pytest.mark.servers
+async def test_a_restarted_bridge_republishes_nothing_the_broker_kept(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Test that a new run does not touch retained states, which would restart their expiry."""
+    config = make_config(broker, tmp_path)
+    async with running_sink(config) as sink:
+        await sink.deliver([batch_of(config, 1, time.time() - 30, 600)])
+    watcher = Watcher(broker, "wxstation/#", "homeassistant/#")
+    try:
+        await asyncio.sleep(0.2)
+        kept = len(watcher.messages)
+        async with running_sink(config):
+            await asyncio.sleep(0.3)
+
+        def live() -> list[tuple[str, bytes]]:
+            new = watcher.messages[kept:]
+            return [(m.topic, m.payload) for m in new if not m.retain and "/sync/" not in m.topic]
+
+        await eventually(lambda: len(live()) >= 2, "online, then offline")
+        await asyncio.sleep(0.2)
+    finally:
+        watcher.close()
+    assert live() == [
+        ("wxstation/bridge/state", b"online"),
+        ("wxstation/bridge/state", b"offline"),
+    ]
+
+
+@pytest.mark.servers
+async def test_state_only_moves_forward_and_wake_changes_reannounce(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Test late batches (published, not made the state) and a new wake interval."""
+    config = make_config(broker, tmp_path)
+    now = time.time()
+    newer, older = batch_of(config, 1, now, 600), batch_of(config, 1, now - 600, 600)
+    faster = batch_of(config, 1, now + 300, 300)
+    watcher = Watcher(broker, "wxstation/1/batch")
+    try:
+        async with running_sink(config) as sink:
+            await sink.deliver([newer])
+            await sink.deliver([older])
+            snapshot = await retained(broker, "#")
+            assert snapshot["wxstation/1/state"].payload == encode(
+                state_payload(newer, [f.key for f in config.stations[1].parser.all_fields]) or {}
+            )
+            assert snapshot[TOPICS.discovery(1)].json()["components"]["light"]["expire_after"] == (
+                1500
+            )
+            await sink.deliver([faster])
+            snapshot = await retained(broker, "#")
+        await eventually(lambda: len(watcher.messages) == 3, "three batch messages")
+    finally:
+        watcher.close()
+    assert snapshot["wxstation/1/state"].json()["health"]["last_seen"] == format_time(
+        round(faster.arrival * 1000)
+    )
+    assert snapshot[TOPICS.discovery(1)].json()["components"]["light"]["expire_after"] == 750
+    assert [m.json()["health"]["last_seen"] for m in watcher.messages] == [
+        format_time(round(b.arrival * 1000)) for b in (newer, older, faster)
+    ]
+
+
+@pytest.mark.servers
+async def test_home_assistant_birth_triggers_a_reannounce(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Test that a live ``online`` on the status topic brings every discovery again."""
+    config = make_config(broker, tmp_path)
+    watcher = Watcher(broker, "homeassistant/#")
+    try:
+        # A retained birth message is not Home Assistant starting now.
+        watcher.publish("homeassistant/status", "online", retain=True)
+        async with running_sink(config, birth_delay=0.05):
+            discoveries = [TOPICS.discovery(1), TOPICS.discovery(2)]
+
+            def announced() -> int:
+                return sum(len(watcher.on(topic)) for topic in discoveries)
+
+            await eventually(lambda: announced() == 2, "the first announcement")
+            await asyncio.sleep(0.3)
+            assert announced() == 2
+            watcher.publish("homeassistant/status", "online")
+            await eventually(lambda: announced() == 4, "the announcement again")
+            watcher.publish("homeassistant/status", "offline")
+            await asyncio.sleep(0.3)
+            assert announced() == 4
+    finally:
+        watcher.close()
+    assert watcher.on(discoveries[0])[-1].payload == watcher.on(discoveries[0])[0].payload
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize(("action", "live_unknown_kept"), [("decode", True), ("keep", False)])
+async def test_stations_no_longer_configured_lose_their_discovery(
+    broker: Mosquitto, tmp_path: Path, action: str, live_unknown_kept: bool
+) -> None:
+    """Test the cleanup at start, which leaves other bridges' and devices' configs alone."""
+    config = make_config(broker, tmp_path, unknown_stations={"action": action})
+    other = Topics("home")
+    decoding = make_config(broker, tmp_path)  # to build states of unknown stations
+    alive = batch_of(decoding, 5, time.time() - 60, 600)
+    dead = batch_of(decoding, 6, time.time() - 10 * 3600, 600)
+    seeder = Watcher(broker, "test/none")
+    try:
+        for topic, payload in [
+            (TOPICS.discovery(1), b'{"stale": true}'),
+            (TOPICS.discovery(5), b'{"unknown": "alive"}'),
+            (TOPICS.discovery(6), b'{"unknown": "dead"}'),
+            (TOPICS.discovery(9), b'{"removed": true}'),
+            (other.discovery(9), b'{"other bridge": true}'),
+            ("homeassistant/device/zigbee2mqtt_0x01/config", b'{"not ours": true}'),
+            (TOPICS.state(5), encode(state_payload(alive, ["light"]) or {})),
+            (TOPICS.state(6), encode(state_payload(dead, ["light"]) or {})),
+        ]:
+            seeder.publish(topic, payload, retain=True)
+    finally:
+        seeder.close()
+
+    async with running_sink(config):
+        snapshot = await retained(broker, "homeassistant/#")
+
+    assert snapshot[TOPICS.discovery(1)].json() == device_config(
+        DiscoveryStation.of(config.stations[1]), TOPICS
+    )
+    assert TOPICS.discovery(2) in snapshot
+    assert TOPICS.discovery(6) not in snapshot
+    assert TOPICS.discovery(9) not in snapshot
+    assert snapshot[other.discovery(9)].payload == b'{"other bridge": true}'
+    assert snapshot["homeassistant/device/zigbee2mqtt_0x01/config"].payload == (
+        b'{"not ours": true}'
+    )
+    if live_unknown_kept:
+        station = config.station(5)
+        assert station is not None
+        assert snapshot[TOPICS.discovery(5)].json() == device_config(
+            DiscoveryStation.of(station, 600), TOPICS
+        )
+    else:
+        assert TOPICS.discovery(5) not in snapshot
+
+
+@pytest.mark.servers
+async def test_discovery_off_removes_the_bridges_discovery(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async with running_sink(make_config(broker, tmp_path)):
+        pass
+    assert TOPICS.discovery(1) in await retained(broker, "homeassistant/#")
+    async with running_sink(make_config(broker, tmp_path, discovery=False)) as sink:
+        await sink.deliver([batch_of(sink.config, 1, time.time())])
+        snapshot = await retained(broker, "#")
+    assert not [topic for topic in snapshot if topic.startswith("homeassistant/")]
+    assert "wxstation/1/state" in snapshot
+
+
+async def test_deliver_fails_fast_without_a_broker(tmp_path: Path) -> None:
+    """Test that a delivery with no broker raises at once, with a hint when to retry."""
+    config = parse_config(
+        {
+            "storage": {"path": str(tmp_path / "wxstation.db")},
+            "mqtt": {"host": "127.0.0.1", "port": free_port()},
+        }
+    )
+    assert config.mqtt is not None
+    sink = MqttSink(config.mqtt, config)
+    await sink.start()
+    try:
+        for _ in range(2):
+            began = time.monotonic()
+            with pytest.raises(SinkUnavailableError) as raised:
+                await sink.deliver([batch_of(config, 1, time.time())])
+            assert time.monotonic() - began < 1.0
+            assert "Connection refused" in raised.value.reason
+            assert raised.value.retry_after is not None
+            assert raised.value.retry_after < 5
+    finally:
+        await sink.stop()
