@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -518,6 +519,41 @@ def test_the_last_will_says_offline_when_the_bridge_dies(broker: Mosquitto, tmp_
     assert asyncio.run(retained(broker, "wxstation/bridge/state"))[
         "wxstation/bridge/state"
     ].payload == (b"offline")
+
+
+@pytest.mark.servers
+async def test_a_new_run_takes_over_the_connection_the_broker_still_holds(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Test that the last will of a connection left half open cannot end up after "online"."""
+    config = make_config(broker, tmp_path)
+    # The previous run's connection, from a host that lost its network: the
+    # broker hears nothing more and keeps it until its keepalive runs out.
+    stale = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="wxstation-bridge")
+    stale.will_set("wxstation/bridge/state", "offline", qos=1, retain=True)
+    stale.connect(broker.host, broker.port, keepalive=2)
+    stale.loop(0.5)
+    sock = stale.socket()
+    assert isinstance(sock, socket.socket)
+
+    def dropped() -> bool:
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    try:
+        async with running_sink(config):
+            # Taken over at once; a connection not taken over would be dropped at
+            # its keepalive deadline, its last will then overwriting "online".
+            await eventually(dropped, "the broker to drop the stale connection", 20)
+            await asyncio.sleep(0.2)
+            snapshot = await retained(broker, "wxstation/bridge/state")
+    finally:
+        sock.close()
+    assert snapshot["wxstation/bridge/state"].payload == b"online"
 
 
 @pytest.mark.servers

@@ -189,7 +189,10 @@ class MqttSink(Sink):
         self.topics = Topics.of(mqtt)
         #: Longest random wait before answering Home Assistant's birth message.
         self.birth_delay = birth_delay
-        self._client_id = mqtt.client_id or f"{self.topics.node}-bridge-{secrets.token_hex(4)}"
+        # The same id every run: a new run takes over a connection the broker still
+        # thinks alive (the host lost its network), so that connection's last will
+        # is sent then, before this run's "online", and not minutes after it.
+        self._client_id = mqtt.client_id or f"{self.topics.node}-bridge"
         self._version = bridge_version()
         self._known: dict[int, _Known] = {}
         #: Discovery payloads the broker retains, by device id.
@@ -302,9 +305,14 @@ class MqttSink(Sink):
         link = _Link(client)
         reader = asyncio.create_task(self._read(link), name="mqtt reader")
         try:
-            await asyncio.wait_for(
-                self._while_connected(link, self._prepare(link)), SCAN_TIMEOUT + ACK_TIMEOUT
-            )
+            try:
+                await asyncio.wait_for(
+                    self._while_connected(link, self._prepare(link)), SCAN_TIMEOUT + ACK_TIMEOUT
+                )
+            except TimeoutError as err:
+                raise aiomqtt.MqttError(
+                    f"no answer within {SCAN_TIMEOUT + ACK_TIMEOUT:.0f} s after connecting"
+                ) from err
             self._link = link
             self._settled.set()
             self._sessions += 1
@@ -461,7 +469,11 @@ class MqttSink(Sink):
                 announced[device] = payload
             else:
                 messages.append(_Message(self.topics.discovery(device), b"", retain=True))
-                log.info("MQTT: removing the discovery of device %d (not configured)", device)
+                log.info(
+                    "MQTT: removing the discovery of device %d (%s)",
+                    device,
+                    "not configured" if self.mqtt.discovery else "discovery is off",
+                )
         messages.append(_Message(self.topics.availability, AVAILABLE.encode(), retain=True))
         for device, message in wanted.items():
             if announced.get(device) != message.payload:
