@@ -57,6 +57,44 @@ def temperature(raw: int) -> float:
     return 175.72 * raw / 65536.0 - 46.85
 
 
+def expected_health(arrival_ms: int, wake_every_s: int) -> dict[str, Any]:
+    """The health of a first packet of PROTOCOL.md's example records."""
+    return {
+        "last_seen": format_time(arrival_ms),
+        "samples": 2,
+        "announced": 2,
+        "received": 2,
+        "resent": 0,
+        "interval": 120.0,
+        "clock_error": 0.0,
+        "wake_every": wake_every_s,
+        "measure_every": 120,
+    }
+
+
+def expected_header(device_id: int, wake_every_s: int) -> dict[str, int]:
+    return {
+        "bytes_ready": 12,
+        "wake_every_s": wake_every_s,
+        "measure_every_s": 120,
+        "bytes_per_sample": 6,
+        "device_id": device_id,
+        "sensor_count": 3,
+    }
+
+
+def expected_values(*derived: str) -> tuple[dict[str, float], dict[str, float]]:
+    """The values of PROTOCOL.md's example records, oldest and newest, computed
+    with its formulas."""
+    oldest = {"light": 120.0, "humidity": humidity(0x6B5C), "temperature": temperature(0x6A10)}
+    newest = {"light": 118.0, "humidity": humidity(0x6B80), "temperature": temperature(0x6A0C)}
+    formulas = {"dew_point": dew_point, "absolute_humidity": absolute_humidity}
+    for values in (oldest, newest):
+        for key in derived:
+            values[key] = formulas[key](values["temperature"], values["humidity"])
+    return oldest, newest
+
+
 def packet(device_id: int, wake_every_s: int = 3600) -> bytes:
     """PROTOCOL.md's example packet, from any device and wake interval."""
     return HEADER.pack(len(RECORDS), wake_every_s, 120, 6, device_id, 3) + RECORDS
@@ -350,19 +388,8 @@ def test_state_and_batch_payloads() -> None:
     config = parse_config({"stations": STATIONS})
     arrival_ms = 1_790_000_000_123
     batch = batch_of(config, 2, arrival_ms / 1000)
-    health = {
-        "last_seen": format_time(arrival_ms),
-        "samples": 2,
-        "announced": 2,
-        "received": 2,
-        "resent": 0,
-        "interval": 120.0,
-        "clock_error": 0.0,
-        "wake_every": 3600,
-        "measure_every": 120,
-    }
-    newest = {"light": 118.0, "humidity": humidity(0x6B80), "temperature": temperature(0x6A0C)}
-    oldest = {"light": 120.0, "humidity": humidity(0x6B5C), "temperature": temperature(0x6A10)}
+    health = expected_health(arrival_ms, 3600)
+    oldest, newest = expected_values()
     state = state_payload(batch, ["light", "humidity", "temperature", "rain"])
     assert state == {
         "time": format_time(arrival_ms),
@@ -373,14 +400,7 @@ def test_state_and_batch_payloads() -> None:
     assert batch_payload(batch) == {
         "device_id": 2,
         "station": "Roof",
-        "header": {
-            "bytes_ready": 12,
-            "wake_every_s": 3600,
-            "measure_every_s": 120,
-            "bytes_per_sample": 6,
-            "device_id": 2,
-            "sensor_count": 3,
-        },
+        "header": expected_header(2, 3600),
         "health": health,
         "problems": [],
         "samples": [
@@ -417,22 +437,8 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
         watcher.close()
 
     arrival_ms = round(decoded[0].arrival * 1000)
-    health = {
-        "last_seen": format_time(arrival_ms),
-        "samples": 2,
-        "announced": 2,
-        "received": 2,
-        "resent": 0,
-        "interval": 120.0,
-        "clock_error": 0.0,
-        "wake_every": 600,
-        "measure_every": 120,
-    }
-    newest = {"light": 118.0, "humidity": humidity(0x6B80), "temperature": temperature(0x6A0C)}
-    oldest = {"light": 120.0, "humidity": humidity(0x6B5C), "temperature": temperature(0x6A10)}
-    for values in (newest, oldest):
-        values["dew_point"] = dew_point(values["temperature"], values["humidity"])
-        values["absolute_humidity"] = absolute_humidity(values["temperature"], values["humidity"])
+    health = expected_health(arrival_ms, 600)
+    oldest, newest = expected_values("dew_point", "absolute_humidity")
 
     assert snapshot["wxstation/bridge/state"].payload == b"online"
     assert snapshot["wxstation/1/state"].json() == {
@@ -445,14 +451,7 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
     assert batch.json() == {
         "device_id": 1,
         "station": "Garden",
-        "header": {
-            "bytes_ready": 12,
-            "wake_every_s": 600,
-            "measure_every_s": 120,
-            "bytes_per_sample": 6,
-            "device_id": 1,
-            "sensor_count": 3,
-        },
+        "header": expected_header(1, 600),
         "health": health,
         "problems": [],
         "samples": [
