@@ -216,12 +216,22 @@ def _parser_name(value: Any) -> str:
 
 
 _CONVERT_OR_SCALE = "give either a named convert or a scale (and offset), not both"
+#: Keys the sinks' payloads and exports use beside the values themselves.
+RESERVED_KEYS = ("time", "health", "device_id", "station")
+
+
+def _field_key(value: Any) -> str:
+    key = vol.All(str, vol.Match(r"^[a-z][a-z0-9_]*$", msg="use lower_snake_case"))(value)
+    if key in RESERVED_KEYS or key in DERIVED:
+        raise vol.Invalid(
+            f"{key!r} is taken ({', '.join((*RESERVED_KEYS, *DERIVED))} are); choose another key"
+        )
+    return str(key)
+
 
 _FIELD = vol.Schema(
     {
-        vol.Required("key"): vol.All(
-            str, vol.Match(r"^[a-z][a-z0-9_]*$", msg="use lower_snake_case")
-        ),
+        vol.Required("key"): _field_key,
         vol.Required("type"): _one_of(*TYPES),
         vol.Exclusive("convert", "conversion", msg=_CONVERT_OR_SCALE): _one_of(*CONVERSIONS),
         vol.Exclusive("scale", "conversion", msg=_CONVERT_OR_SCALE): vol.Coerce(float),

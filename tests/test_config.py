@@ -50,6 +50,10 @@ def test_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
             "stations -> 7 -> fields -> 0 -> type: expected one of: u8, i8, u16",
         ),
         ({"stations": {300: {}}}, "stations -> 300: a device id is 1..255"),
+        (
+            {"stations": {7: {"fields": [{"key": "time", "type": "u8"}]}}},
+            "stations -> 7 -> fields -> 0 -> key: 'time' is taken",
+        ),
         ({"stations": {1: {"parser": "nope"}}}, "stations -> 1 -> parser: no parser named 'nope'"),
         (
             {"stations": {1: {"parser": "reference", "fields": [{"key": "a", "type": "u8"}]}}},
