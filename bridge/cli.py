@@ -201,7 +201,12 @@ def status(args: argparse.Namespace) -> int:
         rejected: dict[str, int] = {}
         for sink, _, _ in spool.rejected():
             rejected[sink] = rejected.get(sink, 0) + 1
-        for sink in sorted({*progress, *rejected}):
+        configured = {
+            name
+            for name, section in (("influxdb", config.influxdb), ("mqtt", config.mqtt))
+            if section
+        }
+        for sink in sorted({*configured, *progress, *rejected}):
             behind = last - progress.get(sink, 0)
             print(
                 f"sink {sink}: {behind} batches to deliver, "
