@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import functools
 import json
 import logging
 import math
@@ -107,7 +108,10 @@ class InfluxConfigError(SinkUnavailableError):
         super().__init__(reason, CONFIG_RETRY)
 
 
+@functools.lru_cache(maxsize=4096)
 def _escape(text: str, special: str, what: str) -> str:
+    # Cached: a bridge writes the same few names (stations, tags, fields) on every
+    # point, and checking and escaping them was most of the cost of a line.
     if not text:
         raise LineProtocolError(f"{what} is empty")
     if "\n" in text or "\r" in text:
@@ -126,6 +130,23 @@ def _escape(text: str, special: str, what: str) -> str:
     return text
 
 
+def _series(measurement: str, tags: Iterable[tuple[str, str]]) -> str:
+    """Measurement and sorted tags, escaped: the part every point of a station shares."""
+    series = _escape(measurement, _MEASUREMENT_SPECIAL, "measurement")
+    for key, value in sorted(tags):
+        series += f",{_escape(key, _KEY_SPECIAL, 'tag key')}={_escape(value, _KEY_SPECIAL, key)}"
+    return series
+
+
+def _fields(fields: Mapping[str, float]) -> str:
+    """The field set, every value as a float; empty when no value is finite."""
+    return ",".join(
+        f"{_escape(key, _KEY_SPECIAL, 'field key')}={float(value)!r}"
+        for key, value in fields.items()
+        if math.isfinite(value)
+    )
+
+
 def line(
     measurement: str, tags: Iterable[tuple[str, str]], fields: Mapping[str, float], time_ms: int
 ) -> str | None:
@@ -135,17 +156,10 @@ def line(
     suffix as one); values that are not finite are left out, as InfluxDB cannot
     store them and would refuse the whole request.
     """
-    written = [
-        f"{_escape(key, _KEY_SPECIAL, 'field key')}={float(value)!r}"
-        for key, value in fields.items()
-        if math.isfinite(value)
-    ]
+    written = _fields(fields)
     if not written:
         return None
-    series = _escape(measurement, _MEASUREMENT_SPECIAL, "measurement")
-    for key, value in sorted(tags):
-        series += f",{_escape(key, _KEY_SPECIAL, 'tag key')}={_escape(value, _KEY_SPECIAL, key)}"
-    return f"{series} {','.join(written)} {time_ms}"
+    return f"{_series(measurement, tags)} {written} {time_ms}"
 
 
 def _health_fields(batch: Batch) -> dict[str, float]:
@@ -158,21 +172,29 @@ def _health_fields(batch: Batch) -> dict[str, float]:
 
 def batch_lines(batch: Batch, measurement: str, layout: str) -> list[str]:
     """The points of one batch in line protocol; raises :class:`LineProtocolError`."""
-    points: list[str | None] = []
     if layout == "legacy":
         place = (("place", batch.station),)
-        for sample in batch.samples:
-            points.extend(
-                line(key, place, {"value": value}, sample.time_ms)
-                for key, value in sample.values.items()
-            )
-    else:
-        tags = (("station", batch.station), ("device_id", str(batch.device_id)))
-        points.extend(line(measurement, tags, s.values, s.time_ms) for s in batch.samples)
-        points.append(
-            line(f"{measurement}_health", tags, _health_fields(batch), round(batch.arrival * 1000))
+        points = (
+            line(key, place, {"value": value}, sample.time_ms)
+            for sample in batch.samples
+            for key, value in sample.values.items()
         )
-    return [point for point in points if point is not None]
+        return [point for point in points if point is not None]
+    tags = (("station", batch.station), ("device_id", str(batch.device_id)))
+    lines = []
+    series: str | None = None
+    for sample in batch.samples:
+        written = _fields(sample.values)
+        if written:
+            # Every sample of a batch has the same series: escape it once.
+            series = series or _series(measurement, tags)
+            lines.append(f"{series} {written} {sample.time_ms}")
+    health = line(
+        f"{measurement}_health", tags, _health_fields(batch), round(batch.arrival * 1000)
+    )
+    if health is not None:
+        lines.append(health)
+    return lines
 
 
 # --- answers ---------------------------------------------------------------------
