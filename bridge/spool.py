@@ -19,7 +19,9 @@ thread only (see :class:`bridge.pipeline.SpoolThread`).
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -221,19 +223,20 @@ class Spool:
                     "INSERT INTO batches (packet_id, device_id, info) VALUES (?, ?, ?)",
                     (packet_id, batch.device_id, json.dumps(batch.to_dict())),
                 )
-                seq = int(cursor.lastrowid or 0)
-                seqs.append(seq)
-                db.executemany(
-                    'INSERT INTO samples (seq, device_id, station, time_ms, "values") '
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (seq, batch.device_id, batch.station, s.time_ms, json.dumps(s.values))
-                        for s in batch.samples
-                    ],
-                )
-                db.execute(
-                    "UPDATE packets SET state = 'done', reason = NULL WHERE id = ?", (packet_id,)
-                )
+                seqs.append(int(cursor.lastrowid or 0))
+            db.executemany(
+                'INSERT INTO samples (seq, device_id, station, time_ms, "values") '
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (seq, batch.device_id, batch.station, s.time_ms, _values_json(s.values))
+                    for seq, (_, batch) in zip(seqs, decoded, strict=True)
+                    for s in batch.samples
+                ],
+            )
+            db.executemany(
+                "UPDATE packets SET state = 'done', reason = NULL WHERE id = ?",
+                [(packet_id,) for packet_id, _ in decoded],
+            )
             db.executemany(
                 "UPDATE packets SET state = 'kept', reason = ? WHERE id = ?",
                 [(reason, packet_id) for packet_id, reason in kept],
@@ -272,12 +275,15 @@ class Spool:
         ).fetchall()
         if not rows:
             return []
-        samples: dict[int, list[Sample]] = {seq: [] for seq, _ in rows}
-        for seq, time_ms, values in self.db.execute(
+        stored = self.db.execute(
             'SELECT seq, time_ms, "values" FROM samples WHERE seq BETWEEN ? AND ? ORDER BY rowid',
             (rows[0][0], rows[-1][0]),
-        ):
-            samples[seq].append(Sample(time_ms, json.loads(values)))
+        ).fetchall()
+        # One parse for all the samples' values instead of one per sample.
+        values = json.loads("[" + ",".join(text for _, _, text in stored) + "]")
+        samples: dict[int, list[Sample]] = {seq: [] for seq, _ in rows}
+        for (seq, time_ms, _), sample_values in zip(stored, values, strict=True):
+            samples[seq].append(Sample(time_ms, sample_values))
         return [(seq, Batch.from_dict(json.loads(info), tuple(samples[seq]))) for seq, info in rows]
 
     def last_seq(self) -> int:
@@ -383,6 +389,23 @@ class Spool:
         """Delete decoded samples older than ``before_ms`` (raw packets stay)."""
         with _transaction(self.db):
             return self.db.execute("DELETE FROM samples WHERE time_ms < ?", (before_ms,)).rowcount
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_key(key: str) -> str:
+    return json.dumps(key)
+
+
+def _values_json(values: dict[str, float]) -> str:
+    """``json.dumps(values)``, written out directly for the usual finite floats:
+    the spool stores one such text per sample, and the general encoder was a
+    fifth of the cost of decoding a packet."""
+    parts = []
+    for key, value in values.items():
+        if type(value) is not float or not math.isfinite(value):
+            return json.dumps(values)
+        parts.append(f"{_json_key(key)}: {value!r}")
+    return "{" + ", ".join(parts) + "}"
 
 
 @contextmanager
