@@ -26,7 +26,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bridge.config import Config
@@ -54,6 +54,12 @@ MAX_BACKOFF = 60.0
 POLL_INTERVAL = 5.0
 #: Seconds before a pipeline task that failed on a bug is started again.
 RESTART_DELAY = 1.0
+#: Decoded batches kept in memory for the sinks (the oldest dropped first). A
+#: sink that keeps up takes its batches from here instead of reading back from
+#: the database what was just written, which cost as much as decoding; one that
+#: lags (its service is down) reads from the database. About 10 kB per batch of
+#: an hour's samples.
+RECENT_BATCHES = 1000
 
 
 class SpoolThread:
@@ -83,6 +89,8 @@ class DecodeResult:
     packet: StoredPacket
     batch: Batch | None = None
     kept: str | None = None
+    #: The batch's sequence number, once it is stored.
+    seq: int | None = None
 
 
 def _refusal(config: Config, packet: StoredPacket, device_id: int) -> str | None:
@@ -158,13 +166,15 @@ def decode_pending(
     changed = {
         device: clock for device, clock in working.items() if clocks.get(device) is not clock
     }
-    spool.record(
-        [(r.packet.id, r.batch) for r in results if r.batch is not None],
-        [(r.packet.id, r.kept) for r in results if r.kept is not None],
-        changed,
+    seqs = iter(
+        spool.record(
+            [(r.packet.id, r.batch) for r in results if r.batch is not None],
+            [(r.packet.id, r.kept) for r in results if r.kept is not None],
+            changed,
+        )
     )
     clocks.update(changed)
-    return results
+    return [r if r.batch is None else replace(r, seq=next(seqs)) for r in results]
 
 
 def log_result(result: DecodeResult) -> None:
@@ -230,6 +240,10 @@ class Pipeline:
         self._to_commit = asyncio.Event()
         self._to_decode = asyncio.Event()
         self._new_batches = {sink.name: asyncio.Event() for sink in self.sinks}
+        #: The newest decoded batches by sequence number, oldest first.
+        self._recent: dict[int, Batch] = {}
+        #: The last batch each sink delivered.
+        self._delivered = {sink.name: 0 for sink in self.sinks}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._draining = False
@@ -363,6 +377,7 @@ class Pipeline:
                 for result in results:
                     log_result(result)
                     if result.batch is not None:
+                        self._remember(result)
                         for listener in self.listeners:
                             listener(result.batch)
                 if any(r.batch is not None for r in results):
@@ -373,16 +388,42 @@ class Pipeline:
             if last_pass:
                 return
 
+    def _remember(self, result: DecodeResult) -> None:
+        if result.seq is None or result.batch is None or not self.sinks:
+            return
+        self._recent[result.seq] = result.batch
+        while len(self._recent) > RECENT_BATCHES:
+            del self._recent[next(iter(self._recent))]
+
+    def _forget(self, sink: Sink, seq: int) -> None:
+        """Drop the batches every sink has delivered."""
+        self._delivered[sink.name] = seq
+        everyone = min(self._delivered.values())
+        while self._recent and next(iter(self._recent)) <= everyone:
+            del self._recent[next(iter(self._recent))]
+
+    async def _batches(self, sink: Sink, after: int) -> list[tuple[int, Batch]]:
+        """The batches after ``after``, from memory while they are there, else stored."""
+        found: list[tuple[int, Batch]] = []
+        seq = after + 1
+        while len(found) < sink.batch_limit and (batch := self._recent.get(seq)) is not None:
+            found.append((seq, batch))
+            seq += 1
+        if found:
+            return found
+        return await self.spool.call(self.spool.spool.batches, after=after, limit=sink.batch_limit)
+
     async def _drive(self, sink: Sink) -> None:
         """Deliver stored batches to one sink, in order, from its saved progress."""
         spool = self.spool.spool
         seq = await self.spool.call(spool.progress, sink.name)
+        self._delivered[sink.name] = seq
         event = self._new_batches[sink.name]
         backoff = 1.0
         down_since: float | None = None
         while True:
             event.clear()
-            batches = await self.spool.call(spool.batches, after=seq, limit=sink.batch_limit)
+            batches = await self._batches(sink, seq)
             if not batches:
                 if self._stopping:
                     return
@@ -409,6 +450,7 @@ class Pipeline:
             backoff = 1.0
             seq = batches[-1][0]
             await self.spool.call(spool.set_progress, sink.name, seq)
+            self._forget(sink, seq)
 
     async def _deliver(self, sink: Sink, batches: list[tuple[int, Batch]]) -> None:
         """Deliver, and when the sink refuses, find and keep aside the batches it refuses."""
