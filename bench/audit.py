@@ -1,0 +1,115 @@
+"""What the bridge's database says happened: the counts no data loss is judged by.
+
+Read through a read-only connection of its own while the bridge runs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Ledger", "Progress", "ledger", "progress", "samples_after"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    #: Packets committed, and how many of them are waiting, decoded or kept aside.
+    packets: int
+    new: int
+    done: int
+    kept: int
+    #: Decoded packets (one batch each) and the newest batch's sequence number.
+    batches: int
+    last_seq: int
+    #: Packets that became more than one batch: decoded twice.
+    decoded_twice: int
+    #: Batches whose stored samples are not the packet's complete, new records.
+    incomplete: int
+    samples: int
+    #: Distinct (station, time) among the samples: the points InfluxDB can hold.
+    points: int
+    #: Last batch each sink delivered.
+    progress: dict[str, int]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection in a read transaction: every query sees one moment."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+    db.execute("BEGIN")
+    return db
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Cheap enough to poll: how far committing, decoding and each sink have got."""
+
+    #: Packets committed, and of those not decoded yet.
+    packets: int
+    new: int
+    #: The newest batch's sequence number, and the last one each sink delivered.
+    last_seq: int
+    sinks: dict[str, int]
+
+    def delivered(self, sink: str) -> bool:
+        """True once ``sink`` has delivered every batch decoded so far."""
+        return self.sinks.get(sink, 0) >= self.last_seq
+
+
+def progress(path: Path) -> Progress:
+    db = _connect(path)
+    try:
+        packets = db.execute("SELECT coalesce(max(id), 0) FROM packets").fetchone()[0]
+        new = db.execute("SELECT count(*) FROM packets WHERE state = 'new'").fetchone()[0]
+        last = db.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()[0]
+        sinks = db.execute("SELECT sink, seq FROM sink_progress").fetchall()
+    finally:
+        db.close()
+    return Progress(int(packets), int(new), int(last), {str(k): int(v) for k, v in sinks})
+
+
+def samples_after(path: Path, seq: int) -> int:
+    """Samples in the batches after ``seq``: what a sink at ``seq`` has still to write."""
+    db = _connect(path)
+    try:
+        return int(db.execute("SELECT count(*) FROM samples WHERE seq > ?", (seq,)).fetchone()[0])
+    finally:
+        db.close()
+
+
+def ledger(path: Path) -> Ledger:
+    db = _connect(path)
+    try:
+        states = dict(db.execute("SELECT state, count(*) FROM packets GROUP BY state").fetchall())
+        batches, last_seq = db.execute(
+            "SELECT count(*), coalesce(max(seq), 0) FROM batches"
+        ).fetchone()
+        decoded_twice = db.execute(
+            "SELECT count(*) FROM (SELECT packet_id FROM batches "
+            "GROUP BY packet_id HAVING count(*) > 1)"
+        ).fetchone()[0]
+        incomplete = db.execute(
+            "SELECT count(*) FROM batches b WHERE (SELECT count(*) FROM samples s "
+            "WHERE s.seq = b.seq) != json_extract(b.info, '$.received') "
+            "- json_extract(b.info, '$.duplicates')"
+        ).fetchone()[0]
+        samples = db.execute("SELECT count(*) FROM samples").fetchone()[0]
+        points = db.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT device_id, time_ms FROM samples)"
+        ).fetchone()[0]
+        sinks = dict(db.execute("SELECT sink, seq FROM sink_progress").fetchall())
+    finally:
+        db.close()
+    return Ledger(
+        packets=sum(states.values()),
+        new=states.get("new", 0),
+        done=states.get("done", 0),
+        kept=states.get("kept", 0),
+        batches=batches,
+        last_seq=last_seq,
+        decoded_twice=decoded_twice,
+        incomplete=incomplete,
+        samples=samples,
+        points=points,
+        progress={str(k): int(v) for k, v in sinks.items()},
+    )
