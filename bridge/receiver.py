@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -90,9 +91,7 @@ class Receiver:
             return
         self.paused = reason
         log.error("not accepting packets: %s", reason)
-        self._server.close()
-        await self._server.wait_closed()
-        self._server = None
+        await self._close_server()
 
     async def resume(self) -> None:
         if self.paused is None:
@@ -107,12 +106,47 @@ class Receiver:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting and let connections in progress finish."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        await self._close_server()
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=grace)
+
+    async def _close_server(self) -> None:
+        """Stop listening, and serve the connections the kernel had already accepted.
+
+        Closing a listening socket resets the connections waiting in its backlog,
+        and a station whose write the kernel had already taken counts its packet
+        as delivered: those are taken off the backlog first and served like any
+        other. New connections are refused from then on, so stations keep their
+        samples.
+        """
+        server, self._server = self._server, None
+        if server is None:
+            return
+        waiting = []
+        for listener in server.sockets:
+            # A duplicate of the listening socket, for accept(): the server's own
+            # is wrapped. It shares the listening socket's non-blocking mode.
+            with socket.socket(fileno=os.dup(listener.fileno())) as raw:
+                while True:
+                    try:
+                        connection, _ = raw.accept()
+                    except OSError:  # BlockingIOError once the backlog is empty
+                        break
+                    waiting.append(connection)
+        server.close()
+        for connection in waiting:
+            task = asyncio.create_task(self._adopt(connection))
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+        await server.wait_closed()
+
+    async def _adopt(self, connection: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(sock=connection)
+        except OSError:
+            connection.close()
+            return
+        await self._accept(reader, writer)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
