@@ -189,9 +189,7 @@ def batch_lines(batch: Batch, measurement: str, layout: str) -> list[str]:
             # Every sample of a batch has the same series: escape it once.
             series = series or _series(measurement, tags)
             lines.append(f"{series} {written} {sample.time_ms}")
-    health = line(
-        f"{measurement}_health", tags, _health_fields(batch), round(batch.arrival * 1000)
-    )
+    health = line(f"{measurement}_health", tags, _health_fields(batch), round(batch.arrival * 1000))
     if health is not None:
         lines.append(health)
     return lines

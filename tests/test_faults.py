@@ -1,0 +1,707 @@
+"""Faults under load, each ending with a count that no data loss is judged by.
+
+The bridge runs as a real process (``python -m bridge.cli run``) against real
+InfluxDB 1.x and Mosquitto on loopback, with simulated stations in a process of
+their own (``bench.load``). Each test prints one line::
+
+    faults: <test>: sent ... committed ... decoded ... in InfluxDB ... duplicates ... crashes ...
+
+and asserts what no data loss demands of those counts: every packet the
+bridge committed is decoded exactly once into all of its samples, InfluxDB
+holds one point per stored sample (per station and time), and the bridge never
+died on its own nor logged a traceback. ``pytest -s`` shows the lines.
+
+A station counts a packet as delivered once its TCP write was accepted. A
+packet written into a connection the bridge had not yet committed when it was
+killed is gone with the bridge: no server can keep what it never read (see
+docs/protocol.md). The kill test prints that number as "in flight"; everything
+else must be zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.audit import Ledger, Progress, ledger, progress
+from bridge.config import parse_config
+from bridge.parsers import ReferenceParser
+from bridge.pipeline import decode_one
+from bridge.protocol import HEADER, HEADER_SIZE
+from bridge.samples import format_time
+from bridge.sim import SimStation, send_packet
+from bridge.spool import StoredPacket
+from bridge.timing import StationClock
+from tests.runtime_helpers import (
+    bridge_config,
+    bridge_process,
+    running_bridge,
+    wait_until,
+    write_config,
+)
+from tests.servers import InfluxDB1, Mosquitto, free_port
+from tests.servers import wait_until as wait_for
+from tests.test_mqtt import Watcher
+
+pytestmark = pytest.mark.servers
+
+PARSER = ReferenceParser()
+DATABASE = "wxstation"
+
+
+# --- the pieces every fault test uses ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def influx() -> Iterator[InfluxDB1]:
+    with InfluxDB1() as server:
+        yield server
+
+
+@pytest.fixture
+def database(influx: InfluxDB1, request: pytest.FixtureRequest) -> str:
+    """A database of this test's own, so the counts of one test are not another's."""
+    name = request.node.name.replace("[", "_").replace("]", "").replace("-", "_")
+    influx.create_database(name)
+    return name
+
+
+def config_file(
+    tmp_path: Path, port: int, listen: dict[str, Any] | None = None, **sections: Any
+) -> Path:
+    raw: dict[str, Any] = {
+        "listen": {"host": "127.0.0.1", "port": port, **(listen or {})},
+        "storage": {"path": "wx.db"},
+    }
+    raw.update(sections)
+    return write_config(tmp_path / "config.yaml", raw)
+
+
+def influx_section(influx: InfluxDB1, database: str) -> dict[str, Any]:
+    return {"url": influx.url, "api": 1, "database": database, "flush_interval": 0.2}
+
+
+class Stations:
+    """Simulated stations in their own process (``bench.load stream``)."""
+
+    def __init__(self, port: int, packets: int, *, rate: float, stations: int = 60) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.load",
+                "stream",
+                "--port",
+                str(port),
+                "--packets",
+                str(packets),
+                "--rate",
+                str(rate),
+                "--stations",
+                str(stations),
+                "--concurrency",
+                "20",
+                "--timeout",
+                "5",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        assert "sending" in self.process.stdout.readline()
+
+    def report(self, within: float = 90.0) -> dict[str, Any]:
+        out, _ = self.process.communicate(timeout=within)
+        assert self.process.returncode == 0
+        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return result
+
+
+def influx_points(influx: InfluxDB1, database: str) -> int:
+    rows = influx.query("SELECT count(temperature) FROM weather", database)
+    return int(rows[0]["count"]) if rows else 0
+
+
+def tracebacks(log: Path) -> int:
+    return log.read_text(errors="replace").count("Traceback")
+
+
+@dataclass
+class Count:
+    """The line a fault test ends with."""
+
+    test: str
+    sent: int
+    committed: int
+    counts: Ledger
+    in_influx: int | None
+    crashes: int
+    extra: str = ""
+
+    def print(self) -> None:
+        influx = "-" if self.in_influx is None else f"{self.in_influx}"
+        print(
+            f"\nfaults: {self.test}: sent {self.sent} packets, committed {self.committed}, "
+            f"decoded {self.counts.done} (twice {self.counts.decoded_twice}, "
+            f"incomplete {self.counts.incomplete}, kept aside {self.counts.kept}, "
+            f"waiting {self.counts.new}); samples stored {self.counts.samples}, "
+            f"in InfluxDB {influx} of {self.counts.points}; "
+            f"duplicates {self.counts.decoded_twice}; crashes {self.crashes}{self.extra}"
+        )
+
+    def assert_no_loss(self) -> None:
+        """Every committed packet decoded once, whole, and (with InfluxDB) written."""
+        assert self.counts.new == 0
+        assert self.counts.kept == 0
+        assert self.counts.done == self.counts.packets == self.committed
+        assert self.counts.decoded_twice == 0
+        assert self.counts.incomplete == 0
+        if self.in_influx is not None:
+            assert self.in_influx == self.counts.points
+        assert self.crashes == 0
+
+
+def settled(db: Path, log: Path, check: Callable[[Progress], bool], within: float = 30) -> None:
+    """Wait until ``check`` holds for the bridge's progress; fail with what it was."""
+    try:
+        wait_for(lambda: check(progress(db)), within, what="the bridge")
+    except TimeoutError:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"{ledger(db)}\n--- bridge log:\n{tail}") from None
+
+
+def delivered(db: Path, *sinks: str) -> bool:
+    now = progress(db)
+    return now.new == 0 and all(now.delivered(sink) for sink in sinks)
+
+
+# --- kill -9 ----------------------------------------------------------------------
+
+
+def test_kill_9_repeatedly_under_load_with_both_sinks(
+    tmp_path: Path, influx: InfluxDB1, database: str
+) -> None:
+    """Test that SIGKILL at random moments under load, with InfluxDB and MQTT
+    configured, leaves every committed packet decoded once and every sample of
+    them in InfluxDB, with no duplicate."""
+    port = free_port()
+    with Mosquitto() as broker:
+        config = config_file(
+            tmp_path,
+            port,
+            influxdb=influx_section(influx, database),
+            mqtt={"host": broker.host, "port": broker.port},
+        )
+        db = tmp_path / "wx.db"
+        log = tmp_path / "bridge.log"
+        rng = random.Random(7)
+        with bridge_process(config, log) as bridge:
+            bridge.start()
+            stations = Stations(port, 1500, rate=250)
+            kills = 0
+            for _ in range(4):
+                time.sleep(rng.uniform(0.5, 1.2))
+                bridge.kill()
+                kills += 1
+                bridge.start()
+            report = stations.report()
+            wait_for(lambda: delivered(db, "influxdb", "mqtt"), 60, what="delivery")
+            assert bridge.terminate() == 0
+        counts = ledger(db)
+        count = Count(
+            "kill -9 x4",
+            report["packets_sent"],
+            counts.packets,
+            counts,
+            influx_points(influx, database),
+            # The four kills are ours; anything else that ended the bridge is a crash.
+            tracebacks(log),
+            extra=f"; in flight at the kills {report['packets_sent'] - counts.packets}, "
+            f"refused while down {report['failures']}",
+        )
+    count.print()
+    count.assert_no_loss()
+    assert kills == 4
+    assert counts.packets > 500
+    # A kill can take with it only what was on its way in: connections the kernel
+    # had accepted and the bridge had not yet committed, never more than a few
+    # hundred milliseconds of traffic each time.
+    assert 0 <= report["packets_sent"] - counts.packets <= kills * 100
+
+
+# --- a sink's service going away ----------------------------------------------------
+
+
+def test_influxdb_stopped_and_restarted_under_load(
+    tmp_path: Path, influx: InfluxDB1, database: str
+) -> None:
+    """Test that samples received while InfluxDB is down wait in the spool and
+    all reach it once it is back, with nothing lost or written twice."""
+    port = free_port()
+    config = config_file(tmp_path, port, influxdb=influx_section(influx, database))
+    db = tmp_path / "wx.db"
+    log = tmp_path / "bridge.log"
+    try:
+        with bridge_process(config, log) as bridge:
+            bridge.start()
+            stations = Stations(port, 1200, rate=300)
+            time.sleep(1.0)
+            influx.stop()
+            time.sleep(2.0)
+            influx.start()
+            report = stations.report()
+            wait_for(lambda: delivered(db, "influxdb"), 60, what="InfluxDB to catch up")
+            assert bridge.process is not None
+            assert bridge.process.poll() is None
+            assert bridge.terminate() == 0
+    finally:
+        influx.start()
+    counts = ledger(db)
+    count = Count(
+        "InfluxDB stopped and restarted",
+        report["packets_sent"],
+        counts.packets,
+        counts,
+        influx_points(influx, database),
+        tracebacks(log),
+    )
+    count.print()
+    count.assert_no_loss()
+    assert report["failures"] == 0
+    assert counts.packets == report["packets_sent"] == 1200
+    assert counts.samples == report["samples_sent"]
+    assert "influxdb unavailable, samples wait in the spool" in log.read_text()
+
+
+def test_broker_stopped_and_restarted_under_load(
+    tmp_path: Path, influx: InfluxDB1, database: str
+) -> None:
+    """Test that a broker restart under load loses no sample on MQTT (a persistent
+    subscriber sees every one), leaves each station's newest state retained, and
+    does not disturb InfluxDB."""
+    port = free_port()
+    with Mosquitto(persistence=True) as broker:
+        config = config_file(
+            tmp_path,
+            port,
+            influxdb=influx_section(influx, database),
+            mqtt={"host": broker.host, "port": broker.port},
+        )
+        db = tmp_path / "wx.db"
+        log = tmp_path / "bridge.log"
+        watcher = Watcher(broker, "wxstation/+/batch", client_id="faults", persistent=True)
+        try:
+            with bridge_process(config, log) as bridge:
+                bridge.start()
+                stations = Stations(port, 900, rate=200)
+                time.sleep(1.0)
+                broker.stop()
+                time.sleep(1.5)
+                broker.start()
+                report = stations.report()
+                wait_for(lambda: delivered(db, "influxdb", "mqtt"), 60, what="delivery")
+                stored = _sample_keys(db)
+                wait_for(lambda: len(_published(watcher)) >= len(stored), 30, what="the subscriber")
+                assert bridge.terminate() == 0
+        finally:
+            watcher.close()
+        published = _published(watcher)
+        received = sum(len(m.json()["samples"]) for m in watcher.messages)
+    counts = ledger(db)
+    count = Count(
+        "broker stopped and restarted",
+        report["packets_sent"],
+        counts.packets,
+        counts,
+        influx_points(influx, database),
+        tracebacks(log),
+        extra=f"; on MQTT {len(published)} distinct samples, {received - len(published)} "
+        "received twice (QoS 1 is at least once)",
+    )
+    count.print()
+    count.assert_no_loss()
+    assert report["failures"] == 0
+    assert counts.packets == report["packets_sent"]
+    assert stored <= published
+    assert "MQTT: lost the connection" in log.read_text()
+
+
+def _sample_keys(db: Path) -> set[tuple[int, str]]:
+    """Every stored sample as (device id, time) the way the MQTT batches write it."""
+    reader = _read_only(db)
+    try:
+        rows = reader.execute("SELECT device_id, time_ms FROM samples").fetchall()
+    finally:
+        reader.close()
+    return {(int(device), format_time(int(time_ms))) for device, time_ms in rows}
+
+
+def _published(watcher: Watcher) -> set[tuple[int, str]]:
+    return {
+        (m.json()["device_id"], sample["time"])
+        for m in watcher.messages
+        for sample in m.json()["samples"]
+    }
+
+
+def _read_only(db: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+
+
+# --- the disk filling up ------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def small_filesystem(path: Path, megabytes: int) -> Iterator[Path]:
+    """A tmpfs of its own size at ``path``: a disk that really fills up."""
+    path.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()}); see the in-process test")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_disk_full_stops_accepting_and_loses_nothing(tmp_path: Path) -> None:
+    """Test that a disk that really fills up (a small tmpfs, no free-space guard)
+    makes the bridge keep what it read, stop accepting, and resume once there
+    is room, with every packet it accepted committed and decoded."""
+    port = free_port()
+    with small_filesystem(tmp_path / "disk", 12) as disk:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (disk_free(disk) - 600_000))
+        config = write_config(
+            tmp_path / "config.yaml",
+            {
+                "listen": {"host": "127.0.0.1", "port": port},
+                "storage": {"path": str(disk / "wx.db"), "min_free_mb": 0},
+            },
+        )
+        db = disk / "wx.db"
+        log = tmp_path / "bridge.log"
+        with bridge_process(config, log) as bridge:
+            bridge.start()
+            sent = refused = samples = 0
+            station = iter(_station_packets(4000))
+            while "cannot write the database" not in log.read_text() and sent < 3000:
+                try:
+                    send_packet("127.0.0.1", port, next(station), timeout=2)
+                except OSError:
+                    refused += 1
+                    time.sleep(0.05)
+                    continue
+                sent += 1
+                samples += 30
+            assert "cannot write the database" in log.read_text(), "the disk never filled up"
+            full_log = log.read_text()
+            filler.unlink()
+            wait_for(lambda: port_accepts(port), 30, what="the bridge to accept again")
+            for _ in range(20):
+                send_packet("127.0.0.1", port, next(station), timeout=5)
+                sent += 1
+                samples += 30
+            settled(db, log, lambda now: now.packets == sent and now.new == 0)
+            assert bridge.terminate() == 0
+        counts = ledger(db)
+    count = Count(
+        "disk full (tmpfs)",
+        sent,
+        counts.packets,
+        counts,
+        None,
+        tracebacks(log),
+        extra=f"; refused while full {refused}",
+    )
+    count.print()
+    count.assert_no_loss()
+    assert counts.samples == samples
+    assert "not accepting packets: cannot write the database" in full_log
+
+
+def disk_free(path: Path) -> int:
+    return shutil.disk_usage(path).free
+
+
+def port_accepts(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        return True
+    return False
+
+
+def _station_packets(count: int) -> Iterator[bytes]:
+    stations = [SimStation(1 + i, PARSER, 1_790_000_000.0 + i, seed=i) for i in range(50)]
+    for number in range(count):
+        station = stations[number % len(stations)]
+        wake = station.wake()
+        station.delivered()
+        yield wake.packet
+
+
+async def test_database_full_keeps_packets_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test SQLite's own "database or disk is full" (its page cap lowered to the
+    pages in use): the committer keeps what it read, the receiver stops
+    accepting, and all of it is committed and decoded once the cap is raised.
+    Works where no filesystem can be mounted."""
+    monkeypatch.setattr("bridge.pipeline.FULL_RETRY_INTERVAL", 0.2)
+    monkeypatch.setattr("bridge.pipeline.ROOM_CHECK_INTERVAL", 0.1)
+    async with running_bridge(bridge_config(tmp_path)) as bridge:
+        thread = bridge.pipeline.spool
+        db = thread.spool.db
+        packets = _station_packets(100)
+        for _ in range(5):
+            await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
+        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 5)
+        pages = await thread.call(lambda: db.execute("PRAGMA page_count").fetchone()[0])
+        await thread.call(db.execute, f"PRAGMA max_page_count = {pages}")
+        sent = 5
+        # Sent until the first commit fails and the receiver stops accepting.
+        while bridge.receiver.paused is None and sent < 60:
+            await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
+            sent += 1
+            await asyncio.sleep(0.02)
+        await wait_until(lambda: bridge.receiver.paused is not None, what="pause")
+        assert "database or disk is full" in (bridge.receiver.paused or "")
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
+        await thread.call(db.execute, "PRAGMA max_page_count = 1073741823")
+        await wait_until(lambda: bridge.receiver.paused is None, what="resume")
+        await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
+        sent += 1
+        await wait_until(
+            lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'done'") == sent,
+            what="every accepted packet decoded",
+        )
+    counts = ledger(tmp_path / "wxstation.db")
+    count = Count("database full (max_page_count)", sent, counts.packets, counts, None, 0)
+    count.print()
+    count.assert_no_loss()
+    assert counts.samples == 30 * sent
+
+
+async def test_pausing_serves_the_connections_already_in_the_backlog(tmp_path: Path) -> None:
+    """Test that connections the kernel accepted before the bridge stopped
+    listening (their stations count the packets as delivered) are read and
+    stored, when the bridge pauses for a full disk and when it stops."""
+    async with running_bridge(bridge_config(tmp_path)) as bridge:
+        packets = _station_packets(20)
+        # Sent from the event loop's own thread: the loop cannot accept them, so
+        # all wait in the kernel's backlog when the receiver stops listening.
+        for _ in range(10):
+            send_packet("127.0.0.1", bridge.port, next(packets))
+        await bridge.receiver.pause("a test")
+        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 10)
+        await bridge.receiver.resume()
+        for _ in range(10):
+            send_packet("127.0.0.1", bridge.port, next(packets))
+        assert await bridge.shutdown() == 0
+    counts = ledger(tmp_path / "wxstation.db")
+    count = Count("backlog at pause and stop", 20, counts.packets, counts, None, 0)
+    count.print()
+    count.assert_no_loss()
+
+
+# --- hostile input --------------------------------------------------------------------
+
+#: Packets of real stations, the material mutations start from.
+TEMPLATES = [
+    SimStation(200 + i, PARSER, 1_790_000_000.0, seed=i, wake_every_s=wake).wake().packet
+    for i, wake in enumerate((3600, 1800, 600, 7200))
+]
+
+
+@st.composite
+def mutated_packets(draw: st.DrawFn) -> bytes:
+    """A station packet damaged the ways a radio link, a bug or an attacker would."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(min_size=1, max_size=600))
+    data = bytearray(draw(st.sampled_from(TEMPLATES)))
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["flip", "cut", "extend", "insert", "header", "field"]))
+        at = draw(st.integers(0, max(0, len(data) - 1)))
+        if kind == "flip" and data:
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "cut":
+            del data[at:]
+        elif kind == "extend":
+            data += draw(st.binary(min_size=1, max_size=40))
+        elif kind == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=8))
+        elif kind == "header":
+            fields = [
+                draw(st.integers(0, 0xFFFF)),
+                draw(st.sampled_from([0, 1, 600, 3600, 0xFFFF])),
+                draw(st.sampled_from([0, 1, 120, 0xFFFF])),
+                draw(st.integers(0, 255)),
+                draw(st.integers(0, 255)),
+                draw(st.integers(0, 255)),
+            ]
+            data[:HEADER_SIZE] = HEADER.pack(*fields)
+        elif kind == "field" and len(data) >= HEADER_SIZE:
+            offset = draw(st.sampled_from([0, 2, 4, 6, 7, 8]))
+            data[offset] = draw(st.integers(0, 255))
+    return bytes(data or b"\0")
+
+
+def _stored(data: bytes, received_at: float, number: int) -> StoredPacket:
+    return StoredPacket(number, data, received_at, "127.0.0.1:40000", None, "new", None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(mutated_packets(), min_size=1, max_size=12), st.integers(0, 12))
+def test_mutated_packets_through_decoding_and_timing(fuzzed: list[bytes], at: int) -> None:
+    """Test that damaged packets among a station's real ones, decoded with the
+    station clocks they change, are each decoded or kept aside with a reason,
+    and the real packets still give all their samples."""
+    config = parse_config({})
+    clocks: dict[int, StationClock] = {}
+    station = SimStation(1, PARSER, 1_790_000_000.0, seed=3)
+    valid = []
+    for _ in range(2):
+        valid.append(station.wake().packet)
+        station.delivered()
+    sequence = [*fuzzed[:at], valid[0], *fuzzed[at:], valid[1]]
+    for number, data in enumerate(sequence):
+        result = decode_one(config, clocks, _stored(data, 1_790_100_000.0 + number, number))
+        assert (result.batch is None) != (result.kept is None)
+        if result.kept is not None:
+            assert result.kept.strip()
+        if data in valid:
+            assert result.batch is not None
+            assert len(result.batch.samples) + result.batch.duplicates == 30
+
+
+def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
+    """Test that hostile connections interleaved with real stations leave the
+    bridge process running with no traceback, every real packet's samples
+    stored, and every other packet decoded or kept aside with its reason."""
+    port = free_port()
+    config = config_file(tmp_path, port)
+    db = tmp_path / "wx.db"
+    log = tmp_path / "bridge.log"
+    sent: list[bytes] = []
+    valid: list[bytes] = []
+    stations = _station_packets(10_000)
+
+    def send(data: bytes) -> None:
+        # The bridge closes a connection that sends more than a station can; the
+        # bytes were written all the same, and what it read is stored.
+        with contextlib.suppress(OSError):
+            send_packet("127.0.0.1", port, data, timeout=5)
+        sent.append(data)
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(st.lists(mutated_packets(), min_size=1, max_size=6), st.integers(0, 6))
+    def round_of(fuzzed: list[bytes], at: int) -> None:
+        real = next(stations)
+        valid.append(real)
+        for data in [*fuzzed[:at], real, *fuzzed[at:]]:
+            send(data)
+
+    with bridge_process(config, log) as bridge:
+        bridge.start()
+        round_of()
+        wait_for(lambda: ledger(db).packets == len(sent), 30, what="every connection stored")
+        wait_for(lambda: ledger(db).new == 0, 30, what="decoding")
+        assert bridge.process is not None
+        alive = bridge.process.poll() is None
+        assert bridge.terminate() == 0
+    reader = _read_only(db)
+    try:
+        rows = reader.execute(
+            "SELECT p.data, p.state, p.reason, (SELECT count(*) FROM samples s "
+            "JOIN batches b ON b.seq = s.seq WHERE b.packet_id = p.id) FROM packets p"
+        ).fetchall()
+    finally:
+        reader.close()
+    real = {bytes(data): samples for data, state, _, samples in rows if bytes(data) in valid}
+    kept = [reason for _, state, reason, _ in rows if state == "kept"]
+    counts = ledger(db)
+    count = Count(
+        "fuzzed packets",
+        len(sent),
+        counts.packets,
+        counts,
+        None,
+        tracebacks(log) + (not alive),
+        extra=f"; real {len(valid)} with all samples {sum(1 for n in real.values() if n == 30)}, "
+        f"kept aside with a reason {sum(1 for r in kept if r)} of {len(kept)}",
+    )
+    count.print()
+    assert alive
+    assert count.crashes == 0
+    assert counts.packets == len(sent)
+    assert counts.new == 0
+    assert counts.decoded_twice == 0
+    assert counts.done + counts.kept == counts.packets
+    assert all(reason for reason in kept)
+    assert len(real) == len(set(valid))
+    assert all(samples == 30 for samples in real.values())
+    assert counts.kept > 0
+
+
+def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) -> None:
+    """Test that 300 connections that never send (more than max_connections) are
+    closed after the read timeout and do not cost a station its packet."""
+    port = free_port()
+    config = config_file(tmp_path, port, listen={"read_timeout": 2.0})
+    db = tmp_path / "wx.db"
+    log = tmp_path / "bridge.log"
+    with bridge_process(config, log) as bridge:
+        bridge.start()
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(300)]
+        began = time.monotonic()
+        try:
+            packets = list(_station_packets(100))
+            for data in packets:
+                send_packet("127.0.0.1", port, data, timeout=10)
+            wait_for(lambda: ledger(db).done == len(packets), 30, what="the stations")
+            served = time.monotonic() - began
+            closed = sum(1 for sock in idle if sock.recv(1) == b"")
+        finally:
+            for sock in idle:
+                sock.close()
+        assert bridge.terminate() == 0
+    counts = ledger(db)
+    count = Count(
+        "300 idle connections",
+        len(packets),
+        counts.packets,
+        counts,
+        None,
+        tracebacks(log),
+        extra=f"; idle connections closed by the bridge {closed}; stations served "
+        f"within {served:.1f} s",
+    )
+    count.print()
+    count.assert_no_loss()
+    assert closed == 300
+    assert counts.samples == 30 * len(packets)
