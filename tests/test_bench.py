@@ -1,0 +1,52 @@
+"""The benchmark's smoke size: it runs end to end and prints every figure.
+
+The figures themselves are not checked: on a shared CI machine they say more
+about the neighbours than about the bridge. docs/performance.md has real ones.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The start of every row of the table, in order.
+ROWS = [
+    "memory idle",
+    "CPU idle",
+    "raw InfluxDB ceiling",
+    "end-to-end throughput",
+    "throughput / raw InfluxDB ceiling",
+    "CPU under load",
+    "latency arrival -> MQTT state, p50",
+    "latency arrival -> MQTT state, p99",
+    "latency arrival -> MQTT batch",
+    "burst:",
+    "backlog drain after an InfluxDB outage",
+    "ledger of the run",
+    "ledger: samples",
+    "memory peak",
+    "bridge stopped by SIGTERM",
+]
+
+
+@pytest.mark.servers
+def test_smoke_size_prints_every_row() -> None:
+    """Test that ``python -m bench.run --size smoke`` completes and prints the table."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--size", "smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout.split("\n\n")[-1].splitlines()
+    assert [row for row in ROWS if not any(line.startswith(row) for line in table)] == []
+    assert "exit code 0" in table[-1]
