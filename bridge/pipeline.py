@@ -209,6 +209,12 @@ def log_result(result: DecodeResult) -> None:
     )
 
 
+async def _discard(task: asyncio.Task[T]) -> None:
+    """Cancel a task whose result is no longer wanted, and let it finish."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 # --- the running pipeline --------------------------------------------------------
 
 
@@ -421,18 +427,29 @@ class Pipeline:
         event = self._new_batches[sink.name]
         backoff = 1.0
         down_since: float | None = None
+        #: The batches after the ones being delivered, read meanwhile: a backlog
+        #: then drains with reading and the sink's service working at once.
+        following: asyncio.Task[list[tuple[int, Batch]]] | None = None
         while True:
-            event.clear()
-            batches = await self._batches(sink, seq)
+            if following is None:
+                event.clear()
+                batches = await self._batches(sink, seq)
+            else:
+                batches, following = await following, None
             if not batches:
                 if self._stopping:
                     return
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(event.wait(), POLL_INTERVAL)
                 continue
+            # Cleared before the read starts, so a batch decoded after it sets it again.
+            event.clear()
+            following = asyncio.create_task(self._batches(sink, batches[-1][0]))
             try:
                 await self._deliver(sink, batches)
             except SinkUnavailableError as err:
+                await _discard(following)
+                following = None
                 if self._stopping:
                     return
                 if down_since is None:
@@ -444,6 +461,9 @@ class Pipeline:
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 await asyncio.sleep(delay * random.uniform(0.9, 1.1))  # noqa: S311 (jitter)
                 continue
+            except BaseException:
+                following.cancel()
+                raise
             if down_since is not None:
                 log.info("%s is back after %.0f s", sink.name, time.monotonic() - down_since)
                 down_since = None
