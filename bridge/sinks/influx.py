@@ -138,12 +138,19 @@ def _series(measurement: str, tags: Iterable[tuple[str, str]]) -> str:
     return series
 
 
+@functools.lru_cache(maxsize=1024)
+def _field_key(key: str) -> str:
+    return _escape(key, _KEY_SPECIAL, "field key")
+
+
 def _fields(fields: Mapping[str, float]) -> str:
     """The field set, every value as a float; empty when no value is finite."""
     return ",".join(
-        f"{_escape(key, _KEY_SPECIAL, 'field key')}={float(value)!r}"
-        for key, value in fields.items()
-        if math.isfinite(value)
+        [
+            f"{_field_key(key)}={float(value)!r}"
+            for key, value in fields.items()
+            if math.isfinite(value)
+        ]
     )
 
 
