@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import resource
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -74,9 +75,32 @@ def build_packets(stations: int, packets: int, seed: int) -> list[tuple[int, byt
     return built
 
 
+#: The stations' own loopback address. Their thousands of connections take
+#: ephemeral ports, the same range the servers' free ports come from; from an
+#: address of their own they never hold a port a restarting server needs.
+SOURCE = "127.0.0.2"
+#: Linux: choose the source port at connect(), per destination, not at bind().
+_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+async def _connect(host: str, port: int) -> asyncio.StreamWriter:
+    if not host.startswith("127."):
+        return (await asyncio.open_connection(host, port))[1]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, _BIND_ADDRESS_NO_PORT, 1)
+        sock.bind((SOURCE, 0))
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return (await asyncio.open_connection(sock=sock))[1]
+
+
 async def _send(host: str, port: int, data: bytes, limit_s: float) -> None:
     async with asyncio.timeout(limit_s):
-        _, writer = await asyncio.open_connection(host, port)
+        writer = await _connect(host, port)
         try:
             writer.write(data)
             await writer.drain()
