@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from bridge.config import Config
 from bridge.pipeline import Pipeline, SpoolThread, decode_pending, log_result
@@ -139,6 +139,8 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(loop_exception)
 
     storage = config.storage
     with contextlib.ExitStack() as resources:
@@ -196,6 +198,7 @@ async def serve(
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
+            loop.set_exception_handler(previous_handler)
         counts = spool.counts()
         log.info(
             "stopped; %d packets decoded, %d kept aside, %d waiting",
@@ -204,6 +207,27 @@ async def serve(
             counts.get("new", 0),
         )
     return 0
+
+
+def loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's handler for errors in callbacks nobody awaits.
+
+    The MQTT client asks the loop, from paho's callbacks, to watch its socket; when
+    the broker drops the connection at that moment the socket is closed before the
+    loop gets to it, and the loop reports a bad file descriptor with a traceback.
+    The client notices the lost connection itself and reconnects, so that one case
+    is a warning; everything else goes to the loop's default handler.
+    """
+    error = context.get("exception")
+    callback = repr(context.get("handle"))
+    if (
+        isinstance(error, OSError)
+        and error.errno == errno.EBADF
+        and ("add_writer" in callback or "add_reader" in callback)
+    ):
+        log.warning("a socket closed before the event loop could watch it (%s)", error)
+        return
+    loop.default_exception_handler(context)
 
 
 def _log_startup(config: Config, receiver: Receiver, spool: Spool, pipeline: Pipeline) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import operator
 import socket
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 from bridge import receiver as receiver_module
 from bridge.parsers import FieldSpec, ReferenceParser, make_parser
+from bridge.service import loop_exception
 from bridge.sim import SimStation, run_fleet, send_packet
 from tests.helpers import load_vectors
 from tests.runtime_helpers import (
@@ -363,3 +365,25 @@ def test_run_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
         assert bridge.terminate() == 0
     log = (tmp_path / "bridge.log").read_text()
     assert "stopped; 1 packets decoded, 0 kept aside, 0 waiting" in log
+
+
+def test_watching_a_closed_socket_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """Test the loop handler: a socket closed before the loop watches it (the MQTT
+    client's reconnect race) logs one warning line; other errors keep the default."""
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(loop_exception)
+    sock = socket.socket()
+    fileno = sock.fileno()
+    sock.close()
+    try:
+        loop.call_soon(loop.add_writer, fileno, lambda: None)
+        loop.call_soon(operator.truediv, 1, 0)
+        loop.run_until_complete(asyncio.sleep(0.01))
+    finally:
+        loop.close()
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "closed before the event loop could watch it" in warnings[0].getMessage()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert "truediv" in errors[0].getMessage()
