@@ -518,8 +518,8 @@ def measure_latency(bench: Bench, results: Results) -> None:
     }
     load = (
         f"at {offered:,.0f} packets/s = {offered * SAMPLES_PER_PACKET:,.0f} samples/s "
-        f"for {size.seconds:g} s, {len(states):,} state messages; MQTT delivered the last "
-        f"{caught_up:.1f} s after it arrived"
+        f"for {size.seconds:g} s, {len(states):,} state messages; MQTT had every packet "
+        f"{caught_up:.1f} s after the stations' last"
     )
     results.add("latency arrival -> MQTT state, p50", f"{p50:.1f} ms {load}")
     results.add(
