@@ -62,7 +62,6 @@ from tests.test_mqtt import Watcher
 pytestmark = pytest.mark.servers
 
 PARSER = ReferenceParser()
-DATABASE = "wxstation"
 
 
 # --- the pieces every fault test uses ------------------------------------------------
