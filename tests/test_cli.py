@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge import cli, sim
+from bridge.samples import format_time
 
 ROOT = Path(__file__).parent.parent
 
@@ -74,3 +78,11 @@ def test_help_everywhere() -> None:
         result = run(*args, "--help")
         assert result.returncode == 0
         assert "usage: wxstation-bridge" in result.stdout
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(min_value=-(10**12), max_value=4_102_444_800_000))
+def test_format_time_is_rfc3339_utc_with_milliseconds(time_ms: int) -> None:
+    """Test format_time against datetime for any millisecond from 1938 to 2100."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=time_ms)
+    assert format_time(time_ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
