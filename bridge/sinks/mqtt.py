@@ -197,6 +197,8 @@ class MqttSink(Sink):
         self._known: dict[int, _Known] = {}
         #: Discovery payloads the broker retains, by device id.
         self._announced: dict[int, bytes] = {}
+        self._announcement_cache: dict[tuple[int, int], _Message | None] = {}
+        self._keys_cache: dict[int, list[str]] = {}
         self._link: _Link | None = None
         #: Set while no connection attempt is under way (connected, or waiting to retry).
         self._settled = asyncio.Event()
@@ -490,17 +492,29 @@ class MqttSink(Sink):
     # --- discovery -------------------------------------------------------------
 
     def _announcement(self, device: int, known: dict[int, _Known]) -> _Message | None:
-        station = self.config.station(device)
-        if station is None:
-            return None
         wake = known[device].wake_every_s if device in known else FIRMWARE_WAKE_EVERY_S
-        payload = device_config(
-            DiscoveryStation.of(station, wake),
-            self.topics,
-            qos=self.mqtt.qos,
-            sw_version=self._version,
-        )
-        return _Message(self.topics.discovery(device), encode(payload), retain=True)
+        key = (device, wake)
+        # The payload depends on nothing else (the config is fixed for a run), and
+        # building it for every batch cost as much as the batch's own message.
+        if key not in self._announcement_cache:
+            station = self.config.station(device)
+            self._announcement_cache[key] = (
+                None
+                if station is None
+                else _Message(
+                    self.topics.discovery(device),
+                    encode(
+                        device_config(
+                            DiscoveryStation.of(station, wake),
+                            self.topics,
+                            qos=self.mqtt.qos,
+                            sw_version=self._version,
+                        )
+                    ),
+                    retain=True,
+                )
+            )
+        return self._announcement_cache[key]
 
     def _announcements(self) -> dict[int, _Message]:
         """The discovery of every station the bridge serves, by device id."""
@@ -576,8 +590,10 @@ class MqttSink(Sink):
         self._announced.update(announced)
 
     def _keys(self, device: int) -> list[str]:
-        station = self.config.station(device)
-        return [f.key for f in station.parser.all_fields] if station else []
+        if device not in self._keys_cache:
+            station = self.config.station(device)
+            self._keys_cache[device] = [f.key for f in station.parser.all_fields] if station else []
+        return self._keys_cache[device]
 
     async def _ready_link(self) -> _Link:
         if self._link is None and self._task is not None and not self._stop.is_set():
