@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import socket
@@ -36,6 +37,50 @@ READ_CHUNK = 4096
 #: Pending connections the kernel queues while all slots are busy (a burst of
 #: stations waking together).
 BACKLOG = 4096
+
+
+#: Seconds a listening socket that is about to close gives handshakes under
+#: way to finish: a handshake takes milliseconds on a LAN, more over weak WiFi.
+HANDSHAKE_GRACE = 0.25
+
+# A classic BPF program for a listening TCP socket, which sees each segment from
+# its TCP header on: drop a segment whose flags have SYN without ACK (a new
+# connection attempt), keep every other one.
+_BPF_LOAD_BYTE, _BPF_AND, _BPF_JUMP_IF_EQUAL, _BPF_RETURN = 0x30, 0x54, 0x15, 0x06
+_TCP_FLAGS_OFFSET, _SYN, _ACK = 13, 0x02, 0x10
+_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
+
+
+class _BpfInstruction(ctypes.Structure):
+    _fields_ = (
+        ("code", ctypes.c_uint16),
+        ("jt", ctypes.c_uint8),
+        ("jf", ctypes.c_uint8),
+        ("k", ctypes.c_uint32),
+    )
+
+
+class _BpfProgram(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_BpfInstruction)))
+
+
+def refuse_new_connections(sock: socket.socket) -> bool:
+    """Make a listening socket drop new connection attempts and keep serving the
+    handshakes under way; False where the system cannot (not Linux)."""
+    program = (_BpfInstruction * 5)(
+        _BpfInstruction(_BPF_LOAD_BYTE, 0, 0, _TCP_FLAGS_OFFSET),
+        _BpfInstruction(_BPF_AND, 0, 0, _SYN | _ACK),
+        _BpfInstruction(_BPF_JUMP_IF_EQUAL, 0, 1, _SYN),
+        _BpfInstruction(_BPF_RETURN, 0, 0, 0),
+        _BpfInstruction(_BPF_RETURN, 0, 0, 0xFFFFFFFF),
+    )
+    header = _BpfProgram(len(program), program)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, bytes(header))
+    except OSError as err:
+        log.debug("cannot filter new connections on %s: %s", sock, err)
+        return False
+    return True
 
 
 def format_peer(address: object) -> str:
@@ -122,6 +167,19 @@ class Receiver:
         server, self._server = self._server, None
         if server is None:
             return
+        # The event loop accepts a connection in one step and sets it up in a
+        # later one, which fails silently once the server is closed: stop it
+        # accepting, then let the connections it has accepted be set up.
+        loop = asyncio.get_running_loop()
+        for listener in server.sockets:
+            loop.remove_reader(listener.fileno())
+            # A connection whose handshake the kernel has not finished when the
+            # socket closes is reset, though its station has sent its packet:
+            # new ones are dropped (their stations try again, find the port
+            # closed and keep their samples) while those under way finish.
+            with socket.socket(fileno=os.dup(listener.fileno())) as raw:
+                refuse_new_connections(raw)
+        await asyncio.sleep(HANDSHAKE_GRACE)
         waiting = []
         for listener in server.sockets:
             # A duplicate of the listening socket, for accept(): the server's own

@@ -176,13 +176,15 @@ class Count:
         assert self.crashes == 0
 
 
-def settled(db: Path, log: Path, check: Callable[[Progress], bool], within: float = 30) -> None:
+def settled(
+    db: Path, log: Path, check: Callable[[Progress], bool], within: float = 30, note: str = ""
+) -> None:
     """Wait until ``check`` holds for the bridge's progress; fail with what it was."""
     try:
         wait_for(lambda: check(progress(db)), within, what="the bridge")
     except TimeoutError:
         tail = log.read_text(errors="replace")[-3000:]
-        raise AssertionError(f"{ledger(db)}\n--- bridge log:\n{tail}") from None
+        raise AssertionError(f"{note}\n{ledger(db)}\n--- bridge log:\n{tail}") from None
 
 
 def delivered(db: Path, *sinks: str) -> bool:
@@ -422,7 +424,12 @@ def test_disk_full_stops_accepting_and_loses_nothing(tmp_path: Path) -> None:
                 send_packet("127.0.0.1", port, next(station), timeout=5)
                 sent += 1
                 samples += 30
-            settled(db, log, lambda now: now.packets == sent and now.new == 0)
+            settled(
+                db,
+                log,
+                lambda now: now.packets == sent and now.new == 0,
+                note=f"sent {sent}, refused {refused}",
+            )
             assert bridge.terminate() == 0
         counts = ledger(db)
     count = Count(
