@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import resource
 import socket
 import sys
 import time
@@ -27,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from bridge.parsers import make_parser
+from bridge.service import raise_file_limit
 from bridge.sim import SimStation
 
 __all__ = ["Report", "build_packets", "main"]
@@ -185,12 +185,6 @@ async def burst(
     return _finish(report)
 
 
-def _raise_file_limit() -> None:
-    """One socket per station in a burst: allow as many as the system lets us."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
     cli.add_argument("mode", choices=("stream", "burst"))
@@ -203,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--timeout", type=float, default=30.0, help="seconds per packet")
     cli.add_argument("--seed", type=int, default=0)
     args = cli.parse_args(argv)
-    _raise_file_limit()
+    raise_file_limit()  # one socket per station in a burst
     built = build_packets(args.stations, args.packets or args.stations, args.seed)
     if args.mode == "stream":
         report = asyncio.run(

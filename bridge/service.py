@@ -38,6 +38,7 @@ __all__ = [
     "build_sinks",
     "database_lock",
     "decode_offline",
+    "raise_file_limit",
     "serve",
 ]
 
@@ -102,7 +103,7 @@ def decode_offline(spool: Spool, config: Config) -> tuple[int, int]:
     return decoded, kept
 
 
-def _raise_file_limit() -> None:
+def raise_file_limit() -> None:
     """Allow as many open sockets as the system lets this process have: a burst
     of stations waking at once is a burst of connections."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -133,7 +134,7 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> int:
     """Run the bridge until SIGTERM, SIGINT or ``stop``; returns the exit code."""
-    _raise_file_limit()
+    raise_file_limit()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
