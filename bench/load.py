@@ -110,6 +110,19 @@ async def _send(host: str, port: int, data: bytes, limit_s: float) -> None:
                 await writer.wait_closed()
 
 
+async def _send_counted(
+    report: Report, host: str, port: int, data: bytes, samples: int, limit_s: float
+) -> None:
+    """Send one packet and count it as sent, or count why it failed."""
+    try:
+        await _send(host, port, data, limit_s)
+    except (OSError, TimeoutError) as err:
+        report.failed(err)
+        return
+    report.packets_sent += 1
+    report.samples_sent += samples
+
+
 def _announce(report: Report) -> None:
     report.began = time.time()
     report.cpu_s = -time.process_time()
@@ -137,13 +150,7 @@ async def stream(
 
     async def one(station: int, data: bytes, samples: int) -> None:
         async with turns.setdefault(station, asyncio.Lock()), slots:
-            try:
-                await _send(host, port, data, limit_s)
-            except (OSError, TimeoutError) as err:
-                report.failed(err)
-                return
-            report.packets_sent += 1
-            report.samples_sent += samples
+            await _send_counted(report, host, port, data, samples, limit_s)
 
     _announce(report)
     began = time.monotonic()
@@ -169,13 +176,7 @@ async def burst(
 
     async def one(data: bytes, samples: int) -> None:
         await go.wait()
-        try:
-            await _send(host, port, data, limit_s)
-        except (OSError, TimeoutError) as err:
-            report.failed(err)
-            return
-        report.packets_sent += 1
-        report.samples_sent += samples
+        await _send_counted(report, host, port, data, samples, limit_s)
 
     tasks = [asyncio.create_task(one(data, samples)) for _, data, samples in built]
     await asyncio.sleep(0)  # every task is now waiting for the signal
