@@ -252,6 +252,7 @@ class Pipeline:
         self._delivered = {sink.name: 0 for sink in self.sinks}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self._draining = False
         self._room_checked = 0.0
         #: Decoded batches, for whoever wants to watch (tests, the demo).
@@ -304,6 +305,7 @@ class Pipeline:
     async def stop(self, grace: float = 10.0) -> None:
         """Commit and decode what is in hand, give sinks ``grace`` seconds, then stop."""
         self._stopping = True
+        self._stop_requested.set()
         self._to_commit.set()
         self._to_decode.set()
         committer, decoder, *drivers = self._tasks
@@ -459,7 +461,12 @@ class Pipeline:
                     )
                 delay = err.retry_after if err.retry_after is not None else backoff
                 backoff = min(backoff * 2, MAX_BACKOFF)
-                await asyncio.sleep(delay * random.uniform(0.9, 1.1))  # noqa: S311 (jitter)
+                # Shutdown ends the wait: one more try, and the driver returns if it fails.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(
+                        self._stop_requested.wait(),
+                        delay * random.uniform(0.9, 1.1),  # noqa: S311 (jitter)
+                    )
                 continue
             except BaseException:
                 following.cancel()
