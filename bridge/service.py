@@ -183,7 +183,8 @@ async def serve(
             if demo is not None:
                 background.append(asyncio.create_task(_run_demo(config, receiver, demo)))
             if storage.retention_days > 0:
-                background.append(asyncio.create_task(_prune(thread, storage.retention_days)))
+                pruning = prune_history(thread, storage.retention_days)
+                background.append(asyncio.create_task(pruning))
             if on_ready is not None:
                 on_ready(receiver, pipeline)
             await stop.wait()
@@ -270,13 +271,25 @@ async def _run_demo(config: Config, receiver: Receiver, demo: Demo) -> None:
     )
 
 
-async def _prune(thread: SpoolThread, retention_days: float) -> None:
+def retention_cutoff_ms(now: float, retention_days: float) -> int:
+    """The time (epoch ms) before which decoded samples are deleted."""
+    return round((now - retention_days * 86400) * 1000)
+
+
+async def prune_history(
+    thread: SpoolThread,
+    retention_days: float,
+    clock: Callable[[], float] = time.time,
+    interval: float = PRUNE_INTERVAL,
+) -> None:
+    """Delete decoded samples older than ``retention_days`` now and every ``interval``."""
     while True:
-        cutoff = round((time.time() - retention_days * 86400) * 1000)
-        removed = await thread.call(thread.spool.prune, cutoff)
+        removed = await thread.call(
+            thread.spool.prune, retention_cutoff_ms(clock(), retention_days)
+        )
         if removed:
             log.info("deleted %d samples older than %g days", removed, retention_days)
-        await asyncio.sleep(PRUNE_INTERVAL)
+        await asyncio.sleep(interval)
 
 
 def demo_database() -> Path:

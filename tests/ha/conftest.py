@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 
 # The plugin ships a `custom_components` package of its own (testing_config),
 # which hides this repository's unless `custom_components.wxstation` is imported
 # first; importing it here, before any fixture runs, makes that so for every test.
 import custom_components.wxstation  # noqa: F401
+
+from .common import NOW
 
 #: This repository's code (not the venv that may lie in it): a report whose
 #: stack passes through it was made for our code.
@@ -73,3 +77,12 @@ def usage_reports() -> UsageReports:
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/wxstation."""
+
+
+@pytest.fixture
+def frozen_now(freezer: FrozenDateTimeFactory) -> FrozenDateTimeFactory:
+    """Home Assistant's clock stopped at :data:`~.common.NOW`, for tests whose
+    packets are made at the fixed time ``T0``: their stations are judged by the
+    same moment on any day the tests run."""
+    freezer.move_to(datetime.fromtimestamp(NOW, UTC))
+    return freezer

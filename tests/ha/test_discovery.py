@@ -18,6 +18,8 @@ from bridge.timing import StationClock
 
 from .common import T0, find_device, station
 
+pytestmark = pytest.mark.usefixtures("frozen_now")
+
 
 @pytest.fixture
 def expected_lingering_timers() -> bool:
