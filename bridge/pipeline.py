@@ -131,22 +131,16 @@ def decode_one(
             "under stations and run 'wxstation-bridge reprocess'",
         )
     clock = clocks.get(device_id, StationClock())
-    previous = clock.previous_arrival
-    # A packet older than the station's newest (kept aside, then reprocessed)
-    # is stamped with the learnt clock factor alone and leaves the clock as it is.
-    late = previous is not None and packet.received_at <= previous
-    start = StationClock(clock.clock_factor) if late else clock
     try:
         batch, after = make_batch(
-            station.name, station.parser, start, packet.data, packet.received_at
+            station.name, station.parser, clock, packet.data, packet.received_at
         )
     except PacketError as err:
         return DecodeResult(packet, kept=str(err))
     except Exception as err:  # a user's own parser class may fail in any way
         log.exception("parser of device %s failed on packet %s", device_id, packet.id)
         return DecodeResult(packet, kept=f"the {station.parser.kind} parser failed: {err!r}")
-    if not late:
-        clocks[device_id] = after
+    clocks[device_id] = after
     return DecodeResult(packet, batch=batch)
 
 
