@@ -33,7 +33,7 @@ from bridge.config import Config
 from bridge.protocol import PacketError, parse_header
 from bridge.samples import Batch, format_time, make_batch
 from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
-from bridge.spool import Received, Spool, StoredPacket
+from bridge.spool import Conflict, Received, Spool, StoredBatch, StoredPacket
 from bridge.timing import StationClock
 
 __all__ = ["DecodeResult", "Pipeline", "SpoolThread", "decode_pending"]
@@ -87,10 +87,15 @@ class DecodeResult:
     """What became of one packet: a batch, or the reason it is kept aside."""
 
     packet: StoredPacket
+    #: Once stored, with only the samples newly stored.
     batch: Batch | None = None
     kept: str | None = None
     #: The batch's sequence number, once it is stored.
     seq: int | None = None
+    #: Samples not stored because one of their station and time was: equal
+    #: ones, and different ones (kept aside as conflicts).
+    repeated: int = 0
+    conflicts: tuple[Conflict, ...] = ()
 
 
 def _refusal(config: Config, packet: StoredPacket, device_id: int) -> str | None:
@@ -160,7 +165,7 @@ def decode_pending(
     changed = {
         device: clock for device, clock in working.items() if clocks.get(device) is not clock
     }
-    seqs = iter(
+    stored = iter(
         spool.record(
             [(r.packet.id, r.batch) for r in results if r.batch is not None],
             [(r.packet.id, r.kept) for r in results if r.kept is not None],
@@ -168,7 +173,17 @@ def decode_pending(
         )
     )
     clocks.update(changed)
-    return [r if r.batch is None else replace(r, seq=next(seqs)) for r in results]
+    return [r if r.batch is None else _stored(r, next(stored)) for r in results]
+
+
+def _stored(result: DecodeResult, stored: StoredBatch) -> DecodeResult:
+    return replace(
+        result,
+        batch=stored.batch,
+        seq=stored.seq,
+        repeated=stored.repeated,
+        conflicts=stored.conflicts,
+    )
 
 
 def log_result(result: DecodeResult) -> None:
@@ -187,8 +202,12 @@ def log_result(result: DecodeResult) -> None:
         notes.append(f"cut: {batch.received} of {batch.announced} records arrived")
     if batch.resent:
         notes.append(f"{batch.resent} resent, {batch.duplicates} already stored")
+    if result.repeated:
+        notes.append(f"{result.repeated} samples equal to ones already stored")
+    if result.conflicts:
+        notes.append(f"{len(result.conflicts)} samples kept aside as conflicts")
     notes.extend(batch.problems)
-    level = logging.WARNING if batch.cut or batch.problems else logging.INFO
+    level = logging.WARNING if batch.cut or batch.problems or result.conflicts else logging.INFO
     log.log(
         level,
         "%s (%d) from %s: %d samples%s every %.1f s, clock %+.2f %%%s",
@@ -201,6 +220,13 @@ def log_result(result: DecodeResult) -> None:
         (batch.clock_factor - 1) * 100,
         f" ({'; '.join(notes)})" if notes else "",
     )
+    for conflict in result.conflicts:
+        log.warning(
+            "two different samples of one station and time, %s: the stored one stays, "
+            "the other (from packet %d) is kept aside; 'wxstation-bridge status' lists them",
+            conflict,
+            packet.id,
+        )
 
 
 async def _discard(task: asyncio.Task[T]) -> None:
