@@ -92,8 +92,8 @@ class DecodeResult:
     kept: str | None = None
     #: The batch's sequence number, once it is stored.
     seq: int | None = None
-    #: Samples not stored because one of their station and time was: equal
-    #: ones, and different ones (kept aside as conflicts).
+    #: Samples equal to the one already stored with their station and time (not
+    #: stored again), and samples different from it (kept aside as conflicts).
     repeated: int = 0
     conflicts: tuple[Conflict, ...] = ()
 

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,10 +17,12 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from bridge.config import parse_config
 from bridge.parsers import ReferenceParser
 from bridge.samples import format_time
-from bridge.service import build_sinks
+from bridge.service import build_sinks, decode_offline
 from bridge.sim import SimStation, Wake, send_packet
+from bridge.spool import Received, Spool
 from tests.runtime_helpers import (
     RunningBridge,
     bridge_config,
@@ -30,6 +33,7 @@ from tests.runtime_helpers import (
 )
 from tests.servers import InfluxDB1, Mosquitto
 
+PARSER = ReferenceParser()
 PEER = "192.168.1.50:40000"
 #: Samples per packet of a station that delivered its previous one.
 PER_PACKET = 30
@@ -250,3 +254,38 @@ async def delivered(bridge: RunningBridge, batches: int, published: list[Any]) -
         )
 
     await wait_until(done, within=30, what=f"{batches} batches delivered")
+
+
+def test_two_stations_with_one_id_in_the_same_millisecond_lose_no_sample(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Test that two different packets of one device id that arrive in the same
+    millisecond from two addresses (two stations flashed with one id) leave one
+    sample per time in the store and the other kept aside with both values, each
+    logged with the station, the time and both values."""
+    twins = [SimStation(3, ReferenceParser(), 1_790_000_000.0, seed=seed) for seed in (1, 2)]
+    packets = [twin.wake().packet for twin in twins]
+    with Spool(tmp_path / "wx.db") as spool:
+        spool.add_packets(
+            [Received(data, 1_790_003_600.0, f"10.0.0.{n}:4000") for n, data in enumerate(packets)]
+        )
+        with caplog.at_level(logging.WARNING, logger="bridge.pipeline"):
+            assert decode_offline(spool, parse_config({})) == (2, 0)
+        stored = {time_ms: values for _, _, time_ms, values in spool.samples()}
+        count, conflicts = spool.conflicts(100)
+    decoded = [PARSER.decode(data).values for data in packets]
+    assert list(stored.values()) == list(decoded[0])
+    assert count == 30
+    assert sorted((c.time_ms, tuple(c.other.items())) for c in conflicts) == sorted(
+        (time_ms, tuple(values.items())) for time_ms, values in zip(stored, decoded[1], strict=True)
+    )
+    assert all(c.stored == stored[c.time_ms] for c in conflicts)
+    logged = [r.getMessage() for r in caplog.records if "two different samples" in r.getMessage()]
+    assert len(logged) == 30
+    newest = max(conflicts, key=lambda c: c.time_ms)
+    assert (
+        "two different samples of one station and time, Station 3 (3) at "
+        f"2026-09-21T15:13:20.000Z: stored {json.dumps(newest.stored)}, "
+        f"other {json.dumps(newest.other)}: the stored one stays, the other (from packet 2) "
+        "is kept aside; 'wxstation-bridge status' lists them"
+    ) in logged
