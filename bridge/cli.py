@@ -324,7 +324,11 @@ def _build_cli() -> argparse.ArgumentParser:
     )
     again_sink.add_argument("sink", help="the sink's name, as status shows it (influxdb, mqtt)")
     again_sink.set_defaults(run=redeliver)
-    ingester = command("ingest", "store and decode captured packets with their arrival times")
+    ingester = command(
+        "ingest",
+        "store and decode captured packets with their arrival times, skipping those "
+        "already stored (same arrival time, peer and bytes)",
+    )
     ingester.add_argument(
         "file", help='JSON lines: {"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}'
     )
