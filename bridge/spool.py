@@ -17,6 +17,9 @@ Tables:
 - ``sink_progress``: the last batch each sink delivered, so a restart resumes
   exactly there; ``rejected``: batches a sink refused for good, with the reason.
 
+The schema's version is the database's ``user_version``; a database of an older
+version is upgraded in place, in one transaction, when it is opened.
+
 The class is synchronous and not thread-safe: the runtime calls it from one
 thread only (see :class:`bridge.pipeline.SpoolThread`).
 """
@@ -196,6 +199,12 @@ class Spool:
                 with _transaction(db):
                     _upgrade_from_1(db)
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except sqlite3.Error as err:
+                db.close()
+                raise RuntimeError(
+                    f"cannot upgrade {self.path} from schema {version} to {SCHEMA_VERSION} "
+                    f"({err}); the database is as it was"
+                ) from err
             except BaseException:
                 db.close()
                 raise

@@ -236,3 +236,24 @@ def test_status_lists_conflicts(tmp_path: Path) -> None:
         '"humidity": 57.11798095703125, "temperature": 17.479135742187502}'
     )
     assert "sink influxdb: 0 batches to deliver, 1 refused and kept aside" in lines
+
+
+def test_a_failed_upgrade_changes_nothing(tmp_path: Path) -> None:
+    """Test that an upgrade that fails part way (here a table in its way) leaves the
+    database as schema 1 wrote it, and says why."""
+    path = v1_database(tmp_path / "v1.db")
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE conflicts (note TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(RuntimeError) as raised:
+        Spool(path).open()
+    assert str(raised.value) == (
+        f"cannot upgrade {path} from schema 1 to 2 (table conflicts already exists); "
+        "the database is as it was"
+    )
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM packets").fetchone() == (14,)
+    assert db.execute("SELECT count(*) FROM samples").fetchone() == (14 * 30,)
+    db.close()
