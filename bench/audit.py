@@ -35,6 +35,16 @@ class Ledger:
     #: Last batch each sink delivered.
     progress: dict[str, int]
 
+    @property
+    def samples_and_conflicts(self) -> int:
+        """Every sample decoded and kept: stored, or kept aside as a conflict.
+
+        A station's packets sent seconds apart instead of an hour (as simulated
+        stations do) and read in the same millisecond get the same stamps, so
+        one packet's samples are stored and the other's kept aside.
+        """
+        return self.samples + self.conflicts
+
 
 def _connect(path: Path) -> sqlite3.Connection:
     """A read-only connection in a read transaction: every query sees one moment."""

@@ -652,7 +652,7 @@ def measure_ledger(bench: Bench, results: Results) -> Ledger:
         f"{bench.sent_samples:,} / {counts.samples:,} + {counts.conflicts:,} / {in_influx:,} "
         f"/ {on_mqtt:,}",
         "all equal (sent = stored + conflicts)",
-        bench.sent_samples == counts.samples + counts.conflicts
+        bench.sent_samples == counts.samples_and_conflicts
         and counts.samples == in_influx == on_mqtt,
     )
     return counts
