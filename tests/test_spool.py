@@ -257,3 +257,17 @@ def test_a_failed_upgrade_changes_nothing(tmp_path: Path) -> None:
     assert db.execute("SELECT count(*) FROM packets").fetchone() == (14,)
     assert db.execute("SELECT count(*) FROM samples").fetchone() == (14 * 30,)
     db.close()
+
+
+def test_prune_deletes_conflicts_as_old_as_the_samples(tmp_path: Path) -> None:
+    """Test that retention deletes conflicts older than the cutoff with the samples."""
+    cutoff = 1_790_000_000_000
+    with Spool(v1_database(tmp_path / "wx.db")) as spool:
+        before = len(list(spool.samples()))
+        removed = spool.prune(cutoff)
+        after = [time_ms for _, _, time_ms, _ in spool.samples()]
+        count, conflicts = spool.conflicts(10)
+    assert min(after) >= cutoff
+    assert [c.time_ms for c in conflicts] == [1_790_000_100_000]
+    assert count == 1
+    assert removed == before - len(after) + 29
