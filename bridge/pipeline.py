@@ -33,7 +33,7 @@ from bridge.config import Config
 from bridge.protocol import PacketError, parse_header
 from bridge.samples import Batch, format_time, make_batch
 from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
-from bridge.spool import Received, Spool, StoredPacket
+from bridge.spool import Conflict, Received, Spool, StoredBatch, StoredPacket
 from bridge.timing import StationClock
 
 __all__ = ["DecodeResult", "Pipeline", "SpoolThread", "decode_pending"]
@@ -54,6 +54,12 @@ MAX_BACKOFF = 60.0
 POLL_INTERVAL = 5.0
 #: Seconds before a pipeline task that failed on a bug is started again.
 RESTART_DELAY = 1.0
+#: Seconds of the shutdown budget kept for the sinks to close their connections
+#: (MQTT says ``offline`` before it disconnects).
+SINK_STOP_RESERVE = 2.0
+#: Seconds a sink gets to close even when the budget is spent: a clean MQTT
+#: disconnect is what keeps Home Assistant from waiting for the last will.
+SINK_STOP_MIN = 0.5
 #: Decoded batches kept in memory for the sinks (the oldest dropped first). A
 #: sink that keeps up takes its batches from here instead of reading back from
 #: the database what was just written, which cost as much as decoding; one that
@@ -87,10 +93,15 @@ class DecodeResult:
     """What became of one packet: a batch, or the reason it is kept aside."""
 
     packet: StoredPacket
+    #: Once stored, with only the samples newly stored.
     batch: Batch | None = None
     kept: str | None = None
     #: The batch's sequence number, once it is stored.
     seq: int | None = None
+    #: Samples equal to the one already stored with their station and time (not
+    #: stored again), and samples different from it (kept aside as conflicts).
+    repeated: int = 0
+    conflicts: tuple[Conflict, ...] = ()
 
 
 def _refusal(config: Config, packet: StoredPacket, device_id: int) -> str | None:
@@ -131,22 +142,16 @@ def decode_one(
             "under stations and run 'wxstation-bridge reprocess'",
         )
     clock = clocks.get(device_id, StationClock())
-    previous = clock.previous_arrival
-    # A packet older than the station's newest (kept aside, then reprocessed)
-    # is stamped with the learnt clock factor alone and leaves the clock as it is.
-    late = previous is not None and packet.received_at <= previous
-    start = StationClock(clock.clock_factor) if late else clock
     try:
         batch, after = make_batch(
-            station.name, station.parser, start, packet.data, packet.received_at
+            station.name, station.parser, clock, packet.data, packet.received_at
         )
     except PacketError as err:
         return DecodeResult(packet, kept=str(err))
     except Exception as err:  # a user's own parser class may fail in any way
         log.exception("parser of device %s failed on packet %s", device_id, packet.id)
         return DecodeResult(packet, kept=f"the {station.parser.kind} parser failed: {err!r}")
-    if not late:
-        clocks[device_id] = after
+    clocks[device_id] = after
     return DecodeResult(packet, batch=batch)
 
 
@@ -166,7 +171,7 @@ def decode_pending(
     changed = {
         device: clock for device, clock in working.items() if clocks.get(device) is not clock
     }
-    seqs = iter(
+    stored = iter(
         spool.record(
             [(r.packet.id, r.batch) for r in results if r.batch is not None],
             [(r.packet.id, r.kept) for r in results if r.kept is not None],
@@ -174,7 +179,17 @@ def decode_pending(
         )
     )
     clocks.update(changed)
-    return [r if r.batch is None else replace(r, seq=next(seqs)) for r in results]
+    return [r if r.batch is None else _stored(r, next(stored)) for r in results]
+
+
+def _stored(result: DecodeResult, stored: StoredBatch) -> DecodeResult:
+    return replace(
+        result,
+        batch=stored.batch,
+        seq=stored.seq,
+        repeated=stored.repeated,
+        conflicts=stored.conflicts,
+    )
 
 
 def log_result(result: DecodeResult) -> None:
@@ -193,8 +208,12 @@ def log_result(result: DecodeResult) -> None:
         notes.append(f"cut: {batch.received} of {batch.announced} records arrived")
     if batch.resent:
         notes.append(f"{batch.resent} resent, {batch.duplicates} already stored")
+    if result.repeated:
+        notes.append(f"{result.repeated} samples equal to ones already stored")
+    if result.conflicts:
+        notes.append(f"{len(result.conflicts)} samples kept aside as conflicts")
     notes.extend(batch.problems)
-    level = logging.WARNING if batch.cut or batch.problems else logging.INFO
+    level = logging.WARNING if batch.cut or batch.problems or result.conflicts else logging.INFO
     log.log(
         level,
         "%s (%d) from %s: %d samples%s every %.1f s, clock %+.2f %%%s",
@@ -207,6 +226,13 @@ def log_result(result: DecodeResult) -> None:
         (batch.clock_factor - 1) * 100,
         f" ({'; '.join(notes)})" if notes else "",
     )
+    for conflict in result.conflicts:
+        log.warning(
+            "two different samples of one station and time, %s: the stored one stays, "
+            "the other (from packet %d) is kept aside; 'wxstation-bridge status' lists them",
+            conflict,
+            packet.id,
+        )
 
 
 async def _discard(task: asyncio.Task[T]) -> None:
@@ -302,24 +328,43 @@ class Pipeline:
         self._to_commit.set()
         await pending.committed
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Commit and decode what is in hand, give sinks ``grace`` seconds, then stop."""
+    async def stop(self, budget: float) -> None:
+        """Commit and decode what is in hand and let the sinks deliver, all
+        within ``budget`` seconds, then stop.
+
+        Committing comes first (a packet in memory is the only copy there is),
+        then decoding; sinks get what is left, less :data:`SINK_STOP_RESERVE`
+        for closing their connections. What is not delivered stays in the
+        database for the next start.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+
+        def left(reserve: float = 0.0) -> float:
+            return max(0.0, deadline - reserve - loop.time())
+
         self._stopping = True
         self._stop_requested.set()
         self._to_commit.set()
         self._to_decode.set()
         committer, decoder, *drivers = self._tasks
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(committer), grace)
+            await asyncio.wait_for(asyncio.shield(committer), left())
+        if not committer.done():
+            log.error(
+                "stopping with %d packets not committed: the database did not take "
+                "them within the shutdown budget",
+                len(self._pending),
+            )
         # Everything is committed: one last decoding pass, then the decoder ends.
         self._draining = True
         self._to_decode.set()
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(decoder), grace)
+            await asyncio.wait_for(asyncio.shield(decoder), left(SINK_STOP_RESERVE))
         for event in self._new_batches.values():
             event.set()
         if drivers:
-            _, late = await asyncio.wait(drivers, timeout=grace)
+            _, late = await asyncio.wait(drivers, timeout=left(SINK_STOP_RESERVE))
             for task in late:
                 task.cancel()
         for task in self._tasks:
@@ -328,7 +373,9 @@ class Pipeline:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for sink in self.sinks:
             try:
-                await sink.stop()
+                await asyncio.wait_for(sink.stop(), max(left(), SINK_STOP_MIN))
+            except TimeoutError:
+                log.warning("sink %s did not close within the shutdown budget", sink.name)
             except Exception:
                 log.exception("sink %s did not stop cleanly", sink.name)
 

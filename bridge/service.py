@@ -47,8 +47,16 @@ log = logging.getLogger("bridge")
 EXIT_CONFIG = 1
 EXIT_LISTEN = 3
 EXIT_DATABASE = 4
-#: Seconds the pipeline may take at shutdown to commit, decode and flush.
-SHUTDOWN_GRACE = 10.0
+#: Seconds from SIGTERM until the bridge has stopped: the receiver finishes the
+#: connections in hand, the pipeline commits, decodes and delivers what it can,
+#: the sinks close. One budget for all of it, well inside systemd's
+#: ``TimeoutStopSec=30`` of deploy/wxstation-bridge.service, so the bridge is
+#: never killed while committing. An InfluxDB write already under way when the
+#: budget ends can keep the process up to ``influxdb.timeout`` (10 s) longer.
+SHUTDOWN_BUDGET = 15.0
+#: Seconds of the budget that connections still being read may take: a station
+#: sends its packet within a second of connecting.
+RECEIVER_GRACE = 5.0
 #: Seconds between deletions of samples older than storage.retention_days.
 PRUNE_INTERVAL = 3600.0
 #: Packets a demo fleet sends before it stops: in effect, until the bridge stops.
@@ -191,8 +199,10 @@ async def serve(
             log.info("stopping: no new connections, finishing what is in hand")
             for task in background:
                 task.cancel()
-            await receiver.stop()
-            await pipeline.stop(SHUTDOWN_GRACE)
+            stopping = loop.time()
+            await receiver.stop(grace=RECEIVER_GRACE)
+            await pipeline.stop(max(0.0, SHUTDOWN_BUDGET - (loop.time() - stopping)))
+            log.info("shutdown took %.1f s", loop.time() - stopping)
         finally:
             for task in background:
                 task.cancel()

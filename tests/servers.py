@@ -51,7 +51,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -321,6 +321,18 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.stop()
+
+    @contextlib.contextmanager
+    def hung(self) -> Iterator[None]:
+        """The server frozen (SIGSTOP) while the block runs: its ports still take
+        connections into the kernel's backlog, and nothing answers, as with a
+        host that hangs. Resumed (SIGCONT) afterwards."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.send_signal(signal.SIGCONT)
 
     def restart(self) -> Self:
         """Stop, then start again on the same port with the same data directory."""
