@@ -19,9 +19,9 @@
 HA_ROOT_CACHE=/var/cache/wxstation
 HA_ROOT_SUITE=forky
 # What the root needs beyond debootstrap's minimal base: the Python and its
-# venv module, Debian's CA bundle for pip, and faketime for the test pass with
-# a shifted clock.
-HA_ROOT_INCLUDE=python3.14,python3.14-venv,ca-certificates,faketime
+# venv module, Debian's CA bundle for pip, faketime for the test passes with a
+# shifted clock, and the broker that tests run for real (tests/servers.py).
+HA_ROOT_INCLUDE=python3.14,python3.14-venv,ca-certificates,faketime,mosquitto
 HA_ROOT_PYTHON=/usr/bin/python3.14
 HA_ROOT="$HA_ROOT_CACHE/ha-root-$HA_ROOT_SUITE"
 # Paths inside the root.
@@ -87,7 +87,7 @@ ha_root_run() {
             mount -o remount,bind,ro "$root$inside"
         fi
         chroot "$root" /usr/bin/env -i \
-            PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
+            PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
             /bin/sh -c "cd \"\$0\" && exec env \"\$@\"" "$inside" "$@"
     ' ha-root "$HA_ROOT" "$ROOT" "$HA_ROOT_TREE" "$tree_mode" "$@"
 }
