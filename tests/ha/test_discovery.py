@@ -33,13 +33,14 @@ async def test_discovery_creates_every_entity(
     """Every value and health entity comes out with its device class, unit, state class, state."""
     parser = make_parser("reference", derived=["dew_point", "absolute_humidity"])
     topics = Topics(base)
-    discovery = DiscoveryStation(5, "Garden", parser.all_fields, 3600, parser.kind)
+    discovery = DiscoveryStation(5, "Garden", parser.all_fields, parser.kind)
     async_fire_mqtt_message(
         hass, topics.discovery(5), json.dumps(device_config(discovery, topics)), retain=True
     )
     await hass.async_block_till_done()
     # Retained messages reach entities that subscribed: those discovery just made.
     async_fire_mqtt_message(hass, topics.availability, "online", retain=True)
+    async_fire_mqtt_message(hass, topics.station_availability(5), "online", retain=True)
 
     sim = station(5, start=T0 - 3600)
     sim.parser = parser
