@@ -12,7 +12,6 @@ change.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -62,14 +61,15 @@ class DirectSource:
         *,
         unknown: str,
         parser_name: str,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.hass = hass
         self.hub = hub
         self.listen = listen
         self.unknown = unknown
         self.parser_name = parser_name
-        self.clock = clock
+        #: When a packet arrived: the hub's clock unless given, so one clock rules an entry.
+        self.clock = clock or hub.clock
         self.receiver: Receiver | None = None
         self.clocks: dict[int, StationClock] = {}
         self.kept: list[StoredPacket] = []
