@@ -39,6 +39,7 @@ from bridge.sinks.discovery import DiscoveryStation, Topics, device_config
 from bridge.sinks.mqtt import MqttSink, batch_payload, encode, state_payload
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock
+from tests.helpers import Clock
 from tests.servers import Mosquitto, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -724,16 +725,6 @@ async def test_state_only_moves_forward(broker: Mosquitto, tmp_path: Path) -> No
     ]
     # A new wake interval changes nothing in the discovery: announced once.
     assert len(watcher.on(TOPICS.discovery(1))) == 1
-
-
-class Clock:
-    """A wall clock that moves only when a test moves it."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.mark.servers

@@ -188,6 +188,7 @@ async def test_availability_is_the_bridges(
         (topics.availability, "online", True),
         (topics.station_availability(1), "offline", False),
         (topics.station_availability(1), "online", True),
+        ("wxstation/01/availability", "offline", True),  # not a device id of the bridge's
         (topics.availability, "offline", False),  # the bridge's will
         (topics.availability, "online", True),
         (topics.station_availability(1), "", False),  # the bridge removed the station
