@@ -254,9 +254,10 @@ class MqttSink(Sink):
     async def stop(self) -> None:
         """Say ``offline`` (a clean disconnect sends no last will) and disconnect."""
         self._stop.set()
-        for task in (self._reannounce, self._watch):
-            if task is not None:
-                task.cancel()
+        helpers = [task for task in (self._reannounce, self._watch) if task is not None]
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
         if self._task is None:
             return
         try:
@@ -483,7 +484,8 @@ class MqttSink(Sink):
             if arrival_ms is None or wake <= 0:
                 continue
             heard = LastPacket(arrival_ms / 1000, wake)
-            # The database knows better, unless it is newer than the broker's data.
+            # Usually the database has this packet or a newer one; a new database
+            # learns the station from here.
             self._hear(device, heard)
             # A station no longer configured is kept only while it is still sending
             # and the bridge still decodes it (unknown_stations: decode).
