@@ -15,7 +15,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -191,11 +190,18 @@ async def test_bridge_discovery_follows_the_station(
         await until(hass, lambda: showing_values(hass), "the station back")
 
 
-def availability_of(hass: HomeAssistant, entity_id: str) -> dict[str, Any]:
-    """What an MQTT entity last heard on each of its availability topics."""
-    component = hass.data["entity_components"]["sensor"]
-    entity = component.get_entity(entity_id)
-    return dict(getattr(entity, "_available", {})) if entity is not None else {}
+def availability_of(hass: HomeAssistant, entity_id: str) -> dict[str, bool]:
+    """What an MQTT entity last heard on each of its availability topics.
+
+    Home Assistant's MQTT entities keep it in ``_available``; without it this
+    fails, rather than let the test pass on an entity that has heard nothing.
+    """
+    entity = hass.data["entity_components"]["sensor"].get_entity(entity_id)
+    if entity is None:
+        return {}
+    heard = getattr(entity, "_available", None)
+    assert isinstance(heard, dict), f"{entity_id} keeps no _available: {type(entity)}"
+    return dict(heard)
 
 
 @pytest.mark.freeze_time(NOW, tick=True)
