@@ -34,8 +34,14 @@ from .statistics import HourlyStatistics
 _LOGGER = logging.getLogger(__name__)
 
 
-def wall_clock() -> float:
-    """Now, in unix seconds, as Home Assistant tells the time (tests can fix it)."""
+def home_assistant_now() -> float:
+    """Home Assistant's current time in unix seconds.
+
+    The integration's default clock: read through Home Assistant's own
+    ``utcnow`` at every call, so everything that judges time here (arrival of a
+    packet, availability, the statistics' hours) follows one clock, the one
+    Home Assistant's tests move.
+    """
     return dt_util.utcnow().timestamp()
 
 
@@ -47,7 +53,7 @@ class WxStationHub:
         hass: HomeAssistant,
         entry_id: str,
         names: Mapping[str, str],
-        clock: Callable[[], float] = wall_clock,
+        clock: Callable[[], float] = home_assistant_now,
         *,
         applies_rule: bool = True,
     ) -> None:

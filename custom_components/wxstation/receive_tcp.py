@@ -36,7 +36,7 @@ from .const import (
     UNKNOWN_KEEP,
     storage_key,
 )
-from .hub import WxStationHub
+from .hub import WxStationHub, home_assistant_now
 from .models import StationReport, default_station_name, resolve_parser
 from .repairs import async_create_unknown_station_issue, async_delete_unknown_station_issues
 
@@ -61,15 +61,14 @@ class DirectSource:
         *,
         unknown: str,
         parser_name: str,
-        clock: Callable[[], float] | None = None,
+        clock: Callable[[], float] = home_assistant_now,
     ) -> None:
         self.hass = hass
         self.hub = hub
         self.listen = listen
         self.unknown = unknown
         self.parser_name = parser_name
-        #: When a packet arrived: the hub's clock unless given, so one clock rules an entry.
-        self.clock = clock or hub.clock
+        self.clock = clock
         self.receiver: Receiver | None = None
         self.clocks: dict[int, StationClock] = {}
         self.kept: list[StoredPacket] = []

@@ -42,13 +42,22 @@ from custom_components.wxstation.const import AVAILABILITY_CHECK_INTERVAL
 from tests.helpers import Clock
 from tests.servers import Mosquitto
 
-from .common import REFERENCE, T0, mqtt_entry, send_and_wait, setup_entry, station, tcp_entry
+from .common import (
+    NOW,
+    REFERENCE,
+    T0,
+    mqtt_entry,
+    send_and_wait,
+    setup_entry,
+    station,
+    tcp_entry,
+)
 
 # mock_hass_config: an empty configuration.yaml, which the MQTT integration reads.
 pytestmark = pytest.mark.usefixtures("socket_enabled", "mock_hass_config")
 
-#: Home Assistant's now at the start of each test: T0, the packets' time.
-NOW = dt_util.utc_from_timestamp(T0).isoformat()
+#: Home Assistant's now at the start of each test (then its clock runs on).
+FROZEN = dt_util.utc_from_timestamp(NOW).isoformat()
 WAKE_EVERY_S = 3600
 TEMPERATURE = "sensor.garden_temperature"
 LAST_SEEN = "sensor.garden_last_seen"
@@ -145,7 +154,7 @@ def packet_batch(arrival: float, start: float) -> Batch:
     return batch
 
 
-@pytest.mark.freeze_time(NOW, tick=True)
+@pytest.mark.freeze_time(FROZEN, tick=True)
 async def test_bridge_discovery_follows_the_station(
     hass: HomeAssistant, broker: Mosquitto, tmp_path: Path
 ) -> None:
@@ -204,7 +213,7 @@ def availability_of(hass: HomeAssistant, entity_id: str) -> dict[str, bool]:
     return dict(heard)
 
 
-@pytest.mark.freeze_time(NOW, tick=True)
+@pytest.mark.freeze_time(FROZEN, tick=True)
 async def test_following_a_bridge_takes_its_word(
     hass: HomeAssistant, broker: Mosquitto, tmp_path: Path
 ) -> None:
@@ -242,7 +251,7 @@ async def test_following_a_bridge_takes_its_word(
         await until(hass, lambda: showing_values(hass), "the station back")
 
 
-@pytest.mark.freeze_time(NOW, tick=True)
+@pytest.mark.freeze_time(FROZEN, tick=True)
 async def test_direct_mode_applies_the_rule(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -254,7 +263,7 @@ async def test_direct_mode_applies_the_rule(
     sim.delivered()
     hub = entry.runtime_data.hub
     arrival = hub.stations[1].arrival
-    assert arrival == pytest.approx(T0, abs=60)  # Home Assistant's (frozen) time
+    assert arrival == pytest.approx(NOW, abs=30)  # Home Assistant's (frozen) time
     assert showing_values(hass)
 
     async def at(moment: float) -> None:

@@ -20,6 +20,8 @@ from custom_components.wxstation.diagnostics import async_get_config_entry_diagn
 
 from .common import REFERENCE, T0, mqtt_entry, setup_entry, station
 
+pytestmark = pytest.mark.usefixtures("frozen_now")
+
 
 @pytest.fixture
 def expected_lingering_timers() -> bool:
@@ -51,7 +53,6 @@ async def test_batch_message_creates_station(
     entry = mqtt_entry()
     await setup_entry(hass, entry)
     hub = entry.runtime_data.hub
-    hub.clock = lambda: T0 + 60
     _say(hass, Topics().availability, "online")
     batch = _batch()
     _publish(hass, batch)
