@@ -203,6 +203,7 @@ class MqttSink(Sink):
         self.birth_delay = birth_delay
         #: The wall clock that stations' availability is judged by (unix seconds).
         self.clock = clock
+        #: Longest wait between two looks at the stations' availability, seconds.
         self.recheck = recheck
         # The same id every run: a new run takes over a connection the broker still
         # thinks alive (the host lost its network), so that connection's last will

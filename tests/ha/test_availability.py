@@ -24,7 +24,7 @@ from homeassistant.components import mqtt
 # builds its models from datetime types, which freezegun replaces.
 from homeassistant.components.mqtt import config_flow as _mqtt_config_flow  # noqa: F401
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -99,7 +99,7 @@ async def real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> MockConfigEntry:
     entry = MockConfigEntry(
         domain=mqtt.DOMAIN,
         title="MQTT",
-        data={mqtt.CONF_BROKER: broker.host, "port": broker.port},
+        data={mqtt.CONF_BROKER: broker.host, CONF_PORT: broker.port},
         version=1,
         minor_version=2,
     )
