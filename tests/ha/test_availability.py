@@ -23,7 +23,7 @@ from homeassistant.components import mqtt
 # Imported here, not under the frozen clock: the supervisor client it loads
 # builds its models from datetime types, which freezegun replaces.
 from homeassistant.components.mqtt import config_flow as _mqtt_config_flow  # noqa: F401
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
@@ -94,8 +94,13 @@ def showing_values(hass: HomeAssistant) -> bool:
     return shown(hass, TEMPERATURE) not in (None, STATE_UNAVAILABLE, "unknown")
 
 
-async def real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> MockConfigEntry:
-    """Home Assistant's MQTT integration, connected to ``broker``."""
+@asynccontextmanager
+async def real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> AsyncIterator[MockConfigEntry]:
+    """Home Assistant's MQTT integration, connected to ``broker``.
+
+    Every entry is unloaded again, newest first, while the broker still runs: it
+    stops before Home Assistant does.
+    """
     entry = MockConfigEntry(
         domain=mqtt.DOMAIN,
         title="MQTT",
@@ -105,7 +110,13 @@ async def real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> MockConfigEntry:
     )
     await setup_entry(hass, entry)
     await until(hass, lambda: mqtt.is_connected(hass), "Home Assistant's MQTT connection")
-    return entry
+    try:
+        yield entry
+    finally:
+        for loaded in reversed(hass.config_entries.async_entries()):
+            if loaded.state is ConfigEntryState.LOADED:
+                assert await hass.config_entries.async_unload(loaded.entry_id)
+        await hass.async_block_till_done()
 
 
 async def set_up_again(hass: HomeAssistant, *entries: ConfigEntry) -> None:
@@ -160,11 +171,10 @@ async def test_bridge_discovery_follows_the_station(
 ) -> None:
     """The entities of the bridge's discovery turn unavailable when the rule says, stay
     so after Home Assistant's MQTT integration is set up again, and come back."""
-    entry = await real_mqtt(hass, broker)
     config = bridge_config(broker, tmp_path)
     clock = Clock(T0)
     station_topic = Topics().station_availability(1)
-    async with running_bridge_sink(config, clock) as sink:
+    async with real_mqtt(hass, broker) as entry, running_bridge_sink(config, clock) as sink:
         await until(hass, lambda: hass.states.get(TEMPERATURE) is not None, "discovery")
         assert shown(hass, TEMPERATURE) == STATE_UNAVAILABLE  # nothing sent yet
 
@@ -219,12 +229,11 @@ async def test_following_a_bridge_takes_its_word(
 ) -> None:
     """Following the bridge, a station is unavailable when the bridge says so, still
     after the integration is set up again, and back with its next packet."""
-    mqtt_config = await real_mqtt(hass, broker)
-    wx = mqtt_entry()
-    await setup_entry(hass, wx)
     config = bridge_config(broker, tmp_path)
     clock = Clock(T0)
-    async with running_bridge_sink(config, clock) as sink:
+    async with real_mqtt(hass, broker) as mqtt_config, running_bridge_sink(config, clock) as sink:
+        wx = mqtt_entry()
+        await setup_entry(hass, wx)
         source = wx.runtime_data.source
         # The retained "online" of the bridge says the subscriptions are in place.
         await until(hass, lambda: source.diagnostics()["bridge_online"], "the bridge's state")
