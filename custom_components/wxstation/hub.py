@@ -178,12 +178,21 @@ class WxStationHub:
         self._available[device_id] = available
         if before is None or device_id not in self.stations:
             return True
+        name = self.name(device_id)
         if available:
-            _LOGGER.info("%s (%d) is reporting again", self.name(device_id), device_id)
-        else:
+            _LOGGER.info("%s (%d) is reporting again", name, device_id)
+        elif self.applies_rule:
             _LOGGER.info(
                 "%s (%d) has sent nothing since %s: missed wake-ups, shown as unavailable",
-                self.name(device_id),
+                name,
+                device_id,
+                self.last_seen(device_id),
+            )
+        else:
+            _LOGGER.info(
+                "%s (%d) is unavailable: the bridge says it is gone, or the bridge is "
+                "(last seen %s)",
+                name,
                 device_id,
                 self.last_seen(device_id),
             )
