@@ -159,7 +159,8 @@ class Count:
             f"\nfaults: {self.test}: sent {self.sent} packets, committed {self.committed}, "
             f"decoded {self.counts.done} (twice {self.counts.decoded_twice}, "
             f"incomplete {self.counts.incomplete}, kept aside {self.counts.kept}, "
-            f"waiting {self.counts.new}); samples stored {self.counts.samples}, "
+            f"waiting {self.counts.new}); samples stored {self.counts.samples} "
+            f"(and {self.counts.conflicts} kept aside as conflicts), "
             f"in InfluxDB {influx} of {self.counts.points}; "
             f"duplicates {self.counts.decoded_twice}; crashes {self.crashes}{self.extra}"
         )
@@ -286,7 +287,7 @@ def test_influxdb_stopped_and_restarted_under_load(
     count.assert_no_loss()
     assert report["failures"] == 0
     assert counts.packets == report["packets_sent"] == 1200
-    assert counts.samples == report["samples_sent"]
+    assert counts.samples_and_conflicts == report["samples_sent"]
     assert "influxdb unavailable, samples wait in the spool" in log.read_text()
 
 
@@ -443,7 +444,7 @@ def test_disk_full_stops_accepting_and_loses_nothing(tmp_path: Path) -> None:
     )
     count.print()
     count.assert_no_loss()
-    assert counts.samples == samples
+    assert counts.samples_and_conflicts == samples
     assert "not accepting packets: cannot write the database" in full_log
 
 
@@ -506,7 +507,7 @@ async def test_database_full_keeps_packets_and_resumes(
     count = Count("database full (max_page_count)", sent, counts.packets, counts, None, 0)
     count.print()
     count.assert_no_loss()
-    assert counts.samples == 30 * sent
+    assert counts.samples_and_conflicts == 30 * sent
 
 
 async def test_pausing_serves_the_connections_already_in_the_backlog(tmp_path: Path) -> None:
@@ -710,4 +711,4 @@ def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) 
     count.print()
     count.assert_no_loss()
     assert closed == 300
-    assert counts.samples == 30 * len(packets)
+    assert counts.samples_and_conflicts == 30 * len(packets)
