@@ -288,8 +288,10 @@ class Pipeline:
         self.clocks = await self.spool.call(self.spool.spool.clocks)
         reason = await self.spool.call(self.spool.spool.room)
         self.on_room(reason)
+        last_packets = await self.spool.call(self.spool.spool.last_packets)
         for sink in self.sinks:
             try:
+                sink.restore(last_packets)
                 await sink.start()
             except Exception:
                 # Its driver retries delivery; a sink down at start-up is no reason

@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bridge.availability import LastPacket
 from bridge.samples import Batch, Sample, format_time
 from bridge.timing import StationClock
 
@@ -399,6 +400,17 @@ class Spool:
         for (seq, time_ms, _), sample_values in zip(stored, values, strict=True):
             samples[seq].append(Sample(time_ms, sample_values))
         return [(seq, Batch.from_dict(json.loads(info), tuple(samples[seq]))) for seq, info in rows]
+
+    def last_packets(self) -> dict[int, LastPacket]:
+        """Each station's newest decoded packet: when it arrived, and its wake interval."""
+        # SQLite takes the bare columns of a max() aggregate from the row with the maximum.
+        rows = self.db.execute(
+            "SELECT device_id, max(json_extract(info, '$.arrival')), "
+            "json_extract(info, '$.header.wake_every_s') FROM batches GROUP BY device_id"
+        ).fetchall()
+        return {
+            int(device): LastPacket(float(arrival), int(wake)) for device, arrival, wake in rows
+        }
 
     def last_seq(self) -> int:
         return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()[0])

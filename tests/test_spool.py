@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.availability import LastPacket
 from bridge.config import parse_config
 from bridge.parsers import ReferenceParser
 from bridge.samples import Batch, Sample, make_batch
@@ -64,6 +65,26 @@ def test_prune_keeps_the_raw_packets(tmp_path: Path) -> None:
         removed = spool.prune(newest)
         assert removed == 119
         assert len(list(spool.raw_packets())) == 5
+
+
+def test_last_packets_are_the_newest_by_arrival(tmp_path: Path) -> None:
+    """Test that each station's newest packet is found by its arrival, not by decoding order."""
+    with filled_spool(tmp_path / "wx.db") as spool:
+        newest = max(p.received_at for p in spool.raw_packets() if p.device_id == 1)
+        roof = SimStation(2, ReferenceParser(), 1_790_000_000.0, wake_every_s=600).wake()
+        late = SimStation(1, ReferenceParser(), 1_780_000_000.0, wake_every_s=900).wake()
+        spool.add_packets(
+            [
+                Received(roof.packet, roof.arrival, "192.168.1.51:4000"),
+                # Older than station 1's newest, decoded after it (as after reprocess).
+                Received(late.packet, late.arrival, "192.168.1.50:4000"),
+            ]
+        )
+        assert decode_offline(spool, parse_config({})) == (2, 0)
+        assert spool.last_packets() == {
+            1: LastPacket(newest, 3600),
+            2: LastPacket(roof.arrival, 600),
+        }
 
 
 def test_status_and_redeliver_commands(tmp_path: Path) -> None:
