@@ -202,10 +202,10 @@ build_dist() {
     note "built: $(cd "$out" && echo *)"
 }
 
-# manifest_requirement: the integration's requirement on this project, as
-# Home Assistant reads it from manifest.json (wxstation==<version>).
+# manifest_requirement PYTHON: the integration's requirement on this project,
+# as Home Assistant reads it from manifest.json (wxstation==<version>).
 manifest_requirement() {
-    "$ROOT/.venv/bin/python" - "$ROOT/custom_components/wxstation/manifest.json" <<'PY'
+    "$1" - "$ROOT/custom_components/wxstation/manifest.json" <<'PY'
 import json, sys
 (req,) = [r for r in json.load(open(sys.argv[1]))["requirements"] if r.startswith("wxstation==")]
 print(req)
@@ -217,7 +217,9 @@ PY
 # wheel in DIST, as Home Assistant installs it, in place of the wxstation that
 # HA_VENV has (for the tests/ha run: the editable checkout). pip installs
 # without an index, so the wheel's dependencies must already be met by what
-# Home Assistant's venv holds.
+# Home Assistant's venv holds. Only HA_VENV's Python is used (not .venv), so
+# this and ha_wheel_tests also run inside a root that holds a Home Assistant
+# venv, given the tree at the same ROOT there and DIST built outside.
 #
 # The copy is of hard links where the file system allows (a second or a few,
 # against 5 to 40 s for the 70,000 files of a Home Assistant venv): nothing
@@ -227,7 +229,7 @@ PY
 # now (same make_venv stamp) is kept and only gets the new wheel.
 ha_wheel_venv() {
     local src="$1" dest="$2" dist="$3" requirement
-    requirement="$(manifest_requirement)"
+    requirement="$(manifest_requirement "$src/bin/python")"
     if [ -x "$dest/bin/python" ] && [ -f "$src/.wxstation-stamp" ] &&
         cmp -s "$src/.wxstation-stamp" "$dest/.wxstation-stamp"; then
         note "$dest: a copy of $src as it is now; replacing its wxstation"
