@@ -14,13 +14,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bridge.config import Config, ConfigError, load_config
+from bridge.config import Config, load_config
+from bridge.errors import (
+    ConfigError,
+    DatabaseBusyError,
+    DatabaseError,
+    InputFileError,
+    WxStationError,
+)
 from bridge.protocol import PacketError, parse_header
 from bridge.samples import format_time, make_batch
 from bridge.service import (
     EXIT_CONFIG,
     EXIT_DATABASE,
-    DatabaseBusyError,
+    EXIT_INPUT,
     Demo,
     configure_logging,
     database_lock,
@@ -35,6 +42,13 @@ __all__ = ["main"]
 
 #: Conflicts ``status`` shows in full, the newest first.
 STATUS_CONFLICTS = 10
+#: Each kind of error's exit code and the words before its message, the first
+#: kind that matches (README, "Commands", lists the codes).
+EXIT_CODES: tuple[tuple[type[WxStationError], int, str], ...] = (
+    (ConfigError, EXIT_CONFIG, "config error"),
+    (DatabaseError, EXIT_DATABASE, "cannot use the database"),
+    (InputFileError, EXIT_INPUT, "cannot read the input"),
+)
 
 
 def _summary(config: Config) -> str:
@@ -157,29 +171,7 @@ def reprocess(args: argparse.Namespace) -> int:
 def ingest(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(args.log_level or config.log_level)
-    items = []
-    with Path(args.file).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                items.append(
-                    Received(
-                        bytes.fromhex(entry["data"]),
-                        float(entry["received_at"]),
-                        str(entry.get("peer", "ingest:0")),
-                    )
-                )
-            except (ValueError, KeyError, TypeError) as err:
-                print(
-                    f"{args.file}:{number}: not a capture line "
-                    '{"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}: '
-                    f"{err!r}",
-                    file=sys.stderr,
-                )
-                return 1
-    items.sort(key=lambda item: item.received_at)
+    items = _read_capture(Path(args.file))
     with _open_spool(config) as (spool, alone):
         stored = len(spool.add_packets(items))
         print(
@@ -188,6 +180,41 @@ def ingest(args: argparse.Namespace) -> int:
         )
         _decode_now(spool, config, alone)
     return 0
+
+
+def _read_capture(path: Path) -> list[Received]:
+    """The packets of a capture file (``export --raw``), oldest first."""
+    items = []
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                    items.append(
+                        Received(
+                            bytes.fromhex(entry["data"]),
+                            float(entry["received_at"]),
+                            str(entry.get("peer", "ingest:0")),
+                        )
+                    )
+                except (ValueError, KeyError, TypeError) as err:
+                    raise InputFileError(
+                        path,
+                        "not a capture line "
+                        '{"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}: '
+                        f"{err!r}",
+                        line=number,
+                    ) from err
+    except OSError as err:
+        raise InputFileError(path, str(err.strerror or err)) from err
+    except UnicodeDecodeError as err:
+        raise InputFileError(
+            path, f"not UTF-8 text ({err}): give a file that export --raw wrote"
+        ) from err
+    items.sort(key=lambda item: item.received_at)
+    return items
 
 
 def status(args: argparse.Namespace) -> int:
@@ -351,12 +378,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_cli().parse_args(argv)
     try:
         return int(args.run(args))
-    except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    except (OSError, RuntimeError) as err:
-        print(f"wxstation-bridge: {err}", file=sys.stderr)
-        return EXIT_DATABASE
+    except WxStationError as err:
+        code, prefix = next(
+            ((code, prefix) for kind, code, prefix in EXIT_CODES if isinstance(err, kind)),
+            (1, "wxstation-bridge"),
+        )
+        print(f"{prefix}: {err}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Any
 import voluptuous as vol
 import yaml
 
+from bridge.errors import ConfigError
 from bridge.parsers import (
     FieldSpec,
     ParserLookupError,
@@ -46,10 +47,6 @@ __all__ = [
 DEFAULT_PORT = 5001  # the port the station firmware's captive portal suggests
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class ConfigError(Exception):
-    """A config the bridge cannot run with; the message says where and why."""
 
 
 def default_database_path() -> Path:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 from dataclasses import asdict, dataclass
 
+from bridge.errors import WxStationError
+
 __all__ = [
     "HEADER",
     "HEADER_SIZE",
@@ -28,7 +30,7 @@ MAX_PAYLOAD_SIZE = 350
 MAX_PACKET_SIZE = HEADER_SIZE + MAX_PAYLOAD_SIZE
 
 
-class PacketError(ValueError):
+class PacketError(WxStationError, ValueError):
     """A packet the bridge refuses to decode.
 
     ``reason`` says what is wrong in words a person can act on; ``offset`` is the

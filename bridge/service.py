@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bridge.config import Config
+from bridge.errors import DatabaseBusyError, DatabaseError
 from bridge.pipeline import Pipeline, SpoolThread, decode_pending, log_result
 from bridge.receiver import Receiver
 from bridge.sim import run_fleet
@@ -33,6 +34,7 @@ from bridge.timing import StationClock
 __all__ = [
     "EXIT_CONFIG",
     "EXIT_DATABASE",
+    "EXIT_INPUT",
     "EXIT_LISTEN",
     "DatabaseBusyError",
     "build_sinks",
@@ -47,6 +49,7 @@ log = logging.getLogger("bridge")
 EXIT_CONFIG = 1
 EXIT_LISTEN = 3
 EXIT_DATABASE = 4
+EXIT_INPUT = 5
 #: Seconds from SIGTERM until the bridge has stopped: the receiver finishes the
 #: connections in hand, the pipeline commits, decodes and delivers what it can,
 #: the sinks close. One budget for all of it, well inside systemd's
@@ -63,20 +66,20 @@ PRUNE_INTERVAL = 3600.0
 DEMO_PACKETS = 10**9
 
 
-class DatabaseBusyError(RuntimeError):
-    """Another bridge process holds the database."""
-
-
 @contextlib.contextmanager
 def database_lock(path: Path, *, wait: bool = False) -> Iterator[IO[str]]:
     """Hold ``<database>.lock`` for as long as a process works on the database."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = (path.parent / (path.name + ".lock")).open("a+")
+    lock = path.parent / (path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock.open("a+")
+    except OSError as err:
+        raise DatabaseError(path, f"cannot create {lock}: {err.strerror or err}") from err
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError as err:
-            raise DatabaseBusyError(f"another wxstation bridge is using {path}") from err
+            raise DatabaseBusyError(path) from err
         yield handle
     finally:
         handle.close()
@@ -159,7 +162,7 @@ async def serve(
                 storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb
             )
             resources.enter_context(spool)
-        except (DatabaseBusyError, OSError, RuntimeError, sqlite3.Error) as err:
+        except (DatabaseError, OSError, sqlite3.Error) as err:
             log.error("cannot use the database %s: %s", storage.path, err)
             return EXIT_DATABASE
         thread = SpoolThread(spool)

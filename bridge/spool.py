@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bridge.availability import LastPacket
+from bridge.errors import DatabaseError, SchemaError
 from bridge.samples import Batch, Sample, format_time
 from bridge.timing import StationClock
 
@@ -177,23 +178,36 @@ class Spool:
     # --- lifecycle -------------------------------------------------------------
 
     def open(self) -> Spool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk when it returns. A station's packet has no
-        # other copy once read, so a group commit is worth its fsync.
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=10000")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
+        """Open the database, creating or upgrading it; raises :class:`DatabaseError`."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as err:
+            raise DatabaseError(self.path, f"cannot open {self.path}: {err}") from err
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk when it returns. A station's packet has no
+            # other copy once read, so a group commit is worth its fsync.
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA busy_timeout=10000")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as err:
+            db.close()
+            raise DatabaseError(
+                self.path, f"cannot open {self.path} ({err}): is it a wxstation database?"
+            ) from err
         if version == 0:
             # executescript commits any open transaction first, so the script
             # carries its own: the schema appears whole or not at all.
             db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
         elif version > SCHEMA_VERSION:
             db.close()
-            raise RuntimeError(
-                f"{self.path} was written by a newer wxstation (schema {version}); upgrade"
+            raise SchemaError(
+                self.path,
+                f"{self.path} was written by a newer wxstation (schema {version}); upgrade",
+                found=version,
+                supported=SCHEMA_VERSION,
             )
         elif version == 1:
             try:
@@ -202,9 +216,12 @@ class Spool:
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             except sqlite3.Error as err:
                 db.close()
-                raise RuntimeError(
+                raise SchemaError(
+                    self.path,
                     f"cannot upgrade {self.path} from schema {version} to {SCHEMA_VERSION} "
-                    f"({err}); the database is as it was"
+                    f"({err}); the database is as it was",
+                    found=version,
+                    supported=SCHEMA_VERSION,
                 ) from err
             except BaseException:
                 db.close()
@@ -226,7 +243,7 @@ class Spool:
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            raise RuntimeError("the spool is not open")
+            raise DatabaseError(self.path, f"{self.path} is not open: open the spool first")
         return self._db
 
     # --- receiving -------------------------------------------------------------

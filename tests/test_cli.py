@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge import cli, sim
+from bridge.errors import (
+    ConfigError,
+    DatabaseBusyError,
+    DatabaseError,
+    InputFileError,
+    SchemaError,
+    WxStationError,
+)
+from bridge.protocol import PacketError
 from bridge.samples import format_time
+from bridge.service import database_lock
+from bridge.sinks import SinkError
 
 ROOT = Path(__file__).parent.parent
 
@@ -86,3 +98,88 @@ def test_format_time_is_rfc3339_utc_with_milliseconds(time_ms: int) -> None:
     """Test format_time against datetime for any millisecond from 1938 to 2100."""
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=time_ms)
     assert format_time(time_ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _config(tmp_path: Path) -> Path:
+    """A config whose database is ``wx.db`` in ``tmp_path``."""
+    path = tmp_path / "config.yaml"
+    path.write_text("storage:\n  path: wx.db\n", encoding="utf-8")
+    return path
+
+
+def test_ingest_of_a_missing_file_exits_5(tmp_path: Path) -> None:
+    """Test that ingesting a file that is not there exits 5, naming the file, and
+    creates no database."""
+    missing = tmp_path / "missing.jsonl"
+    result = run("ingest", str(missing), "-c", str(_config(tmp_path)))
+    assert result.returncode == 5, result.stderr
+    assert f"cannot read the input: {missing}: No such file or directory" in result.stderr
+    assert "database" not in result.stderr
+
+
+def test_ingest_of_a_line_that_is_no_capture_exits_5(tmp_path: Path) -> None:
+    """Test that a capture file with a broken line exits 5 naming the file and line."""
+    capture = tmp_path / "capture.jsonl"
+    capture.write_text(
+        '{"received_at": 1790000000, "peer": "10.0.0.2:4000", "data": "00"}\n{"data": 1}\n',
+        encoding="utf-8",
+    )
+    result = run("ingest", str(capture), "-c", str(_config(tmp_path)))
+    assert result.returncode == 5, result.stderr
+    assert f"{capture}:2: not a capture line" in result.stderr
+
+
+def test_a_database_from_a_newer_bridge_exits_4(tmp_path: Path) -> None:
+    """Test that a database of a newer schema exits 4, saying to upgrade."""
+    db = sqlite3.connect(tmp_path / "wx.db")
+    db.execute("PRAGMA user_version=99")
+    db.close()
+    result = run("status", "-c", str(_config(tmp_path)))
+    assert result.returncode == 4, result.stderr
+    assert "written by a newer wxstation (schema 99); upgrade" in result.stderr
+
+
+def test_a_database_that_is_not_one_exits_4(tmp_path: Path) -> None:
+    """Test that a file that is no SQLite database exits 4 with its path."""
+    (tmp_path / "wx.db").write_bytes(b"not a database, but some text " * 100)
+    result = run("status", "-c", str(_config(tmp_path)))
+    assert result.returncode == 4, result.stderr
+    assert f"cannot open {tmp_path / 'wx.db'}" in result.stderr
+
+
+def test_redeliver_while_a_bridge_holds_the_database_exits_4(tmp_path: Path) -> None:
+    """Test that redeliver refuses, with exit code 4, while a bridge holds the database."""
+    config = _config(tmp_path)
+    with database_lock(tmp_path / "wx.db"):
+        result = run("redeliver", "mqtt", "-c", str(config))
+    assert result.returncode == 4, result.stderr
+    assert "stop the bridge first" in result.stderr
+
+
+def test_a_bridge_on_a_busy_database_exits_4(tmp_path: Path) -> None:
+    """Test that run exits 4 when another bridge holds the database, and says so
+    (before it listens: the port is never opened)."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "listen:\n  host: 127.0.0.1\n  port: 5001\nstorage:\n  path: wx.db\n", encoding="utf-8"
+    )
+    with database_lock(tmp_path / "wx.db"):
+        result = run("run", "-c", str(config))
+    assert result.returncode == 4, result.stderr
+    assert f"another wxstation bridge is using {tmp_path / 'wx.db'}" in result.stderr
+
+
+def test_bad_arguments_exit_2() -> None:
+    """Test that arguments the command line cannot read exit 2, as argparse does."""
+    assert run("decode").returncode == 2
+    assert run("decode", "not hex").returncode == 2
+
+
+def test_errors_map_to_exit_codes_by_type() -> None:
+    """Test that every exit code the README documents is picked by an error type."""
+    codes = {kind: code for kind, code, _ in cli.EXIT_CODES}
+    assert codes == {ConfigError: 1, DatabaseError: 4, InputFileError: 5}
+    assert issubclass(DatabaseBusyError, DatabaseError)
+    assert issubclass(SchemaError, DatabaseError)
+    assert issubclass(PacketError, WxStationError)
+    assert issubclass(SinkError, WxStationError)

@@ -14,6 +14,7 @@ import pytest
 
 from bridge.availability import LastPacket
 from bridge.config import parse_config
+from bridge.errors import SchemaError
 from bridge.parsers import ReferenceParser
 from bridge.samples import Batch, Sample, make_batch
 from bridge.service import decode_offline
@@ -267,7 +268,7 @@ def test_a_failed_upgrade_changes_nothing(tmp_path: Path) -> None:
     db.execute("CREATE TABLE conflicts (note TEXT)")
     db.commit()
     db.close()
-    with pytest.raises(RuntimeError) as raised:
+    with pytest.raises(SchemaError) as raised:
         Spool(path).open()
     assert str(raised.value) == (
         f"cannot upgrade {path} from schema 1 to 2 (table conflicts already exists); "

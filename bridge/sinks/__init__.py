@@ -14,12 +14,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
 from bridge.availability import LastPacket
+from bridge.errors import WxStationError
 from bridge.samples import Batch
 
 __all__ = ["Sink", "SinkError", "SinkRejectedError", "SinkUnavailableError"]
 
 
-class SinkError(Exception):
+class SinkError(WxStationError):
     """A sink could not deliver; ``reason`` says why in the service's words."""
 
     def __init__(self, reason: str) -> None:
