@@ -369,13 +369,17 @@ def parse_config(raw: Any, source: Path | None = None) -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source or 'config'}: the top level must be a mapping of sections")
+        raise ConfigError(
+            f"{source or 'config'}: the top level must be a mapping of sections", source=source
+        )
     try:
         data = _SCHEMA(dict(raw))
     except vol.MultipleInvalid as err:
         lines = sorted({_describe(e, raw) for e in err.errors})
         raise ConfigError(
-            f"{source or 'config'}: " + "\n  ".join(["invalid config:", *lines])
+            f"{source or 'config'}: " + "\n  ".join(["invalid config:", *lines]),
+            source=source,
+            problems=tuple(lines),
         ) from err
 
     base = source.resolve().parent if source else Path.cwd()
@@ -388,7 +392,11 @@ def parse_config(raw: Any, source: Path | None = None) -> Config:
         try:
             parser = make_parser(spec.get("parser"), fields, spec["derived"] if spec else ())
         except (ParserLookupError, ValueError, TypeError) as err:
-            raise ConfigError(f"{source or 'config'}: stations -> {device_id}: {err}") from err
+            raise ConfigError(
+                f"{source or 'config'}: stations -> {device_id}: {err}",
+                source=source,
+                problems=(f"stations -> {device_id}: {err}",),
+            ) from err
         stations[device_id] = StationConfig(
             device_id, spec.get("name") or f"Station {device_id}", parser, spec.get("address")
         )
@@ -466,7 +474,9 @@ def load_config(path: Path | str | None) -> Config:
     try:
         text = source.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError(f"cannot read config {source}: {err.strerror or err}") from err
+        raise ConfigError(
+            f"cannot read config {source}: {err.strerror or err}", source=source
+        ) from err
 
     class Loader(_Loader):
         secrets_file = source.parent / "secrets.yaml"
@@ -474,5 +484,5 @@ def load_config(path: Path | str | None) -> Config:
     try:
         raw = yaml.load(text, Loader=Loader)  # noqa: S506  (a SafeLoader subclass)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: not valid YAML: {err}") from err
+        raise ConfigError(f"{source}: not valid YAML: {err}", source=source) from err
     return parse_config(raw, source)

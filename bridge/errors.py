@@ -29,12 +29,16 @@ class WxStationError(Exception):
 class ConfigError(WxStationError):
     """A config the bridge cannot run with; the message says where and why.
 
-    ``source`` is the config file, when the problem is in one.
+    ``source`` is the config file, when the problem is in one; ``problems`` are
+    the invalid keys, each as ``key path: what is wrong``, when the file was read.
     """
 
-    def __init__(self, message: str, *, source: str | Path | None = None) -> None:
+    def __init__(
+        self, message: str, *, source: Path | None = None, problems: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.source = source
+        self.problems = problems
 
 
 class DatabaseError(WxStationError):

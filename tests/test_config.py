@@ -71,6 +71,19 @@ def test_errors_name_the_key_path(raw: dict[str, object], expected: str) -> None
     assert expected in str(caught.value)
 
 
+def test_config_error_carries_its_source_and_problems(tmp_path: Path) -> None:
+    """Test that a ConfigError names the file and lists each invalid key apart."""
+    path = tmp_path / "config.yaml"
+    path.write_text("listen:\n  port: 0\nmqtt:\n  port: 1883\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.source == path
+    assert caught.value.problems == (
+        "listen -> port: value must be at least 1 (got 0)",
+        "mqtt -> host: required key not provided",
+    )
+
+
 def test_secret_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Test that !secret reads secrets.yaml beside the config and !env the environment."""
     (tmp_path / "secrets.yaml").write_text("mqtt_password: s3cret\n")
