@@ -21,7 +21,6 @@ import contextlib
 import functools
 import ipaddress
 import logging
-import random
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from bridge.backoff import Backoff
 from bridge.config import Config
 from bridge.protocol import PacketError, parse_header
 from bridge.samples import Batch, format_time, make_batch
@@ -48,8 +48,11 @@ DECODE_GROUP = 500
 ROOM_CHECK_INTERVAL = 2.0
 #: Seconds between attempts to commit after the disk was full.
 FULL_RETRY_INTERVAL = 5.0
-#: Longest wait between two attempts to reach an unavailable sink, seconds.
+#: Seconds between attempts to reach an unavailable sink: doubling from the
+#: first to the longest, each 10 % shorter or longer at random.
+FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
+BACKOFF_JITTER = 0.1
 #: Seconds between looks for packets queued by another process (``reprocess``).
 POLL_INTERVAL = 5.0
 #: Seconds before a pipeline task that failed on a bug is started again.
@@ -476,7 +479,7 @@ class Pipeline:
         seq = await self.spool.call(spool.progress, sink.name)
         self._delivered[sink.name] = seq
         event = self._new_batches[sink.name]
-        backoff = 1.0
+        backoff = Backoff(FIRST_BACKOFF, MAX_BACKOFF, BACKOFF_JITTER)
         down_since: float | None = None
         #: The batches after the ones being delivered, read meanwhile: a backlog
         #: then drains with reading and the sink's service working at once.
@@ -508,13 +511,13 @@ class Pipeline:
                     log.warning(
                         "%s unavailable, samples wait in the spool: %s", sink.name, err.reason
                     )
-                delay = err.retry_after if err.retry_after is not None else backoff
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                wait = backoff.step()
+                delay = err.retry_after if err.retry_after is not None else wait
                 # Shutdown ends the wait: one more try, and the driver returns if it fails.
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(
                         self._stop_requested.wait(),
-                        delay * random.uniform(0.9, 1.1),  # noqa: S311 (jitter)
+                        backoff.jittered(delay),
                     )
                 continue
             except BaseException:
@@ -523,7 +526,7 @@ class Pipeline:
             if down_since is not None:
                 log.info("%s is back after %.0f s", sink.name, time.monotonic() - down_since)
                 down_since = None
-            backoff = 1.0
+            backoff.reset()
             seq = batches[-1][0]
             await self.spool.call(spool.set_progress, sink.name, seq)
             self._forget(sink, seq)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.parsers import StationParser
 from bridge.protocol import Header
 from bridge.timing import StationClock, stamp_packet
 
-__all__ = ["Batch", "Sample", "format_time", "make_batch"]
+__all__ = ["Batch", "Sample", "format_time", "make_batch", "parse_time"]
 
 
 def format_time(time_ms: int) -> str:
@@ -30,6 +31,18 @@ def format_time(time_ms: int) -> str:
         f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis:03d}Z"
     )
+
+
+def parse_time(text: str) -> int:
+    """Unix milliseconds of an RFC 3339 (or ISO 8601) time; one without an offset is UTC.
+
+    Reads what :func:`format_time` writes and what people type (``2026-09-21``,
+    ``2026-09-21T13:20:00+02:00``); raises ``ValueError`` for anything else.
+    """
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,8 @@ from bridge.service import decode_offline, serve
 from bridge.sim import SimStation, send_packet
 from bridge.sinks import Sink, SinkUnavailableError
 from bridge.sinks.discovery import DiscoveryStation, Topics, device_config
-from bridge.sinks.mqtt import MqttSink, batch_payload, encode, state_payload
+from bridge.sinks.mqtt import MqttSink
+from bridge.sinks.payloads import batch_payload, encode, state_payload
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock
 from tests.helpers import Clock

@@ -12,9 +12,10 @@ Topics (``<base>`` is ``mqtt.base_topic``, see docs/mqtt.md for the payloads):
 - Home Assistant device discovery per station (see :mod:`bridge.sinks.discovery`),
   announced again when Home Assistant says ``online`` on ``<prefix>/status``.
 
-One connection task owns the broker connection and reconnects with backoff; it
-never touches receiving, and :meth:`MqttSink.deliver` fails at once while there
-is no connection, so the pipeline keeps the batches in the spool and retries.
+The connection and its reconnect loop are :mod:`bridge.sinks.mqtt_connection`;
+:meth:`MqttSink.deliver` fails at once while there is no connection, so the
+pipeline keeps the batches in the spool and retries. The payloads are built by
+:mod:`bridge.sinks.payloads` and :mod:`bridge.sinks.discovery`.
 
 At every connection the sink first reads what the broker retains for it
 (discovery, state and availability messages), so it publishes only what is
@@ -30,18 +31,16 @@ import logging
 import math
 import random
 import secrets
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import aiomqtt
 
 from bridge.availability import LastPacket
 from bridge.config import Config, MqttConfig
-from bridge.samples import Batch, format_time
+from bridge.samples import Batch, format_time, parse_time
 from bridge.sinks import Sink, SinkUnavailableError
 from bridge.sinks.discovery import (
     AVAILABLE,
@@ -51,34 +50,19 @@ from bridge.sinks.discovery import (
     bridge_version,
     device_config,
 )
+from bridge.sinks.mqtt_connection import ACK_TIMEOUT, Link, MqttConnection
+from bridge.sinks.payloads import Message, batch_payload, encode, state_payload
 
-__all__ = [
-    "AVAILABILITY_RECHECK",
-    "BIRTH_DELAY_MAX",
-    "MqttSink",
-    "batch_payload",
-    "encode",
-    "state_payload",
-]
+__all__ = ["AVAILABILITY_RECHECK", "BIRTH_DELAY_MAX", "SCAN_TIMEOUT", "MqttSink"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 #: Longest random wait, in seconds, between Home Assistant's ``online`` and the
 #: announcement that answers it: every publisher on the broker answers the same
 #: message, and Home Assistant asks them not to do so all at once.
 BIRTH_DELAY_MAX = 5.0
-#: Seconds between connection attempts: doubling from the first to the last.
-RECONNECT_MIN = 0.5
-RECONNECT_MAX = 60.0
-#: Seconds a delivery waits for a connection attempt already under way.
-READY_WAIT = 5.0
-#: Seconds the broker has to acknowledge everything one delivery published.
-ACK_TIMEOUT = 30.0
 #: Seconds the broker has to send what it retains for the bridge after a subscribe.
 SCAN_TIMEOUT = 5.0
-#: Seconds the bridge takes at shutdown to say ``offline`` and disconnect.
-STOP_TIMEOUT = 5.0
 #: Longest wait, in seconds, between two looks at the stations' availability.
 #: The timer waits for the next station to go, but on the event loop's clock,
 #: while the rule's deadlines are wall-clock times: this bounds how late a step
@@ -86,67 +70,13 @@ STOP_TIMEOUT = 5.0
 AVAILABILITY_RECHECK = 60.0
 
 
-# --- payloads ------------------------------------------------------------------
-
-
-def encode(data: dict[str, Any]) -> bytes:
-    """JSON as the sink publishes it: compact, UTF-8 (units like ``°C`` as they are)."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def state_payload(
-    batch: Batch, keys: Sequence[str], previous: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """The station's retained state once ``batch`` arrived.
-
-    The newest sample's time and values, with every key the station reports
-    present (``null`` when the newest sample lacks it, so Home Assistant shows
-    "unknown" rather than an old value), and the station's health under
-    ``health``. A packet without new samples keeps the ``previous`` values and
-    updates the health; without previous values there is no state to give.
-    """
-    if batch.samples:
-        newest = batch.samples[-1]
-        reading: dict[str, Any] = {"time": format_time(newest.time_ms)}
-        reading.update(dict.fromkeys(keys))
-        reading.update(newest.values)
-    elif previous is not None:
-        reading = {key: value for key, value in previous.items() if key != "health"}
-    else:
-        return None
-    reading["health"] = batch.health()
-    return reading
-
-
-def batch_payload(batch: Batch) -> dict[str, Any]:
-    """Everything one packet brought: each sample with its time, header and health."""
-    return {
-        "device_id": batch.device_id,
-        "station": batch.station,
-        "header": batch.header.as_dict(),
-        "health": batch.health(),
-        "problems": list(batch.problems),
-        "samples": [sample.as_dict() for sample in batch.samples],
-    }
-
-
 def _parse_time_ms(text: Any) -> int | None:
     if not isinstance(text, str):
         return None
     try:
-        return round(datetime.fromisoformat(text).timestamp() * 1000)
+        return parse_time(text)
     except ValueError:
         return None
-
-
-# --- the sink ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Message:
-    topic: str
-    payload: bytes
-    retain: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,19 +97,6 @@ class _Scan:
     discovery: dict[int, bytes] = field(default_factory=dict)
     states: dict[int, bytes] = field(default_factory=dict)
     availability: dict[int, bytes] = field(default_factory=dict)
-
-
-class _Link:
-    """One connection to the broker, from CONNACK until it is lost or closed."""
-
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self.client = client
-        self.lost = asyncio.Event()
-        self.error: Exception | None = None
-        self.scan: _Scan | None = None
-
-    def failure(self) -> aiomqtt.MqttError:
-        return aiomqtt.MqttError(f"connection lost: {self.error or 'closed'}")
 
 
 class MqttSink(Sink):
@@ -208,7 +125,14 @@ class MqttSink(Sink):
         # The same id every run: a new run takes over a connection the broker still
         # thinks alive (the host lost its network), so that connection's last will
         # is sent then, before this run's "online", and not minutes after it.
-        self._client_id = mqtt.client_id or f"{self.topics.node}-bridge"
+        self.connection = MqttConnection(
+            mqtt,
+            client_id=mqtt.client_id or f"{self.topics.node}-bridge",
+            will=Message(self.topics.availability, NOT_AVAILABLE.encode(), retain=True),
+            prepare=self._prepare,
+            on_message=self._receive,
+            prepare_timeout=SCAN_TIMEOUT + ACK_TIMEOUT,
+        )
         self._version = bridge_version()
         self._known: dict[int, _Known] = {}
         #: Each station's newest packet: from the database, then from deliveries.
@@ -217,28 +141,22 @@ class MqttSink(Sink):
         self._online: dict[int, bool] = {}
         #: Discovery payloads the broker retains, by device id.
         self._announced: dict[int, bytes] = {}
-        self._announcement_cache: dict[int, _Message | None] = {}
+        self._announcement_cache: dict[int, Message | None] = {}
         self._keys_cache: dict[int, list[str]] = {}
-        self._link: _Link | None = None
-        #: Set while no connection attempt is under way (connected, or waiting to retry).
-        self._settled = asyncio.Event()
+        #: What the broker retains for the bridge, while it is being read.
+        self._scanning: _Scan | None = None
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
         self._reannounce: asyncio.Task[None] | None = None
-        self._next_attempt: float | None = None
-        self._sessions = 0
-        self._failing = False
-        self._last_error = "not connected yet"
 
     @property
     def address(self) -> str:
-        return f"{self.mqtt.host}:{self.mqtt.port}"
+        return self.connection.address
 
     @property
     def connected(self) -> bool:
         """True once connected, announced and ready to deliver."""
-        return self._link is not None and not self._link.lost.is_set()
+        return self.connection.connected
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -248,8 +166,8 @@ class MqttSink(Sink):
 
     async def start(self) -> None:
         """Start connecting in the background; deliveries wait in the spool until then."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="mqtt connection")
+        if self._watch is None:
+            self.connection.start()
             self._watch = asyncio.create_task(self._watch_availability(), name="mqtt availability")
 
     async def stop(self) -> None:
@@ -259,165 +177,14 @@ class MqttSink(Sink):
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
-        if self._task is None:
-            return
-        try:
-            await asyncio.wait_for(self._task, STOP_TIMEOUT + ACK_TIMEOUT)
-        except TimeoutError:
-            log.warning("MQTT: the connection to %s did not close in time", self.address)
-
-    async def _run(self) -> None:
-        delay = RECONNECT_MIN
-        loop = asyncio.get_running_loop()
-        while not self._stop.is_set():
-            self._settled.clear()
-            self._next_attempt = None
-            sessions = self._sessions
-            try:
-                async with self._client() as client:
-                    await self._session(client)
-            except aiomqtt.MqttError as err:
-                self._note_failure(err)
-            except Exception as err:  # a bug here must not end publishing for good
-                log.exception("MQTT: unexpected error on the connection to %s", self.address)
-                self._note_failure(err)
-            finally:
-                self._settled.set()
-            if self._stop.is_set():
-                return
-            if self._sessions != sessions:
-                delay = RECONNECT_MIN
-            wait = delay * random.uniform(0.8, 1.2)  # noqa: S311  (jitter, not security)
-            self._next_attempt = loop.time() + wait
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), wait)
-            delay = min(delay * 2, RECONNECT_MAX)
-
-    def _client(self) -> aiomqtt.Client:
-        mqtt = self.mqtt
-        tls = (
-            aiomqtt.TLSParameters(
-                ca_certs=mqtt.ca_certs, certfile=mqtt.certfile, keyfile=mqtt.keyfile
-            )
-            if mqtt.tls
-            else None
-        )
-        client = aiomqtt.Client(
-            mqtt.host,
-            mqtt.port,
-            username=mqtt.username,
-            password=mqtt.password,
-            identifier=self._client_id,
-            will=aiomqtt.Will(self.topics.availability, NOT_AVAILABLE, mqtt.qos, retain=True),
-            keepalive=mqtt.keepalive,
-            tls_params=tls,
-            tls_insecure=mqtt.tls_insecure if mqtt.tls else None,
-        )
-        # A delivery publishes all its messages at once and waits for all the
-        # acknowledgements under one deadline; many pending calls are the plan.
-        client.pending_calls_threshold = sys.maxsize
-        return client
-
-    def _note_failure(self, err: Exception) -> None:
-        self._last_error = str(err) or type(err).__name__
-        if self._failing:
-            log.debug("MQTT: still cannot connect to %s: %s", self.address, self._last_error)
-            return
-        self._failing = True
-        log.warning(
-            "MQTT: cannot connect to %s: %s; retrying in the background",
-            self.address,
-            self._last_error,
-        )
-
-    async def _session(self, client: aiomqtt.Client) -> None:
-        """Prepare a fresh connection, serve it until it is lost or the sink stops."""
-        link = _Link(client)
-        reader = asyncio.create_task(self._read(link), name="mqtt reader")
-        try:
-            try:
-                await asyncio.wait_for(
-                    self._while_connected(link, self._prepare(link)), SCAN_TIMEOUT + ACK_TIMEOUT
-                )
-            except TimeoutError as err:
-                raise aiomqtt.MqttError(
-                    f"no answer within {SCAN_TIMEOUT + ACK_TIMEOUT:.0f} s after connecting"
-                ) from err
-            self._link = link
-            self._settled.set()
-            self._sessions += 1
-            again = self._sessions > 1
-            self._failing = False
-            log.info(
-                "MQTT: connected to %s%s",
-                self.address,
-                " again" if again else f" as {self._client_id}",
-            )
-            stopping = asyncio.create_task(self._stop.wait())
-            try:
-                await asyncio.wait({reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopping.cancel()
-            if link.lost.is_set():
-                self._failing = True
-                log.warning(
-                    "MQTT: lost the connection to %s (%s); reconnecting",
-                    self.address,
-                    link.error or "closed",
-                )
-                raise link.failure()
-            # Leaving on purpose: a clean disconnect sends no last will, so say it.
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                await asyncio.wait_for(
-                    self._while_connected(
-                        link,
-                        client.publish(
-                            self.topics.availability,
-                            NOT_AVAILABLE,
-                            self.mqtt.qos,
-                            retain=True,
-                            timeout=math.inf,
-                        ),
-                    ),
-                    STOP_TIMEOUT,
-                )
-        finally:
-            self._link = None
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-
-    async def _read(self, link: _Link) -> None:
-        try:
-            async for message in link.client.messages:
-                self._receive(link, message)
-        except aiomqtt.MqttError as err:
-            # aiomqtt says only that iteration stopped; the cause says why.
-            cause = err.__cause__
-            link.error = cause if isinstance(cause, Exception) else err
-        finally:
-            link.lost.set()
-
-    async def _while_connected(self, link: _Link, work: Awaitable[T]) -> T:
-        """Await ``work`` unless the connection is lost first (then raise at once)."""
-        task = asyncio.ensure_future(work)
-        lost = asyncio.create_task(link.lost.wait())
-        try:
-            done, _ = await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            lost.cancel()
-            if not task.done():
-                task.cancel()
-        if task in done:
-            return task.result()
-        await asyncio.gather(task, return_exceptions=True)
-        raise link.failure()
+        await self.connection.stop()
 
     # --- what the broker retains -----------------------------------------------
 
-    def _receive(self, link: _Link, message: aiomqtt.Message) -> None:
+    def _receive(self, message: aiomqtt.Message) -> None:
         topic = message.topic.value
         payload = message.payload if isinstance(message.payload, bytes) else b""
-        scan = link.scan
+        scan = self._scanning
         if scan is not None:
             if topic == scan.marker:
                 scan.done.set()
@@ -435,7 +202,7 @@ class MqttSink(Sink):
         if topic == self.topics.birth and payload == AVAILABLE.encode() and not message.retain:
             self._schedule_reannounce()
 
-    async def _scan(self, link: _Link) -> _Scan:
+    async def _scan(self, link: Link) -> _Scan:
         """Read every retained discovery, state and availability message of the bridge.
 
         The broker sends what it retains right after a subscription; a message the
@@ -450,7 +217,7 @@ class MqttSink(Sink):
             self.topics.station_availabilities,
             scan.marker,
         ]
-        link.scan = scan
+        self._scanning = scan
         try:
             await client.subscribe([(topic, 0) for topic in wanted], timeout=math.inf)
             await client.publish(scan.marker, b"sync", 1, timeout=math.inf)
@@ -464,7 +231,7 @@ class MqttSink(Sink):
                     SCAN_TIMEOUT,
                 )
         finally:
-            link.scan = None
+            self._scanning = None
         await client.unsubscribe(wanted, timeout=math.inf)
         return scan
 
@@ -496,7 +263,7 @@ class MqttSink(Sink):
                 continue
             self._known[device] = _Known(arrival_ms, state, payload)
 
-    async def _prepare(self, link: _Link) -> None:
+    async def _prepare(self, link: Link) -> None:
         """Bring the broker up to date: clean up, say online, announce, restore states."""
         client = link.client
         scan = await self._scan(link)
@@ -505,13 +272,13 @@ class MqttSink(Sink):
         self._announced = {}
         self._online = {device: p == AVAILABLE.encode() for device, p in scan.availability.items()}
         announced: dict[int, bytes] = {}
-        messages: list[_Message] = []
+        messages: list[Message] = []
         wanted = self._announcements(served)
         for device, payload in scan.discovery.items():
             if device in wanted:
                 announced[device] = payload
             else:
-                messages.append(_Message(self.topics.discovery(device), b"", retain=True))
+                messages.append(Message(self.topics.discovery(device), b"", retain=True))
                 log.info(
                     "MQTT: removing the discovery of device %d (%s)",
                     device,
@@ -520,22 +287,22 @@ class MqttSink(Sink):
         for device in sorted((scan.states.keys() | scan.availability.keys()) - served):
             log.info("MQTT: removing the state and availability of device %d", device)
             messages.extend(
-                _Message(topic, b"", retain=True)
+                Message(topic, b"", retain=True)
                 for topic in (self.topics.state(device), self.topics.station_availability(device))
             )
             self._online.pop(device, None)
-        messages.append(_Message(self.topics.availability, AVAILABLE.encode(), retain=True))
+        messages.append(Message(self.topics.availability, AVAILABLE.encode(), retain=True))
         for device, message in wanted.items():
             if announced.get(device) != message.payload:
                 messages.append(message)
                 announced[device] = message.payload
         for device, known in self._known.items():
             if known.payload is not None and scan.states.get(device) != known.payload:
-                messages.append(_Message(self.topics.state(device), known.payload, retain=True))
+                messages.append(Message(self.topics.state(device), known.payload, retain=True))
         messages.extend(self._availability_changes(served))
         if self.mqtt.discovery:
             await client.subscribe(self.topics.birth, 0, timeout=math.inf)
-        await self._publish(link, messages)
+        await link.publish(messages)
         self._announced = announced
 
     # --- availability ----------------------------------------------------------
@@ -559,7 +326,7 @@ class MqttSink(Sink):
         }
         return set(self.config.stations) | set(self._known) | live
 
-    def _availability_changes(self, devices: Iterable[int]) -> list[_Message]:
+    def _availability_changes(self, devices: Iterable[int]) -> list[Message]:
         """The availability messages of ``devices`` whose availability the broker lacks."""
         now = self.clock()
         messages = []
@@ -572,7 +339,7 @@ class MqttSink(Sink):
             self._online[device] = available
             payload = AVAILABLE if available else NOT_AVAILABLE
             messages.append(
-                _Message(self.topics.station_availability(device), payload.encode(), retain=True)
+                Message(self.topics.station_availability(device), payload.encode(), retain=True)
             )
             if before is not None:
                 station = self.config.station(device)
@@ -587,7 +354,7 @@ class MqttSink(Sink):
                     )
         return messages
 
-    def _unsent(self, messages: Iterable[_Message]) -> None:
+    def _unsent(self, messages: Iterable[Message]) -> None:
         """Forget the availability of messages that may not have reached the broker."""
         for message in messages:
             if (device := self.topics.availability_device(message.topic)) is not None:
@@ -610,12 +377,12 @@ class MqttSink(Sink):
     async def _watch_availability(self) -> None:
         """Say ``offline`` for each station the moment the rule says it is gone."""
         while not self._stop.is_set():
-            link = self._link
+            link = self.connection.link
             if link is not None:
                 messages = self._availability_changes(self._served())
                 if messages:
                     try:
-                        await self._send(link, messages)
+                        await self.connection.send(link, messages)
                     except SinkUnavailableError as err:
                         self._unsent(messages)
                         log.warning("MQTT: could not publish availability: %s", err.reason)
@@ -624,7 +391,7 @@ class MqttSink(Sink):
 
     # --- discovery -------------------------------------------------------------
 
-    def _announcement(self, device: int) -> _Message | None:
+    def _announcement(self, device: int) -> Message | None:
         # The payload depends on nothing else (the config is fixed for a run), and
         # building it for every batch cost as much as the batch's own message.
         if device not in self._announcement_cache:
@@ -632,7 +399,7 @@ class MqttSink(Sink):
             self._announcement_cache[device] = (
                 None
                 if station is None
-                else _Message(
+                else Message(
                     self.topics.discovery(device),
                     encode(
                         device_config(
@@ -647,7 +414,7 @@ class MqttSink(Sink):
             )
         return self._announcement_cache[device]
 
-    def _announcements(self, served: Iterable[int]) -> dict[int, _Message]:
+    def _announcements(self, served: Iterable[int]) -> dict[int, Message]:
         """The discovery of every station in ``served``, by device id."""
         if not self.mqtt.discovery:
             return {}
@@ -662,12 +429,12 @@ class MqttSink(Sink):
 
     async def _reannounce_later(self) -> None:
         await asyncio.sleep(random.uniform(0, self.birth_delay))  # noqa: S311  (not security)
-        link = self._link
+        link = self.connection.link
         if link is None:
             return  # the next connection announces everything anyway
         wanted = self._announcements(self._served())
         try:
-            await self._send(link, list(wanted.values()))
+            await self.connection.send(link, list(wanted.values()))
         except SinkUnavailableError as err:
             log.warning("MQTT: could not announce the stations again: %s", err.reason)
             return
@@ -684,11 +451,11 @@ class MqttSink(Sink):
         :class:`SinkUnavailableError` when not connected or when the connection
         fails meanwhile, and the same batches come again later.
         """
-        link = await self._ready_link()
+        link = await self.connection.ready_link()
         known = dict(self._known)
         announced: dict[int, bytes] = {}
         states: dict[int, bytes] = {}
-        messages: list[_Message] = []
+        messages: list[Message] = []
         for batch in batches:
             device = batch.device_id
             self._hear(device, LastPacket(batch.arrival, batch.header.wake_every_s))
@@ -711,17 +478,17 @@ class MqttSink(Sink):
                     messages.append(announcement)
                     announced[device] = announcement.payload
             messages.append(
-                _Message(self.topics.batch(device), encode(batch_payload(batch)), retain=False)
+                Message(self.topics.batch(device), encode(batch_payload(batch)), retain=False)
             )
         messages.extend(
-            _Message(self.topics.state(device), payload, retain=True)
+            Message(self.topics.state(device), payload, retain=True)
             for device, payload in states.items()
         )
         # After the states, so that a station shows its new values as it comes back.
         availability = self._availability_changes(self._served() | states.keys())
         messages.extend(availability)
         try:
-            await self._send(link, messages)
+            await self.connection.send(link, messages)
         except SinkUnavailableError:
             self._unsent(availability)
             raise
@@ -733,50 +500,3 @@ class MqttSink(Sink):
             station = self.config.station(device)
             self._keys_cache[device] = [f.key for f in station.parser.all_fields] if station else []
         return self._keys_cache[device]
-
-    async def _ready_link(self) -> _Link:
-        if self._link is None and self._task is not None and not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._settled.wait(), READY_WAIT)
-        link = self._link
-        if link is None or link.lost.is_set():
-            raise SinkUnavailableError(
-                f"not connected to the MQTT broker at {self.address}: {self._last_error}",
-                retry_after=self._retry_hint(),
-            )
-        return link
-
-    def _retry_hint(self) -> float | None:
-        """Seconds until the next connection attempt has had time to succeed."""
-        if self._next_attempt is None:
-            return None
-        remaining = self._next_attempt - asyncio.get_running_loop().time()
-        return max(remaining, 0.0) + RECONNECT_MIN
-
-    async def _send(self, link: _Link, messages: Sequence[_Message]) -> None:
-        try:
-            await asyncio.wait_for(
-                self._while_connected(link, self._publish(link, messages)), ACK_TIMEOUT
-            )
-        except TimeoutError as err:
-            raise SinkUnavailableError(
-                f"the MQTT broker at {self.address} did not acknowledge "
-                f"{len(messages)} messages within {ACK_TIMEOUT:.0f} s"
-            ) from err
-        except aiomqtt.MqttError as err:
-            raise SinkUnavailableError(
-                f"publishing to the MQTT broker at {self.address} failed: {err}",
-                retry_after=self._retry_hint(),
-            ) from err
-
-    async def _publish(self, link: _Link, messages: Sequence[_Message]) -> None:
-        # Published in order (each call hands its message to the client at once);
-        # the acknowledgements are awaited together.
-        await asyncio.gather(
-            *(
-                link.client.publish(
-                    m.topic, m.payload, self.mqtt.qos, retain=m.retain, timeout=math.inf
-                )
-                for m in messages
-            )
-        )

@@ -15,7 +15,7 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 from bridge.parsers import FieldSpec, make_parser
 from bridge.samples import make_batch
 from bridge.sinks.discovery import HEALTH_FIELDS, DiscoveryStation, Topics, device_config
-from bridge.sinks.mqtt import encode, state_payload
+from bridge.sinks.payloads import encode, state_payload
 from bridge.timing import StationClock
 
 from .common import T0, find_device, station

@@ -12,7 +12,7 @@ from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from bridge.samples import Batch, make_batch
 from bridge.sinks.discovery import Topics
-from bridge.sinks.mqtt import batch_payload, encode
+from bridge.sinks.payloads import batch_payload, encode
 from bridge.timing import StationClock
 from custom_components.wxstation.const import CONF_STATIONS, DOMAIN
 from custom_components.wxstation.diagnostics import async_get_config_entry_diagnostics
