@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bridge.config import Config, load_config
@@ -23,7 +22,7 @@ from bridge.errors import (
     WxStationError,
 )
 from bridge.protocol import PacketError, parse_header
-from bridge.samples import format_time, make_batch
+from bridge.samples import format_time, make_batch, parse_time
 from bridge.service import (
     EXIT_CONFIG,
     EXIT_DATABASE,
@@ -273,11 +272,7 @@ def _parse_time(text: str) -> int:
     try:
         return round(float(text) * 1000)
     except ValueError:
-        pass
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
+        return parse_time(text)
 
 
 def export(args: argparse.Namespace) -> int:

@@ -12,17 +12,32 @@ from dataclasses import asdict, dataclass
 from bridge.errors import WxStationError
 
 __all__ = [
+    "BYTES_PER_SAMPLE_AT",
+    "BYTES_READY_AT",
+    "DEVICE_ID_AT",
     "HEADER",
     "HEADER_SIZE",
     "MAX_PACKET_SIZE",
     "MAX_PAYLOAD_SIZE",
+    "MEASURE_EVERY_AT",
+    "SENSOR_COUNT_AT",
+    "WAKE_EVERY_AT",
     "Header",
     "PacketError",
+    "claimed_device",
     "parse_header",
 ]
 
 HEADER = struct.Struct("<HHHBBB")
 HEADER_SIZE = HEADER.size  # 9: the ESP sends the header without its struct padding
+#: Where each of the header's fields starts, in bytes (docs/protocol.md): a
+#: :class:`PacketError` points at the field that is wrong.
+BYTES_READY_AT = 0
+WAKE_EVERY_AT = 2
+MEASURE_EVERY_AT = 4
+BYTES_PER_SAMPLE_AT = 6
+DEVICE_ID_AT = 7
+SENSOR_COUNT_AT = 8
 
 # The ATtiny's sample store holds at most 350 bytes; the ESP sends exactly what it
 # holds, so no station packet carries more payload than this.
@@ -69,6 +84,12 @@ class Header:
         return asdict(self)
 
 
+def claimed_device(data: bytes) -> int | None:
+    """The device id ``data`` claims, once its byte arrived, whether or not the
+    rest of the header holds; None when fewer bytes arrived."""
+    return data[DEVICE_ID_AT] if len(data) > DEVICE_ID_AT else None
+
+
 def parse_header(data: bytes) -> Header:
     """Read and check the header of everything one connection delivered.
 
@@ -90,7 +111,7 @@ def parse_header(data: bytes) -> Header:
         raise PacketError(
             "all-0xFF header (bytes_ready 65535): the ESP read nothing from the ATtiny "
             "(the pattern of a failed I2C read); check the station's wiring and power",
-            offset=0,
+            offset=BYTES_READY_AT,
         )
     if len(data) > MAX_PACKET_SIZE:
         raise PacketError(
@@ -102,17 +123,21 @@ def parse_header(data: bytes) -> Header:
         raise PacketError(
             f"bytes_ready {header.bytes_ready} is more than a station can store "
             f"({MAX_PAYLOAD_SIZE})",
-            offset=0,
+            offset=BYTES_READY_AT,
             device_id=device,
         )
-    for name, offset in (("wake_every_s", 2), ("measure_every_s", 4), ("bytes_per_sample", 6)):
+    for name, offset in (
+        ("wake_every_s", WAKE_EVERY_AT),
+        ("measure_every_s", MEASURE_EVERY_AT),
+        ("bytes_per_sample", BYTES_PER_SAMPLE_AT),
+    ):
         if getattr(header, name) == 0:
             raise PacketError(f"{name} is 0", offset=offset, device_id=device)
     if header.bytes_ready % header.bytes_per_sample:
         raise PacketError(
             f"{header.bytes_ready} payload bytes cannot hold "
             f"{header.bytes_per_sample}-byte records",
-            offset=0,
+            offset=BYTES_READY_AT,
             device_id=device,
         )
     payload = len(data) - HEADER_SIZE

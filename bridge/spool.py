@@ -38,6 +38,7 @@ from pathlib import Path
 
 from bridge.availability import LastPacket
 from bridge.errors import DatabaseError, SchemaError
+from bridge.protocol import claimed_device
 from bridge.samples import Batch, Sample, format_time
 from bridge.timing import StationClock
 
@@ -255,7 +256,7 @@ class Spool:
         ids = []
         with _transaction(self.db):
             for item in items:
-                device = item.data[7] if len(item.data) > 7 else None
+                device = claimed_device(item.data)
                 cursor = self.db.execute(
                     "INSERT INTO packets (received_at, peer, data, device_id) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING",

@@ -23,7 +23,7 @@ from bridge.errors import (
     WxStationError,
 )
 from bridge.protocol import PacketError
-from bridge.samples import format_time
+from bridge.samples import format_time, parse_time
 from bridge.service import database_lock
 from bridge.sinks import SinkError
 
@@ -98,6 +98,15 @@ def test_format_time_is_rfc3339_utc_with_milliseconds(time_ms: int) -> None:
     """Test format_time against datetime for any millisecond from 1938 to 2100."""
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=time_ms)
     assert format_time(time_ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(min_value=-(10**12), max_value=4_102_444_800_000))
+def test_parse_time_reads_what_format_time_writes(time_ms: int) -> None:
+    """Test that parse_time gives back the millisecond format_time wrote, and reads a
+    time without an offset as UTC."""
+    assert parse_time(format_time(time_ms)) == time_ms
+    assert parse_time(format_time(time_ms).removesuffix("Z")) == time_ms
 
 
 def _config(tmp_path: Path) -> Path:

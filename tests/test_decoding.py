@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bridge import protocol
 from bridge.parsers import DeclarativeParser, FieldSpec, ReferenceParser, make_parser
 from bridge.protocol import MAX_PACKET_SIZE, PacketError, parse_header
 from bridge.sim import build_packet
@@ -169,3 +170,23 @@ def test_header_parse_matches_struct_layout() -> None:
         "device_id": 1,
         "sensor_count": 3,
     }
+
+
+def test_header_offsets_are_where_the_header_keeps_each_field() -> None:
+    """Test that each named offset is where HEADER reads its field, and that
+    claimed_device reads the device id as soon as its byte arrived."""
+    offsets = {
+        "bytes_ready": protocol.BYTES_READY_AT,
+        "wake_every_s": protocol.WAKE_EVERY_AT,
+        "measure_every_s": protocol.MEASURE_EVERY_AT,
+        "bytes_per_sample": protocol.BYTES_PER_SAMPLE_AT,
+        "device_id": protocol.DEVICE_ID_AT,
+        "sensor_count": protocol.SENSOR_COUNT_AT,
+    }
+    for name, offset in offsets.items():
+        data = bytearray(protocol.HEADER_SIZE)
+        data[offset] = 0x5A
+        header = protocol.Header(*protocol.HEADER.unpack(bytes(data)))
+        assert header.as_dict()[name] == 0x5A, name
+    assert protocol.claimed_device(bytes(range(7))) is None
+    assert protocol.claimed_device(bytes(range(8))) == 7

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 from bridge.parsers.derived import DERIVED, DerivedValue
 from bridge.parsers.fields import Field
-from bridge.protocol import HEADER_SIZE, MAX_PAYLOAD_SIZE, Header, PacketError, parse_header
+from bridge.protocol import (
+    BYTES_PER_SAMPLE_AT,
+    HEADER_SIZE,
+    MAX_PAYLOAD_SIZE,
+    Header,
+    PacketError,
+    parse_header,
+)
 
 __all__ = ["Decoded", "Field", "StationParser"]
 
@@ -89,7 +96,7 @@ class StationParser:
                 f"{self.value_count}-value records; this packet says "
                 f"{header.bytes_per_sample} and {header.sensor_count}: check the "
                 "station's parser or fields in the config",
-                offset=6,
+                offset=BYTES_PER_SAMPLE_AT,
                 device_id=header.device_id,
             )
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 from homeassistant.components import mqtt
@@ -26,7 +25,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.util.json import json_loads
 
 from bridge.parsers import Field, StationParser
-from bridge.samples import Sample
+from bridge.samples import Sample, parse_time
 from bridge.sinks.discovery import AVAILABLE, Topics
 
 from .const import DEFAULT_WAKE_EVERY_S, DOMAIN
@@ -43,7 +42,7 @@ class BatchMessageError(ValueError):
 def _time_ms(value: Any, what: str) -> int:
     if isinstance(value, str):
         try:
-            return round(datetime.fromisoformat(value).timestamp() * 1000)
+            return parse_time(value)
         except ValueError:
             pass
     raise BatchMessageError(f"{what} {value!r} is not an RFC 3339 time")
