@@ -40,6 +40,7 @@ __all__ = [
     "StorageConfig",
     "UnknownStations",
     "default_database_path",
+    "default_station_name",
     "load_config",
     "parse_config",
 ]
@@ -82,6 +83,11 @@ class StorageConfig:
     #: Decoded samples older than this many days are deleted from the embedded
     #: store (raw packets are kept); 0 keeps them forever.
     retention_days: float = 0.0
+
+
+def default_station_name(device_id: int) -> str:
+    """The name of a station that has none in the config (Home Assistant's too)."""
+    return f"Station {device_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +166,7 @@ class Config:
         if self.unknown_stations.action != "decode":
             return None
         return StationConfig(
-            device_id, f"Station {device_id}", make_parser(self.unknown_stations.parser)
+            device_id, default_station_name(device_id), make_parser(self.unknown_stations.parser)
         )
 
 
@@ -398,7 +404,10 @@ def parse_config(raw: Any, source: Path | None = None) -> Config:
                 problems=(f"stations -> {device_id}: {err}",),
             ) from err
         stations[device_id] = StationConfig(
-            device_id, spec.get("name") or f"Station {device_id}", parser, spec.get("address")
+            device_id,
+            spec.get("name") or default_station_name(device_id),
+            parser,
+            spec.get("address"),
         )
     influx = data.get("influxdb")
     mqtt = data.get("mqtt")

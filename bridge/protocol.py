@@ -14,6 +14,8 @@ from bridge.errors import WxStationError
 __all__ = [
     "BYTES_PER_SAMPLE_AT",
     "BYTES_READY_AT",
+    "DEFAULT_MEASURE_EVERY_S",
+    "DEFAULT_WAKE_EVERY_S",
     "DEVICE_ID_AT",
     "HEADER",
     "HEADER_SIZE",
@@ -38,6 +40,12 @@ MEASURE_EVERY_AT = 4
 BYTES_PER_SAMPLE_AT = 6
 DEVICE_ID_AT = 7
 SENSOR_COUNT_AT = 8
+
+#: The firmware's intervals, in seconds, unless it is built with others: a
+#: wake-up (and packet) an hour, a sample every two minutes. A station counts as
+#: waking this often until its first packet says, and the simulator's stations do.
+DEFAULT_WAKE_EVERY_S = 3600
+DEFAULT_MEASURE_EVERY_S = 120
 
 # The ATtiny's sample store holds at most 350 bytes; the ESP sends exactly what it
 # holds, so no station packet carries more payload than this.

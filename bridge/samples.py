@@ -12,11 +12,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.parsers import StationParser
+from bridge.parsers import Field, StationParser
 from bridge.protocol import Header
 from bridge.timing import StationClock, stamp_packet
 
-__all__ = ["Batch", "Sample", "format_time", "make_batch", "parse_time"]
+__all__ = ["HEALTH_FIELDS", "Batch", "Sample", "format_time", "make_batch", "parse_time"]
+
+
+#: The station's health as diagnostic sensors, for MQTT discovery and the Home
+#: Assistant integration alike; the keys are those of :meth:`Batch.health`.
+HEALTH_FIELDS = (
+    Field("last_seen", "Last seen", device_class="timestamp", state_class=None),
+    Field("samples", "Samples in last packet", precision=0, icon="mdi:counter"),
+    Field("interval", "Sample interval", "s", "duration", precision=1),
+    Field("clock_error", "Clock error", "%", precision=2, icon="mdi:clock-alert-outline"),
+)
 
 
 def format_time(time_ms: int) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from bridge.config import DEFAULT_PORT, ConfigError, load_config
 from bridge.parsers import Field, StationParser, make_parser
-from bridge.protocol import HEADER, HEADER_SIZE
+from bridge.protocol import DEFAULT_MEASURE_EVERY_S, DEFAULT_WAKE_EVERY_S, HEADER, HEADER_SIZE
 
 __all__ = ["SimStation", "Wake", "build_packet", "main", "send_packet", "weather"]
 
@@ -42,8 +42,8 @@ def build_packet(
     *,
     record_size: int,
     value_count: int,
-    wake_every_s: int = 3600,
-    measure_every_s: int = 120,
+    wake_every_s: int = DEFAULT_WAKE_EVERY_S,
+    measure_every_s: int = DEFAULT_MEASURE_EVERY_S,
 ) -> bytes:
     """The bytes the ESP writes for these records: 9-byte header, then the records."""
     payload = b"".join(records)
@@ -100,8 +100,8 @@ class SimStation:
     start: float
     #: True seconds per station second: 1.03 is a watchdog running 3 % slow.
     clock_factor: float = 1.0
-    wake_every_s: int = 3600
-    measure_every_s: int = 120
+    wake_every_s: int = DEFAULT_WAKE_EVERY_S
+    measure_every_s: int = DEFAULT_MEASURE_EVERY_S
     seed: int = 0
     store: list[tuple[float, bytes]] = field(default_factory=list)
 
@@ -206,8 +206,8 @@ async def run_fleet(
     packets: int,
     start: float | None = None,
     seed: int = 0,
-    wake_every_s: int = 3600,
-    measure_every_s: int = 120,
+    wake_every_s: int = DEFAULT_WAKE_EVERY_S,
+    measure_every_s: int = DEFAULT_MEASURE_EVERY_S,
     concurrency: int = 200,
     send_timeout_s: float = 5.0,
 ) -> FleetReport:
@@ -300,10 +300,16 @@ def _add_station_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", help="bridge config whose stations to imitate")
     parser.add_argument("--device", type=int, default=1, help="device id (default 1)")
     parser.add_argument(
-        "--wake-every", type=int, default=3600, help="seconds between wake-ups (3600)"
+        "--wake-every",
+        type=int,
+        default=DEFAULT_WAKE_EVERY_S,
+        help=f"seconds between wake-ups ({DEFAULT_WAKE_EVERY_S})",
     )
     parser.add_argument(
-        "--measure-every", type=int, default=120, help="seconds between samples (120)"
+        "--measure-every",
+        type=int,
+        default=DEFAULT_MEASURE_EVERY_S,
+        help=f"seconds between samples ({DEFAULT_MEASURE_EVERY_S})",
     )
     parser.add_argument("--time", type=float, help="unix time of the newest sample")
     parser.add_argument("--seed", type=int, default=0)

@@ -27,16 +27,19 @@ from typing import Any
 
 from bridge.config import MqttConfig, StationConfig
 from bridge.parsers.fields import Field
+from bridge.samples import HEALTH_FIELDS
 
 __all__ = [
     "AVAILABLE",
-    "HEALTH_FIELDS",
+    "MANUFACTURER",
+    "MODEL",
     "NODE",
     "NOT_AVAILABLE",
     "DiscoveryStation",
     "Topics",
     "bridge_version",
     "device_config",
+    "device_model",
 ]
 
 #: What every id and discovery topic of this bridge starts with.
@@ -45,17 +48,18 @@ NODE = "wxstation"
 AVAILABLE = "online"
 NOT_AVAILABLE = "offline"
 
-#: The station's health as diagnostic entities; the keys are those of
-#: :meth:`bridge.samples.Batch.health`, found under ``health`` in the state message.
-HEALTH_FIELDS = (
-    Field("last_seen", "Last seen", device_class="timestamp", state_class=None),
-    Field("samples", "Samples in last packet", precision=0, icon="mdi:counter"),
-    Field("interval", "Sample interval", "s", "duration", precision=1),
-    Field("clock_error", "Clock error", "%", precision=2, icon="mdi:clock-alert-outline"),
-)
+#: Who makes every station's device, as Home Assistant shows it.
+MANUFACTURER = "wxstation"
+#: What every station's device is, before the parser that reads it.
+MODEL = "Battery weather station"
 
 _NOT_IN_ID = re.compile(r"[^a-z0-9]+")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def device_model(parser: str | None) -> str:
+    """The model a station's device shows: what it is, and its parser when known."""
+    return f"{MODEL} ({parser} parser)" if parser else MODEL
 
 
 def bridge_version() -> str:
@@ -263,13 +267,12 @@ def device_config(
             # bridge alone (a component's availability replaces the device's).
             config["availability"] = _availability(topics.availability)
         components[component] = config
-    model = "Battery weather station"
     return {
         "device": {
             "identifiers": [topics.device_key(station.device_id)],
             "name": station.name,
-            "manufacturer": "wxstation",
-            "model": f"{model} ({station.parser} parser)" if station.parser else model,
+            "manufacturer": MANUFACTURER,
+            "model": device_model(station.parser),
             "serial_number": str(station.device_id),
         },
         "origin": {"name": NODE, "sw_version": sw_version or bridge_version()},

@@ -6,6 +6,8 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 
+from bridge.sinks.discovery import MANUFACTURER, device_model
+
 from .const import DOMAIN, signal_station_updated
 from .hub import WxStationHub
 from .models import StationState
@@ -24,12 +26,11 @@ class WxStationEntity(Entity):
         self._attr_unique_id = f"{hub.device_identifier(device_id)}_{description.key}"
         state = hub.stations.get(device_id)
         parser = state.parser if state else None
-        model = "Battery weather station"
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, hub.device_identifier(device_id))},
             name=hub.name(device_id),
-            manufacturer="wxstation",
-            model=f"{model} ({parser} parser)" if parser else model,
+            manufacturer=MANUFACTURER,
+            model=device_model(parser),
             serial_number=str(device_id),
         )
 

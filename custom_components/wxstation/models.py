@@ -6,15 +6,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bridge.availability import is_available
+from bridge.config import default_station_name as default_station_name
 from bridge.parsers import BUILTIN_PARSERS, Field, StationParser, find_parser_class
+from bridge.protocol import DEFAULT_WAKE_EVERY_S
 from bridge.samples import Batch, Sample
-
-from .const import DEFAULT_WAKE_EVERY_S
-
-
-def default_station_name(device_id: int) -> str:
-    """The name a station has until the user gives it one (the bridge's too)."""
-    return f"Station {device_id}"
 
 
 def resolve_parser(name: str) -> tuple[str, StationParser]:

@@ -25,10 +25,11 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.util.json import json_loads
 
 from bridge.parsers import Field, StationParser
+from bridge.protocol import DEFAULT_WAKE_EVERY_S
 from bridge.samples import Sample, parse_time
 from bridge.sinks.discovery import AVAILABLE, Topics
 
-from .const import DEFAULT_WAKE_EVERY_S, DOMAIN
+from .const import DOMAIN
 from .hub import WxStationHub
 from .models import StationReport, default_station_name, resolve_parser
 

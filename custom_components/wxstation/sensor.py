@@ -20,13 +20,14 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from bridge.parsers import Field
+from bridge.samples import HEALTH_FIELDS
 
 from . import WxStationConfigEntry
 from .const import signal_new_entities
@@ -76,43 +77,34 @@ def _last_seen(state: StationState) -> datetime | None:
     return datetime.fromtimestamp(state.arrival, UTC) if state.arrival else None
 
 
-# The keys of bridge.samples.Batch.health, which both sources report.
-HEALTH_SENSORS: tuple[WxStationSensorEntityDescription, ...] = (
-    WxStationSensorEntityDescription(
-        key="health_last_seen",
-        translation_key="last_seen",
-        device_class=SensorDeviceClass.TIMESTAMP,
+#: Health values off until the user turns them on: they tell how the station's
+#: clock and sampling work, which few look at.
+HIDDEN_HEALTH: frozenset[str] = frozenset({"interval", "clock_error"})
+
+
+def health_description(field: Field) -> WxStationSensorEntityDescription:
+    """The diagnostic sensor of one health value (``bridge.samples.HEALTH_FIELDS``).
+
+    Named by translation and shown with icons.json's icon; no state class, so
+    Home Assistant keeps no long-term statistics of a station's health. "Last
+    seen" stays available when the station goes quiet: it says since when.
+    """
+    key = field.key
+    last_seen = key == "last_seen"
+    return WxStationSensorEntityDescription(
+        key=f"health_{key}",
+        translation_key=key,
+        device_class=_enum(SensorDeviceClass, field.device_class),
+        native_unit_of_measurement=field.unit,
+        suggested_display_precision=field.precision,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=_last_seen,
-        always_available=True,
-    ),
-    WxStationSensorEntityDescription(
-        key="health_samples",
-        translation_key="samples",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        suggested_display_precision=0,
-        value_fn=lambda state: state.health.get("samples"),
-    ),
-    WxStationSensorEntityDescription(
-        key="health_interval",
-        translation_key="interval",
-        device_class=SensorDeviceClass.DURATION,
-        native_unit_of_measurement=UnitOfTime.SECONDS,
-        suggested_display_precision=1,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        value_fn=lambda state: state.health.get("interval"),
-    ),
-    WxStationSensorEntityDescription(
-        key="health_clock_error",
-        translation_key="clock_error",
-        native_unit_of_measurement=PERCENTAGE,
-        suggested_display_precision=2,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        value_fn=lambda state: state.health.get("clock_error"),
-    ),
-)
+        entity_registry_enabled_default=key not in HIDDEN_HEALTH,
+        value_fn=_last_seen if last_seen else lambda state: state.health.get(key),
+        always_available=last_seen,
+    )
+
+
+HEALTH_SENSORS = tuple(health_description(field) for field in HEALTH_FIELDS)
 
 
 class WxStationSensor(WxStationEntity, SensorEntity):

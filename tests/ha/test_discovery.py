@@ -13,8 +13,8 @@ from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from bridge.parsers import FieldSpec, make_parser
-from bridge.samples import make_batch
-from bridge.sinks.discovery import HEALTH_FIELDS, DiscoveryStation, Topics, device_config
+from bridge.samples import HEALTH_FIELDS, make_batch
+from bridge.sinks.discovery import DiscoveryStation, Topics, device_config
 from bridge.sinks.payloads import encode, state_payload
 from bridge.timing import StationClock
 
