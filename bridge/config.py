@@ -7,6 +7,7 @@ module is the one place that checks them. A bad config raises
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ __all__ = [
     "StationConfig",
     "StorageConfig",
     "UnknownStations",
+    "config_default",
     "default_database_path",
     "default_station_name",
     "load_config",
@@ -173,6 +175,22 @@ class Config:
 # --- validation ----------------------------------------------------------------
 
 
+def config_default(section: type[Any], key: str) -> Any:
+    """The default of ``key`` in a section's dataclass: every default is written
+    there once, and the schema and the spool take it from there."""
+    spec = {spec.name: spec for spec in dataclasses.fields(section)}[key]
+    if spec.default is dataclasses.MISSING:
+        raise ValueError(f"{section.__name__}.{key} has no plain default")
+    return spec.default
+
+
+def _option(section: type[Any], key: str) -> vol.Optional:
+    """An optional key of the schema, with its dataclass's default."""
+    default = config_default(section, key)
+    # YAML gives lists; the dataclasses keep tuples, which the schema does not take.
+    return vol.Optional(key, default=list(default) if isinstance(default, tuple) else default)
+
+
 def _port(value: Any) -> int:
     return vol.All(vol.Coerce(int), vol.Range(min=1, max=65535))(value)  # type: ignore[no-any-return]
 
@@ -238,11 +256,11 @@ _FIELD = vol.Schema(
         vol.Required("type"): _one_of(*TYPES),
         vol.Exclusive("convert", "conversion", msg=_CONVERT_OR_SCALE): _one_of(*CONVERSIONS),
         vol.Exclusive("scale", "conversion", msg=_CONVERT_OR_SCALE): vol.Coerce(float),
-        vol.Optional("offset", default=0.0): vol.Coerce(float),
+        _option(FieldSpec, "offset"): vol.Coerce(float),
         vol.Optional("name"): str,
         vol.Optional("unit"): str,
         vol.Optional("device_class"): str,
-        vol.Optional("state_class", default="measurement"): vol.Any(
+        _option(FieldSpec, "state_class"): vol.Any(
             None, _one_of("measurement", "total", "total_increasing")
         ),
         vol.Optional("precision"): vol.All(vol.Coerce(int), vol.Range(min=0, max=6)),
@@ -275,77 +293,75 @@ _STATION = vol.Schema(
 _SCHEMA = vol.Schema(
     {
         vol.Optional("listen", default={}): {
-            vol.Optional("host", default="0.0.0.0"): str,
-            vol.Optional("port", default=DEFAULT_PORT): _port,
-            vol.Optional("allowed_networks", default=[]): [_network],
-            vol.Optional("max_connections", default=256): _positive(int),
-            vol.Optional("read_timeout", default=5.0): _positive(float),
+            _option(ListenConfig, "host"): str,
+            _option(ListenConfig, "port"): _port,
+            _option(ListenConfig, "allowed_networks"): [_network],
+            _option(ListenConfig, "max_connections"): _positive(int),
+            _option(ListenConfig, "read_timeout"): _positive(float),
         },
         vol.Optional("storage", default={}): {
             vol.Optional("path"): vol.All(str, vol.Length(min=1)),
-            vol.Optional("max_size_mb", default=1024.0): _positive(float),
-            vol.Optional("min_free_mb", default=64.0): vol.All(vol.Coerce(float), vol.Range(min=0)),
-            vol.Optional("retention_days", default=0.0): vol.All(
-                vol.Coerce(float), vol.Range(min=0)
-            ),
+            _option(StorageConfig, "max_size_mb"): _positive(float),
+            _option(StorageConfig, "min_free_mb"): vol.All(vol.Coerce(float), vol.Range(min=0)),
+            _option(StorageConfig, "retention_days"): vol.All(vol.Coerce(float), vol.Range(min=0)),
         },
         vol.Optional("stations", default={}): vol.Any(None, {_device_id: vol.Any(None, _STATION)}),
         vol.Optional("unknown_stations", default={}): {
-            vol.Optional("action", default="decode"): _one_of("keep", "decode"),
-            vol.Optional("parser", default="reference"): _parser_name,
+            _option(UnknownStations, "action"): _one_of("keep", "decode"),
+            _option(UnknownStations, "parser"): _parser_name,
         },
         vol.Optional("influxdb"): {
             vol.Required("url"): vol.All(
                 str, vol.Match(r"^https?://", msg="starts with http:// or https://")
             ),
-            vol.Optional("api", default=2): vol.All(
+            _option(InfluxConfig, "api"): vol.All(
                 vol.Coerce(int), vol.In([1, 2], msg="expected 1 or 2")
             ),
             vol.Optional("token"): str,
             vol.Optional("username"): str,
             vol.Optional("password"): str,
-            vol.Optional("org", default="wxstation"): str,
-            vol.Optional("bucket", default="wxstation"): str,
-            vol.Optional("database", default="wxstation"): str,
+            _option(InfluxConfig, "org"): str,
+            _option(InfluxConfig, "bucket"): str,
+            _option(InfluxConfig, "database"): str,
             vol.Optional("retention_policy"): str,
-            vol.Optional("measurement", default="weather"): vol.All(
+            _option(InfluxConfig, "measurement"): vol.All(
                 str,
                 vol.Match(
                     r"^(?!_)[^\\\r\n]+\Z",
                     msg="no backslash or line break, and no leading _ (InfluxDB reserves it)",
                 ),
             ),
-            vol.Optional("layout", default="default"): _one_of("default", "legacy"),
-            vol.Optional("verify_ssl", default=True): bool,
+            _option(InfluxConfig, "layout"): _one_of("default", "legacy"),
+            _option(InfluxConfig, "verify_ssl"): bool,
             vol.Optional("ssl_ca_cert"): str,
-            vol.Optional("timeout", default=10.0): _positive(float),
-            vol.Optional("batch_size", default=5000): _positive(int),
-            vol.Optional("flush_interval", default=1.0): _positive(float),
+            _option(InfluxConfig, "timeout"): _positive(float),
+            _option(InfluxConfig, "batch_size"): _positive(int),
+            _option(InfluxConfig, "flush_interval"): _positive(float),
         },
         vol.Optional("mqtt"): {
             vol.Required("host"): vol.All(str, vol.Length(min=1)),
-            vol.Optional("port", default=1883): _port,
+            _option(MqttConfig, "port"): _port,
             vol.Optional("username"): str,
             vol.Optional("password"): str,
             vol.Optional("client_id"): str,
-            vol.Optional("keepalive", default=60): vol.All(vol.Coerce(int), vol.Range(min=5)),
-            vol.Optional("qos", default=1): vol.All(
+            _option(MqttConfig, "keepalive"): vol.All(vol.Coerce(int), vol.Range(min=5)),
+            _option(MqttConfig, "qos"): vol.All(
                 vol.Coerce(int), vol.In([0, 1, 2], msg="expected 0, 1 or 2")
             ),
-            vol.Optional("base_topic", default="wxstation"): vol.All(
+            _option(MqttConfig, "base_topic"): vol.All(
                 str, vol.Match(r"^[^#+]+$", msg="no MQTT wildcards (# or +)")
             ),
-            vol.Optional("discovery", default=True): bool,
-            vol.Optional("discovery_prefix", default="homeassistant"): vol.All(
+            _option(MqttConfig, "discovery"): bool,
+            _option(MqttConfig, "discovery_prefix"): vol.All(
                 str, vol.Match(r"^[^#+]+$", msg="no MQTT wildcards (# or +)")
             ),
-            vol.Optional("tls", default=False): bool,
+            _option(MqttConfig, "tls"): bool,
             vol.Optional("ca_certs"): str,
             vol.Optional("certfile"): str,
             vol.Optional("keyfile"): str,
-            vol.Optional("tls_insecure", default=False): bool,
+            _option(MqttConfig, "tls_insecure"): bool,
         },
-        vol.Optional("log_level", default="INFO"): vol.All(
+        _option(Config, "log_level"): vol.All(
             vol.Upper, _one_of("DEBUG", "INFO", "WARNING", "ERROR")
         ),
     }

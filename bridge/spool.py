@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bridge.availability import LastPacket
+from bridge.config import StorageConfig, config_default
 from bridge.errors import DatabaseError, SchemaError
 from bridge.protocol import claimed_device
 from bridge.samples import Batch, Sample, format_time
@@ -170,7 +171,13 @@ class StoredBatch:
 class Spool:
     """The bridge's database. Open it, use it from one thread, close it."""
 
-    def __init__(self, path: Path, *, max_size_mb: float = 1024.0, min_free_mb: float = 64.0):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_size_mb: float = config_default(StorageConfig, "max_size_mb"),
+        min_free_mb: float = config_default(StorageConfig, "min_free_mb"),
+    ):
         self.path = path
         self.max_size = int(max_size_mb * 1024 * 1024)
         self.min_free = int(min_free_mb * 1024 * 1024)

@@ -6,8 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import ConfigError, load_config, parse_config
+from bridge.config import (
+    Config,
+    ConfigError,
+    InfluxConfig,
+    ListenConfig,
+    MqttConfig,
+    StorageConfig,
+    UnknownStations,
+    load_config,
+    parse_config,
+)
 from bridge.parsers import DeclarativeParser, ReferenceParser
+from bridge.spool import Spool
 
 ROOT = Path(__file__).parent.parent
 
@@ -148,3 +159,24 @@ def test_custom_parser_by_entry_point(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.syspath_prepend(str(tmp_path))
     config = parse_config({"stations": {5: {"parser": "shed"}}})
     assert config.stations[5].parser.kind == "shed"
+
+
+def test_the_schema_gives_the_dataclasses_defaults() -> None:
+    """Test that a config that sets nothing gets every default the dataclasses give."""
+    config = parse_config({"influxdb": {"url": "http://influx:8086"}, "mqtt": {"host": "broker"}})
+    assert config.listen == ListenConfig()
+    assert config.unknown_stations == UnknownStations()
+    assert config.influxdb == InfluxConfig(url="http://influx:8086")
+    assert config.mqtt == MqttConfig(host="broker")
+    assert config.log_level == Config().log_level
+    defaults = StorageConfig()
+    assert (config.storage.max_size_mb, config.storage.min_free_mb) == (
+        defaults.max_size_mb,
+        defaults.min_free_mb,
+    )
+    assert config.storage.retention_days == defaults.retention_days
+    spool = Spool(Path("unused.db"))
+    assert (spool.max_size, spool.min_free) == (
+        int(defaults.max_size_mb * 1024 * 1024),
+        int(defaults.min_free_mb * 1024 * 1024),
+    )
