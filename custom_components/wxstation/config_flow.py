@@ -145,7 +145,12 @@ class WxStationConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
-    async def async_step_mqtt(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+    # The user's choice of MQTT mode in the menu, not MQTT discovery's step of the
+    # same name: the manifest declares no MQTT discovery, so Home Assistant never
+    # calls it with an MqttServiceInfo.
+    async def async_step_mqtt(  # type: ignore[override]
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         if not await mqtt.async_wait_for_mqtt_client(self.hass):
             return self.async_abort(reason="mqtt_not_available")
         errors: dict[str, str] = {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from homeassistant.components import mqtt
 from homeassistant.core import HomeAssistant, callback
@@ -49,7 +49,7 @@ def _time_ms(value: Any, what: str) -> int:
     raise BatchMessageError(f"{what} {value!r} is not an RFC 3339 time")
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
