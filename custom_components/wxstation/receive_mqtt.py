@@ -63,7 +63,7 @@ def _sample(raw: Any, index: int) -> Sample:
 
 
 def parse_batch(device_id: int, payload: Any, parser: StationParser) -> StationReport:
-    """The report of one batch message (``bridge.sinks.mqtt.batch_payload``).
+    """The report of one batch message (``bridge.sinks.payloads.batch_payload``).
 
     Values are presented as the entry's parser describes them; a value it does
     not know gets a plain sensor. Raises :class:`BatchMessageError`.
