@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bridge.config import Config
+from bridge.noise import NoiseTracker
 from bridge.protocol import PacketError, parse_header
 from bridge.samples import Batch, format_time, make_batch
 from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
@@ -54,6 +55,9 @@ MAX_BACKOFF = 60.0
 POLL_INTERVAL = 5.0
 #: Seconds before a pipeline task that failed on a bug is started again.
 RESTART_DELAY = 1.0
+#: Seconds between prunings of old non-station traffic when none arrives (it is
+#: pruned whenever new counts are written, at most every ROOM_CHECK_INTERVAL).
+NOISE_PRUNE_INTERVAL = 3600.0
 #: Decoded batches kept in memory for the sinks (the oldest dropped first). A
 #: sink that keeps up takes its batches from here instead of reading back from
 #: the database what was just written, which cost as much as decoding; one that
@@ -236,11 +240,16 @@ class Pipeline:
         sinks: Sequence[Sink] = (),
         *,
         on_room: Callable[[str | None], None] = lambda reason: None,
+        noise: NoiseTracker | None = None,
     ) -> None:
         self.config = config
         self.spool = spool
         self.sinks = tuple(sinks)
         self.on_room = on_room
+        #: Counts and kept bytes of traffic that is not a station's, written
+        #: with each look at the room left.
+        self.noise = noise
+        self._noise_pruned = 0.0
         self.clocks: dict[int, StationClock] = {}
         self._pending: list[_Pending] = []
         self._to_commit = asyncio.Event()
@@ -336,6 +345,7 @@ class Pipeline:
         while True:
             if not self._pending:
                 if self._stopping:
+                    await self._write_noise()
                     return
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._to_commit.wait(), ROOM_CHECK_INTERVAL)
@@ -365,7 +375,24 @@ class Pipeline:
         now = time.monotonic()
         if now - self._room_checked >= ROOM_CHECK_INTERVAL:
             self._room_checked = now
+            await self._write_noise()
             self.on_room(await self.spool.call(self.spool.spool.room))
+
+    async def _write_noise(self) -> None:
+        """Write what the noise tracker gathered, and prune what is too old."""
+        if self.noise is None:
+            return
+        kept, counts = self.noise.drain()
+        now = time.monotonic()
+        if not kept and not counts and now - self._noise_pruned < NOISE_PRUNE_INTERVAL:
+            return
+        self._noise_pruned = now
+        try:
+            await self.spool.call(self.spool.spool.add_noise, kept, counts, self.noise.clock())
+        except sqlite3.Error as err:
+            # Counts of traffic that is not a station's are worth less than the
+            # room a retry would hold on to.
+            log.warning("cannot store the counts of traffic that is not a station's: %s", err)
 
     async def _decoder(self) -> None:
         while True:

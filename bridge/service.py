@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bridge.config import Config
+from bridge.noise import NoiseTracker
 from bridge.pipeline import Pipeline, SpoolThread, decode_pending, log_result
 from bridge.receiver import Receiver
 from bridge.sim import run_fleet
@@ -156,8 +157,19 @@ async def serve(
             return EXIT_DATABASE
         thread = SpoolThread(spool)
         resources.callback(thread.close)
-        pipeline = Pipeline(config, thread, build_sinks(config) if sinks is None else sinks)
-        receiver = Receiver(config.listen, pipeline.submit)
+        noise = NoiseTracker()
+        pipeline = Pipeline(
+            config, thread, build_sinks(config) if sinks is None else sinks, noise=noise
+        )
+        receiver = Receiver(
+            config.listen,
+            pipeline.submit,
+            # The stations the config lists, or every one when it decodes unknown ones.
+            known=lambda device_id: (
+                device_id in config.stations or config.unknown_stations.action == "decode"
+            ),
+            noise=noise,
+        )
         background: list[asyncio.Task[None]] = []
 
         def room(reason: str | None) -> None:
