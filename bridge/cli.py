@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bridge import noise
 from bridge.config import Config, ConfigError, load_config
 from bridge.protocol import PacketError, parse_header
 from bridge.samples import format_time, make_batch
@@ -196,6 +197,7 @@ def status(args: argparse.Namespace) -> int:
         )
         for reason, count in spool.kept_reasons():
             print(f"  kept aside {count}x: {reason}")
+        _print_noise(spool)
         last = spool.last_seq()
         progress = spool.sinks_progress()
         rejected: dict[str, int] = {}
@@ -213,6 +215,29 @@ def status(args: argparse.Namespace) -> int:
                 f"{rejected.get(sink, 0)} refused and kept aside"
             )
     return 0
+
+
+def _print_noise(spool: Spool) -> None:
+    """The addresses that sent what is not a station's packets, most first."""
+    sources = spool.noise_sources()
+    if not sources:
+        return
+    kept, size = spool.noise_kept()
+    print(
+        f"not from stations: the bytes of {kept} connections kept ({size / 1e3:.1f} kB of at "
+        f"most {noise.budget(spool.max_size) / 1e3:.0f} kB, for {noise.KEPT_DAYS:g} days); "
+        "by address, most first:"
+    )
+    for source in sources:
+        first, last = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment))
+            for moment in (source.first_seen, source.last_seen)
+        )
+        print(
+            f"  {source.source}: {source.connections} connections ({source.size / 1e6:.1f} MB), "
+            f"{source.refused} closed unread; {first} .. {last} UTC; last: {source.reason}; "
+            f"first bytes {source.sample[:16].hex()}"
+        )
 
 
 def redeliver(args: argparse.Namespace) -> int:
