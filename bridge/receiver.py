@@ -127,8 +127,8 @@ class _SourceSlots:
             finally:
                 if waiter in queue:
                     queue.remove(waiter)
-                if not queue:
-                    self._waiting.pop(source, None)
+                if not queue and self._waiting.get(source) is queue:
+                    del self._waiting[source]
         self._held[source] = self._held.get(source, 0) + 1
         try:
             yield
