@@ -1,0 +1,55 @@
+"""Floods of traffic that is not a station's, at a size that fits CI (tests/floods.py).
+
+The same floods run at full size in the fault suite (tests/test_faults.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bridge import noise
+from tests import floods
+from tests.floods import CI, FLOOD_SOURCE, MB, SECOND_SOURCE
+
+
+def test_garbage_flood_ten_times_the_cap_leaves_every_station_sample(tmp_path: Path) -> None:
+    """Test that garbage from one address, more than ten times the database's
+    cap, while a fleet sends from another, leaves every station sample stored,
+    the bridge listening throughout and after, the database within its cap, and
+    the flood's totals in status."""
+    run = floods.garbage_flood(tmp_path, CI)
+    (flood,) = run.floods
+    assert flood["bytes_written"] >= 10 * CI.max_size_mb * MB
+    floods.assert_stations_unharmed(run, CI)
+    read, refused = run.noisy(FLOOD_SOURCE)
+    assert read + refused == CI.connections
+    assert refused > CI.connections / 2  # slowed: most were closed unread
+    assert "closed unread until" in run.log.read_text()
+
+
+def test_plausible_headers_of_unknown_devices_are_bounded(tmp_path: Path) -> None:
+    """Test that plausible headers with device ids the config does not know, as
+    well-formed packets and followed by more than they announce, are counted
+    and kept within the window's few, while every station sample is stored."""
+    run = floods.header_flood(tmp_path, CI)
+    floods.assert_stations_unharmed(run, CI)
+    for source in (FLOOD_SOURCE, SECOND_SOURCE):
+        read, refused = run.noisy(source)
+        assert read + refused == CI.connections // 2
+    stored = floods.stored_from(run.db, FLOOD_SOURCE)
+    # The well-formed ones: the window's first few stored whole and kept aside
+    # for reprocess; the longer ones: none stored as packets.
+    assert len(stored) == noise.KEPT_PER_WINDOW
+    assert all("is not configured" in reason for _, reason in stored)
+    assert floods.stored_from(run.db, SECOND_SOURCE) == []
+
+
+def test_slow_connections_do_not_hold_the_stations_slots(tmp_path: Path) -> None:
+    """Test that connections trickling bytes from one address, more than
+    listen.max_connections, leave the slots for stations: their samples are all
+    stored long before the slow connections end."""
+    run, served = floods.slow_flood(tmp_path, CI)
+    floods.assert_stations_unharmed(run, CI)
+    assert served < CI.slow_seconds / 2
+    read, refused = run.noisy(FLOOD_SOURCE)
+    assert read + refused == CI.slow
