@@ -185,9 +185,9 @@ class NoiseTracker:
         seen = state.station_seen if state is not None else None
         return seen is not None and 0 <= self.clock() - seen < STATION_MEMORY
 
-    def station(self, source: str) -> None:
-        """The source sent a station's packet."""
-        self._source(source).station_seen = self.clock()
+    def station(self, source: str, at: float | None = None) -> None:
+        """The source sent a station's packet (now, or ``at``)."""
+        self._source(source).station_seen = self.clock() if at is None else at
 
     def refuses(self, source: str) -> bool:
         """True when the source's next connection is to be closed unread."""

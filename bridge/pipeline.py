@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bridge.config import Config
-from bridge.noise import NoiseTracker
+from bridge.noise import NoiseTracker, source_of
 from bridge.protocol import PacketError, parse_header
 from bridge.samples import Batch, format_time, make_batch
 from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
@@ -269,6 +269,12 @@ class Pipeline:
 
     async def start(self) -> None:
         self.clocks = await self.spool.call(self.spool.spool.clocks)
+        if self.noise is not None:
+            # The stations' addresses are theirs from the start, not from their
+            # first packet after a restart: a host sharing one (behind NAT)
+            # cannot get it refused first.
+            for host, at in (await self.spool.call(self.spool.spool.station_hosts)).items():
+                self.noise.station(source_of(host), at)
         reason = await self.spool.call(self.spool.spool.room)
         self.on_room(reason)
         for sink in self.sinks:

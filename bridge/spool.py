@@ -339,6 +339,19 @@ class Spool:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return deleted > 0
 
+    def station_hosts(self, limit: int = 10_000) -> dict[str, float]:
+        """The hosts that sent the newest ``limit`` decoded packets, with the
+        arrival of each one's newest: the stations' addresses, after a restart."""
+        rows = self.db.execute(
+            "SELECT peer, received_at FROM packets WHERE state = 'done' ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        hosts: dict[str, float] = {}
+        for peer, received_at in rows:
+            host = peer.rpartition(":")[0].strip("[]") or peer
+            hosts[host] = max(hosts.get(host, 0.0), received_at)
+        return hosts
+
     def noise_sources(self, limit: int = 10) -> list[NoisySource]:
         """The sources that sent the most connections that were not a station's."""
         rows = self.db.execute(

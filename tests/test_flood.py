@@ -5,11 +5,14 @@ The same floods run at full size in the fault suite (tests/test_faults.py).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from bridge import noise
+from bridge.sim import send_packet
 from tests import floods
 from tests.floods import CI, FLOOD_SOURCE, MB, SECOND_SOURCE
+from tests.runtime_helpers import bridge_config, running_bridge, wait_until
 
 
 def test_garbage_flood_ten_times_the_cap_leaves_every_station_sample(tmp_path: Path) -> None:
@@ -53,3 +56,16 @@ def test_slow_connections_do_not_hold_the_stations_slots(tmp_path: Path) -> None
     assert served < CI.slow_seconds / 2
     read, refused = run.noisy(FLOOD_SOURCE)
     assert read + refused == CI.slow
+
+
+async def test_a_station_address_is_a_station_address_after_a_restart(tmp_path: Path) -> None:
+    """Test that the addresses stations sent decoded packets from are known as
+    stations' from the start, so no host sharing one can get it refused first."""
+    config = bridge_config(tmp_path)
+    async with running_bridge(config) as bridge:
+        assert not bridge.receiver.noise.is_station("127.0.0.1")
+        await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, floods.station_packet())
+        await wait_until(lambda: bridge.count("SELECT count(*) FROM batches") == 1)
+    async with running_bridge(config) as bridge:
+        assert bridge.receiver.noise.is_station("127.0.0.1")
+        assert not bridge.receiver.noise.is_station("127.0.0.2")
