@@ -104,9 +104,9 @@ class Run:
         counts = ledger(self.db)
         sent = sum(flood["bytes_written"] for flood in self.floods)
         return (
-            f"\nfaults: {name}: stations sent {self.fleet['packets_sent']} packets "
-            f"({self.fleet['samples_sent']} samples, {self.fleet['failures']} refused), "
-            f"samples stored {counts.samples}; flood {sum(f['connections'] for f in self.floods)} "
+            f"\nfaults: {name}: stations sent {self.samples_sent} samples "
+            f"({self.fleet['failures']} packets refused), stored {counts.samples}; "
+            f"flood {sum(f['connections'] for f in self.floods)} "
             f"connections, {sent / MB:.1f} MB; database at most {self.largest / MB:.2f} MB"
         )
 
