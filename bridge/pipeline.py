@@ -99,14 +99,13 @@ class DecodeResult:
 
 def _refusal(config: Config, packet: StoredPacket, device_id: int) -> str | None:
     """Why a packet must not be decoded into its station's data, if it must not."""
-    networks = config.listen.allowed_networks
     host = packet.peer_host
+    if not config.listen.allows(host):
+        return f"{packet.peer} is not in listen.allowed_networks"
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         address = None
-    if networks and not (address and any(address in net for net in networks)):
-        return f"{packet.peer} is not in listen.allowed_networks"
     station = config.stations.get(device_id)
     if station and station.address is not None and address != station.address:
         return (

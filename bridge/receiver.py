@@ -275,14 +275,15 @@ class Receiver:
         if task is not None:
             self._handlers.add(task)
         address = writer.get_extra_info("peername")
-        source = source_of(str(address[0]) if isinstance(address, tuple) else str(address))
+        host = str(address[0]) if isinstance(address, tuple) else str(address)
+        source = source_of(host)
         try:
             if self._refused(source, writer):
                 return
             async with self._source_slots.hold(source), self._slots:
                 # Refused meanwhile (it went on sending what is not a station's)?
                 if not self._refused(source, writer):
-                    await self._serve(reader, writer, source)
+                    await self._serve(reader, writer, host, source)
         finally:
             if task is not None:
                 self._handlers.discard(task)
@@ -296,7 +297,7 @@ class Receiver:
         return True
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, source: str
     ) -> None:
         peer = format_peer(writer.get_extra_info("peername"))
         sock = writer.get_extra_info("socket")
@@ -309,28 +310,34 @@ class Receiver:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-        if self._screened(source, peer, bytes(data), problem):
+        if self._screened(source, host, peer, bytes(data), problem):
             if problem:
                 log.warning("%s: %s after %d bytes; kept for decoding", peer, problem, len(data))
             await self.submit(Received(bytes(data), arrival, peer))
 
-    def _screened(self, source: str, peer: str, data: bytes, problem: str | None) -> bool:
+    def _screened(
+        self, source: str, host: str, peer: str, data: bytes, problem: str | None
+    ) -> bool:
         """Tell the noise tracker what the connection was; True when its bytes are
-        to be stored as a packet."""
+        to be stored as a packet.
+
+        A plausible packet from outside ``listen.allowed_networks`` or of a device
+        the config does not know is not a station's to the bridge, but it is
+        kept whole within the tracker's limits: a station left out of the config
+        by mistake keeps its samples for ``reprocess``.
+        """
         reason = screen(data, complete=True)
         if reason is None and data:
-            if self.known(data[7]):
+            if not self.listen.allows(host):
+                doubt = f"{host} is not in listen.allowed_networks"
+            elif not self.known(data[7]):
+                doubt = f"device {data[7]} is not configured (unknown_stations: keep)"
+            else:
                 if not self.noise.is_station(source):
                     self.noise.station(source)
                     self._source_slots.wake(source)
                 return True
-            store = self.noise.not_a_station(
-                source,
-                peer,
-                data,
-                f"device {data[7]} is not configured (unknown_stations: keep)",
-                plausible=True,
-            )
+            store = self.noise.not_a_station(source, peer, data, doubt, plausible=True)
         else:
             if not data:
                 reason = f"nothing sent ({problem or 'closed at once'})"

@@ -69,3 +69,26 @@ async def test_a_station_address_is_a_station_address_after_a_restart(tmp_path: 
     async with running_bridge(config) as bridge:
         assert bridge.receiver.noise.is_station("127.0.0.1")
         assert not bridge.receiver.noise.is_station("127.0.0.2")
+
+
+async def test_well_formed_packets_from_outside_allowed_networks_are_bounded(
+    tmp_path: Path,
+) -> None:
+    """Test that listen.allowed_networks is a defence: well-formed packets of
+    known stations from another address are kept aside within the window's few
+    (for reprocess, should the config be wrong), the rest counted and then
+    refused, while the allowed station is served."""
+    config = bridge_config(tmp_path, {"listen": {"allowed_networks": ["127.0.0.1/32"]}})
+    async with running_bridge(config) as bridge:
+        flooder = floods.flood(
+            bridge.port, "headers", "--connections", "300", "--size", "60", "--devices", "1-20"
+        )
+        await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, floods.station_packet())
+        flood = await asyncio.to_thread(floods.report, flooder)
+        assert flood["connections"] == 300
+        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        outside = floods.stored_from(config.storage.path, FLOOD_SOURCE)
+        assert len(outside) == noise.KEPT_PER_WINDOW
+        assert all("is not in listen.allowed_networks" in reason for _, reason in outside)
+        assert bridge.receiver.noise.refuses(FLOOD_SOURCE)
+        assert not bridge.receiver.noise.refuses("127.0.0.1")
