@@ -327,7 +327,8 @@ def _build_cli() -> argparse.ArgumentParser:
     )
     exporter.set_defaults(run=export)
     command(
-        "status", "what the database holds: packets, kept-aside reasons, sink backlog"
+        "status",
+        "what the database holds: packets, kept-aside reasons, sink backlog, noisy addresses",
     ).set_defaults(run=status)
     again_sink = command(
         "redeliver", "deliver a sink's kept-aside batches again, e.g. after fixing InfluxDB"
