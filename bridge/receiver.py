@@ -154,7 +154,9 @@ class Receiver:
 
     ``known`` says whether the config has a station for a device id (listed, or
     decoded by ``unknown_stations``); ``noise`` keeps the counts and limits of
-    traffic that is not a station's.
+    traffic that is not a station's. Without it, every connection that sent
+    anything is handed to ``submit`` (the Home Assistant integration keeps
+    such bytes in a bounded list of its own).
     """
 
     def __init__(
@@ -170,10 +172,10 @@ class Receiver:
         self.submit = submit
         self.clock = clock
         self.known = known
-        self.noise = noise if noise is not None else NoiseTracker(clock)
+        self.noise = noise
         self._slots = asyncio.Semaphore(listen.max_connections)
         self._source_slots = _SourceSlots(
-            SLOTS_PER_SOURCE, lambda source: not self.noise.is_station(source)
+            SLOTS_PER_SOURCE, lambda source: noise is not None and not noise.is_station(source)
         )
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -290,7 +292,7 @@ class Receiver:
 
     def _refused(self, source: str, writer: asyncio.StreamWriter) -> bool:
         """Close the connection unread (a reset) when its source is refused."""
-        if not self.noise.refuses(source):
+        if self.noise is None or not self.noise.refuses(source):
             return False
         self.noise.refused(source)
         writer.transport.abort()
@@ -326,6 +328,10 @@ class Receiver:
         kept whole within the tracker's limits: a station left out of the config
         by mistake keeps its samples for ``reprocess``.
         """
+        if self.noise is None:
+            if not data:
+                log.debug("%s closed without sending anything (%s)", peer, problem or "no data")
+            return bool(data)
         reason = screen(data, complete=True)
         if reason is None and data:
             if not self.listen.allows(host):

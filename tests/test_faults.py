@@ -625,7 +625,9 @@ def test_mutated_packets_through_decoding_and_timing(fuzzed: list[bytes], at: in
 def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
     """Test that hostile connections interleaved with real stations leave the
     bridge process running with no traceback, every real packet's samples
-    stored, and every other packet decoded or kept aside with its reason."""
+    stored, every packet that looks like a station's decoded or kept aside with
+    its reason, and every other one counted for its address (never refused: it
+    is the stations' address)."""
     port = free_port()
     config = config_file(tmp_path, port)
     db = tmp_path / "wx.db"
@@ -701,7 +703,9 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
     assert all(reason for reason in kept)
     assert len(real) == len(set(valid))
     assert all(samples == 30 for samples in real.values())
-    assert counts.kept > 0
+    # Most damaged packets are told apart from a station's by their bytes; the
+    # ones that still look like a station's are decoded or kept aside.
+    assert counted > 0
 
 
 def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) -> None:
