@@ -174,8 +174,12 @@ class Receiver:
         self.known = known
         self.noise = noise
         self._slots = asyncio.Semaphore(listen.max_connections)
+        # A refused source's waiting connections go ahead too: to be closed.
         self._source_slots = _SourceSlots(
-            SLOTS_PER_SOURCE, lambda source: noise is not None and not noise.is_station(source)
+            SLOTS_PER_SOURCE,
+            lambda source: (
+                noise is not None and not noise.is_station(source) and not noise.refuses(source)
+            ),
         )
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
