@@ -1,8 +1,11 @@
 # The wxstation bridge in a container.
 #
 #   docker build -t wxstation .
-#   docker run -d --name wxstation -p 5001:5001 \
+#   docker run -d --name wxstation --stop-timeout 30 -p 5001:5001 \
 #       -v wxstation-data:/data -v "$PWD/config.yaml:/config/config.yaml:ro" wxstation
+#
+# --stop-timeout 30: the bridge stops within 15 s of SIGTERM (bridge/service.py,
+# SHUTDOWN_BUDGET); Docker's default of 10 s could kill it while it delivers.
 #
 # The config's storage.path should be under /data (the default config below
 # already is) so the database outlives the container.

@@ -58,6 +58,12 @@ RESTART_DELAY = 1.0
 #: Seconds between prunings of old non-station traffic when none arrives (it is
 #: pruned whenever new counts are written, at most every ROOM_CHECK_INTERVAL).
 NOISE_PRUNE_INTERVAL = 3600.0
+#: Seconds of the shutdown budget kept for the sinks to close their connections
+#: (MQTT says ``offline`` before it disconnects).
+SINK_STOP_RESERVE = 2.0
+#: Seconds a sink gets to close even when the budget is spent: a clean MQTT
+#: disconnect is what keeps Home Assistant from waiting for the last will.
+SINK_STOP_MIN = 0.5
 #: Decoded batches kept in memory for the sinks (the oldest dropped first). A
 #: sink that keeps up takes its batches from here instead of reading back from
 #: the database what was just written, which cost as much as decoding; one that
@@ -316,24 +322,43 @@ class Pipeline:
         self._to_commit.set()
         await pending.committed
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Commit and decode what is in hand, give sinks ``grace`` seconds, then stop."""
+    async def stop(self, budget: float) -> None:
+        """Commit and decode what is in hand and let the sinks deliver, all
+        within ``budget`` seconds, then stop.
+
+        Committing comes first (a packet in memory is the only copy there is),
+        then decoding; sinks get what is left, less :data:`SINK_STOP_RESERVE`
+        for closing their connections. What is not delivered stays in the
+        database for the next start.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+
+        def left(reserve: float = 0.0) -> float:
+            return max(0.0, deadline - reserve - loop.time())
+
         self._stopping = True
         self._stop_requested.set()
         self._to_commit.set()
         self._to_decode.set()
         committer, decoder, *drivers = self._tasks
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(committer), grace)
+            await asyncio.wait_for(asyncio.shield(committer), left())
+        if not committer.done():
+            log.error(
+                "stopping with %d packets not committed: the database did not take "
+                "them within the shutdown budget",
+                len(self._pending),
+            )
         # Everything is committed: one last decoding pass, then the decoder ends.
         self._draining = True
         self._to_decode.set()
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(decoder), grace)
+            await asyncio.wait_for(asyncio.shield(decoder), left(SINK_STOP_RESERVE))
         for event in self._new_batches.values():
             event.set()
         if drivers:
-            _, late = await asyncio.wait(drivers, timeout=grace)
+            _, late = await asyncio.wait(drivers, timeout=left(SINK_STOP_RESERVE))
             for task in late:
                 task.cancel()
         for task in self._tasks:
@@ -342,7 +367,9 @@ class Pipeline:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for sink in self.sinks:
             try:
-                await sink.stop()
+                await asyncio.wait_for(sink.stop(), max(left(), SINK_STOP_MIN))
+            except TimeoutError:
+                log.warning("sink %s did not close within the shutdown budget", sink.name)
             except Exception:
                 log.exception("sink %s did not stop cleanly", sink.name)
 

@@ -1,7 +1,7 @@
 """The station's wire format: the 9-byte header and the limits of a real packet.
 
 Pure code: bytes in, values or a :class:`PacketError` out. No sockets, clocks or I/O.
-See PROTOCOL.md for the layout this follows.
+See docs/protocol.md for the layout this follows.
 """
 
 from __future__ import annotations

@@ -48,8 +48,16 @@ log = logging.getLogger("bridge")
 EXIT_CONFIG = 1
 EXIT_LISTEN = 3
 EXIT_DATABASE = 4
-#: Seconds the pipeline may take at shutdown to commit, decode and flush.
-SHUTDOWN_GRACE = 10.0
+#: Seconds from SIGTERM until the bridge has stopped: the receiver finishes the
+#: connections in hand, the pipeline commits, decodes and delivers what it can,
+#: the sinks close. One budget for all of it, well inside systemd's
+#: ``TimeoutStopSec=30`` of deploy/wxstation-bridge.service, so the bridge is
+#: never killed while committing. An InfluxDB write already under way when the
+#: budget ends can keep the process up to ``influxdb.timeout`` (10 s) longer.
+SHUTDOWN_BUDGET = 15.0
+#: Seconds of the budget that connections still being read may take: a station
+#: sends its packet within a second of connecting.
+RECEIVER_GRACE = 5.0
 #: Seconds between deletions of samples older than storage.retention_days.
 PRUNE_INTERVAL = 3600.0
 #: Packets a demo fleet sends before it stops: in effect, until the bridge stops.
@@ -195,15 +203,18 @@ async def serve(
             if demo is not None:
                 background.append(asyncio.create_task(_run_demo(config, receiver, demo)))
             if storage.retention_days > 0:
-                background.append(asyncio.create_task(_prune(thread, storage.retention_days)))
+                pruning = prune_history(thread, storage.retention_days)
+                background.append(asyncio.create_task(pruning))
             if on_ready is not None:
                 on_ready(receiver, pipeline)
             await stop.wait()
             log.info("stopping: no new connections, finishing what is in hand")
             for task in background:
                 task.cancel()
-            await receiver.stop()
-            await pipeline.stop(SHUTDOWN_GRACE)
+            stopping = loop.time()
+            await receiver.stop(grace=RECEIVER_GRACE)
+            await pipeline.stop(max(0.0, SHUTDOWN_BUDGET - (loop.time() - stopping)))
+            log.info("shutdown took %.1f s", loop.time() - stopping)
         finally:
             for task in background:
                 task.cancel()
@@ -282,13 +293,25 @@ async def _run_demo(config: Config, receiver: Receiver, demo: Demo) -> None:
     )
 
 
-async def _prune(thread: SpoolThread, retention_days: float) -> None:
+def retention_cutoff_ms(now: float, retention_days: float) -> int:
+    """The time (epoch ms) before which decoded samples are deleted."""
+    return round((now - retention_days * 86400) * 1000)
+
+
+async def prune_history(
+    thread: SpoolThread,
+    retention_days: float,
+    clock: Callable[[], float] = time.time,
+    interval: float = PRUNE_INTERVAL,
+) -> None:
+    """Delete decoded samples older than ``retention_days`` now and every ``interval``."""
     while True:
-        cutoff = round((time.time() - retention_days * 86400) * 1000)
-        removed = await thread.call(thread.spool.prune, cutoff)
+        removed = await thread.call(
+            thread.spool.prune, retention_cutoff_ms(clock(), retention_days)
+        )
         if removed:
             log.info("deleted %d samples older than %g days", removed, retention_days)
-        await asyncio.sleep(PRUNE_INTERVAL)
+        await asyncio.sleep(interval)
 
 
 def demo_database() -> Path:

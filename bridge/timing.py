@@ -1,4 +1,4 @@
-"""When each sample was taken: the timing rule of PROTOCOL.md, with resends.
+"""When each sample was taken: the timing rule of docs/protocol.md, with resends.
 
 Samples carry no timestamps. The newest sample of a packet was taken moments
 before the packet arrived; the others are evenly spaced before it. The spacing

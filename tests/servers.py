@@ -37,6 +37,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import email.utils
 import json
 import os
 import shutil
@@ -50,7 +51,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -154,6 +155,20 @@ def http_request(
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def http_server_time(url: str, timeout: float = 10.0) -> float:
+    """The server's own clock, from the ``Date`` header of its answer to ``url``
+    (unix seconds, whole seconds). Go servers keep the real clock when the tests
+    run under libfaketime, so data a server judges by its clock (retention,
+    "too far in the future") is made relative to this, not to ``time.time()``."""
+    if not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        raise ValueError(f"test helpers only talk to loopback servers, not {url!r}")
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback http only, checked above
+        date = response.headers["Date"]
+    if date is None:
+        raise RuntimeError(f"{url} answered without a Date header")
+    return email.utils.parsedate_to_datetime(date).timestamp()
 
 
 def _http_status(url: str) -> int | None:
@@ -306,6 +321,18 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.stop()
+
+    @contextlib.contextmanager
+    def hung(self) -> Iterator[None]:
+        """The server frozen (SIGSTOP) while the block runs: its ports still take
+        connections into the kernel's backlog, and nothing answers, as with a
+        host that hangs. Resumed (SIGCONT) afterwards."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.send_signal(signal.SIGCONT)
 
     def restart(self) -> Self:
         """Stop, then start again on the same port with the same data directory."""
@@ -473,6 +500,10 @@ bind-address = "{self.host}:{self.rpc_port}"
     def is_ready(self) -> bool:
         return _http_status(f"{self.url}/ping") == 204
 
+    def now(self) -> float:
+        """The server's clock (unix seconds), which ``now()`` in InfluxQL reads."""
+        return http_server_time(f"{self.url}/ping")
+
     # -- helpers for tests ----------------------------------------------------
 
     def _query_raw(self, influxql: str, db: str | None = None, *, post: bool) -> Any:
@@ -606,6 +637,11 @@ class VictoriaMetrics(Server):
 
     # -- helpers for tests ----------------------------------------------------
 
+    def now(self) -> float:
+        """The server's clock (unix seconds): what it judges retention and
+        future timestamps by."""
+        return http_server_time(f"{self.url}/health")
+
     def flush(self) -> None:
         """Make everything written so far visible to queries and exports."""
         status, raw = http_request(f"{self.url}/internal/force_flush")
@@ -632,7 +668,7 @@ class VictoriaMetrics(Server):
         matches = [match] if isinstance(match, str) else list(match)
         params: list[tuple[str, str]] = [("match[]", m) for m in matches]
         params.append(("start", str(0 if start is None else start)))
-        params.append(("end", str(int(time.time()) + 3 * 86400 if end is None else end)))
+        params.append(("end", str(int(self.now()) + 3 * 86400 if end is None else end)))
         status, raw = http_request(
             f"{self.url}/api/v1/export", data=urllib.parse.urlencode(params).encode()
         )

@@ -41,7 +41,7 @@ def test_decode_vector(case: dict[str, Any], profiles: dict[str, Any]) -> None:
 
 
 def test_protocol_example_from_the_spec() -> None:
-    """Test the two-sample example packet of PROTOCOL.md."""
+    """Test the two-sample example packet of docs/protocol.md."""
     data = bytes.fromhex("0c00100e780006010378005c6b106a7600806b0c6a")
     decoded = ReferenceParser().decode(data)
     assert decoded.header.device_id == 1
@@ -159,7 +159,7 @@ def test_derived_values_added_when_configured() -> None:
 
 
 def test_header_parse_matches_struct_layout() -> None:
-    """Test the header fields against the layout in PROTOCOL.md."""
+    """Test the header fields against the layout in docs/protocol.md."""
     header = parse_header(bytes.fromhex("0c00100e7800060103") + bytes(12))
     assert header.as_dict() == {
         "bytes_ready": 12,

@@ -479,7 +479,7 @@ async def test_influxdb1_every_sample_once_at_its_millisecond(
     its exact timestamp and values, as float fields, plus a health point per packet;
     and that delivering everything again changes nothing."""
     config = influx_config(influxdb.url, api=1, database="wx")
-    start = time.time() - 5 * DAY
+    start = influxdb.now() - 5 * DAY
     async with pipeline(config, tmp_path) as (running, spool):
         for item in [*station_wakes(1, 6, start), *station_wakes(2, 6, start + 100, seed=1)]:
             await running.submit(item)
@@ -505,7 +505,7 @@ async def test_influxdb1_every_sample_once_at_its_millisecond(
 async def test_influxdb1_legacy_layout(influxdb: InfluxDB1) -> None:
     """Test that the legacy layout writes the old server's schema: a measurement
     per quantity, tag place, float field value, and nothing else."""
-    batches = batches_of(1, "Garden", 2, time.time() - DAY)
+    batches = batches_of(1, "Garden", 2, influxdb.now() - DAY)
     async with open_sink(
         influx_config(influxdb.url, api=1, database="wx", layout="legacy")
     ) as sink:
@@ -527,7 +527,7 @@ async def test_influxdb1_rejected_batch_kept_aside(influxdb: InfluxDB1, tmp_path
     aside with InfluxDB's message, the batches around it and after it are
     written, and the sink moves on instead of retrying it."""
     config = influx_config(influxdb.url, api=1, database="wx")
-    station = SimStation(1, PARSER, time.time() - 60 * DAY, seed=3)
+    station = SimStation(1, PARSER, influxdb.now() - 60 * DAY, seed=3)
     wakes = []
     for _ in range(3):
         wake = station.wake()
@@ -572,7 +572,7 @@ async def test_influxdb1_missing_database_waits_then_flows(
     monkeypatch.setattr(influx_module, "CONFIG_RETRY", 0.3)
     config = influx_config(influxdb.url, api=1, database="later")
     async with pipeline(config, tmp_path) as (running, spool):
-        for item in station_wakes(1, 3, time.time() - DAY):
+        for item in station_wakes(1, 3, influxdb.now() - DAY):
             await running.submit(item)
         await asyncio.sleep(0.5)
         assert await running.spool.call(spool.progress, "influxdb") == 0
@@ -660,7 +660,7 @@ async def test_victoria_metrics_v2_api_with_outage(victoria: VictoriaMetrics) ->
     """Test the v2 API through influxdb-client against VictoriaMetrics: every
     sample and health value exported once with its timestamp and value, also
     when the server was down in between."""
-    start = time.time() - DAY
+    start = victoria.now() - DAY
     batches = batches_of(1, "Garden", 4, start) + batches_of(2, "Shed, north=2", 4, start + 50)
     first, second = batches[::2], batches[1::2]
     config = influx_config(
@@ -717,7 +717,7 @@ async def test_grafana_dashboard_queries_answer(influxdb: InfluxDB1) -> None:
     """Test that every InfluxQL query of the dashboard, with Grafana's variables
     filled in as Grafana does, runs on InfluxDB 1.6 against what the sink wrote
     and finds data for both stations."""
-    start = time.time() - DAY
+    start = influxdb.now() - DAY
     batches = batches_of(1, "Garden", 3, start) + batches_of(2, "Shed, north=2", 3, start)
     async with open_sink(influx_config(influxdb.url, api=1, database="wx")) as sink:
         await sink.deliver(batches)

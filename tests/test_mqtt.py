@@ -41,7 +41,7 @@ from tests.servers import Mosquitto, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = Topics()
-#: The two records of PROTOCOL.md's example packet, oldest first.
+#: The two records of docs/protocol.md's example packet, oldest first.
 RECORDS = bytes.fromhex("78005c6b106a7600806b0c6a")
 STATIONS: dict[int, Any] = {
     1: {"name": "Garden", "derived": ["dew_point", "absolute_humidity"]},
@@ -58,7 +58,7 @@ def temperature(raw: int) -> float:
 
 
 def expected_health(arrival_ms: int, wake_every_s: int) -> dict[str, Any]:
-    """The health of a first packet of PROTOCOL.md's example records."""
+    """The health of a first packet of docs/protocol.md's example records."""
     return {
         "last_seen": format_time(arrival_ms),
         "samples": 2,
@@ -84,7 +84,7 @@ def expected_header(device_id: int, wake_every_s: int) -> dict[str, int]:
 
 
 def expected_values(*derived: str) -> tuple[dict[str, float], dict[str, float]]:
-    """The values of PROTOCOL.md's example records, oldest and newest, computed
+    """The values of docs/protocol.md's example records, oldest and newest, computed
     with its formulas."""
     oldest = {"light": 120.0, "humidity": humidity(0x6B5C), "temperature": temperature(0x6A10)}
     newest = {"light": 118.0, "humidity": humidity(0x6B80), "temperature": temperature(0x6A0C)}
@@ -96,7 +96,7 @@ def expected_values(*derived: str) -> tuple[dict[str, float], dict[str, float]]:
 
 
 def packet(device_id: int, wake_every_s: int = 3600) -> bytes:
-    """PROTOCOL.md's example packet, from any device and wake interval."""
+    """docs/protocol.md's example packet, from any device and wake interval."""
     return HEADER.pack(len(RECORDS), wake_every_s, 120, 6, device_id, 3) + RECORDS
 
 

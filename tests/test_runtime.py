@@ -29,9 +29,10 @@ from tests.runtime_helpers import (
     wait_until,
     write_config,
 )
-from tests.servers import free_port
+from tests.servers import InfluxDB1, Mosquitto, free_port
 
 PARSER = ReferenceParser()
+ROOT = Path(__file__).parent.parent
 
 
 def packet(device_id: int = 1, start: float = 1_790_000_000.0, seed: int = 0) -> bytes:
@@ -373,6 +374,47 @@ def test_run_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
         assert bridge.terminate() == 0
     log = (tmp_path / "bridge.log").read_text()
     assert "stopped; 1 packets decoded, 0 kept aside, 0 waiting" in log
+
+
+def test_stops_within_systemds_limit_with_both_sinks_hanging(tmp_path: Path) -> None:
+    """Test that SIGTERM while InfluxDB and the MQTT broker both hang (frozen
+    with SIGSTOP after the bridge connected: connections are taken, nothing
+    answers) still ends the bridge, exit 0, before the unit's ``TimeoutStopSec``
+    runs out, with every packet committed and decoded."""
+    unit = (ROOT / "deploy" / "wxstation-bridge.service").read_text()
+    (limit,) = [
+        int(line.split("=")[1]) for line in unit.splitlines() if line.startswith("TimeoutStopSec=")
+    ]
+    port = free_port()
+    log_file = tmp_path / "bridge.log"
+    with InfluxDB1() as influx, Mosquitto() as broker:
+        influx.create_database("wx")
+        config_file = write_config(
+            tmp_path / "config.yaml",
+            {
+                "listen": {"host": "127.0.0.1", "port": port},
+                "storage": {"path": "wx.db"},
+                "influxdb": {"url": influx.url, "api": 1, "database": "wx"},
+                "mqtt": {"host": broker.host, "port": broker.port},
+            },
+        )
+        with bridge_process(config_file, log_file) as bridge:
+            bridge.start()
+            deadline = time.monotonic() + 20
+            while "MQTT: connected" not in log_file.read_text():
+                assert time.monotonic() < deadline, log_file.read_text()
+                time.sleep(0.05)
+            with influx.hung(), broker.hung():
+                for device_id in range(1, 11):
+                    send_packet("127.0.0.1", port, packet(device_id=device_id))
+                time.sleep(1)  # the sinks are now waiting on their services
+                began = time.monotonic()
+                assert bridge.terminate(timeout=limit + 60) == 0
+                took = time.monotonic() - began
+    log = log_file.read_text()
+    assert took < limit, f"stopping took {took:.1f} s, systemd kills after {limit} s\n{log}"
+    assert "shutdown took" in log
+    assert "stopped; 10 packets decoded, 0 kept aside, 0 waiting" in log
 
 
 def test_watching_a_closed_socket_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:

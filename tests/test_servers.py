@@ -5,7 +5,6 @@ from __future__ import annotations
 import queue
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -251,7 +250,7 @@ def write_v2(server: VictoriaMetrics, points: list[Point], bucket: str = "weathe
 
 @pytest.mark.servers
 def test_victoria_metrics_influx_v2_write_and_export(victoria: VictoriaMetrics) -> None:
-    now_ms = int(time.time() * 1000)
+    now_ms = int(victoria.now() * 1000)
     write_v2(
         victoria,
         [
@@ -308,8 +307,8 @@ class ShortRetentionVM(VictoriaMetrics):
 
 @pytest.mark.servers
 def test_victoria_metrics_drops_samples_outside_retention() -> None:
-    old_ms = int(time.time() * 1000) - 60 * 86400 * 1000
     with ShortRetentionVM() as short, VictoriaMetrics() as long:
+        old_ms = int(short.now() * 1000) - 60 * 86400 * 1000
         for server in (short, long):
             write_v2(
                 server, [Point("weather").field("temperature", 1.0).time(old_ms, WritePrecision.MS)]

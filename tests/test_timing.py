@@ -85,7 +85,7 @@ def test_calibration_kept_across_a_missed_wake_up() -> None:
 
 # --- resends ------------------------------------------------------------------------
 
-#: What can happen to one wake-up's packet, as PROTOCOL.md describes.
+#: What can happen to one wake-up's packet, as docs/protocol.md describes.
 OUTCOMES = (
     "delivered",  # all bytes arrive, the ATtiny empties its store
     "unreachable",  # the ESP cannot connect: the bridge sees nothing, the store is kept

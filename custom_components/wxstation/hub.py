@@ -7,7 +7,6 @@ Both sources, the TCP receiver and a bridge followed over MQTT, hand the hub a
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
 
 from .const import (
     AVAILABILITY_CHECK_INTERVAL,
@@ -31,6 +31,17 @@ from .statistics import HourlyStatistics
 _LOGGER = logging.getLogger(__name__)
 
 
+def home_assistant_now() -> float:
+    """Home Assistant's current time in unix seconds.
+
+    The integration's default clock: read through Home Assistant's own
+    ``utcnow`` at every call, so everything that judges time here (arrival of a
+    packet, availability, the statistics' hours) follows one clock, the one
+    Home Assistant's tests move.
+    """
+    return dt_util.utcnow().timestamp()
+
+
 class WxStationHub:
     """Turns reports into station states, entity updates and statistics."""
 
@@ -39,7 +50,7 @@ class WxStationHub:
         hass: HomeAssistant,
         entry_id: str,
         names: Mapping[str, str],
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = home_assistant_now,
     ) -> None:
         self.hass = hass
         self.entry_id = entry_id

@@ -12,7 +12,6 @@ change.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -37,7 +36,7 @@ from .const import (
     UNKNOWN_KEEP,
     storage_key,
 )
-from .hub import WxStationHub
+from .hub import WxStationHub, home_assistant_now
 from .models import StationReport, default_station_name, resolve_parser
 from .repairs import async_create_unknown_station_issue, async_delete_unknown_station_issues
 
@@ -62,7 +61,7 @@ class DirectSource:
         *,
         unknown: str,
         parser_name: str,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = home_assistant_now,
     ) -> None:
         self.hass = hass
         self.hub = hub

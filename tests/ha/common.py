@@ -16,6 +16,9 @@ from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MOD
 #: A quarter past an hour (2026-11-24 10:15 UTC), so a station's hour of
 #: samples straddles two clock hours.
 T0 = 1_795_515_300.0
+#: "Now" for tests whose packets arrive at ``T0``: a minute later (see the
+#: ``frozen_now`` fixture). Data made at fixed times is judged at a fixed time.
+NOW = T0 + 60
 REFERENCE = ReferenceParser()
 
 

@@ -41,8 +41,10 @@ def no_setup() -> Generator[None]:
 
 
 def free_port() -> int:
+    """A port free on every address, as the flow checks it for host 0.0.0.0 (a
+    port free on 127.0.0.1 alone can be another address's connection's)."""
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind(("0.0.0.0", 0))
         return int(probe.getsockname()[1])
 
 

@@ -19,6 +19,8 @@ from bridge.timing import StationClock
 
 from .common import T0, station
 
+pytestmark = pytest.mark.usefixtures("frozen_now")
+
 
 @pytest.fixture
 def expected_lingering_timers() -> bool:

@@ -19,6 +19,8 @@ from custom_components.wxstation.diagnostics import async_get_config_entry_diagn
 
 from .common import REFERENCE, T0, mqtt_entry, setup_entry, station
 
+pytestmark = pytest.mark.usefixtures("frozen_now")
+
 
 @pytest.fixture
 def expected_lingering_timers() -> bool:
@@ -44,7 +46,6 @@ async def test_batch_message_creates_station(
     entry = mqtt_entry()
     await setup_entry(hass, entry)
     hub = entry.runtime_data.hub
-    hub.clock = lambda: T0 + 60
     batch = _batch()
     _publish(hass, batch)
     await hass.async_block_till_done()
