@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bridge import noise
 from bridge.sim import send_packet
+from bridge.spool import Received, Spool
 from tests import floods
 from tests.floods import CI, FLOOD_SOURCE, MB, SECOND_SOURCE
 from tests.runtime_helpers import bridge_config, running_bridge, wait_until
@@ -92,3 +93,21 @@ async def test_well_formed_packets_from_outside_allowed_networks_are_bounded(
         assert all("is not in listen.allowed_networks" in reason for _, reason in outside)
         assert bridge.receiver.noise.refuses(FLOOD_SOURCE)
         assert not bridge.receiver.noise.refuses("127.0.0.1")
+
+
+async def test_a_database_filled_by_garbage_gives_it_back_and_listens(tmp_path: Path) -> None:
+    """Test that a database over its cap with garbage kept aside (as bridges
+    before this one stored every connection) does not keep the bridge from
+    listening: the garbage's room is given back and stations are served."""
+    config = bridge_config(tmp_path, {"storage": {"max_size_mb": 1}})
+    with Spool(config.storage.path) as spool:
+        garbage = [Received(bytes([n % 256]) * 4096, 1.0 + n, "127.0.0.2:1") for n in range(400)]
+        spool.add_packets(garbage)
+        spool.db.execute("UPDATE packets SET state = 'kept', reason = 'not a station'")
+        assert spool.used() > MB
+    async with running_bridge(config) as bridge:
+        assert bridge.receiver.paused is None
+        await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, floods.station_packet())
+        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        assert bridge.count("SELECT count(*) FROM packets") == 1
+        assert bridge.receiver.paused is None
