@@ -6,6 +6,8 @@ their own (``bench.load``). Each test prints one line::
 
     faults: <test>: sent ... committed ... decoded ... in InfluxDB ... duplicates ... crashes ...
 
+(the floods of traffic that is not a station's print the stations' samples
+sent and stored, the flood's size and the database's largest size instead)
 and asserts what no data loss demands of those counts: every packet the
 bridge committed is decoded exactly once into all of its samples, InfluxDB
 holds one point per stored sample (per station and time), and the bridge never
