@@ -23,12 +23,12 @@ import asyncio
 import contextlib
 import json
 import random
-import socket
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from bench.load import connect
 from bridge.protocol import HEADER, MAX_PAYLOAD_SIZE
 from bridge.service import raise_file_limit
 
@@ -52,20 +52,6 @@ class Report:
     def failed(self, err: BaseException) -> None:
         name = type(err).__name__
         self.errors[name] = self.errors.get(name, 0) + 1
-
-
-async def _connect(
-    host: str, port: int, source: str
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind((source, 0))
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, (host, port))
-    except BaseException:
-        sock.close()
-        raise
-    return await asyncio.open_connection(sock=sock)
 
 
 def garbage(size: int, rng: random.Random) -> bytes:
@@ -92,7 +78,7 @@ async def flood(
         async with slots:
             try:
                 async with asyncio.timeout(CONNECTION_TIMEOUT):
-                    _, writer = await _connect(host, port, source)
+                    _, writer = await connect(host, port, source)
                     report.connections += 1
                     try:
                         writer.write(data)
@@ -120,7 +106,7 @@ async def slow(
 
     async def one(data: bytes) -> None:
         try:
-            reader, writer = await _connect(host, port, source)
+            reader, writer = await connect(host, port, source)
         except OSError as err:
             report.failed(err)
             return
