@@ -17,11 +17,12 @@ address, or an IPv6 /64 (one host can take any address of its /64).
   :data:`READ_PER_WINDOW` connections that were not a station's, and the
   receiver serves at most ``SLOTS_PER_SOURCE`` of its connections at once.
 
-A packet with a plausible header from a device id the config neither lists nor
-decodes (``unknown_stations: keep``) is kept whole, for ``reprocess``: always
-from a station's source, and otherwise within the source's
-:data:`KEPT_PER_WINDOW`; beyond that it is counted like the rest. A real new
-station sends one packet per wake-up, far below that.
+A plausible packet of a device id the config neither lists nor decodes
+(``unknown_stations: keep``), or from outside ``listen.allowed_networks``, is
+kept whole, for ``reprocess``: always from a station's source, and otherwise
+within the source's :data:`KEPT_PER_WINDOW`; beyond that it is counted like
+the rest. A real station left out of the config sends one packet per wake-up,
+far below that.
 
 Bookkeeping only, with an injectable clock: no sockets and no I/O. The
 receiver asks and tells it; the pipeline takes what is to be written
