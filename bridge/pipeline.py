@@ -37,7 +37,7 @@ from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
 from bridge.spool import Received, Spool, StoredPacket
 from bridge.timing import StationClock
 
-__all__ = ["DecodeResult", "Pipeline", "SpoolThread", "decode_pending"]
+__all__ = ["DecodeResult", "Pipeline", "SpoolThread", "decode_pending", "refusal"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,20 +103,32 @@ class DecodeResult:
     seq: int | None = None
 
 
-def _refusal(config: Config, packet: StoredPacket, device_id: int) -> str | None:
-    """Why a packet must not be decoded into its station's data, if it must not."""
-    host = packet.peer_host
+def refusal(config: Config, host: str, device_id: int) -> str | None:
+    """Why a packet of ``device_id`` from ``host`` must not be decoded into a
+    station's data, if it must not: the host is outside listen.allowed_networks,
+    the station must send from another address, or the config has no station
+    for the device (unknown_stations: keep).
+
+    The receiver asks it too, before anything is stored: such packets get the
+    bounded room of traffic that is not a station's (see :mod:`bridge.noise`).
+    """
     if not config.listen.allows(host):
-        return f"{packet.peer} is not in listen.allowed_networks"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
+        return f"{host} is not in listen.allowed_networks"
     station = config.stations.get(device_id)
-    if station and station.address is not None and address != station.address:
+    if station is not None and station.address is not None:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address != station.address:
+            return (
+                f"device {device_id} ({station.name}) must send from {station.address}, "
+                f"this came from {host}: fix stations -> {device_id} -> address if it moved"
+            )
+    if station is None and config.unknown_stations.action != "decode":
         return (
-            f"device {device_id} ({station.name}) must send from {station.address}, "
-            f"this came from {host}: fix stations -> {device_id} -> address if it moved"
+            f"device {device_id} is not configured (unknown_stations: keep): add it "
+            "under stations and run 'wxstation-bridge reprocess'"
         )
     return None
 
@@ -129,16 +141,10 @@ def decode_one(
         device_id = parse_header(packet.data).device_id
     except PacketError as err:
         return DecodeResult(packet, kept=str(err))
-    refusal = _refusal(config, packet, device_id)
-    if refusal:
-        return DecodeResult(packet, kept=refusal)
+    reason = refusal(config, packet.peer_host, device_id)
     station = config.station(device_id)
-    if station is None:
-        return DecodeResult(
-            packet,
-            kept=f"device {device_id} is not configured (unknown_stations: keep): add it "
-            "under stations and run 'wxstation-bridge reprocess'",
-        )
+    if reason is not None or station is None:
+        return DecodeResult(packet, kept=reason or f"device {device_id} has no station")
     clock = clocks.get(device_id, StationClock())
     previous = clock.previous_arrival
     # A packet older than the station's newest (kept aside, then reprocessed)

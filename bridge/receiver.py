@@ -152,11 +152,12 @@ class _SourceSlots:
 class Receiver:
     """Listens for stations and hands each connection's bytes to ``submit``.
 
-    ``known`` says whether the config has a station for a device id (listed, or
-    decoded by ``unknown_stations``); ``noise`` keeps the counts and limits of
-    traffic that is not a station's. Without it, every connection that sent
-    anything is handed to ``submit`` (the Home Assistant integration keeps
-    such bytes in a bounded list of its own).
+    ``refusal`` says why a plausible packet of a device from a host is not a
+    station's to the config, if it is not (:func:`bridge.pipeline.refusal`);
+    ``noise`` keeps the counts and limits of traffic that is not a station's.
+    Without it, every connection that sent anything is handed to ``submit``
+    (the Home Assistant integration keeps such bytes in a bounded list of its
+    own).
     """
 
     def __init__(
@@ -165,13 +166,13 @@ class Receiver:
         submit: Callable[[Received], Awaitable[None]],
         clock: Callable[[], float] = time.time,
         *,
-        known: Callable[[int], bool] = lambda device_id: True,
+        refusal: Callable[[str, int], str | None] = lambda host, device_id: None,
         noise: NoiseTracker | None = None,
     ) -> None:
         self.listen = listen
         self.submit = submit
         self.clock = clock
-        self.known = known
+        self.refusal = refusal
         self.noise = noise
         self._slots = asyncio.Semaphore(listen.max_connections)
         # A refused source's waiting connections go ahead too: to be closed.
@@ -327,10 +328,11 @@ class Receiver:
         """Tell the noise tracker what the connection was; True when its bytes are
         to be stored as a packet.
 
-        A plausible packet from outside ``listen.allowed_networks`` or of a device
-        the config does not know is not a station's to the bridge, but it is
-        kept whole within the tracker's limits: a station left out of the config
-        by mistake keeps its samples for ``reprocess``.
+        A plausible packet the config refuses (from outside
+        ``listen.allowed_networks``, from an address its station may not send
+        from, of a device it does not know) is not a station's to the bridge, but
+        it is kept whole within the tracker's limits: a station the config gets
+        wrong keeps its samples for ``reprocess``.
         """
         if self.noise is None:
             if not data:
@@ -338,11 +340,8 @@ class Receiver:
             return bool(data)
         reason = screen(data, complete=True)
         if reason is None and data:
-            if not self.listen.allows(host):
-                doubt = f"{host} is not in listen.allowed_networks"
-            elif not self.known(data[7]):
-                doubt = f"device {data[7]} is not configured (unknown_stations: keep)"
-            else:
+            doubt = self.refusal(host, data[7])
+            if doubt is None:
                 if not self.noise.is_station(source):
                     self.noise.station(source)
                     self._source_slots.wake(source)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import logging
 import resource
 import signal
@@ -24,7 +25,7 @@ from typing import IO, Any
 
 from bridge.config import Config
 from bridge.noise import NoiseTracker
-from bridge.pipeline import Pipeline, SpoolThread, decode_pending, log_result
+from bridge.pipeline import Pipeline, SpoolThread, decode_pending, log_result, refusal
 from bridge.receiver import Receiver
 from bridge.sim import run_fleet
 from bridge.sinks import Sink
@@ -172,10 +173,7 @@ async def serve(
         receiver = Receiver(
             config.listen,
             pipeline.submit,
-            # The stations the config lists, or every one when it decodes unknown ones.
-            known=lambda device_id: (
-                device_id in config.stations or config.unknown_stations.action == "decode"
-            ),
+            refusal=functools.partial(refusal, config),
             noise=noise,
         )
         background: list[asyncio.Task[None]] = []
