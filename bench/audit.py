@@ -24,13 +24,26 @@ class Ledger:
     last_seq: int
     #: Packets that became more than one batch: decoded twice.
     decoded_twice: int
-    #: Batches whose stored samples are not the packet's complete, new records.
+    #: Batches whose stored samples and conflicts are not the packet's complete,
+    #: new records.
     incomplete: int
     samples: int
+    #: Samples kept aside because a different sample of their station had their time.
+    conflicts: int
     #: Distinct (station, time) among the samples: the points InfluxDB can hold.
     points: int
     #: Last batch each sink delivered.
     progress: dict[str, int]
+
+    @property
+    def samples_and_conflicts(self) -> int:
+        """Every sample decoded and kept: stored, or kept aside as a conflict.
+
+        A station's packets sent seconds apart instead of an hour (as simulated
+        stations do) and read in the same millisecond get the same stamps, so
+        one packet's samples are stored and the other's kept aside.
+        """
+        return self.samples + self.conflicts
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -90,10 +103,11 @@ def ledger(path: Path) -> Ledger:
         ).fetchone()[0]
         incomplete = db.execute(
             "SELECT count(*) FROM batches b WHERE (SELECT count(*) FROM samples s "
-            "WHERE s.seq = b.seq) != json_extract(b.info, '$.received') "
-            "- json_extract(b.info, '$.duplicates')"
+            "WHERE s.seq = b.seq) + (SELECT count(*) FROM conflicts c WHERE c.seq = b.seq) "
+            "!= json_extract(b.info, '$.received') - json_extract(b.info, '$.duplicates')"
         ).fetchone()[0]
         samples = db.execute("SELECT count(*) FROM samples").fetchone()[0]
+        conflicts = db.execute("SELECT count(*) FROM conflicts").fetchone()[0]
         points = db.execute(
             "SELECT count(*) FROM (SELECT DISTINCT device_id, time_ms FROM samples)"
         ).fetchone()[0]
@@ -110,6 +124,7 @@ def ledger(path: Path) -> Ledger:
         decoded_twice=decoded_twice,
         incomplete=incomplete,
         samples=samples,
+        conflicts=conflicts,
         points=points,
         progress={str(k): int(v) for k, v in sinks.items()},
     )

@@ -633,6 +633,7 @@ def measure_ledger(bench: Bench, results: Results) -> Ledger:
         "decoded_twice": counts.decoded_twice,
         "incomplete": counts.incomplete,
         "samples": counts.samples,
+        "conflicts": counts.conflicts,
         "points": counts.points,
         "influx": in_influx,
         "mqtt_samples": on_mqtt,
@@ -647,11 +648,12 @@ def measure_ledger(bench: Bench, results: Results) -> Ledger:
         and counts.kept == 0,
     )
     results.add(
-        "ledger: samples sent / stored / in InfluxDB / on MQTT",
-        f"{bench.sent_samples:,} / {counts.samples:,} / {in_influx:,} "
-        f"(of {counts.points:,} distinct station+time) / {on_mqtt:,}",
-        "all equal",
-        bench.sent_samples == counts.samples == on_mqtt and in_influx == counts.points,
+        "ledger: samples sent / stored + conflicts / in InfluxDB / on MQTT",
+        f"{bench.sent_samples:,} / {counts.samples:,} + {counts.conflicts:,} / {in_influx:,} "
+        f"/ {on_mqtt:,}",
+        "all equal (sent = stored + conflicts)",
+        bench.sent_samples == counts.samples_and_conflicts
+        and counts.samples == in_influx == on_mqtt,
     )
     return counts
 

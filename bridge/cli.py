@@ -34,6 +34,9 @@ from bridge.timing import StationClock
 
 __all__ = ["main"]
 
+#: Conflicts ``status`` shows in full, the newest first.
+STATUS_CONFLICTS = 10
+
 
 def _summary(config: Config) -> str:
     lines = [
@@ -179,8 +182,11 @@ def ingest(args: argparse.Namespace) -> int:
                 return 1
     items.sort(key=lambda item: item.received_at)
     with _open_spool(config) as (spool, alone):
-        spool.add_packets(items)
-        print(f"stored {len(items)} packets")
+        stored = len(spool.add_packets(items))
+        print(
+            f"stored {stored} packets, skipped {len(items) - stored} already in the database "
+            "(same arrival time, peer and bytes)"
+        )
         _decode_now(spool, config, alone)
     return 0
 
@@ -197,6 +203,15 @@ def status(args: argparse.Namespace) -> int:
         )
         for reason, count in spool.kept_reasons():
             print(f"  kept aside {count}x: {reason}")
+        count, conflicts = spool.conflicts(STATUS_CONFLICTS)
+        print(
+            f"conflicts: {count} samples kept aside, each different from the stored sample "
+            "of its station and time"
+        )
+        for conflict in conflicts:
+            print(f"  {conflict}")
+        if count > len(conflicts):
+            print(f"  and {count - len(conflicts)} older ones")
         _print_noise(spool)
         last = spool.last_seq()
         progress = spool.sinks_progress()
@@ -328,14 +343,19 @@ def _build_cli() -> argparse.ArgumentParser:
     exporter.set_defaults(run=export)
     command(
         "status",
-        "what the database holds: packets, kept-aside reasons, sink backlog, noisy addresses",
+        "what the database holds: packets, kept-aside reasons, conflicts, sink backlog, "
+        "noisy addresses",
     ).set_defaults(run=status)
     again_sink = command(
         "redeliver", "deliver a sink's kept-aside batches again, e.g. after fixing InfluxDB"
     )
     again_sink.add_argument("sink", help="the sink's name, as status shows it (influxdb, mqtt)")
     again_sink.set_defaults(run=redeliver)
-    ingester = command("ingest", "store and decode captured packets with their arrival times")
+    ingester = command(
+        "ingest",
+        "store and decode captured packets with their arrival times, skipping those "
+        "already stored (same arrival time, peer and bytes)",
+    )
     ingester.add_argument(
         "file", help='JSON lines: {"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}'
     )

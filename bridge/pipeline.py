@@ -34,7 +34,7 @@ from bridge.noise import NoiseTracker, source_of
 from bridge.protocol import PacketError, parse_header
 from bridge.samples import Batch, format_time, make_batch
 from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
-from bridge.spool import Received, Spool, StoredPacket
+from bridge.spool import Conflict, Received, Spool, StoredBatch, StoredPacket
 from bridge.timing import StationClock
 
 __all__ = ["DecodeResult", "Pipeline", "SpoolThread", "decode_pending", "refusal"]
@@ -97,10 +97,15 @@ class DecodeResult:
     """What became of one packet: a batch, or the reason it is kept aside."""
 
     packet: StoredPacket
+    #: Once stored, with only the samples newly stored.
     batch: Batch | None = None
     kept: str | None = None
     #: The batch's sequence number, once it is stored.
     seq: int | None = None
+    #: Samples equal to the one already stored with their station and time (not
+    #: stored again), and samples different from it (kept aside as conflicts).
+    repeated: int = 0
+    conflicts: tuple[Conflict, ...] = ()
 
 
 def refusal(config: Config, host: str, device_id: int) -> str | None:
@@ -146,22 +151,16 @@ def decode_one(
     if reason is not None or station is None:
         return DecodeResult(packet, kept=reason or f"device {device_id} has no station")
     clock = clocks.get(device_id, StationClock())
-    previous = clock.previous_arrival
-    # A packet older than the station's newest (kept aside, then reprocessed)
-    # is stamped with the learnt clock factor alone and leaves the clock as it is.
-    late = previous is not None and packet.received_at <= previous
-    start = StationClock(clock.clock_factor) if late else clock
     try:
         batch, after = make_batch(
-            station.name, station.parser, start, packet.data, packet.received_at
+            station.name, station.parser, clock, packet.data, packet.received_at
         )
     except PacketError as err:
         return DecodeResult(packet, kept=str(err))
     except Exception as err:  # a user's own parser class may fail in any way
         log.exception("parser of device %s failed on packet %s", device_id, packet.id)
         return DecodeResult(packet, kept=f"the {station.parser.kind} parser failed: {err!r}")
-    if not late:
-        clocks[device_id] = after
+    clocks[device_id] = after
     return DecodeResult(packet, batch=batch)
 
 
@@ -181,7 +180,7 @@ def decode_pending(
     changed = {
         device: clock for device, clock in working.items() if clocks.get(device) is not clock
     }
-    seqs = iter(
+    stored = iter(
         spool.record(
             [(r.packet.id, r.batch) for r in results if r.batch is not None],
             [(r.packet.id, r.kept) for r in results if r.kept is not None],
@@ -189,7 +188,17 @@ def decode_pending(
         )
     )
     clocks.update(changed)
-    return [r if r.batch is None else replace(r, seq=next(seqs)) for r in results]
+    return [r if r.batch is None else _stored(r, next(stored)) for r in results]
+
+
+def _stored(result: DecodeResult, stored: StoredBatch) -> DecodeResult:
+    return replace(
+        result,
+        batch=stored.batch,
+        seq=stored.seq,
+        repeated=stored.repeated,
+        conflicts=stored.conflicts,
+    )
 
 
 def log_result(result: DecodeResult) -> None:
@@ -208,8 +217,12 @@ def log_result(result: DecodeResult) -> None:
         notes.append(f"cut: {batch.received} of {batch.announced} records arrived")
     if batch.resent:
         notes.append(f"{batch.resent} resent, {batch.duplicates} already stored")
+    if result.repeated:
+        notes.append(f"{result.repeated} samples equal to ones already stored")
+    if result.conflicts:
+        notes.append(f"{len(result.conflicts)} samples kept aside as conflicts")
     notes.extend(batch.problems)
-    level = logging.WARNING if batch.cut or batch.problems else logging.INFO
+    level = logging.WARNING if batch.cut or batch.problems or result.conflicts else logging.INFO
     log.log(
         level,
         "%s (%d) from %s: %d samples%s every %.1f s, clock %+.2f %%%s",
@@ -222,6 +235,13 @@ def log_result(result: DecodeResult) -> None:
         (batch.clock_factor - 1) * 100,
         f" ({'; '.join(notes)})" if notes else "",
     )
+    for conflict in result.conflicts:
+        log.warning(
+            "two different samples of one station and time, %s: the stored one stays, "
+            "the other (from packet %d) is kept aside; 'wxstation-bridge status' lists them",
+            conflict,
+            packet.id,
+        )
 
 
 async def _discard(task: asyncio.Task[T]) -> None:
@@ -288,8 +308,10 @@ class Pipeline:
                 self.noise.station(source_of(host), at)
         reason = await self.spool.call(self.spool.spool.room)
         self.on_room(reason)
+        last_packets = await self.spool.call(self.spool.spool.last_packets)
         for sink in self.sinks:
             try:
+                sink.restore(last_packets)
                 await sink.start()
             except Exception:
                 # Its driver retries delivery; a sink down at start-up is no reason

@@ -3,12 +3,16 @@
 Tables:
 
 - ``packets``: what each connection delivered, with its arrival time and peer,
-  committed before anything else is done with it. ``state`` is ``new`` (not yet
-  decoded), ``done`` (decoded into a batch) or ``kept`` (kept aside with a
-  ``reason``: undecodable, unknown station, wrong address).
+  committed before anything else is done with it; the same bytes from the same
+  peer at the same time (a capture ingested again) are one packet. ``state`` is
+  ``new`` (not yet decoded), ``done`` (decoded into a batch) or ``kept`` (kept
+  aside with a ``reason``: undecodable, unknown station, wrong address).
 - ``batches`` and ``samples``: the embedded sample store. A batch is one decoded
   packet; ``seq`` orders batches for the sinks, so a packet decoded late (after
-  ``reprocess``) is still delivered.
+  ``reprocess``) is still delivered. A batch holds only the samples it newly
+  stored: there is at most one sample per station and time.
+- ``conflicts``: a sample whose station and time were taken by a different
+  sample, kept here with the stored sample's values beside its own.
 - ``stations``: each station's clock (see :mod:`bridge.timing`).
 - ``sink_progress``: the last batch each sink delivered, so a restart resumes
   exactly there; ``rejected``: batches a sink refused for good, with the reason.
@@ -16,6 +20,9 @@ Tables:
   source (counts, first and last seen, a sample) and the bytes of the few
   connections kept to look at (see :mod:`bridge.noise`). Bounded, and the
   first room given back when the database is full.
+
+The schema's version is the database's ``user_version``; a database of an older
+version is upgraded in place, in one transaction, when it is opened.
 
 The class is synchronous and not thread-safe: the runtime calls it from one
 thread only (see :class:`bridge.pipeline.SpoolThread`).
@@ -30,18 +37,34 @@ import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
 from bridge import noise
+from bridge.availability import LastPacket
 from bridge.protocol import screen
-from bridge.samples import Batch, Sample
+from bridge.samples import Batch, Sample, format_time
 from bridge.timing import StationClock
 
-__all__ = ["NoisySource", "Received", "Spool", "StoredPacket"]
+__all__ = ["Conflict", "NoisySource", "Received", "Spool", "StoredBatch", "StoredPacket"]
 
-SCHEMA_VERSION = 1
-SCHEMA = """
+# Written into SCHEMA for a new database and by the upgrade from schema 1.
+_PACKETS_BY_ARRIVAL = "CREATE UNIQUE INDEX packets_by_arrival ON packets (received_at, peer, data)"
+_SAMPLES_BY_TIME = "CREATE UNIQUE INDEX samples_by_time ON samples (device_id, time_ms)"
+_CONFLICTS = """CREATE TABLE conflicts (
+    device_id INTEGER NOT NULL,
+    station TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    -- the values of the sample in the store, and of the other sample
+    stored TEXT NOT NULL,
+    other TEXT NOT NULL,
+    -- the batch that brought the other sample
+    seq INTEGER NOT NULL REFERENCES batches (seq),
+    PRIMARY KEY (device_id, time_ms, other)
+)"""
+
+SCHEMA_VERSION = 2
+SCHEMA = f"""
 CREATE TABLE packets (
     id INTEGER PRIMARY KEY,
     received_at REAL NOT NULL,
@@ -52,6 +75,7 @@ CREATE TABLE packets (
     reason TEXT
 );
 CREATE INDEX packets_by_state ON packets (state, id);
+{_PACKETS_BY_ARRIVAL};
 CREATE TABLE batches (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     packet_id INTEGER NOT NULL UNIQUE REFERENCES packets (id),
@@ -66,7 +90,8 @@ CREATE TABLE samples (
     "values" TEXT NOT NULL
 );
 CREATE INDEX samples_by_seq ON samples (seq);
-CREATE INDEX samples_by_time ON samples (device_id, time_ms);
+{_SAMPLES_BY_TIME};
+{_CONFLICTS};
 CREATE TABLE stations (
     device_id INTEGER PRIMARY KEY,
     clock TEXT NOT NULL,
@@ -85,8 +110,8 @@ CREATE TABLE rejected (
 );
 """
 
-# Added beside schema 1, in any database that lacks them: an older bridge
-# opening the database ignores them.
+# Added beside the numbered schema, in any database that lacks them: a bridge
+# that does not know them ignores them.
 NOISE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS noise_sources (
     source TEXT PRIMARY KEY,
@@ -159,6 +184,37 @@ class StoredPacket:
         return {"received_at": self.received_at, "peer": self.peer, "data": self.data.hex()}
 
 
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Two different samples of one station with the same time: the one in the
+    store, and another that is kept aside beside it."""
+
+    device_id: int
+    station: str
+    time_ms: int
+    stored: dict[str, float]
+    other: dict[str, float]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.station} ({self.device_id}) at {format_time(self.time_ms)}: "
+            f"stored {json.dumps(self.stored)}, other {json.dumps(self.other)}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """What storing one decoded batch did."""
+
+    seq: int
+    #: The batch with the samples it newly stored, the ones the sinks deliver.
+    batch: Batch
+    #: Samples equal to one already stored with the same station and time.
+    repeated: int
+    #: Samples different from the one already stored with the same station and time.
+    conflicts: tuple[Conflict, ...]
+
+
 class Spool:
     """The bridge's database. Open it, use it from one thread, close it."""
 
@@ -189,6 +245,20 @@ class Spool:
             raise RuntimeError(
                 f"{self.path} was written by a newer wxstation (schema {version}); upgrade"
             )
+        elif version == 1:
+            try:
+                with _transaction(db):
+                    _upgrade_from_1(db)
+                    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except sqlite3.Error as err:
+                db.close()
+                raise RuntimeError(
+                    f"cannot upgrade {self.path} from schema {version} to {SCHEMA_VERSION} "
+                    f"({err}); the database is as it was"
+                ) from err
+            except BaseException:
+                db.close()
+                raise
         db.executescript(f"BEGIN; {NOISE_SCHEMA} COMMIT;")
         # A log that stays small beside the cap, and is cut back to that size
         # after each checkpoint instead of keeping the size of its longest run.
@@ -221,16 +291,20 @@ class Spool:
     # --- receiving -------------------------------------------------------------
 
     def add_packets(self, items: Sequence[Received]) -> list[int]:
-        """Commit what connections delivered, in one transaction; returns their ids."""
+        """Commit what connections delivered, in one transaction; returns the ids of
+        those stored. A packet already stored (the same bytes from the same peer at
+        the same time: a capture ingested again) is not stored twice."""
         ids = []
         with _transaction(self.db):
             for item in items:
                 device = item.data[7] if len(item.data) > 7 else None
                 cursor = self.db.execute(
-                    "INSERT INTO packets (received_at, peer, data, device_id) VALUES (?, ?, ?, ?)",
+                    "INSERT INTO packets (received_at, peer, data, device_id) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (item.received_at, item.peer, item.data, device),
                 )
-                ids.append(int(cursor.lastrowid or 0))
+                if cursor.rowcount:
+                    ids.append(int(cursor.lastrowid or 0))
         return ids
 
     def used(self) -> int:
@@ -387,14 +461,14 @@ class Spool:
         decoded: Sequence[tuple[int, Batch]],
         kept: Sequence[tuple[int, str]],
         clocks: dict[int, StationClock],
-    ) -> list[int]:
+    ) -> list[StoredBatch]:
         """Store the outcome of decoding some packets, all in one transaction.
 
         ``decoded`` pairs a packet id with its batch, ``kept`` with the reason it
         is kept aside; ``clocks`` are the stations' clocks after these packets.
-        Returns the batches' sequence numbers.
+        Returns what became of each batch, in order (see :meth:`_store_samples`).
         """
-        seqs = []
+        stored = []
         db = self.db
         with _transaction(db):
             for packet_id, batch in decoded:
@@ -402,16 +476,7 @@ class Spool:
                     "INSERT INTO batches (packet_id, device_id, info) VALUES (?, ?, ?)",
                     (packet_id, batch.device_id, json.dumps(batch.to_dict())),
                 )
-                seqs.append(int(cursor.lastrowid or 0))
-            db.executemany(
-                'INSERT INTO samples (seq, device_id, station, time_ms, "values") '
-                "VALUES (?, ?, ?, ?, ?)",
-                [
-                    (seq, batch.device_id, batch.station, s.time_ms, _values_json(s.values))
-                    for seq, (_, batch) in zip(seqs, decoded, strict=True)
-                    for s in batch.samples
-                ],
-            )
+                stored.append(self._store_samples(int(cursor.lastrowid or 0), batch))
             db.executemany(
                 "UPDATE packets SET state = 'done', reason = NULL WHERE id = ?",
                 [(packet_id,) for packet_id, _ in decoded],
@@ -429,7 +494,57 @@ class Spool:
                     for device, clock in clocks.items()
                 ],
             )
-        return seqs
+        return stored
+
+    def _store_samples(self, seq: int, batch: Batch) -> StoredBatch:
+        """Store the samples of batch ``seq`` whose station and time are free.
+
+        A sample equal to the one stored with its station and time is not stored
+        again; a different one is kept aside in ``conflicts`` with both values
+        (once: the same conflict seen again is a repeat too).
+        """
+        db = self.db
+        taken: dict[int, str] = {}
+        if batch.samples:
+            times = [sample.time_ms for sample in batch.samples]
+            taken = dict(
+                db.execute(
+                    'SELECT time_ms, "values" FROM samples '
+                    "WHERE device_id = ? AND time_ms BETWEEN ? AND ?",
+                    (batch.device_id, min(times), max(times)),
+                )
+            )
+        fresh: list[tuple[Sample, str]] = []
+        conflicts: list[Conflict] = []
+        repeated = 0
+        for sample in batch.samples:
+            text = _values_json(sample.values)
+            stored = taken.get(sample.time_ms)
+            if stored is None:
+                taken[sample.time_ms] = text
+                fresh.append((sample, text))
+            elif _same_values(stored, text):
+                repeated += 1
+            else:
+                conflict = Conflict(
+                    batch.device_id,
+                    batch.station,
+                    sample.time_ms,
+                    json.loads(stored),
+                    sample.values,
+                )
+                if _keep_conflict(db, seq, conflict, stored, text):
+                    conflicts.append(conflict)
+                else:
+                    repeated += 1
+        db.executemany(
+            'INSERT INTO samples (seq, device_id, station, time_ms, "values") '
+            "VALUES (?, ?, ?, ?, ?)",
+            [(seq, batch.device_id, batch.station, s.time_ms, text) for s, text in fresh],
+        )
+        if len(fresh) < len(batch.samples):
+            batch = replace(batch, samples=tuple(sample for sample, _ in fresh))
+        return StoredBatch(seq, batch, repeated, tuple(conflicts))
 
     def requeue_kept(self, device_id: int | None = None) -> int:
         """Mark kept-aside packets as new again, so they are decoded once more."""
@@ -464,6 +579,17 @@ class Spool:
         for (seq, time_ms, _), sample_values in zip(stored, values, strict=True):
             samples[seq].append(Sample(time_ms, sample_values))
         return [(seq, Batch.from_dict(json.loads(info), tuple(samples[seq]))) for seq, info in rows]
+
+    def last_packets(self) -> dict[int, LastPacket]:
+        """Each station's newest decoded packet: when it arrived, and its wake interval."""
+        # SQLite takes the bare columns of a max() aggregate from the row with the maximum.
+        rows = self.db.execute(
+            "SELECT device_id, max(json_extract(info, '$.arrival')), "
+            "json_extract(info, '$.header.wake_every_s') FROM batches GROUP BY device_id"
+        ).fetchall()
+        return {
+            int(device): LastPacket(float(arrival), int(wake)) for device, arrival, wake in rows
+        }
 
     def last_seq(self) -> int:
         return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()[0])
@@ -507,6 +633,19 @@ class Spool:
                 "UPDATE sink_progress SET seq = min(seq, ?) WHERE sink = ?", (first - 1, sink)
             )
         return count
+
+    def conflicts(self, limit: int) -> tuple[int, list[Conflict]]:
+        """How many samples are kept aside as conflicts, and the newest ``limit`` of them."""
+        count = int(self.db.execute("SELECT count(*) FROM conflicts").fetchone()[0])
+        rows = self.db.execute(
+            "SELECT device_id, station, time_ms, stored, other FROM conflicts "
+            "ORDER BY time_ms DESC, device_id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return count, [
+            Conflict(int(device), str(station), int(time_ms), json.loads(stored), json.loads(other))
+            for device, station, time_ms, stored, other in rows
+        ]
 
     def kept_reasons(self) -> list[tuple[str, int]]:
         """Why packets are kept aside, most common first, with their counts."""
@@ -565,9 +704,12 @@ class Spool:
             yield StoredPacket(*row)
 
     def prune(self, before_ms: int) -> int:
-        """Delete decoded samples older than ``before_ms`` (raw packets stay)."""
+        """Delete decoded samples, and conflicts, older than ``before_ms`` (raw
+        packets stay)."""
         with _transaction(self.db):
-            return self.db.execute("DELETE FROM samples WHERE time_ms < ?", (before_ms,)).rowcount
+            samples = self.db.execute("DELETE FROM samples WHERE time_ms < ?", (before_ms,))
+            conflicts = self.db.execute("DELETE FROM conflicts WHERE time_ms < ?", (before_ms,))
+            return samples.rowcount + conflicts.rowcount
 
 
 @functools.lru_cache(maxsize=1024)
@@ -585,6 +727,81 @@ def _values_json(values: dict[str, float]) -> str:
             return json.dumps(values)
         parts.append(f"{_json_key(key)}: {value!r}")
     return "{" + ", ".join(parts) + "}"
+
+
+def _same_values(stored: str, other: str) -> bool:
+    """Whether two samples' values, as stored, are the same."""
+    return stored == other or json.loads(stored) == json.loads(other)
+
+
+def _keep_conflict(
+    db: sqlite3.Connection, seq: int, conflict: Conflict, stored: str, other: str
+) -> bool:
+    """Keep the other sample of a conflict aside, brought by batch ``seq``, with
+    both values as stored (``stored`` and ``other``); False when it already was."""
+    cursor = db.execute(
+        "INSERT INTO conflicts (device_id, station, time_ms, stored, other, seq) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (conflict.device_id, conflict.station, conflict.time_ms, stored, other, seq),
+    )
+    return bool(cursor.rowcount)
+
+
+def _upgrade_from_1(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: one copy of each packet, at most one sample per station and time.
+
+    Schema 1 stored every packet of a capture ingested twice a second time and
+    decoded it as a packet older than its station's newest, so its samples were
+    stored again, most at shifted times. Of the copies of one packet (same
+    arrival, peer and bytes) the one decoded first stays; the others go with
+    their batches, samples and refusals by a sink, none of which the station
+    sent (what a sink received of them stays there: InfluxDB keeps their
+    points). Samples still sharing a station and time come from different
+    packets: the first stored stays, an equal one goes, and a different one is
+    kept aside in ``conflicts`` with the stored sample's values.
+    """
+    copies = [
+        (packet_id,)
+        for (packet_id,) in db.execute(
+            "SELECT id FROM (SELECT p.id, row_number() OVER ("
+            "PARTITION BY p.received_at, p.peer, p.data ORDER BY b.seq IS NULL, b.seq, p.id"
+            ") AS copy FROM packets p LEFT JOIN batches b ON b.packet_id = p.id) WHERE copy > 1"
+        )
+    ]
+    db.executemany(
+        "DELETE FROM samples WHERE seq IN (SELECT seq FROM batches WHERE packet_id = ?)", copies
+    )
+    db.executemany(
+        "DELETE FROM rejected WHERE seq IN (SELECT seq FROM batches WHERE packet_id = ?)", copies
+    )
+    db.executemany("DELETE FROM batches WHERE packet_id = ?", copies)
+    db.executemany("DELETE FROM packets WHERE id = ?", copies)
+    # A sink's progress past the last batch left (it delivered removed copies)
+    # is at the last batch left.
+    db.execute(
+        "UPDATE sink_progress SET seq = min(seq, (SELECT coalesce(max(seq), 0) FROM batches))"
+    )
+
+    db.execute(_CONFLICTS)
+    doubled = db.execute(
+        "SELECT device_id, time_ms FROM samples GROUP BY device_id, time_ms HAVING count(*) > 1"
+    ).fetchall()
+    for device_id, time_ms in doubled:
+        (_, _, _, stored), *others = db.execute(
+            'SELECT rowid, seq, station, "values" FROM samples '
+            "WHERE device_id = ? AND time_ms = ? ORDER BY rowid",
+            (device_id, time_ms),
+        ).fetchall()
+        for rowid, seq, station, values in others:
+            if not _same_values(stored, values):
+                conflict = Conflict(
+                    device_id, station, time_ms, json.loads(stored), json.loads(values)
+                )
+                _keep_conflict(db, seq, conflict, stored, values)
+            db.execute("DELETE FROM samples WHERE rowid = ?", (rowid,))
+    db.execute("DROP INDEX samples_by_time")
+    db.execute(_SAMPLES_BY_TIME)
+    db.execute(_PACKETS_BY_ARRIVAL)
 
 
 @contextmanager

@@ -117,6 +117,8 @@ def stamp_packet(
 ) -> Timed:
     """Stamp the complete ``records`` of a packet that announced ``announced``."""
     last = clock.last
+    if last is not None and arrival <= last.arrival:
+        return _stamp_late(clock, arrival, measure_every_s, records, announced)
     elapsed = arrival - last.arrival if last else None
     nominal = measure_every_s * clock.clock_factor
     resent = _resent_count(last, records, announced, elapsed, nominal, store_records)
@@ -142,6 +144,31 @@ def stamp_packet(
     )
     next_clock = StationClock(factor, LastBatch(arrival, all_stamps, tuple(records)))
     return Timed(stamps, resent, spacing, calibrated, next_clock)
+
+
+def _stamp_late(
+    clock: StationClock,
+    arrival: float,
+    measure_every_s: int,
+    records: Sequence[bytes],
+    announced: int,
+) -> Timed:
+    """Stamp a packet that arrived no later than the station's last one.
+
+    Such a packet is stamped after that one when it was kept aside and decoded
+    later, or when two connections of the station closed at nearly the same
+    moment and the later one was committed first. The same records as the last
+    packet's are the same packet delivered twice: they were stored with it, so
+    none is stored again. Other records are stamped back from their own arrival
+    with the learnt clock factor. Either way the clock stays as it was: it
+    follows the station's newest packet.
+    """
+    spacing = measure_every_s * clock.clock_factor
+    last = clock.last
+    if last is not None and tuple(records) == last.records and announced == len(last.stamps):
+        return Timed((None,) * len(records), announced, spacing, False, clock)
+    stamps = tuple(arrival - (announced - 1 - j) * spacing for j in range(len(records)))
+    return Timed(stamps, 0, spacing, False, clock)
 
 
 def _resent_count(

@@ -21,3 +21,13 @@ def profile_parser(profiles: dict[str, Any], name: str) -> StationParser:
     if name == "reference":
         return make_parser("reference")
     return make_parser(fields=[FieldSpec(**spec) for spec in profiles[name]["fields"]])
+
+
+class Clock:
+    """A wall clock (unix seconds) that moves only when a test moves it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

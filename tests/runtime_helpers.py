@@ -154,3 +154,10 @@ def bridge_process(config_file: Path, log_file: Path) -> Iterator[BridgeProcess]
         yield bridge
     finally:
         bridge.close()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``wxstation-bridge`` with ``args`` in a process of its own, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True, check=False
+    )

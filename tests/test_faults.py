@@ -164,7 +164,8 @@ class Count:
             f"\nfaults: {self.test}: sent {self.sent} packets, committed {self.committed}, "
             f"decoded {self.counts.done} (twice {self.counts.decoded_twice}, "
             f"incomplete {self.counts.incomplete}, kept aside {self.counts.kept}, "
-            f"waiting {self.counts.new}); samples stored {self.counts.samples}, "
+            f"waiting {self.counts.new}); samples stored {self.counts.samples} "
+            f"(and {self.counts.conflicts} kept aside as conflicts), "
             f"in InfluxDB {influx} of {self.counts.points}; "
             f"duplicates {self.counts.decoded_twice}; crashes {self.crashes}{self.extra}"
         )
@@ -291,7 +292,7 @@ def test_influxdb_stopped_and_restarted_under_load(
     count.assert_no_loss()
     assert report["failures"] == 0
     assert counts.packets == report["packets_sent"] == 1200
-    assert counts.samples == report["samples_sent"]
+    assert counts.samples_and_conflicts == report["samples_sent"]
     assert "influxdb unavailable, samples wait in the spool" in log.read_text()
 
 
@@ -448,7 +449,7 @@ def test_disk_full_stops_accepting_and_loses_nothing(tmp_path: Path) -> None:
     )
     count.print()
     count.assert_no_loss()
-    assert counts.samples == samples
+    assert counts.samples_and_conflicts == samples
     assert "not accepting packets: cannot write the database" in full_log
 
 
@@ -529,7 +530,7 @@ async def test_database_full_keeps_packets_and_resumes(
     count = Count("database full (max_page_count)", sent, counts.packets, counts, None, 0)
     count.print()
     count.assert_no_loss()
-    assert counts.samples == 30 * sent
+    assert counts.samples_and_conflicts == 30 * sent
 
 
 async def test_pausing_serves_the_connections_already_in_the_backlog(tmp_path: Path) -> None:
@@ -752,7 +753,7 @@ def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) 
     count.print()
     count.assert_no_loss()
     assert closed == 300
-    assert counts.samples == 30 * len(packets)
+    assert counts.samples_and_conflicts == 30 * len(packets)
 
 
 # --- floods of traffic that is not a station's (tests/floods.py; CI sizes in test_flood.py) --

@@ -25,18 +25,21 @@ import paho.mqtt.client as paho
 import pytest
 import yaml
 
+from bridge.availability import unavailable_at
 from bridge.config import Config, parse_config
 from bridge.parsers.derived import absolute_humidity, dew_point
 from bridge.pipeline import Pipeline
 from bridge.protocol import HEADER
 from bridge.receiver import Receiver
 from bridge.samples import Batch, format_time, make_batch
-from bridge.service import serve
+from bridge.service import decode_offline, serve
 from bridge.sim import SimStation, send_packet
-from bridge.sinks import SinkUnavailableError
-from bridge.sinks.discovery import DiscoveryStation, Topics, device_config, expire_after
+from bridge.sinks import Sink, SinkUnavailableError
+from bridge.sinks.discovery import DiscoveryStation, Topics, device_config
 from bridge.sinks.mqtt import MqttSink, batch_payload, encode, state_payload
+from bridge.spool import Received, Spool
 from bridge.timing import StationClock
+from tests.helpers import Clock
 from tests.servers import Mosquitto, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,12 +229,14 @@ async def running_sink(config: Config, **options: Any) -> AsyncIterator[MqttSink
 
 
 @asynccontextmanager
-async def running_bridge(config: Config) -> AsyncIterator[tuple[Receiver, Pipeline]]:
-    """The whole bridge in this process (``serve``), with the sinks its config sets up."""
+async def running_bridge(
+    config: Config, sinks: list[Sink] | None = None
+) -> AsyncIterator[tuple[Receiver, Pipeline]]:
+    """The whole bridge in this process (``serve``), with ``sinks`` or those its config sets up."""
     ready: asyncio.Future[tuple[Receiver, Pipeline]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(
-        serve(config, stop=stop, on_ready=lambda r, p: ready.set_result((r, p)))
+        serve(config, sinks=sinks, stop=stop, on_ready=lambda r, p: ready.set_result((r, p)))
     )
     await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
     assert ready.done(), f"the bridge did not start: {task.result() if task.done() else ''}"
@@ -252,15 +257,23 @@ def garden_sensor(key: str, name: str, **extra: Any) -> dict[str, Any]:
         "name": name,
         "state_topic": "wxstation/1/state",
         "value_template": "{{ value_json." + key.replace("health_", "health.") + " }}",
+        "qos": 1,
         **extra,
     }
+
+
+def availability_of(*topics: str) -> list[dict[str, str]]:
+    return [
+        {"topic": topic, "payload_available": "online", "payload_not_available": "offline"}
+        for topic in topics
+    ]
 
 
 def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health() -> None:
     """Test the whole discovery payload of a reference station with derived values."""
     config = parse_config({"stations": STATIONS})
-    station = DiscoveryStation.of(config.stations[1], wake_every_s=600)
-    measured = {"state_class": "measurement", "expire_after": 1500}
+    station = DiscoveryStation.of(config.stations[1])
+    measured = {"state_class": "measurement"}
     diagnostic = {"entity_category": "diagnostic"}
     assert device_config(station, TOPICS, qos=1, sw_version="1.2.3") == {
         "device": {
@@ -271,10 +284,8 @@ def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health() ->
             "serial_number": "1",
         },
         "origin": {"name": "wxstation", "sw_version": "1.2.3"},
-        "availability_topic": "wxstation/bridge/state",
-        "payload_available": "online",
-        "payload_not_available": "offline",
-        "qos": 1,
+        "availability": availability_of("wxstation/bridge/state", "wxstation/1/availability"),
+        "availability_mode": "all",
         "components": {
             "light": garden_sensor(
                 "light",
@@ -317,7 +328,11 @@ def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health() ->
                 **measured,
             ),
             "health_last_seen": garden_sensor(
-                "health_last_seen", "Last seen", device_class="timestamp", **diagnostic
+                "health_last_seen",
+                "Last seen",
+                device_class="timestamp",
+                availability=availability_of("wxstation/bridge/state"),
+                **diagnostic,
             ),
             "health_samples": garden_sensor(
                 "health_samples",
@@ -325,7 +340,6 @@ def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health() ->
                 state_class="measurement",
                 suggested_display_precision=0,
                 icon="mdi:counter",
-                expire_after=1500,
                 **diagnostic,
             ),
             "health_interval": garden_sensor(
@@ -335,7 +349,6 @@ def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health() ->
                 unit_of_measurement="s",
                 state_class="measurement",
                 suggested_display_precision=1,
-                expire_after=1500,
                 **diagnostic,
             ),
             "health_clock_error": garden_sensor(
@@ -345,7 +358,6 @@ def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health() ->
                 state_class="measurement",
                 suggested_display_precision=2,
                 icon="mdi:clock-alert-outline",
-                expire_after=1500,
                 **diagnostic,
             ),
         },
@@ -370,17 +382,14 @@ def test_ids_and_topics_of_a_bridge_with_another_base_topic() -> None:
     assert other.state(4) == "home/weather/4/state"
     assert other.batch(4) == "home/weather/4/batch"
     assert other.availability == "home/weather/bridge/state"
+    assert other.station_availability(4) == "home/weather/4/availability"
+    assert other.availability_device("home/weather/4/availability") == 4
+    assert other.availability_device("home/weather/4/state") is None
     assert other.discovered_device("ha/device/wxstation_home_weather_4/config") == 4
     assert Topics(discovery_prefix="ha").discovered_device(other.discovery(4)) is None
     assert other.discovered_device("ha/device/wxstation_4/config") is None
     assert TOPICS.state_device("wxstation/bridge/state") is None
     assert TOPICS.state_device("wxstation/017/state") is None
-
-
-def test_expire_after_is_two_missed_wake_ups_and_a_half() -> None:
-    assert expire_after(3600) == 9000
-    assert expire_after(600) == 1500
-    assert expire_after(15) == 37
 
 
 def test_state_and_batch_payloads() -> None:
@@ -459,17 +468,22 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
             {"time": format_time(arrival_ms), **newest},
         ],
     }
-    # Announced at start with the firmware's wake interval, then again with the
-    # station's own once its first packet told it.
-    garden = [m.json() for m in watcher.on(TOPICS.discovery(1))]
-    assert [c["components"]["light"]["expire_after"] for c in garden] == [9000, 1500]
+    # Announced once, at start: the payload does not depend on the packets.
+    assert len(watcher.on(TOPICS.discovery(1))) == 1
     assert snapshot[TOPICS.discovery(1)].json() == device_config(
-        DiscoveryStation.of(config.stations[1], 600), TOPICS
+        DiscoveryStation.of(config.stations[1]), TOPICS
     )
     assert snapshot[TOPICS.discovery(2)].json() == device_config(
         DiscoveryStation.of(config.stations[2]), TOPICS
     )
     assert [m.payload for m in watcher.on(availability)] == [b"online", b"offline"]
+    # Neither station had sent anything; station 1's packet brought it online.
+    assert [m.payload for m in watcher.on(TOPICS.station_availability(1))] == [
+        b"offline",
+        b"online",
+    ]
+    assert [m.payload for m in watcher.on(TOPICS.station_availability(2))] == [b"offline"]
+    assert snapshot[TOPICS.station_availability(1)].payload == b"online"
     assert not watcher.on("wxstation/2/state")
 
 
@@ -635,6 +649,8 @@ async def test_what_a_broker_forgot_comes_back(broker: Mosquitto, tmp_path: Path
         assert set(before) == {
             "wxstation/bridge/state",
             "wxstation/1/state",
+            "wxstation/1/availability",
+            "wxstation/2/availability",
             TOPICS.discovery(1),
             TOPICS.discovery(2),
         }
@@ -655,7 +671,7 @@ async def test_what_a_broker_forgot_comes_back(broker: Mosquitto, tmp_path: Path
 async def test_a_restarted_bridge_republishes_nothing_the_broker_kept(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
-    """Test that a new run does not touch retained states, which would restart their expiry."""
+    """Test that a new run publishes only what the broker does not hold already."""
     config = make_config(broker, tmp_path)
     async with running_sink(config) as sink:
         await sink.deliver([batch_of(config, 1, time.time() - 30, 600)])
@@ -681,15 +697,13 @@ async def test_a_restarted_bridge_republishes_nothing_the_broker_kept(
 
 
 @pytest.mark.servers
-async def test_state_only_moves_forward_and_wake_changes_reannounce(
-    broker: Mosquitto, tmp_path: Path
-) -> None:
-    """Test late batches (published, not made the state) and a new wake interval."""
+async def test_state_only_moves_forward(broker: Mosquitto, tmp_path: Path) -> None:
+    """Test that a late batch is published but does not become the state."""
     config = make_config(broker, tmp_path)
     now = time.time()
     newer, older = batch_of(config, 1, now, 600), batch_of(config, 1, now - 600, 600)
     faster = batch_of(config, 1, now + 300, 300)
-    watcher = Watcher(broker, "wxstation/1/batch")
+    watcher = Watcher(broker, "wxstation/1/batch", TOPICS.discovery(1))
     try:
         async with running_sink(config) as sink:
             await sink.deliver([newer])
@@ -698,21 +712,83 @@ async def test_state_only_moves_forward_and_wake_changes_reannounce(
             assert snapshot["wxstation/1/state"].payload == encode(
                 state_payload(newer, [f.key for f in config.stations[1].parser.all_fields]) or {}
             )
-            assert snapshot[TOPICS.discovery(1)].json()["components"]["light"]["expire_after"] == (
-                1500
-            )
             await sink.deliver([faster])
             snapshot = await retained(broker, "#")
-        await eventually(lambda: len(watcher.messages) == 3, "three batch messages")
+        await eventually(lambda: len(watcher.on("wxstation/1/batch")) == 3, "three batches")
     finally:
         watcher.close()
     assert snapshot["wxstation/1/state"].json()["health"]["last_seen"] == format_time(
         round(faster.arrival * 1000)
     )
-    assert snapshot[TOPICS.discovery(1)].json()["components"]["light"]["expire_after"] == 750
-    assert [m.json()["health"]["last_seen"] for m in watcher.messages] == [
+    assert [m.json()["health"]["last_seen"] for m in watcher.on("wxstation/1/batch")] == [
         format_time(round(b.arrival * 1000)) for b in (newer, older, faster)
     ]
+    # A new wake interval changes nothing in the discovery: announced once.
+    assert len(watcher.on(TOPICS.discovery(1))) == 1
+
+
+@pytest.mark.servers
+async def test_a_quiet_station_turns_offline_when_the_rule_says(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Test the timer: offline at the rule's moment and not before, online with the next packet."""
+    config = make_config(broker, tmp_path)
+    clock = Clock(1_790_000_000.0)
+    topic = TOPICS.station_availability(1)
+    watcher = Watcher(broker, topic)
+
+    def seen() -> list[bytes]:
+        return [m.payload for m in watcher.on(topic)]
+
+    try:
+        async with running_sink(config, clock=clock, recheck=0.05) as sink:
+            await sink.deliver([batch_of(config, 1, clock.now, 600)])
+            await eventually(lambda: seen() == [b"offline", b"online"], "online")
+            gone = unavailable_at(clock.now, 600)
+            clock.now = gone - 1
+            await asyncio.sleep(0.3)
+            assert seen() == [b"offline", b"online"]
+            clock.now = gone
+            await eventually(lambda: seen() == [b"offline", b"online", b"offline"], "offline")
+            assert (await retained(broker, topic))[topic].payload == b"offline"
+
+            clock.now += 3600
+            await sink.deliver([batch_of(config, 1, clock.now, 600)])
+            await eventually(lambda: seen()[-1] == b"online", "online again")
+            assert (await retained(broker, topic))[topic].payload == b"online"
+    finally:
+        watcher.close()
+    assert seen() == [b"offline", b"online", b"offline", b"online"]
+
+
+@pytest.mark.servers
+async def test_availability_at_start_comes_from_the_database(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Test a bridge whose broker forgot everything: each station's availability is what
+    the database's newest packet says, whatever the MQTT sink had delivered."""
+    config = make_config(broker, tmp_path)
+    now = 1_790_000_000.0
+    with Spool(config.storage.path) as spool:
+        spool.add_packets(
+            [
+                Received(packet(1), now - 600, "127.0.0.1:40001"),
+                Received(packet(2), now - 3 * 3600, "127.0.0.1:40002"),
+                # Not configured, decoded as an unknown station, gone for hours.
+                Received(packet(5), now - 3 * 3600, "127.0.0.1:40005"),
+            ]
+        )
+        assert decode_offline(spool, config) == (3, 0)
+        spool.set_progress("mqtt", spool.last_seq())
+    assert config.mqtt is not None
+    sink = MqttSink(config.mqtt, config, clock=lambda: now)
+    async with running_bridge(config, sinks=[sink]):
+        await eventually(lambda: sink.connected, "the sink to connect")
+        snapshot = await retained(broker, "#")
+    assert snapshot[TOPICS.station_availability(1)].payload == b"online"
+    assert snapshot[TOPICS.station_availability(2)].payload == b"offline"
+    assert not [topic for topic in snapshot if topic.startswith("wxstation/5/")]
+    assert TOPICS.discovery(5) not in snapshot
 
 
 @pytest.mark.servers
@@ -749,7 +825,8 @@ async def test_home_assistant_birth_triggers_a_reannounce(
 async def test_stations_no_longer_configured_lose_their_discovery(
     broker: Mosquitto, tmp_path: Path, action: str, live_unknown_kept: bool
 ) -> None:
-    """Test the cleanup at start, which leaves other bridges' and devices' configs alone."""
+    """Test the cleanup at start: a station no longer served loses its discovery, state and
+    availability; other bridges' and devices' topics stay."""
     config = make_config(broker, tmp_path, unknown_stations={"action": action})
     other = Topics("home")
     decoding = make_config(broker, tmp_path)  # to build states of unknown stations
@@ -766,32 +843,41 @@ async def test_stations_no_longer_configured_lose_their_discovery(
             ("homeassistant/device/zigbee2mqtt_0x01/config", b'{"not ours": true}'),
             (TOPICS.state(5), encode(state_payload(alive, ["light"]) or {})),
             (TOPICS.state(6), encode(state_payload(dead, ["light"]) or {})),
+            (TOPICS.station_availability(6), b"online"),
+            (TOPICS.station_availability(9), b"offline"),
+            (other.station_availability(9), b"online"),
         ]:
             seeder.publish(topic, payload, retain=True)
     finally:
         seeder.close()
 
     async with running_sink(config):
-        snapshot = await retained(broker, "homeassistant/#")
+        snapshot = await retained(broker, "#")
 
     assert snapshot[TOPICS.discovery(1)].json() == device_config(
         DiscoveryStation.of(config.stations[1]), TOPICS
     )
     assert TOPICS.discovery(2) in snapshot
-    assert TOPICS.discovery(6) not in snapshot
-    assert TOPICS.discovery(9) not in snapshot
+    for device in (6, 9):
+        for topic in TOPICS.discovery(device), TOPICS.state(device):
+            assert topic not in snapshot
+        assert TOPICS.station_availability(device) not in snapshot
     assert snapshot[other.discovery(9)].payload == b'{"other bridge": true}'
+    assert snapshot[other.station_availability(9)].payload == b"online"
     assert snapshot["homeassistant/device/zigbee2mqtt_0x01/config"].payload == (
         b'{"not ours": true}'
     )
+    five = [TOPICS.discovery(5), TOPICS.state(5), TOPICS.station_availability(5)]
     if live_unknown_kept:
         station = config.station(5)
         assert station is not None
         assert snapshot[TOPICS.discovery(5)].json() == device_config(
-            DiscoveryStation.of(station, 600), TOPICS
+            DiscoveryStation.of(station), TOPICS
         )
+        assert snapshot[TOPICS.station_availability(5)].payload == b"online"
+        assert TOPICS.state(5) in snapshot
     else:
-        assert TOPICS.discovery(5) not in snapshot
+        assert not [topic for topic in five if topic in snapshot]
 
 
 @pytest.mark.servers

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from bridge.availability import LastPacket
 from bridge.config import parse_config
 from bridge.parsers import ReferenceParser
+from bridge.samples import Batch, Sample, make_batch
 from bridge.service import decode_offline
 from bridge.sim import SimStation
-from bridge.spool import Received, Spool
+from bridge.spool import Conflict, Received, Spool
+from bridge.timing import StationClock
+from tests.helpers import VECTORS
 from tests.runtime_helpers import write_config
 
 
@@ -57,6 +67,26 @@ def test_prune_keeps_the_raw_packets(tmp_path: Path) -> None:
         assert len(list(spool.raw_packets())) == 5
 
 
+def test_last_packets_are_the_newest_by_arrival(tmp_path: Path) -> None:
+    """Test that each station's newest packet is found by its arrival, not by decoding order."""
+    with filled_spool(tmp_path / "wx.db") as spool:
+        newest = max(p.received_at for p in spool.raw_packets() if p.device_id == 1)
+        roof = SimStation(2, ReferenceParser(), 1_790_000_000.0, wake_every_s=600).wake()
+        late = SimStation(1, ReferenceParser(), 1_780_000_000.0, wake_every_s=900).wake()
+        spool.add_packets(
+            [
+                Received(roof.packet, roof.arrival, "192.168.1.51:4000"),
+                # Older than station 1's newest, decoded after it (as after reprocess).
+                Received(late.packet, late.arrival, "192.168.1.50:4000"),
+            ]
+        )
+        assert decode_offline(spool, parse_config({})) == (2, 0)
+        assert spool.last_packets() == {
+            1: LastPacket(newest, 3600),
+            2: LastPacket(roof.arrival, 600),
+        }
+
+
 def test_status_and_redeliver_commands(tmp_path: Path) -> None:
     """Test that status shows kept-aside reasons and sink backlog, and redeliver rewinds."""
     with filled_spool(tmp_path / "wx.db") as spool:
@@ -80,3 +110,185 @@ def test_status_and_redeliver_commands(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "1 kept-aside batches of influxdb" in result.stdout
     assert "sink influxdb: 2 batches to deliver, 0 refused" in cli("status").stdout
+
+
+def sample_batch(device_id: int = 1, seed: int = 0) -> Batch:
+    """A decoded packet of 30 samples, the newest at 1_790_000_000."""
+    data = SimStation(device_id, ReferenceParser(), 1_789_996_400.0, seed=seed).wake().packet
+    batch, _ = make_batch("Garden", ReferenceParser(), StationClock(), data, 1_790_000_000.0)
+    return batch
+
+
+def test_one_sample_per_station_and_time(tmp_path: Path) -> None:
+    """Test that a sample equal to a stored one is not stored again, a different one
+    is kept aside as a conflict with both values (once), and the schema refuses a
+    second sample of a station and time whatever writes it."""
+    whole = sample_batch()
+    first, second = whole.samples[:20], whole.samples[10:]
+    changed = Sample(first[15].time_ms, {**first[15].values, "temperature": -40.0})
+    with Spool(tmp_path / "wx.db") as spool:
+        spool.add_packets([Received(b"packet %d" % n, float(n), "10.0.0.1:1") for n in range(4)])
+        a, b, c, again = spool.record(
+            [
+                (1, replace(whole, samples=first)),
+                (2, replace(whole, samples=second)),
+                (3, replace(whole, samples=(changed,))),
+                (4, replace(whole, samples=(changed,))),
+            ],
+            [],
+            {},
+        )
+        assert (len(a.batch.samples), a.repeated, a.conflicts) == (20, 0, ())
+        assert b.batch.samples == whole.samples[20:]
+        assert b.repeated == 10
+        assert c.batch.samples == ()
+        assert c.conflicts == (
+            Conflict(1, "Garden", changed.time_ms, first[15].values, changed.values),
+        )
+        assert (again.batch.samples, again.repeated, again.conflicts) == ((), 1, ())
+
+        stored = [(time_ms, values) for _, _, time_ms, values in spool.samples()]
+        assert stored == [(s.time_ms, s.values) for s in whole.samples]
+        assert [values for _, _, _, values in spool.samples()] == [
+            s.values for _, batch in spool.batches(after=0, limit=10) for s in batch.samples
+        ]
+        assert spool.conflicts(10) == (1, list(c.conflicts))
+        with pytest.raises(sqlite3.IntegrityError):
+            spool.db.execute(
+                'INSERT INTO samples (seq, device_id, station, time_ms, "values") '
+                "VALUES (1, 1, 'Garden', ?, '{}')",
+                (changed.time_ms,),
+            )
+
+
+def test_a_packet_is_stored_once(tmp_path: Path) -> None:
+    """Test that the same bytes from the same peer at the same time are one packet,
+    and that another peer, time or byte makes another packet."""
+    data = bytes.fromhex("0c00100e780006010378005c6b106a7600806b0c6a")
+    packet = Received(data, 1_790_000_000.25, "10.0.0.1:4000")
+    with Spool(tmp_path / "wx.db") as spool:
+        assert len(spool.add_packets([packet, packet])) == 1
+        assert spool.add_packets([packet]) == []
+        others = [
+            replace(packet, peer="10.0.0.1:4001"),
+            replace(packet, received_at=1_790_000_000.26),
+            replace(packet, data=packet.data + b" "),
+        ]
+        assert len(spool.add_packets(others)) == 3
+        assert len(list(spool.raw_packets())) == 4
+
+
+def v1_database(path: Path) -> Path:
+    """tests/vectors/spool-v1.sql as a database file."""
+    db = sqlite3.connect(path)
+    db.executescript((VECTORS / "spool-v1.sql").read_text(encoding="utf-8"))
+    db.close()
+    return path
+
+
+def schema(spool: Spool) -> set[tuple[str, str, str | None]]:
+    rows = spool.db.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+    return {(kind, name, sql) for kind, name, sql in rows}
+
+
+def test_upgrade_from_schema_1_with_a_capture_ingested_twice(tmp_path: Path) -> None:
+    """Test that a database written by schema 1 with every packet doubled (see
+    tests/vectors/README.md) upgrades in place to what ingesting the capture once
+    stores now: the copies go with their samples and refusals, two different
+    samples of one station and time become a conflict, equal ones one sample."""
+    path = v1_database(tmp_path / "v1.db")
+    old = sqlite3.connect(path)
+    capture = [
+        Received(data, received_at, peer)
+        for data, received_at, peer in old.execute(
+            "SELECT data, received_at, peer FROM packets WHERE id <= 7 ORDER BY id"
+        )
+    ]
+    twin_b = [json.loads(v) for (v,) in old.execute('SELECT "values" FROM samples WHERE seq = 2')]
+    assert old.execute("SELECT count(*) FROM samples").fetchone() == (14 * 30,)
+    old.close()
+
+    with Spool(path) as upgraded, Spool(tmp_path / "fresh.db") as fresh:
+        fresh.add_packets(capture)
+        decode_offline(fresh, parse_config({}))
+        assert schema(upgraded) == schema(fresh)
+        assert upgraded.db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert upgraded.counts() == {"done": 7}
+        assert list(upgraded.samples()) == list(fresh.samples())
+        assert Counter(device for device, *_ in upgraded.samples()) == {1: 90, 3: 30, 4: 30}
+        count, conflicts = upgraded.conflicts(100)
+        assert (count, conflicts) == fresh.conflicts(100)
+        assert count == 30
+        assert sorted(tuple(c.other.items()) for c in conflicts) == sorted(
+            tuple(v.items()) for v in twin_b
+        )
+        stored = {time_ms: values for device, _, time_ms, values in upgraded.samples()}
+        assert all(c.stored == stored[c.time_ms] for c in conflicts)
+        assert upgraded.rejected() == [("influxdb", 2, "field type conflict")]
+        assert upgraded.progress("influxdb") == upgraded.last_seq() == 7
+        assert upgraded.add_packets(capture) == []
+    with Spool(path) as reopened:
+        assert reopened.counts() == {"done": 7}
+
+
+def test_status_lists_conflicts(tmp_path: Path) -> None:
+    """Test that status counts the conflicts and shows the newest with both values."""
+    v1_database(tmp_path / "wx.db")
+    config_file = write_config(tmp_path / "config.yaml", {"storage": {"path": "wx.db"}})
+    result = subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "status", "-c", str(config_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "packets: 7 decoded, 0 kept aside, 0 waiting" in lines
+    at = lines.index(
+        "conflicts: 30 samples kept aside, each different from the stored sample "
+        "of its station and time"
+    )
+    with Spool(tmp_path / "wx.db") as spool:
+        _, newest = spool.conflicts(10)
+    assert lines[at + 1 : at + 12] == [f"  {c}" for c in newest] + ["  and 20 older ones"]
+    assert lines[at + 1] == (
+        '  Station 3 (3) at 2026-09-21T14:15:00.000Z: stored {"light": 6311.0, "humidity": '
+        '52.17413330078125, "temperature": 20.34273681640625}, other {"light": 14521.0, '
+        '"humidity": 57.11798095703125, "temperature": 17.479135742187502}'
+    )
+    assert "sink influxdb: 0 batches to deliver, 1 refused and kept aside" in lines
+
+
+def test_a_failed_upgrade_changes_nothing(tmp_path: Path) -> None:
+    """Test that an upgrade that fails part way (here a table in its way) leaves the
+    database as schema 1 wrote it, and says why."""
+    path = v1_database(tmp_path / "v1.db")
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE conflicts (note TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(RuntimeError) as raised:
+        Spool(path).open()
+    assert str(raised.value) == (
+        f"cannot upgrade {path} from schema 1 to 2 (table conflicts already exists); "
+        "the database is as it was"
+    )
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM packets").fetchone() == (14,)
+    assert db.execute("SELECT count(*) FROM samples").fetchone() == (14 * 30,)
+    db.close()
+
+
+def test_prune_deletes_conflicts_as_old_as_the_samples(tmp_path: Path) -> None:
+    """Test that retention deletes conflicts older than the cutoff with the samples."""
+    cutoff = 1_790_000_000_000
+    with Spool(v1_database(tmp_path / "wx.db")) as spool:
+        before = len(list(spool.samples()))
+        removed = spool.prune(cutoff)
+        after = [time_ms for _, _, time_ms, _ in spool.samples()]
+        count, conflicts = spool.conflicts(10)
+    assert min(after) >= cutoff
+    assert [c.time_ms for c in conflicts] == [1_790_000_100_000]
+    assert count == 1
+    assert removed == before - len(after) + 29

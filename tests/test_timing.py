@@ -173,3 +173,49 @@ def test_cut_packet_then_resend_with_dropped_records() -> None:
     assert set(ledger.stored) == ledger.received
     assert len(ledger.stored) == 30 + 30 + 20 + 58
     assert max(errors) < 8.0
+
+
+def test_the_same_packet_twice_within_a_second_is_stamped_once() -> None:
+    """Test that the same bytes arriving twice, 0.4 s apart, give samples once, in
+    whichever order the two connections are stamped."""
+    station = SimStation(1, PARSER, 1_790_000_000.0, clock_factor=1.01)
+    first = station.wake()
+    station.delivered()
+    wake = station.wake()
+    before = stamp(StationClock(), first.packet, first.arrival).clock
+    early, late = wake.arrival, wake.arrival + 0.4
+
+    in_order = stamp(before, wake.packet, early)
+    again = stamp(in_order.clock, wake.packet, late)
+    assert None not in in_order.stamps
+    assert again.stamps == (None,) * 30
+    assert again.resent == 30
+
+    # The later connection committed first: its copy is stamped, the earlier one
+    # is then the same packet and the station's clock stays as the later one left it.
+    swapped = stamp(before, wake.packet, late)
+    after = stamp(swapped.clock, wake.packet, early)
+    assert None not in swapped.stamps
+    assert after.stamps == (None,) * 30
+    assert after.clock is swapped.clock
+
+
+def test_a_late_packet_with_other_records_is_stamped_from_its_own_arrival() -> None:
+    """Test that a packet older than the station's newest, with other records (a kept
+    packet decoded later), gets evenly spaced stamps from its arrival with the learnt
+    clock factor, and leaves the clock alone."""
+    station = SimStation(1, PARSER, 1_790_000_000.0, clock_factor=1.01)
+    clock = StationClock()
+    wakes = []
+    for _ in range(3):
+        wakes.append(station.wake())
+        station.delivered()
+    for wake in wakes[1:]:
+        clock = stamp(clock, wake.packet, wake.arrival).clock
+    timed = stamp(clock, wakes[0].packet, wakes[0].arrival)
+    spacing = 120 * clock.clock_factor
+    assert clock.clock_factor != 1.0
+    assert timed.stamps == pytest.approx(
+        [wakes[0].arrival - (29 - j) * spacing for j in range(30)], abs=1e-6
+    )
+    assert timed.clock is clock

@@ -11,8 +11,9 @@ sink never loses a sample and never blocks receiving.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from bridge.availability import LastPacket
 from bridge.samples import Batch
 
 __all__ = ["Sink", "SinkError", "SinkRejectedError", "SinkUnavailableError"]
@@ -46,6 +47,13 @@ class Sink(ABC):
     name: str = "sink"
     #: Most batches handed to one :meth:`deliver` call.
     batch_limit: int = 200
+
+    def restore(self, last_packets: Mapping[int, LastPacket]) -> None:  # noqa: B027  (optional hook)
+        """Learn each station's newest packet from the database; called once before :meth:`start`.
+
+        Batches a sink has not delivered yet are among them, so this is the
+        bridge's own knowledge of the stations, whatever the sink's progress.
+        """
 
     async def start(self) -> None:  # noqa: B027  (optional hook)
         """Connect; called once before the first delivery."""

@@ -6,7 +6,10 @@ MQTT integration. The format is device-based discovery as Home Assistant 2025.4
 reads it: one retained message per station on
 ``<prefix>/device/<device key>/config`` with ``device``, ``origin`` and
 ``components`` (one sensor per value), and an empty retained message on the same
-topic to remove the station with all its entities.
+topic to remove the station with all its entities. Every entity is available
+while both the bridge and its station are (``availability_mode: all``): the
+bridge's will says when the bridge is gone, and the bridge says when a station
+is, by :mod:`bridge.availability`'s rule.
 
 Every id is built from the station's device id, never from its name, so renaming
 a station renames its device in Home Assistant and keeps its entities and their
@@ -27,7 +30,6 @@ from bridge.parsers.fields import Field
 
 __all__ = [
     "AVAILABLE",
-    "FIRMWARE_WAKE_EVERY_S",
     "HEALTH_FIELDS",
     "NODE",
     "NOT_AVAILABLE",
@@ -35,16 +37,13 @@ __all__ = [
     "Topics",
     "bridge_version",
     "device_config",
-    "expire_after",
 ]
 
 #: What every id and discovery topic of this bridge starts with.
 NODE = "wxstation"
-#: The bridge's availability payloads (also Home Assistant's defaults).
+#: The availability payloads of the bridge and of each station (also Home Assistant's defaults).
 AVAILABLE = "online"
 NOT_AVAILABLE = "offline"
-#: Seconds between wake-ups of a station that has not reported yet: the firmware default.
-FIRMWARE_WAKE_EVERY_S = 3600
 
 #: The station's health as diagnostic entities; the keys are those of
 #: :meth:`bridge.samples.Batch.health`, found under ``health`` in the state message.
@@ -57,15 +56,6 @@ HEALTH_FIELDS = (
 
 _NOT_IN_ID = re.compile(r"[^a-z0-9]+")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def expire_after(wake_every_s: int) -> int:
-    """Seconds without a state message after which a station's values turn unavailable.
-
-    Two missed wake-ups, plus half an interval for a watchdog clock that runs a
-    few percent slow and for the ESP's boot and WiFi connect.
-    """
-    return 2 * wake_every_s + wake_every_s // 2
 
 
 def bridge_version() -> str:
@@ -104,10 +94,19 @@ class Topics:
         """Not retained: every sample of one packet."""
         return f"{self.base}/{device_id}/batch"
 
+    def station_availability(self, device_id: int) -> str:
+        """Retained ``online``/``offline`` of one station, by :mod:`bridge.availability`'s rule."""
+        return f"{self.base}/{device_id}/availability"
+
     @property
     def states(self) -> str:
         """Wildcard for every station's state topic."""
         return f"{self.base}/+/state"
+
+    @property
+    def station_availabilities(self) -> str:
+        """Wildcard for every station's availability topic."""
+        return f"{self.base}/+/availability"
 
     @property
     def node(self) -> str:
@@ -140,10 +139,17 @@ class Topics:
 
     def state_device(self, topic: str) -> int | None:
         """The device id of a station's state topic, or None for any other topic."""
-        head = f"{self.base}/"
-        if not (topic.startswith(head) and topic.endswith("/state")):
+        return self._station_device(topic, "state")
+
+    def availability_device(self, topic: str) -> int | None:
+        """The device id of a station's availability topic, or None for any other topic."""
+        return self._station_device(topic, "availability")
+
+    def _station_device(self, topic: str, leaf: str) -> int | None:
+        head, tail = f"{self.base}/", f"/{leaf}"
+        if not (topic.startswith(head) and topic.endswith(tail)):
             return None
-        return _device_number(topic[len(head) : -len("/state")])
+        return _device_number(topic[len(head) : -len(tail)])
 
 
 def _device_number(text: str) -> int | None:
@@ -160,22 +166,12 @@ class DiscoveryStation:
     device_id: int
     name: str
     fields: tuple[Field, ...]
-    #: The station's wake interval, from its newest packet's header.
-    wake_every_s: int = FIRMWARE_WAKE_EVERY_S
     #: The parser's kind, shown as part of the device's model.
     parser: str | None = None
 
     @classmethod
-    def of(
-        cls, station: StationConfig, wake_every_s: int = FIRMWARE_WAKE_EVERY_S
-    ) -> DiscoveryStation:
-        return cls(
-            station.device_id,
-            station.name,
-            station.parser.all_fields,
-            wake_every_s,
-            station.parser.kind,
-        )
+    def of(cls, station: StationConfig) -> DiscoveryStation:
+        return cls(station.device_id, station.name, station.parser.all_fields, station.parser.kind)
 
 
 def _template(*path: str) -> str:
@@ -185,6 +181,13 @@ def _template(*path: str) -> str:
     return "{{ " + access + " }}"
 
 
+def _availability(*topics: str) -> list[dict[str, str]]:
+    return [
+        {"topic": topic, "payload_available": AVAILABLE, "payload_not_available": NOT_AVAILABLE}
+        for topic in topics
+    ]
+
+
 def _sensor(
     topics: Topics,
     station: DiscoveryStation,
@@ -192,7 +195,7 @@ def _sensor(
     field: Field,
     template: str,
     *,
-    expires: bool,
+    qos: int,
     diagnostic: bool,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
@@ -201,6 +204,8 @@ def _sensor(
         "name": field.label,
         "state_topic": topics.state(station.device_id),
         "value_template": template,
+        # Per component: Home Assistant does not pass a device's qos on to them.
+        "qos": qos,
     }
     optional = {
         "device_class": field.device_class,
@@ -209,7 +214,6 @@ def _sensor(
         "suggested_display_precision": field.precision,
         "icon": field.icon,
         "entity_category": "diagnostic" if diagnostic else None,
-        "expire_after": expire_after(station.wake_every_s) if expires else None,
     }
     config.update((key, value) for key, value in optional.items() if value is not None)
     return config
@@ -225,10 +229,12 @@ def device_config(
     """The device discovery payload of one station, as JSON-ready data.
 
     One sensor per value the station reports (derived ones included), reading
-    the state message; the health values as diagnostic sensors. All share the
-    bridge's availability, so every entity turns unavailable when the bridge
-    dies, and every value but "last seen" expires after about two missed
-    wake-ups, so a station that stops sending turns unavailable on its own.
+    the state message; the health values as diagnostic sensors. Each entity is
+    available while the bridge and the station both are, so everything turns
+    unavailable when the bridge dies, and a station's entities when it stops
+    sending; "last seen" follows the bridge alone, so it still says when a
+    station that went quiet was last heard from. No value is null: Home
+    Assistant's schema refuses them in ``device`` and ``origin``.
     """
     components: dict[str, dict[str, Any]] = {}
     for field in station.fields:
@@ -238,21 +244,25 @@ def device_config(
             _slug(field.key),
             field,
             _template(field.key),
-            expires=True,
+            qos=qos,
             diagnostic=False,
         )
     for field in HEALTH_FIELDS:
         component = f"health_{field.key}"
-        components[component] = _sensor(
+        config = _sensor(
             topics,
             station,
             component,
             field,
             _template("health", field.key),
-            # When the station was last seen stays worth showing after it went quiet.
-            expires=field.key != "last_seen",
+            qos=qos,
             diagnostic=True,
         )
+        if field.key == "last_seen":
+            # Worth showing most when the station went quiet: it follows the
+            # bridge alone (a component's availability replaces the device's).
+            config["availability"] = _availability(topics.availability)
+        components[component] = config
     model = "Battery weather station"
     return {
         "device": {
@@ -263,9 +273,9 @@ def device_config(
             "serial_number": str(station.device_id),
         },
         "origin": {"name": NODE, "sw_version": sw_version or bridge_version()},
-        "availability_topic": topics.availability,
-        "payload_available": AVAILABLE,
-        "payload_not_available": NOT_AVAILABLE,
-        "qos": qos,
+        "availability": _availability(
+            topics.availability, topics.station_availability(station.device_id)
+        ),
+        "availability_mode": "all",
         "components": components,
     }

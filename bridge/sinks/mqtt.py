@@ -5,6 +5,9 @@ Topics (``<base>`` is ``mqtt.base_topic``, see docs/mqtt.md for the payloads):
 - ``<base>/bridge/state``, retained: ``online`` while the bridge is connected,
   ``offline`` when it stops, and ``offline`` as its last will when it dies;
 - ``<base>/<device id>/state``, retained: the station's newest sample and health;
+- ``<base>/<device id>/availability``, retained: ``online`` or ``offline`` by
+  :mod:`bridge.availability`'s rule, from the bridge's database at every
+  connection, with every packet, and from a timer the moment a station is gone;
 - ``<base>/<device id>/batch``: every sample of one packet, as it is delivered;
 - Home Assistant device discovery per station (see :mod:`bridge.sinks.discovery`),
   announced again when Home Assistant says ``online`` on ``<prefix>/status``.
@@ -13,11 +16,9 @@ One connection task owns the broker connection and reconnects with backoff; it
 never touches receiving, and :meth:`MqttSink.deliver` fails at once while there
 is no connection, so the pipeline keeps the batches in the spool and retries.
 
-At every connection the sink first reads what the broker retains for it (state
-and discovery messages), so it publishes only what is missing or out of date:
-republishing an unchanged state would restart Home Assistant's ``expire_after``
-clock and show a station that has gone quiet as available again. The same read
-finds discovery messages of stations no longer configured, which it removes.
+At every connection the sink first reads what the broker retains for it
+(discovery, state and availability messages), so it publishes only what is
+missing or out of date, and removes what belongs to stations it no longer serves.
 """
 
 from __future__ import annotations
@@ -31,28 +32,28 @@ import random
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 import aiomqtt
 
+from bridge.availability import LastPacket
 from bridge.config import Config, MqttConfig
 from bridge.samples import Batch, format_time
 from bridge.sinks import Sink, SinkUnavailableError
 from bridge.sinks.discovery import (
     AVAILABLE,
-    FIRMWARE_WAKE_EVERY_S,
     NOT_AVAILABLE,
     DiscoveryStation,
     Topics,
     bridge_version,
     device_config,
-    expire_after,
 )
 
 __all__ = [
+    "AVAILABILITY_RECHECK",
     "BIRTH_DELAY_MAX",
     "MqttSink",
     "batch_payload",
@@ -78,6 +79,11 @@ ACK_TIMEOUT = 30.0
 SCAN_TIMEOUT = 5.0
 #: Seconds the bridge takes at shutdown to say ``offline`` and disconnect.
 STOP_TIMEOUT = 5.0
+#: Longest wait, in seconds, between two looks at the stations' availability.
+#: The timer waits for the next station to go, but on the event loop's clock,
+#: while the rule's deadlines are wall-clock times: this bounds how late a step
+#: of the wall clock (NTP, a machine back from suspend) is noticed.
+AVAILABILITY_RECHECK = 60.0
 
 
 # --- payloads ------------------------------------------------------------------
@@ -145,10 +151,9 @@ class _Message:
 
 @dataclass(frozen=True, slots=True)
 class _Known:
-    """What the broker retains, or is being sent, for one station."""
+    """The state the broker retains, or is being sent, for one station."""
 
     arrival_ms: int
-    wake_every_s: int
     state: dict[str, Any] | None = None
     payload: bytes | None = None
 
@@ -161,6 +166,7 @@ class _Scan:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     discovery: dict[int, bytes] = field(default_factory=dict)
     states: dict[int, bytes] = field(default_factory=dict)
+    availability: dict[int, bytes] = field(default_factory=dict)
 
 
 class _Link:
@@ -182,28 +188,43 @@ class MqttSink(Sink):
     name = "mqtt"
 
     def __init__(
-        self, mqtt: MqttConfig, config: Config, *, birth_delay: float = BIRTH_DELAY_MAX
+        self,
+        mqtt: MqttConfig,
+        config: Config,
+        *,
+        birth_delay: float = BIRTH_DELAY_MAX,
+        clock: Callable[[], float] = time.time,
+        recheck: float = AVAILABILITY_RECHECK,
     ) -> None:
         self.mqtt = mqtt
         self.config = config
         self.topics = Topics.of(mqtt)
         #: Longest random wait before answering Home Assistant's birth message.
         self.birth_delay = birth_delay
+        #: The wall clock that stations' availability is judged by (unix seconds).
+        self.clock = clock
+        #: Longest wait between two looks at the stations' availability, seconds.
+        self.recheck = recheck
         # The same id every run: a new run takes over a connection the broker still
         # thinks alive (the host lost its network), so that connection's last will
         # is sent then, before this run's "online", and not minutes after it.
         self._client_id = mqtt.client_id or f"{self.topics.node}-bridge"
         self._version = bridge_version()
         self._known: dict[int, _Known] = {}
+        #: Each station's newest packet: from the database, then from deliveries.
+        self._heard: dict[int, LastPacket] = {}
+        #: The availability the broker retains (or is being sent) per station.
+        self._online: dict[int, bool] = {}
         #: Discovery payloads the broker retains, by device id.
         self._announced: dict[int, bytes] = {}
-        self._announcement_cache: dict[tuple[int, int], _Message | None] = {}
+        self._announcement_cache: dict[int, _Message | None] = {}
         self._keys_cache: dict[int, list[str]] = {}
         self._link: _Link | None = None
         #: Set while no connection attempt is under way (connected, or waiting to retry).
         self._settled = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._reannounce: asyncio.Task[None] | None = None
         self._next_attempt: float | None = None
         self._sessions = 0
@@ -221,16 +242,23 @@ class MqttSink(Sink):
 
     # --- lifecycle -------------------------------------------------------------
 
+    def restore(self, last_packets: Mapping[int, LastPacket]) -> None:
+        for device, packet in last_packets.items():
+            self._hear(device, packet)
+
     async def start(self) -> None:
         """Start connecting in the background; deliveries wait in the spool until then."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="mqtt connection")
+            self._watch = asyncio.create_task(self._watch_availability(), name="mqtt availability")
 
     async def stop(self) -> None:
         """Say ``offline`` (a clean disconnect sends no last will) and disconnect."""
         self._stop.set()
-        if self._reannounce is not None:
-            self._reannounce.cancel()
+        helpers = [task for task in (self._reannounce, self._watch) if task is not None]
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
         if self._task is None:
             return
         try:
@@ -401,11 +429,14 @@ class MqttSink(Sink):
                 if (device := self.topics.state_device(topic)) is not None:
                     scan.states[device] = payload
                     return
+                if (device := self.topics.availability_device(topic)) is not None:
+                    scan.availability[device] = payload
+                    return
         if topic == self.topics.birth and payload == AVAILABLE.encode() and not message.retain:
             self._schedule_reannounce()
 
     async def _scan(self, link: _Link) -> _Scan:
-        """Read every retained discovery and state message that concerns the bridge.
+        """Read every retained discovery, state and availability message of the bridge.
 
         The broker sends what it retains right after a subscription; a message the
         bridge then sends to itself arrives after all of it, so its arrival says
@@ -413,7 +444,12 @@ class MqttSink(Sink):
         """
         client = link.client
         scan = _Scan(f"{self.topics.base}/bridge/sync/{secrets.token_hex(6)}")
-        wanted = [self.topics.discoveries, self.topics.states, scan.marker]
+        wanted = [
+            self.topics.discoveries,
+            self.topics.states,
+            self.topics.station_availabilities,
+            scan.marker,
+        ]
         link.scan = scan
         try:
             await client.subscribe([(topic, 0) for topic in wanted], timeout=math.inf)
@@ -434,7 +470,7 @@ class MqttSink(Sink):
 
     def _adopt(self, scan: _Scan) -> None:
         """Learn the stations the broker holds states of, from an earlier run."""
-        now_ms = time.time() * 1000
+        now = self.clock()
         for device, payload in scan.states.items():
             if device in self._known:
                 continue
@@ -448,24 +484,29 @@ class MqttSink(Sink):
                 continue
             if arrival_ms is None or wake <= 0:
                 continue
-            live = now_ms < arrival_ms + expire_after(wake) * 1000
+            heard = LastPacket(arrival_ms / 1000, wake)
+            # Usually the database has this packet or a newer one; a new database
+            # learns the station from here.
+            self._hear(device, heard)
             # A station no longer configured is kept only while it is still sending
             # and the bridge still decodes it (unknown_stations: decode).
             if device not in self.config.stations and not (
-                live and self.config.station(device) is not None
+                heard.available(now) and self.config.station(device) is not None
             ):
                 continue
-            self._known[device] = _Known(arrival_ms, wake, state, payload)
+            self._known[device] = _Known(arrival_ms, state, payload)
 
     async def _prepare(self, link: _Link) -> None:
         """Bring the broker up to date: clean up, say online, announce, restore states."""
         client = link.client
         scan = await self._scan(link)
         self._adopt(scan)
+        served = self._served()
         self._announced = {}
+        self._online = {device: p == AVAILABLE.encode() for device, p in scan.availability.items()}
         announced: dict[int, bytes] = {}
         messages: list[_Message] = []
-        wanted = self._announcements()
+        wanted = self._announcements(served)
         for device, payload in scan.discovery.items():
             if device in wanted:
                 announced[device] = payload
@@ -474,8 +515,15 @@ class MqttSink(Sink):
                 log.info(
                     "MQTT: removing the discovery of device %d (%s)",
                     device,
-                    "not configured" if self.mqtt.discovery else "discovery is off",
+                    "discovery is off" if device in served else "not configured",
                 )
+        for device in sorted((scan.states.keys() | scan.availability.keys()) - served):
+            log.info("MQTT: removing the state and availability of device %d", device)
+            messages.extend(
+                _Message(topic, b"", retain=True)
+                for topic in (self.topics.state(device), self.topics.station_availability(device))
+            )
+            self._online.pop(device, None)
         messages.append(_Message(self.topics.availability, AVAILABLE.encode(), retain=True))
         for device, message in wanted.items():
             if announced.get(device) != message.payload:
@@ -484,28 +532,111 @@ class MqttSink(Sink):
         for device, known in self._known.items():
             if known.payload is not None and scan.states.get(device) != known.payload:
                 messages.append(_Message(self.topics.state(device), known.payload, retain=True))
+        messages.extend(self._availability_changes(served))
         if self.mqtt.discovery:
             await client.subscribe(self.topics.birth, 0, timeout=math.inf)
         await self._publish(link, messages)
         self._announced = announced
 
+    # --- availability ----------------------------------------------------------
+
+    def _hear(self, device: int, packet: LastPacket) -> None:
+        heard = self._heard.get(device)
+        if heard is None or packet.arrival > heard.arrival:
+            self._heard[device] = packet
+
+    def _served(self) -> set[int]:
+        """The stations the bridge publishes for.
+
+        Every configured station, and one that is not configured while the
+        bridge decodes it (``unknown_stations: decode``) and it is still sending.
+        """
+        now = self.clock()
+        live = {
+            device
+            for device, heard in self._heard.items()
+            if heard.available(now) and self.config.station(device) is not None
+        }
+        return set(self.config.stations) | set(self._known) | live
+
+    def _availability_changes(self, devices: Iterable[int]) -> list[_Message]:
+        """The availability messages of ``devices`` whose availability the broker lacks."""
+        now = self.clock()
+        messages = []
+        for device in sorted(devices):
+            heard = self._heard.get(device)
+            available = heard is not None and heard.available(now)
+            before = self._online.get(device)
+            if before == available:
+                continue
+            self._online[device] = available
+            payload = AVAILABLE if available else NOT_AVAILABLE
+            messages.append(
+                _Message(self.topics.station_availability(device), payload.encode(), retain=True)
+            )
+            if before is not None:
+                station = self.config.station(device)
+                name = f"{station.name} ({device})" if station else f"device {device}"
+                if available:
+                    log.info("MQTT: %s is reporting again: online", name)
+                elif heard is not None:
+                    log.info(
+                        "MQTT: %s has sent nothing since %s: offline",
+                        name,
+                        format_time(round(heard.arrival * 1000)),
+                    )
+        return messages
+
+    def _unsent(self, messages: Iterable[_Message]) -> None:
+        """Forget the availability of messages that may not have reached the broker."""
+        for message in messages:
+            if (device := self.topics.availability_device(message.topic)) is not None:
+                self._online.pop(device, None)
+
+    def _next_check(self) -> float:
+        """Seconds until the next station that is online turns unavailable, at most
+        :attr:`recheck`."""
+        now = self.clock()
+        waits = [
+            self._heard[device].unavailable_at - now
+            for device, online in self._online.items()
+            if online and device in self._heard
+        ]
+        # A deadline already past is one that could not be published (no
+        # connection): the next connection publishes it, or the next look.
+        upcoming = [wait for wait in waits if wait > 0]
+        return min([*upcoming, self.recheck])
+
+    async def _watch_availability(self) -> None:
+        """Say ``offline`` for each station the moment the rule says it is gone."""
+        while not self._stop.is_set():
+            link = self._link
+            if link is not None:
+                messages = self._availability_changes(self._served())
+                if messages:
+                    try:
+                        await self._send(link, messages)
+                    except SinkUnavailableError as err:
+                        self._unsent(messages)
+                        log.warning("MQTT: could not publish availability: %s", err.reason)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._next_check())
+
     # --- discovery -------------------------------------------------------------
 
-    def _announcement(self, device: int, known: dict[int, _Known]) -> _Message | None:
-        wake = known[device].wake_every_s if device in known else FIRMWARE_WAKE_EVERY_S
-        key = (device, wake)
+    def _announcement(self, device: int) -> _Message | None:
         # The payload depends on nothing else (the config is fixed for a run), and
         # building it for every batch cost as much as the batch's own message.
-        if key not in self._announcement_cache:
+        if device not in self._announcement_cache:
             station = self.config.station(device)
-            self._announcement_cache[key] = (
+            self._announcement_cache[device] = (
                 None
                 if station is None
                 else _Message(
                     self.topics.discovery(device),
                     encode(
                         device_config(
-                            DiscoveryStation.of(station, wake),
+                            DiscoveryStation.of(station),
                             self.topics,
                             qos=self.mqtt.qos,
                             sw_version=self._version,
@@ -514,14 +645,13 @@ class MqttSink(Sink):
                     retain=True,
                 )
             )
-        return self._announcement_cache[key]
+        return self._announcement_cache[device]
 
-    def _announcements(self) -> dict[int, _Message]:
-        """The discovery of every station the bridge serves, by device id."""
+    def _announcements(self, served: Iterable[int]) -> dict[int, _Message]:
+        """The discovery of every station in ``served``, by device id."""
         if not self.mqtt.discovery:
             return {}
-        devices = sorted(set(self.config.stations) | set(self._known))
-        messages = {device: self._announcement(device, self._known) for device in devices}
+        messages = {device: self._announcement(device) for device in sorted(served)}
         return {device: message for device, message in messages.items() if message is not None}
 
     def _schedule_reannounce(self) -> None:
@@ -535,7 +665,7 @@ class MqttSink(Sink):
         link = self._link
         if link is None:
             return  # the next connection announces everything anyway
-        wanted = self._announcements()
+        wanted = self._announcements(self._served())
         try:
             await self._send(link, list(wanted.values()))
         except SinkUnavailableError as err:
@@ -547,7 +677,8 @@ class MqttSink(Sink):
     # --- delivering ------------------------------------------------------------
 
     async def deliver(self, batches: Sequence[Batch]) -> None:
-        """Publish each batch, the stations' newest states and any discovery they need.
+        """Publish each batch, the stations' newest states and availability, and any
+        discovery they need.
 
         Returns once the broker acknowledged everything (QoS 1 and 2); raises
         :class:`SinkUnavailableError` when not connected or when the connection
@@ -560,6 +691,7 @@ class MqttSink(Sink):
         messages: list[_Message] = []
         for batch in batches:
             device = batch.device_id
+            self._hear(device, LastPacket(batch.arrival, batch.header.wake_every_s))
             previous = known.get(device)
             arrival_ms = round(batch.arrival * 1000)
             # Batches come in order, but a packet decoded late (reprocess) carries
@@ -569,11 +701,11 @@ class MqttSink(Sink):
                     batch, self._keys(device), previous.state if previous else None
                 )
                 payload = encode(state) if state is not None else None
-                known[device] = _Known(arrival_ms, batch.header.wake_every_s, state, payload)
+                known[device] = _Known(arrival_ms, state, payload)
                 if payload is not None:
                     states[device] = payload
             if self.mqtt.discovery:
-                announcement = self._announcement(device, known)
+                announcement = self._announcement(device)
                 current = announced.get(device, self._announced.get(device))
                 if announcement is not None and announcement.payload != current:
                     messages.append(announcement)
@@ -585,7 +717,14 @@ class MqttSink(Sink):
             _Message(self.topics.state(device), payload, retain=True)
             for device, payload in states.items()
         )
-        await self._send(link, messages)
+        # After the states, so that a station shows its new values as it comes back.
+        availability = self._availability_changes(self._served() | states.keys())
+        messages.extend(availability)
+        try:
+            await self._send(link, messages)
+        except SinkUnavailableError:
+            self._unsent(availability)
+            raise
         self._known.update((device, known[device]) for device in {b.device_id for b in batches})
         self._announced.update(announced)
 

@@ -55,10 +55,14 @@ WxStationConfigEntry: TypeAlias = ConfigEntry[WxStationRuntime]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: WxStationConfigEntry) -> bool:
-    hub = WxStationHub(hass, entry.entry_id, entry.options.get(CONF_STATIONS, {}))
+    direct = entry.data[CONF_MODE] == MODE_TCP
+    # Following a bridge, availability is the bridge's word (it owns the rule).
+    hub = WxStationHub(
+        hass, entry.entry_id, entry.options.get(CONF_STATIONS, {}), applies_rule=direct
+    )
     parser = entry.options.get(CONF_PARSER, DEFAULT_PARSER)
     source: DirectSource | MqttSource
-    if entry.data[CONF_MODE] == MODE_TCP:
+    if direct:
         source = DirectSource(
             hass,
             hub,
@@ -75,7 +79,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: WxStationConfigEntry) ->
         await hub.async_stop()
         raise
     entry.runtime_data = WxStationRuntime(hub, source)
-    entry.async_on_unload(hub.track_availability())
+    if hub.applies_rule:
+        entry.async_on_unload(hub.track_availability())
     # Packets may arrive before the sensors are set up: the platform creates
     # entities for every station the hub knows by then.
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

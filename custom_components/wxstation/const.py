@@ -43,11 +43,10 @@ MAX_KEPT_PACKETS: Final = 500
 #: asks the user to add it: one stray packet is not worth a notification.
 UNKNOWN_ISSUE_AFTER: Final = 3
 
-#: A station is unavailable once this many wake intervals passed without a
-#: packet: two missed wake-ups, plus slack for a slow watchdog clock and WiFi.
-UNAVAILABLE_AFTER_WAKE_UPS: Final = 2.25
 #: Wake interval assumed before a station's first packet says otherwise.
 DEFAULT_WAKE_EVERY_S: Final = 3600
+#: How often direct mode applies the availability rule (bridge/availability.py)
+#: to every station: a minute late at most, against hours of a station's silence.
 AVAILABILITY_CHECK_INTERVAL: Final = timedelta(minutes=1)
 
 #: Samples of an hour are kept this long after the hour last got a sample, so

@@ -1,7 +1,10 @@
-"""The stations of one config entry: their newest state, entities and history.
+"""The stations of one config entry: their newest state, availability, entities, history.
 
 Both sources, the TCP receiver and a bridge followed over MQTT, hand the hub a
-:class:`StationReport` per packet; from there on the two modes are the same.
+:class:`StationReport` per packet; from there on the two modes are the same but
+for availability. In direct mode the hub applies the bridge's rule
+(:mod:`bridge.availability`) itself; following a bridge, it takes the bridge's
+word, which the source hands over (:meth:`WxStationHub.set_available`).
 """
 
 from __future__ import annotations
@@ -51,12 +54,16 @@ class WxStationHub:
         entry_id: str,
         names: Mapping[str, str],
         clock: Callable[[], float] = home_assistant_now,
+        *,
+        applies_rule: bool = True,
     ) -> None:
         self.hass = hass
         self.entry_id = entry_id
         #: The user's station names, by device id as a string (config entry options).
         self.names = dict(names)
         self.clock = clock
+        #: True: the hub judges availability by the rule; False: its source does.
+        self.applies_rule = applies_rule
         self.stations: dict[int, StationState] = {}
         self.statistics = HourlyStatistics(hass, entry_id)
         self._store: Store[dict[str, Any]] = Store(
@@ -70,12 +77,13 @@ class WxStationHub:
             state = StationState.from_dict(raw)
             self.stations[state.device_id] = state
         await self.statistics.async_load()
-        now = self.clock()
-        self._available = {d: s.available(now) for d, s in self.stations.items()}
+        if self.applies_rule:
+            now = self.clock()
+            self._available = {d: s.available(now) for d, s in self.stations.items()}
 
     @callback
     def track_availability(self) -> Callable[[], None]:
-        """Check every station's availability from now on; returns the way to stop."""
+        """Apply the rule to every station from now on; returns the way to stop."""
         return async_track_time_interval(
             self.hass, self._check_availability, AVAILABILITY_CHECK_INTERVAL
         )
@@ -145,28 +153,50 @@ class WxStationHub:
             async_dispatcher_send(
                 self.hass, signal_new_entities(self.entry_id), device_id, new_keys, is_new
             )
-        was_available = self._available.get(device_id)
-        self._available[device_id] = state.available(self.clock())
-        if was_available is False and self._available[device_id]:
-            _LOGGER.info("%s (%d) is reporting again", self.name(device_id), device_id)
+        if self.applies_rule:
+            self._note_available(device_id, state.available(self.clock()))
         async_dispatcher_send(self.hass, signal_station_updated(self.entry_id, device_id))
+
+    @callback
+    def set_available(self, device_id: int, available: bool) -> None:
+        """Take the source's word for a station's availability (following a bridge)."""
+        if self._note_available(device_id, available):
+            async_dispatcher_send(self.hass, signal_station_updated(self.entry_id, device_id))
 
     @callback
     def _check_availability(self, _now: datetime | None = None) -> None:
         now = self.clock()
         for device_id, state in self.stations.items():
-            available = state.available(now)
-            if available == self._available.get(device_id):
-                continue
-            self._available[device_id] = available
-            if not available:
-                _LOGGER.info(
-                    "%s (%d) has sent nothing since %s: missed wake-ups, shown as unavailable",
-                    self.name(device_id),
-                    device_id,
-                    self.last_seen(device_id),
-                )
-            async_dispatcher_send(self.hass, signal_station_updated(self.entry_id, device_id))
+            if self._note_available(device_id, state.available(now)):
+                async_dispatcher_send(self.hass, signal_station_updated(self.entry_id, device_id))
+
+    def _note_available(self, device_id: int, available: bool) -> bool:
+        """Record a station's availability; True if it changed."""
+        before = self._available.get(device_id)
+        if before == available:
+            return False
+        self._available[device_id] = available
+        if before is None or device_id not in self.stations:
+            return True
+        name = self.name(device_id)
+        if available:
+            _LOGGER.info("%s (%d) is reporting again", name, device_id)
+        elif self.applies_rule:
+            _LOGGER.info(
+                "%s (%d) has sent nothing since %s: missed wake-ups, shown as unavailable",
+                name,
+                device_id,
+                self.last_seen(device_id),
+            )
+        else:
+            _LOGGER.info(
+                "%s (%d) is unavailable: the bridge says it is gone, or the bridge is "
+                "(last seen %s)",
+                name,
+                device_id,
+                self.last_seen(device_id),
+            )
+        return True
 
     @callback
     def forget(self, device_id: int) -> None:
@@ -177,12 +207,11 @@ class WxStationHub:
         self._store.async_delay_save(self._data, SAVE_DELAY)
 
     def diagnostics(self) -> dict[str, Any]:
-        now = self.clock()
         return {
             "stations": {
                 str(device_id): {
                     **state.as_dict(),
-                    "available": state.available(now),
+                    "available": self.available(device_id),
                     "hour_samples": self.statistics.hour_samples(device_id),
                 }
                 for device_id, state in self.stations.items()

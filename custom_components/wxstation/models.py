@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bridge.availability import is_available
 from bridge.parsers import BUILTIN_PARSERS, Field, StationParser, find_parser_class
 from bridge.samples import Batch, Sample
 
-from .const import DEFAULT_WAKE_EVERY_S, UNAVAILABLE_AFTER_WAKE_UPS
+from .const import DEFAULT_WAKE_EVERY_S
 
 
 def default_station_name(device_id: int) -> str:
@@ -80,8 +81,8 @@ class StationState:
     parser: str | None = None
 
     def available(self, now: float) -> bool:
-        """False once the station missed about two wake-ups."""
-        return now - self.arrival <= self.wake_every_s * UNAVAILABLE_AFTER_WAKE_UPS
+        """The bridge's rule: False once the station missed two wake-ups."""
+        return is_available(self.arrival, self.wake_every_s, now)
 
     def as_dict(self) -> dict[str, Any]:
         return {

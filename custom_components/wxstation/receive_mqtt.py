@@ -4,6 +4,13 @@ The bridge decodes the packets and publishes every sample of each one on
 ``<base>/<device id>/batch`` (see docs/mqtt.md); this turns those messages into
 the same reports the direct mode makes. The bridge delivers at least once, so a batch may come
 twice: the hub and the statistics are keyed by sample time and take it once.
+
+Availability is the bridge's: it owns the rule and publishes each station's
+verdict, retained, on ``<base>/<device id>/availability``. A station is
+available while that says ``online`` and the bridge's own
+``<base>/bridge/state`` does too (a bridge that died says nothing more about
+its stations), the same as the entities of the bridge's MQTT discovery. Being
+retained, both are right at once after Home Assistant starts.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from homeassistant.util.json import json_loads
 
 from bridge.parsers import Field, StationParser
 from bridge.samples import Sample
+from bridge.sinks.discovery import AVAILABLE, Topics
 
 from .const import DEFAULT_WAKE_EVERY_S, DOMAIN
 from .hub import WxStationHub
@@ -92,7 +100,7 @@ def parse_batch(device_id: int, payload: Any, parser: StationParser) -> StationR
 
 
 class MqttSource:
-    """Subscribes to a bridge's batch topics and hands each batch to the hub."""
+    """Subscribes to a bridge's batch and availability topics and hands them to the hub."""
 
     def __init__(
         self, hass: HomeAssistant, hub: WxStationHub, topic: str, parser_name: str
@@ -100,10 +108,14 @@ class MqttSource:
         self.hass = hass
         self.hub = hub
         self.topic = topic.rstrip("/")
+        self.topics = Topics(self.topic)
         self.parser_name = parser_name
         self.messages = 0
         self._parser: StationParser | None = None
-        self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        #: What the bridge says of itself and of each station: ``online`` or not.
+        self._bridge_online = False
+        self._station_online: dict[int, bool] = {}
 
     @property
     def batch_topic(self) -> str:
@@ -115,14 +127,17 @@ class MqttSource:
                 translation_domain=DOMAIN, translation_key="mqtt_not_available"
             )
         _, self._parser = await self.hass.async_add_executor_job(resolve_parser, self.parser_name)
-        self._unsubscribe = await mqtt.async_subscribe(
-            self.hass, self.batch_topic, self._message, qos=1
-        )
+        subscriptions = [
+            (self.batch_topic, self._message),
+            (self.topics.availability, self._bridge_availability),
+            (self.topics.station_availabilities, self._station_availability),
+        ]
+        for topic, handler in subscriptions:
+            self._unsubscribe.append(await mqtt.async_subscribe(self.hass, topic, handler, qos=1))
 
     async def async_stop(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        while self._unsubscribe:
+            self._unsubscribe.pop()()
 
     @callback
     def _message(self, message: mqtt.ReceiveMessage) -> None:
@@ -139,6 +154,26 @@ class MqttSource:
         self.hub.handle_report(report)
 
     @callback
+    def _bridge_availability(self, message: mqtt.ReceiveMessage) -> None:
+        self._bridge_online = message.payload == AVAILABLE
+        for device_id in self._station_online:
+            self._tell_hub(device_id)
+
+    @callback
+    def _station_availability(self, message: mqtt.ReceiveMessage) -> None:
+        device_id = self.topics.availability_device(message.topic)
+        if device_id is None:
+            return
+        # An empty message: the bridge removed the station.
+        self._station_online[device_id] = message.payload == AVAILABLE
+        self._tell_hub(device_id)
+
+    @callback
+    def _tell_hub(self, device_id: int) -> None:
+        online = self._bridge_online and self._station_online[device_id]
+        self.hub.set_available(device_id, online)
+
+    @callback
     def forget(self, device_id: int) -> None:
         """Nothing per station to drop: the bridge keeps the clocks."""
 
@@ -147,4 +182,9 @@ class MqttSource:
         return {}
 
     def diagnostics(self) -> dict[str, Any]:
-        return {"topic": self.batch_topic, "messages": self.messages}
+        return {
+            "topic": self.batch_topic,
+            "messages": self.messages,
+            "bridge_online": self._bridge_online,
+            "stations_online": {str(d): on for d, on in self._station_online.items()},
+        }

@@ -12,6 +12,7 @@ from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
 from bridge.samples import Batch, make_batch
+from bridge.sinks.discovery import Topics
 from bridge.sinks.mqtt import batch_payload, encode
 from bridge.timing import StationClock
 from custom_components.wxstation.const import CONF_STATIONS, DOMAIN
@@ -37,6 +38,12 @@ def _batch(device_id: int = 1, name: str = "Garden", arrival: float = T0) -> Bat
 
 def _publish(hass: HomeAssistant, batch: Batch, topic: str = "wxstation") -> None:
     async_fire_mqtt_message(hass, f"{topic}/{batch.device_id}/batch", encode(batch_payload(batch)))
+    _say(hass, Topics(topic).station_availability(batch.device_id), "online")
+
+
+def _say(hass: HomeAssistant, topic: str, payload: str) -> None:
+    """An availability message of the bridge, as a subscriber gets it live."""
+    async_fire_mqtt_message(hass, topic, payload)
 
 
 async def test_batch_message_creates_station(
@@ -46,6 +53,7 @@ async def test_batch_message_creates_station(
     entry = mqtt_entry()
     await setup_entry(hass, entry)
     hub = entry.runtime_data.hub
+    _say(hass, Topics().availability, "online")
     batch = _batch()
     _publish(hass, batch)
     await hass.async_block_till_done()
@@ -70,7 +78,12 @@ async def test_batch_message_creates_station(
     assert hub.statistics.hour_samples(1) == before
 
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
-    assert diagnostics["source"] == {"topic": "wxstation/+/batch", "messages": 2}
+    assert diagnostics["source"] == {
+        "topic": "wxstation/+/batch",
+        "messages": 2,
+        "bridge_online": True,
+        "stations_online": {"1": True},
+    }
 
 
 async def test_late_batch_does_not_turn_back_the_state(
@@ -79,6 +92,7 @@ async def test_late_batch_does_not_turn_back_the_state(
     """A backlog delivered out of order adds history but the newest state stays."""
     entry = mqtt_entry(options={CONF_STATIONS: {"1": "Roof"}})
     await setup_entry(hass, entry)
+    _say(hass, Topics().availability, "online")
     newer, older = _batch(arrival=T0), _batch(arrival=T0 - 3600)
     _publish(hass, newer)
     _publish(hass, older)
@@ -98,6 +112,8 @@ async def test_unknown_values_get_plain_sensors(
     for sample in payload["samples"]:
         sample["battery_mv"] = 3000
     async_fire_mqtt_message(hass, "garden/bridge/4/batch", encode(payload))
+    _say(hass, "garden/bridge/bridge/state", "online")
+    _say(hass, "garden/bridge/4/availability", "online")
     await hass.async_block_till_done()
     state = hass.states.get("sensor.shed_battery_mv")
     assert state is not None
@@ -148,6 +164,43 @@ async def test_batch_without_samples_updates_health(
     assert state.values == {}
     assert state.wake_every_s == 3600
     assert entry.runtime_data.hub.name(2) == "Station 2"
+
+
+async def test_availability_is_the_bridges(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
+) -> None:
+    """A station is available while the bridge says so of it and of itself."""
+    entry = mqtt_entry()
+    await setup_entry(hass, entry)
+    hub = entry.runtime_data.hub
+    topics = Topics()
+    # A clock far past the batch: the bridge's word counts, not the local rule.
+    hub.clock = lambda: T0 + 30 * 86400
+    _publish(hass, _batch())
+    await hass.async_block_till_done()
+
+    def shown() -> str:
+        state = hass.states.get("sensor.garden_temperature")
+        assert state is not None
+        return state.state
+
+    assert shown() == "unavailable"  # nothing from the bridge about itself yet
+    steps = [
+        (topics.availability, "online", True),
+        (topics.station_availability(1), "offline", False),
+        (topics.station_availability(1), "online", True),
+        ("wxstation/01/availability", "offline", True),  # not a device id of the bridge's
+        (topics.availability, "offline", False),  # the bridge's will
+        (topics.availability, "online", True),
+        (topics.station_availability(1), "", False),  # the bridge removed the station
+        (topics.station_availability(7), "online", False),  # another station
+    ]
+    for topic, payload, available in steps:
+        _say(hass, topic, payload)
+        await hass.async_block_till_done()
+        assert hub.available(1) is available, (topic, payload)
+        assert (shown() != "unavailable") is available, (topic, payload)
+    assert hub.available(7)
 
 
 async def test_needs_the_mqtt_integration(hass: HomeAssistant) -> None:
