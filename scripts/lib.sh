@@ -2,6 +2,7 @@
 # Shell functions shared by scripts/bridge and scripts/test: finding a Python,
 # installing Debian packages, and keeping the project's virtual environments.
 # Sourced, not run; the caller sets ROOT and is in it.
+: "${ROOT:?scripts/lib.sh: the caller sets ROOT to the repository}"
 
 section() { printf '\n==== %s ====\n' "$*"; }
 note() { printf '%s: %s\n' "$SCRIPT_NAME" "$*"; }
@@ -182,4 +183,92 @@ bridge_venv() {
     python="$(find_python)" || die "no Python >= 3.11 found (tried python3, python3.13, python3.12, python3.11)"
     ensure_debian_python_support "$python"
     make_venv .venv "$python" "$(hash_files pyproject.toml)-$("$python" --version 2>&1)" -e '.[test]'
+}
+
+# build_dist OUTDIR: the sdist and the wheel, built as the release workflow
+# builds them (python -m build: the sdist, then the wheel from the sdist), with
+# .venv's build. OUTDIR is emptied first.
+build_dist() {
+    local out="$1" log
+    rm -rf "$out"
+    mkdir -p "$out"
+    log="$(mktemp)"
+    if ! "$ROOT/.venv/bin/python" -m build --outdir "$out" "$ROOT" >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "python -m build failed"
+    fi
+    rm -f "$log"
+    note "built: $(cd "$out" && echo *)"
+}
+
+# manifest_requirement PYTHON: the integration's requirement on this project,
+# as Home Assistant reads it from manifest.json (wxstation==<version>).
+manifest_requirement() {
+    "$1" - "$ROOT/custom_components/wxstation/manifest.json" <<'PY'
+import json, sys
+(req,) = [r for r in json.load(open(sys.argv[1]))["requirements"] if r.startswith("wxstation==")]
+print(req)
+PY
+}
+
+# ha_wheel_venv HA_VENV DEST DIST: DEST becomes a copy of the Home Assistant
+# test venv HA_VENV in which the manifest's requirement is installed from the
+# wheel in DIST, as Home Assistant installs it, in place of the wxstation that
+# HA_VENV has (for the tests/ha run: the editable checkout). pip installs
+# without an index, so the wheel's dependencies must already be met by what
+# Home Assistant's venv holds. Only HA_VENV's Python is used (not .venv), so
+# this and ha_wheel_tests also run inside a root that holds a Home Assistant
+# venv, given the tree at the same ROOT there and DIST built outside.
+#
+# The copy is of hard links where the file system allows (a second or a few,
+# against 5 to 40 s for the 70,000 files of a Home Assistant venv): nothing
+# writes into an existing file of the copy (pip removes and creates files,
+# Python replaces a .pyc by renaming a new one over it), so HA_VENV's files,
+# which the links share, stay as they were. A copy made from HA_VENV as it is
+# now (same make_venv stamp) is kept and only gets the new wheel.
+ha_wheel_venv() {
+    local src="$1" dest="$2" dist="$3" requirement
+    requirement="$(manifest_requirement "$src/bin/python")"
+    if [ -x "$dest/bin/python" ] && [ -f "$src/.wxstation-stamp" ] &&
+        cmp -s "$src/.wxstation-stamp" "$dest/.wxstation-stamp"; then
+        note "$dest: a copy of $src as it is now; replacing its wxstation"
+    else
+        rm -rf "$dest"
+        mkdir -p "$(dirname "$dest")"
+        if ! cp -al "$src" "$dest" 2>/dev/null; then
+            rm -rf "$dest"
+            cp -a "$src" "$dest"
+        fi
+    fi
+    "$dest/bin/python" -m pip uninstall --disable-pip-version-check -y -q wxstation
+    "$dest/bin/python" -m pip install --disable-pip-version-check -q \
+        --no-index --find-links "$dist" "$requirement"
+    note "$dest: $requirement from $(cd "$dist" && echo *.whl)"
+}
+
+# ha_wheel_tests VENV WORK [PYTEST_ARGS...]: tests/ha_wheel in VENV (made by
+# ha_wheel_venv), with custom_components/wxstation copied into WORK/config as
+# a user installs it, run from WORK so that neither the working directory nor
+# the repository is on sys.path. PIP_NO_INDEX makes any requirement Home
+# Assistant finds missing fail the setup instead of being downloaded.
+ha_wheel_tests() {
+    local venv work
+    venv="$(cd "$1" && pwd)"
+    mkdir -p "$2"
+    work="$(cd "$2" && pwd)"
+    shift 2
+    rm -rf "$work/config"
+    mkdir -p "$work/config/custom_components"
+    cp -a "$ROOT/custom_components/wxstation" "$work/config/custom_components/"
+    (
+        cd "$work" || exit
+        PYTHONPATH="$work/config" PIP_NO_INDEX=1 "$venv/bin/python" -m pytest \
+            -c "$ROOT/tests/ha_wheel/pytest.ini" \
+            --rootdir "$ROOT/tests/ha_wheel" \
+            --confcutdir "$ROOT/tests/ha_wheel" \
+            -p no:sugar \
+            -p no:cacheprovider \
+            "$@" "$ROOT/tests/ha_wheel"
+    )
 }

@@ -171,6 +171,20 @@ class WxStationConfigFlow(ConfigFlow, domain=DOMAIN):
             return await self._reconfigure_tcp(entry, user_input)
         return await self._reconfigure_mqtt(entry, user_input)
 
+    def _update_and_abort(
+        self, entry: ConfigEntry, unique_id: str, title: str, data_updates: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """Change the entry and end the flow; the entry's update listener reloads it.
+
+        Home Assistant asks an entry with an update listener to reload through it
+        rather than through ``async_update_reload_and_abort``. An unchanged entry
+        is not reloaded.
+        """
+        self.hass.config_entries.async_update_entry(
+            entry, unique_id=unique_id, title=title, data={**entry.data, **data_updates}
+        )
+        return self.async_abort(reason="reconfigure_successful")
+
     async def _reconfigure_tcp(
         self, entry: ConfigEntry, user_input: dict[str, Any] | None
     ) -> ConfigFlowResult:
@@ -190,11 +204,8 @@ class WxStationConfigFlow(ConfigFlow, domain=DOMAIN):
                 else None
             )
             if error is None:
-                return self.async_update_reload_and_abort(
-                    entry,
-                    unique_id=unique_id,
-                    title=tcp_title(port),
-                    data_updates={CONF_HOST: host, CONF_PORT: port},
+                return self._update_and_abort(
+                    entry, unique_id, tcp_title(port), {CONF_HOST: host, CONF_PORT: port}
                 )
             errors["base"] = error
         return self.async_show_form(
@@ -218,11 +229,8 @@ class WxStationConfigFlow(ConfigFlow, domain=DOMAIN):
                 if unique_id != entry.unique_id:
                     await self.async_set_unique_id(unique_id)
                     self._abort_if_unique_id_configured()
-                return self.async_update_reload_and_abort(
-                    entry,
-                    unique_id=unique_id,
-                    title=mqtt_title(topic),
-                    data_updates={CONF_TOPIC: topic},
+                return self._update_and_abort(
+                    entry, unique_id, mqtt_title(topic), {CONF_TOPIC: topic}
                 )
         return self.async_show_form(
             step_id="reconfigure",

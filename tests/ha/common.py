@@ -6,8 +6,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from homeassistant.components import websocket_api
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
 
 from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation, build_packet
@@ -43,6 +46,44 @@ def mqtt_entry(topic: str = "wxstation", options: dict[str, Any] | None = None) 
         data={CONF_MODE: MODE_MQTT, CONF_TOPIC: topic},
         options=options or {},
     )
+
+
+def find_device(
+    hass: HomeAssistant, identifier: tuple[str, str], config_entry_id: str
+) -> dr.DeviceEntry | None:
+    """The device with ``identifier`` that the config entry owns.
+
+    Where identifiers are unique only within a config entry, Home Assistant
+    looks a device up by identifier and entry and reports ``async_get_device``
+    as deprecated; releases before that have only ``async_get_device``.
+    """
+    registry = dr.async_get(hass)
+    if hasattr(registry, "async_get_device_by_identifier"):
+        return registry.async_get_device_by_identifier(identifier, config_entry_id)
+    device = registry.async_get_device(identifiers={identifier})
+    if device is None or config_entry_id not in device.config_entries:
+        return None
+    return device
+
+
+async def remove_device(
+    hass: HomeAssistant, client: MockHAClientWebSocket, device_id: str, config_entry_id: str
+) -> dict[str, Any]:
+    """Ask to remove a device as the device page does; Home Assistant's answer.
+
+    Where a device belongs to one config entry, Home Assistant has
+    ``config/device_registry/remove`` and reports the older command, which also
+    names the entry, as deprecated; releases before that have only the older one.
+    """
+    message: dict[str, Any] = {"device_id": device_id}
+    if "config/device_registry/remove" in hass.data[websocket_api.DOMAIN]:
+        message["type"] = "config/device_registry/remove"
+    else:
+        message["type"] = "config/device_registry/remove_config_entry"
+        message["config_entry_id"] = config_entry_id
+    await client.send_json_auto_id(message)
+    response: dict[str, Any] = await client.receive_json()
+    return response
 
 
 async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:

@@ -2,12 +2,76 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Generator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 
+# The plugin ships a `custom_components` package of its own (testing_config),
+# which hides this repository's unless `custom_components.wxstation` is imported
+# first; importing it here, before any fixture runs, makes that so for every test.
+import custom_components.wxstation  # noqa: F401
+
 from .common import NOW
+
+#: This repository's code (not the venv that may lie in it): a report whose
+#: stack passes through it was made for our code.
+_TREE = Path(__file__).resolve().parents[2]
+OUR_CODE = tuple(f"{_TREE / part}/" for part in ("custom_components", "bridge", "tests"))
+
+#: Where Home Assistant reports code that uses it wrongly or through deprecated
+#: calls ("Detected that custom integration 'wxstation' calls ...", or
+#: "Detected code that ..." where it finds no integration on the stack).
+FRAME_LOGGER = "homeassistant.helpers.frame"
+
+
+class UsageReports(logging.Handler):
+    """Home Assistant's reports of wrong or deprecated use by this project's code."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        ours = "integration 'wxstation'" in message or (
+            message.startswith("Detected code that")
+            and any(path in (record.stack_info or "") for path in OUR_CODE)
+        )
+        if ours:
+            self.found.append(message)
+
+    def take(self) -> list[str]:
+        found, self.found = self.found, []
+        return found
+
+
+USAGE_REPORTS = UsageReports()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logging.getLogger(FRAME_LOGGER).addHandler(USAGE_REPORTS)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test, its setup or its teardown fails when Home Assistant reported our code."""
+    report = yield
+    if found := USAGE_REPORTS.take():
+        report.outcome = "failed"
+        report.longrepr = "Home Assistant reported this project's code:\n" + "\n".join(found)
+    return report
+
+
+@pytest.fixture
+def usage_reports() -> UsageReports:
+    """What Home Assistant reported during the test so far (taking them passes the test)."""
+    return USAGE_REPORTS
 
 
 @pytest.fixture(autouse=True)

@@ -78,7 +78,7 @@ async def test_tcp_creates_entry(hass: HomeAssistant, busy_port: int) -> None:
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"host": " 0.0.0.0 ", "port": port}
     )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
     assert result["title"] == f"Stations on port {port}"
     assert result["data"] == {"mode": "tcp", "host": "0.0.0.0", "port": port}
     assert result["result"].unique_id == f"tcp:{port}"

@@ -38,7 +38,15 @@ from custom_components.wxstation.const import (
 from custom_components.wxstation.diagnostics import async_get_config_entry_diagnostics
 from custom_components.wxstation.repairs import async_create_fix_flow
 
-from .common import REFERENCE, send_and_wait, setup_entry, station, tcp_entry
+from .common import (
+    REFERENCE,
+    find_device,
+    remove_device,
+    send_and_wait,
+    setup_entry,
+    station,
+    tcp_entry,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -61,7 +69,7 @@ async def test_packet_creates_device_and_entities(hass: HomeAssistant) -> None:
     now = float(int(time.time()))
     await send_and_wait(hass, entry, wake.packet, now)
 
-    device = dr.async_get(hass).async_get_device({(DOMAIN, f"{entry.entry_id}_1")})
+    device = find_device(hass, (DOMAIN, f"{entry.entry_id}_1"), entry.entry_id)
     assert device is not None
     assert device.name == "Station 1"
     assert device.serial_number == "1"
@@ -121,10 +129,10 @@ async def test_unavailable_then_removable(
     await setup_entry(hass, entry)
     now = float(int(time.time()))
     await send_and_wait(hass, entry, station(3).wake().packet, now)
-    device = dr.async_get(hass).async_get_device({(DOMAIN, f"{entry.entry_id}_3")})
+    device = find_device(hass, (DOMAIN, f"{entry.entry_id}_3"), entry.entry_id)
     assert device is not None
     client = await hass_ws_client(hass)
-    response = await client.remove_device(device.id, entry.entry_id)
+    response = await remove_device(hass, client, device.id, entry.entry_id)
     assert not response["success"]
 
     hub = entry.runtime_data.hub
@@ -138,7 +146,7 @@ async def test_unavailable_then_removable(
     assert hass.states.get("sensor.station_3_temperature").state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.station_3_last_seen").state != STATE_UNAVAILABLE
 
-    response = await client.remove_device(device.id, entry.entry_id)
+    response = await remove_device(hass, client, device.id, entry.entry_id)
     assert response["success"]
     await hass.async_block_till_done()
     assert 3 not in hub.stations

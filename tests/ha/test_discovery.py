@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
@@ -19,7 +18,7 @@ from bridge.sinks.discovery import HEALTH_FIELDS, DiscoveryStation, Topics, devi
 from bridge.sinks.mqtt import encode, state_payload
 from bridge.timing import StationClock
 
-from .common import T0, station
+from .common import T0, find_device, station
 
 pytestmark = pytest.mark.usefixtures("frozen_now")
 
@@ -54,7 +53,9 @@ async def test_discovery_creates_every_entity(
     async_fire_mqtt_message(hass, topics.state(5), encode(state), retain=True)
     await hass.async_block_till_done()
 
-    device = dr.async_get(hass).async_get_device({("mqtt", topics.device_key(5))})
+    device = find_device(
+        hass, ("mqtt", topics.device_key(5)), hass.config_entries.async_entries("mqtt")[0].entry_id
+    )
     assert device is not None
     assert device.name == "Garden"
     registry = er.async_get(hass)

@@ -7,7 +7,6 @@ import logging
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
@@ -18,7 +17,7 @@ from bridge.timing import StationClock
 from custom_components.wxstation.const import CONF_STATIONS, DOMAIN
 from custom_components.wxstation.diagnostics import async_get_config_entry_diagnostics
 
-from .common import REFERENCE, T0, mqtt_entry, setup_entry, station
+from .common import REFERENCE, T0, find_device, mqtt_entry, setup_entry, station
 
 pytestmark = pytest.mark.usefixtures("frozen_now")
 
@@ -58,7 +57,7 @@ async def test_batch_message_creates_station(
     _publish(hass, batch)
     await hass.async_block_till_done()
 
-    device = dr.async_get(hass).async_get_device({(DOMAIN, f"{entry.entry_id}_1")})
+    device = find_device(hass, (DOMAIN, f"{entry.entry_id}_1"), entry.entry_id)
     assert device is not None
     assert device.name == "Garden"
     newest = batch.samples[-1].values

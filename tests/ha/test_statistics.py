@@ -9,6 +9,8 @@ import pytest
 from homeassistant.components.recorder import Recorder, get_instance
 from homeassistant.components.recorder.models import StatisticMeanType
 from homeassistant.components.recorder.statistics import (
+    STATISTIC_UNIT_TO_UNIT_CONVERTER,
+    async_add_external_statistics,
     get_metadata,
     statistics_during_period,
     valid_statistic_id,
@@ -133,10 +135,42 @@ def test_metadata_follows_home_assistant() -> None:
         "wxstation:1_temperature", "T", "°C", frozenset({"mean_type", "unit_class"})
     )
     assert newer["unit_class"] == "temperature"
-    assert statistic_metadata("x:y", "Y", "g/m³", frozenset({"unit_class"}))["unit_class"] is None
+    # Absolute humidity: the recorder converts g/m³ (as a concentration) in
+    # newer releases, and then infers that class for the unit by itself.
+    converts = "g/m³" in STATISTIC_UNIT_TO_UNIT_CONVERTER
+    absolute = statistic_metadata("x:y", "Y", "g/m³", frozenset({"unit_class"}))
+    assert absolute["unit_class"] == ("concentration" if converts else None)
+    unknown = statistic_metadata("x:y", "Y", "flashes", frozenset({"unit_class"}))
+    assert unknown["unit_class"] is None
     older = statistic_metadata("wxstation:1_humidity", "H", "%", frozenset())
     assert older["has_mean"] is True
     assert "mean_type" not in older
+
+
+async def test_recorder_takes_absolute_humidity(
+    recorder_mock: Recorder, hass: HomeAssistant
+) -> None:
+    """A g/m³ statistic is imported and, where the recorder converts g/m³, shown in mg/m³."""
+    stat = statistic_id(1, "absolute_humidity")
+    row = {"start": HOUR, "mean": 8.0, "min": 7.0, "max": 9.0}
+    async_add_external_statistics(
+        hass,
+        statistic_metadata(stat, "Station 1 Absolute humidity", "g/m³"),
+        [row],
+    )
+    await async_wait_recording_done(hass)
+    rows = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        HOUR,
+        HOUR + timedelta(hours=1),
+        {stat},
+        "hour",
+        {"concentration": "mg/m³"},
+        {"mean"},
+    )
+    converts = "g/m³" in STATISTIC_UNIT_TO_UNIT_CONVERTER
+    assert [r["mean"] for r in rows[stat]] == [pytest.approx(8000.0 if converts else 8.0)]
 
 
 def test_aggregate_skips_missing_values() -> None:

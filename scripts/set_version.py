@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""The project's version: print it, or set it everywhere it has to be written.
+
+    scripts/set_version.py             # prints the version (from pyproject.toml)
+    scripts/set_version.py 0.2.0       # sets it
+
+``[project] version`` in pyproject.toml is the version; the wheel and the sdist
+take it from there. The integration's manifest.json cannot read it, so it is
+written there too, as the manifest's ``version`` and as its requirement
+``wxstation==<version>``, which Home Assistant installs from PyPI. The tests
+check that all three agree with the wheel that is built, and the release
+workflow that the tag is ``v<version>``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = ROOT / "pyproject.toml"
+MANIFEST = ROOT / "custom_components" / "wxstation" / "manifest.json"
+DISTRIBUTION = "wxstation"
+
+# A plain release version (PEP 440 public version without epoch or local part):
+# what a tag v<version> and a PyPI upload of it can carry.
+VERSION_RE = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
+PYPROJECT_VERSION_RE = re.compile(r'^(version = ")[^"]*(")$', re.MULTILINE)
+MANIFEST_VERSION_RE = re.compile(r'("version": ")[^"]*(")')
+MANIFEST_REQUIREMENT_RE = re.compile(rf'("{DISTRIBUTION}==)[^"]*(")')
+
+
+def current_version() -> str:
+    with PYPROJECT.open("rb") as f:
+        version: str = tomllib.load(f)["project"]["version"]
+    return version
+
+
+def _replace_once(pattern: re.Pattern[str], text: str, version: str, path: Path) -> str:
+    new, count = pattern.subn(rf"\g<1>{version}\g<2>", text)
+    if count != 1:
+        raise SystemExit(f"{path}: expected one match of {pattern.pattern!r}, found {count}")
+    return new
+
+
+def set_version(version: str) -> None:
+    if not VERSION_RE.fullmatch(version):
+        raise SystemExit(f"not a release version: {version!r} (e.g. 0.2.0, 1.0.0rc1)")
+    pyproject = _replace_once(PYPROJECT_VERSION_RE, PYPROJECT.read_text(), version, PYPROJECT)
+    manifest = MANIFEST.read_text()
+    manifest = _replace_once(MANIFEST_VERSION_RE, manifest, version, MANIFEST)
+    manifest = _replace_once(MANIFEST_REQUIREMENT_RE, manifest, version, MANIFEST)
+    json.loads(manifest)  # still JSON
+    PYPROJECT.write_text(pyproject)
+    MANIFEST.write_text(manifest)
+    if current_version() != version:
+        raise SystemExit(f"{PYPROJECT}: the version did not change to {version}")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise SystemExit(__doc__)
+    if argv:
+        set_version(argv[0])
+    print(current_version())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
