@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bridge.config import ListenConfig
 from bridge.noise import MAX_KEPT_BYTES, NoiseTracker, source_of
-from bridge.protocol import HEADER, HEADER_SIZE, screen
+from bridge.protocol import DEVICE_ID_AT, HEADER, HEADER_SIZE, screen
 from bridge.spool import Received
 
 __all__ = ["CONNECTION_DEADLINE", "MAX_CAPTURE", "SLOTS_PER_SOURCE", "Receiver", "format_peer"]
@@ -340,7 +340,7 @@ class Receiver:
             return bool(data)
         reason = screen(data, complete=True)
         if reason is None and data:
-            doubt = self.refusal(host, data[7])
+            doubt = self.refusal(host, data[DEVICE_ID_AT])
             if doubt is None:
                 if not self.noise.is_station(source):
                     self.noise.station(source)
