@@ -130,7 +130,8 @@ async def test_following_a_bridge_takes_its_word(
 ) -> None:
     """Following the bridge, a station is unavailable when the bridge says so, still
     after the integration is set up again, and back with its next packet."""
-    config = bridge_config(broker, tmp_path)
+    # Without the bridge's discovery, the station's entities are the integration's.
+    config = bridge_config(broker, tmp_path, discovery=False)
     clock = Clock(T0)
     async with real_mqtt(hass, broker) as mqtt_config, running_bridge_sink(config, clock) as sink:
         wx = mqtt_entry()

@@ -1,0 +1,136 @@
+"""One station, one device: the bridge's MQTT discovery and this integration never both show it.
+
+Following a bridge whose MQTT discovery Home Assistant reads, the discovery
+already makes the station's device and a sensor per value (the same values,
+names and availability as this integration's). This integration then adds no
+device or entity of its own for that station and keeps writing its long-term
+statistics. Entities it made before (an older release, or a station it showed
+before the bridge announced it) are handed over: removed from the registries,
+and where the discovery's entity only got a suffixed id (``sensor.shed_temperature_2``)
+because this integration's held the plain one, the discovery's entity takes the
+plain id over, so the id a user has keeps working.
+
+Where a station is shown twice and this cannot be undone from here (a bridge's
+discovery that this integration does not follow, or does not recognise), a
+repair issue says what to change (see :mod:`.repairs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+
+from bridge.sinks.discovery import NODE, component
+
+from .const import DOMAIN
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Home Assistant's MQTT integration: its domain, and the config keys and
+#: defaults of its discovery (``discovery``, ``discovery_prefix``).
+MQTT_DOMAIN = "mqtt"
+MQTT_DISCOVERY = "discovery"
+MQTT_DISCOVERY_PREFIX = "discovery_prefix"
+MQTT_DEFAULT_PREFIX = "homeassistant"
+
+#: A wxstation bridge's device identifier: ``wxstation_<id>``, or with a base topic
+#: in between (``bridge.sinks.discovery.Topics.device_key``).
+_BRIDGE_KEY = re.compile(rf"^{NODE}(?:_[a-z0-9_]+)?_(\d+)$")
+
+
+def mqtt_discovery_prefix(hass: HomeAssistant) -> str | None:
+    """The discovery prefix Home Assistant's MQTT integration reads; None if it reads none."""
+    for entry in hass.config_entries.async_entries(MQTT_DOMAIN):
+        # The MQTT integration reads its settings from data and options merged.
+        conf = {**entry.data, **entry.options}
+        if not conf.get(MQTT_DISCOVERY, True):
+            return None
+        return str(conf.get(MQTT_DISCOVERY_PREFIX, MQTT_DEFAULT_PREFIX))
+    return None
+
+
+def find_device(
+    hass: HomeAssistant, identifier: tuple[str, str], config_entry_id: str
+) -> dr.DeviceEntry | None:
+    """The device with ``identifier`` that the config entry owns.
+
+    Where identifiers are unique only within a config entry, Home Assistant
+    looks a device up by identifier and entry (and reports the older lookup as
+    deprecated); releases before that have only the older lookup.
+    """
+    registry = dr.async_get(hass)
+    by_identifier = getattr(registry, "async_get_device_by_identifier", None)
+    if by_identifier is not None:
+        found: dr.DeviceEntry | None = by_identifier(identifier, config_entry_id)
+        return found
+    device = registry.async_get_device(identifiers={identifier})
+    if device is None or config_entry_id not in device.config_entries:
+        return None
+    return device
+
+
+def bridge_device(hass: HomeAssistant, device_key: str) -> dr.DeviceEntry | None:
+    """The device the bridge's MQTT discovery made for a station, if Home Assistant has it."""
+    for entry in hass.config_entries.async_entries(MQTT_DOMAIN):
+        if device := find_device(hass, (MQTT_DOMAIN, device_key), entry.entry_id):
+            return device
+    return None
+
+
+def bridge_devices_of(hass: HomeAssistant, device_id: int) -> Iterator[dr.DeviceEntry]:
+    """Devices that any wxstation bridge's MQTT discovery made for station ``device_id``."""
+    mqtt_entries = {entry.entry_id for entry in hass.config_entries.async_entries(MQTT_DOMAIN)}
+    for device in dr.async_get(hass).devices.values():
+        if not mqtt_entries & set(device.config_entries):
+            continue
+        for domain, identifier in device.identifiers:
+            match = _BRIDGE_KEY.match(identifier)
+            if domain == MQTT_DOMAIN and match and int(match[1]) == device_id:
+                yield device
+                break
+
+
+def _suffixed(entity_id: str, base: str) -> bool:
+    """Whether ``entity_id`` is ``base`` with the suffix Home Assistant adds to a taken id."""
+    return re.fullmatch(re.escape(base) + r"_\d+", entity_id) is not None
+
+
+def hand_over(hass: HomeAssistant, entry_id: str, identifier: str, device_key: str) -> list[str]:
+    """Remove this entry's device and entities of a station the bridge's discovery shows.
+
+    ``identifier`` is the station's device identifier in this integration
+    (also the start of its entities' unique ids), ``device_key`` the
+    discovery's. Returns the entity ids removed. A discovery entity whose id is
+    one of them with a suffix takes that id over.
+    """
+    entities = er.async_get(hass)
+    ours = f"{identifier}_"
+    removed: list[str] = []
+    for entity in er.async_entries_for_config_entry(entities, entry_id):
+        if entity.platform != DOMAIN or not entity.unique_id.startswith(ours):
+            continue
+        key = entity.unique_id.removeprefix(ours)
+        theirs = entities.async_get_entity_id(
+            entity.domain, MQTT_DOMAIN, f"{device_key}_{component(key)}"
+        )
+        entities.async_remove(entity.entity_id)
+        removed.append(entity.entity_id)
+        if theirs is not None and _suffixed(theirs, entity.entity_id):
+            entities.async_update_entity(theirs, new_entity_id=entity.entity_id)
+            _LOGGER.info("%s is now %s (the bridge's discovery)", theirs, entity.entity_id)
+    device = find_device(hass, (DOMAIN, identifier), entry_id)
+    if device is not None:
+        dr.async_get(hass).async_remove_device(device.id)
+    if removed:
+        _LOGGER.info(
+            "%s is shown by the bridge's MQTT discovery; removed this "
+            "integration's entities of it: %s",
+            device_key,
+            ", ".join(removed),
+        )
+    return removed
