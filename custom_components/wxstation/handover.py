@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -84,10 +84,21 @@ def bridge_device(hass: HomeAssistant, device_key: str) -> dr.DeviceEntry | None
 
 def bridge_devices_of(hass: HomeAssistant, device_id: int) -> Iterator[dr.DeviceEntry]:
     """Devices that any wxstation bridge's MQTT discovery made for station ``device_id``."""
-    mqtt_entries = {entry.entry_id for entry in hass.config_entries.async_entries(MQTT_DOMAIN)}
-    for device in dr.async_get(hass).devices.values():
-        if not mqtt_entries & set(device.config_entries):
+    registry = dr.async_get(hass)
+    seen: set[str] = set()
+    for entry in hass.config_entries.async_entries(MQTT_DOMAIN):
+        yield from _bridge_devices(
+            dr.async_entries_for_config_entry(registry, entry.entry_id), device_id, seen
+        )
+
+
+def _bridge_devices(
+    devices: Iterable[dr.DeviceEntry], device_id: int, seen: set[str]
+) -> Iterator[dr.DeviceEntry]:
+    for device in devices:
+        if device.id in seen:
             continue
+        seen.add(device.id)
         for domain, identifier in device.identifiers:
             match = _BRIDGE_KEY.match(identifier)
             if domain == MQTT_DOMAIN and match and int(match[1]) == device_id:
