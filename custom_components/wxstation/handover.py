@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -111,13 +112,28 @@ def _suffixed(entity_id: str, base: str) -> bool:
     return re.fullmatch(re.escape(base) + r"_\d+", entity_id) is not None
 
 
+#: What a user set on an entity that the discovery's entity takes over where it
+#: has nothing set itself.
+_ENTITY_SETTINGS = ("name", "icon", "area_id", "labels", "hidden_by")
+
+
+def _settings(ours: Any, theirs: Any, keys: Iterable[str]) -> dict[str, Any]:
+    """The user's settings of ``ours`` that ``theirs`` lacks."""
+    return {
+        key: getattr(ours, key)
+        for key in keys
+        if getattr(ours, key, None) and not getattr(theirs, key, None)
+    }
+
+
 def hand_over(hass: HomeAssistant, entry_id: str, identifier: str, device_key: str) -> list[str]:
     """Remove this entry's device and entities of a station the bridge's discovery shows.
 
     ``identifier`` is the station's device identifier in this integration
     (also the start of its entities' unique ids), ``device_key`` the
     discovery's. Returns the entity ids removed. A discovery entity whose id is
-    one of them with a suffix takes that id over.
+    one of them with a suffix takes that id over; what the user set (a name, an
+    icon, an area, labels, hidden) goes over where the discovery's has none.
     """
     entities = er.async_get(hass)
     ours = f"{identifier}_"
@@ -131,12 +147,22 @@ def hand_over(hass: HomeAssistant, entry_id: str, identifier: str, device_key: s
         )
         entities.async_remove(entity.entity_id)
         removed.append(entity.entity_id)
-        if theirs is not None and _suffixed(theirs, entity.entity_id):
-            entities.async_update_entity(theirs, new_entity_id=entity.entity_id)
+        if theirs is None:
+            continue
+        changes = _settings(entity, entities.async_get(theirs), _ENTITY_SETTINGS)
+        if _suffixed(theirs, entity.entity_id):
+            changes["new_entity_id"] = entity.entity_id
             _LOGGER.info("%s is now %s (the bridge's discovery)", theirs, entity.entity_id)
+        if changes:
+            entities.async_update_entity(theirs, **changes)
+    devices = dr.async_get(hass)
     device = find_device(hass, (DOMAIN, identifier), entry_id)
     if device is not None:
-        dr.async_get(hass).async_remove_device(device.id)
+        if (bridge := bridge_device(hass, device_key)) is not None and (
+            changes := _settings(device, bridge, ("area_id", "name_by_user"))
+        ):
+            devices.async_update_device(bridge.id, **changes)
+        devices.async_remove_device(device.id)
     if removed:
         _LOGGER.info(
             "%s is shown by the bridge's MQTT discovery; removed this "

@@ -29,6 +29,7 @@ from homeassistant.components.recorder import Recorder, get_instance
 from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
@@ -277,6 +278,7 @@ def register_as_before(
     device and its entities in the registries (ids as Home Assistant gives them)."""
     entry.add_to_hass(hass)
     identifier = f"{entry.entry_id}_1"
+    area = ar.async_get(hass).async_get_or_create("Garden")
     state = StationState(1, "Garden", fields={f.key: f for f in REFERENCE.fields})
     state.arrival = batch.arrival
     hass_storage[storage_key(entry.entry_id, "stations")] = {
@@ -292,6 +294,8 @@ def register_as_before(
         model="Battery weather station (reference parser)",
         serial_number="1",
     )
+    # Where the user put it: the discovery's device takes it over.
+    dr.async_get(hass).async_update_device(device.id, area_id=area.id)
     registry = er.async_get(hass)
     keys = [*VALUES, *(f"health_{f.key}" for f in HEALTH_FIELDS)]
     for key, obj in zip(keys, OBJECTS, strict=True):
@@ -304,6 +308,11 @@ def register_as_before(
             suggested_object_id=f"garden_{obj}",
             has_entity_name=True,
         )
+    # A name the user gave a sensor, which the discovery's sensor takes over.
+    registry.async_update_entity(
+        registry.async_get_entity_id("sensor", DOMAIN, f"{identifier}_temperature") or "",
+        name="Garden thermometer",
+    )
 
 
 @pytest.mark.parametrize("first", ["mqtt", DOMAIN])
@@ -327,6 +336,7 @@ async def test_upgrade_keeps_the_entity_ids(
         await bridge_discovered(hass)
         if first == "mqtt":
             register_as_before(hass, hass_storage, wx, batch)
+        registry = er.async_get(hass)
         before = {e.entity_id: e.platform for e in all_entities(hass)}
         assert len(before) == 2 * len(OBJECTS)
         assert {i for i, p in before.items() if p == first} == entity_ids("garden")
@@ -334,6 +344,12 @@ async def test_upgrade_keeps_the_entity_ids(
 
         await following(hass, wx)
         assert_one_device_each(hass, {1: ("garden", "mqtt")})
+        (device,) = station_devices(hass, 1)
+        assert device.area_id == ar.async_get(hass).async_get_area_by_name("Garden").id
+        renamed = registry.async_get("sensor.garden_temperature")
+        assert renamed is not None
+        assert renamed.name == "Garden thermometer"
+        assert hass.states.get("sensor.garden_temperature").name == "Garden thermometer"
         await deliver(hass, sink, batch, "garden")
         await assert_statistics(hass, 1, batch.samples)
         assert not our_issues(hass)
