@@ -29,7 +29,7 @@ from bridge.parsers import make_parser
 from bridge.service import raise_file_limit
 from bridge.sim import SimStation
 
-__all__ = ["Report", "build_packets", "main"]
+__all__ = ["Report", "build_packets", "connect", "main"]
 
 #: Simulated time the stations start at: a month ago, like ``wxstation-sim fleet``.
 SIM_START_AGO = 30 * 86400.0
@@ -83,24 +83,28 @@ SOURCE = "127.0.0.2"
 _BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
-async def _connect(host: str, port: int) -> asyncio.StreamWriter:
+async def connect(
+    host: str, port: int, source: str = SOURCE
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to ``host``, from the loopback address ``source`` when
+    ``host`` is a loopback address."""
     if not host.startswith("127."):
-        return (await asyncio.open_connection(host, port))[1]
+        return await asyncio.open_connection(host, port)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.IPPROTO_IP, _BIND_ADDRESS_NO_PORT, 1)
-        sock.bind((SOURCE, 0))
+        sock.bind((source, 0))
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, (host, port))
     except BaseException:
         sock.close()
         raise
-    return (await asyncio.open_connection(sock=sock))[1]
+    return await asyncio.open_connection(sock=sock)
 
 
 async def _send(host: str, port: int, data: bytes, limit_s: float) -> None:
     async with asyncio.timeout(limit_s):
-        writer = await _connect(host, port)
+        _, writer = await connect(host, port)
         try:
             writer.write(data)
             await writer.drain()

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bridge import noise
 from bridge.config import Config, ConfigError, load_config
 from bridge.protocol import PacketError, parse_header
 from bridge.samples import format_time, make_batch
@@ -211,6 +212,7 @@ def status(args: argparse.Namespace) -> int:
             print(f"  {conflict}")
         if count > len(conflicts):
             print(f"  and {count - len(conflicts)} older ones")
+        _print_noise(spool)
         last = spool.last_seq()
         progress = spool.sinks_progress()
         rejected: dict[str, int] = {}
@@ -228,6 +230,29 @@ def status(args: argparse.Namespace) -> int:
                 f"{rejected.get(sink, 0)} refused and kept aside"
             )
     return 0
+
+
+def _print_noise(spool: Spool) -> None:
+    """The addresses that sent what is not a station's packets, most first."""
+    sources = spool.noise_sources()
+    if not sources:
+        return
+    kept, size = spool.noise_kept()
+    print(
+        f"not from stations: the bytes of {kept} connections kept ({size / 1e3:.1f} kB of at "
+        f"most {noise.budget(spool.max_size) / 1e3:.0f} kB, for {noise.KEPT_DAYS:g} days); "
+        "by address, most first:"
+    )
+    for source in sources:
+        first, last = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(moment))
+            for moment in (source.first_seen, source.last_seen)
+        )
+        print(
+            f"  {source.source}: {source.connections} connections ({source.size / 1e6:.1f} MB), "
+            f"{source.refused} closed unread; {first} .. {last} UTC; last: {source.reason}; "
+            f"first bytes {source.sample[:16].hex()}"
+        )
 
 
 def redeliver(args: argparse.Namespace) -> int:
@@ -317,7 +342,9 @@ def _build_cli() -> argparse.ArgumentParser:
     )
     exporter.set_defaults(run=export)
     command(
-        "status", "what the database holds: packets, kept-aside reasons, conflicts, sink backlog"
+        "status",
+        "what the database holds: packets, kept-aside reasons, conflicts, sink backlog, "
+        "noisy addresses",
     ).set_defaults(run=status)
     again_sink = command(
         "redeliver", "deliver a sink's kept-aside batches again, e.g. after fixing InfluxDB"

@@ -73,6 +73,16 @@ class ListenConfig:
     #: client gives up after 1 s, so a longer silence is not a station).
     read_timeout: float = 5.0
 
+    def allows(self, host: str) -> bool:
+        """True when ``allowed_networks`` lets a peer with this address send packets."""
+        if not self.allowed_networks:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.allowed_networks)
+
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:

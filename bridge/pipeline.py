@@ -30,13 +30,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bridge.config import Config
+from bridge.noise import NoiseTracker, source_of
 from bridge.protocol import PacketError, parse_header
 from bridge.samples import Batch, format_time, make_batch
 from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
 from bridge.spool import Conflict, Received, Spool, StoredBatch, StoredPacket
 from bridge.timing import StationClock
 
-__all__ = ["DecodeResult", "Pipeline", "SpoolThread", "decode_pending"]
+__all__ = ["DecodeResult", "Pipeline", "SpoolThread", "decode_pending", "refusal"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,6 +55,9 @@ MAX_BACKOFF = 60.0
 POLL_INTERVAL = 5.0
 #: Seconds before a pipeline task that failed on a bug is started again.
 RESTART_DELAY = 1.0
+#: Seconds between prunings of old non-station traffic when none arrives (it is
+#: pruned whenever new counts are written, at most every ROOM_CHECK_INTERVAL).
+NOISE_PRUNE_INTERVAL = 3600.0
 #: Seconds of the shutdown budget kept for the sinks to close their connections
 #: (MQTT says ``offline`` before it disconnects).
 SINK_STOP_RESERVE = 2.0
@@ -104,21 +108,32 @@ class DecodeResult:
     conflicts: tuple[Conflict, ...] = ()
 
 
-def _refusal(config: Config, packet: StoredPacket, device_id: int) -> str | None:
-    """Why a packet must not be decoded into its station's data, if it must not."""
-    networks = config.listen.allowed_networks
-    host = packet.peer_host
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if networks and not (address and any(address in net for net in networks)):
-        return f"{packet.peer} is not in listen.allowed_networks"
+def refusal(config: Config, host: str, device_id: int) -> str | None:
+    """Why a packet of ``device_id`` from ``host`` must not be decoded into a
+    station's data, if it must not: the host is outside listen.allowed_networks,
+    the station must send from another address, or the config has no station
+    for the device (unknown_stations: keep).
+
+    The receiver asks it too, before anything is stored: such packets get the
+    bounded room of traffic that is not a station's (see :mod:`bridge.noise`).
+    """
+    if not config.listen.allows(host):
+        return f"{host} is not in listen.allowed_networks"
     station = config.stations.get(device_id)
-    if station and station.address is not None and address != station.address:
+    if station is not None and station.address is not None:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address != station.address:
+            return (
+                f"device {device_id} ({station.name}) must send from {station.address}, "
+                f"this came from {host}: fix stations -> {device_id} -> address if it moved"
+            )
+    if station is None and config.unknown_stations.action != "decode":
         return (
-            f"device {device_id} ({station.name}) must send from {station.address}, "
-            f"this came from {host}: fix stations -> {device_id} -> address if it moved"
+            f"device {device_id} is not configured (unknown_stations: keep): add it "
+            "under stations and run 'wxstation-bridge reprocess'"
         )
     return None
 
@@ -131,16 +146,10 @@ def decode_one(
         device_id = parse_header(packet.data).device_id
     except PacketError as err:
         return DecodeResult(packet, kept=str(err))
-    refusal = _refusal(config, packet, device_id)
-    if refusal:
-        return DecodeResult(packet, kept=refusal)
+    reason = refusal(config, packet.peer_host, device_id)
     station = config.station(device_id)
-    if station is None:
-        return DecodeResult(
-            packet,
-            kept=f"device {device_id} is not configured (unknown_stations: keep): add it "
-            "under stations and run 'wxstation-bridge reprocess'",
-        )
+    if reason is not None or station is None:
+        return DecodeResult(packet, kept=reason or f"device {device_id} has no station")
     clock = clocks.get(device_id, StationClock())
     try:
         batch, after = make_batch(
@@ -262,11 +271,16 @@ class Pipeline:
         sinks: Sequence[Sink] = (),
         *,
         on_room: Callable[[str | None], None] = lambda reason: None,
+        noise: NoiseTracker | None = None,
     ) -> None:
         self.config = config
         self.spool = spool
         self.sinks = tuple(sinks)
         self.on_room = on_room
+        #: Counts and kept bytes of traffic that is not a station's, written
+        #: with each look at the room left.
+        self.noise = noise
+        self._noise_pruned = 0.0
         self.clocks: dict[int, StationClock] = {}
         self._pending: list[_Pending] = []
         self._to_commit = asyncio.Event()
@@ -286,6 +300,12 @@ class Pipeline:
 
     async def start(self) -> None:
         self.clocks = await self.spool.call(self.spool.spool.clocks)
+        if self.noise is not None:
+            # The stations' addresses are theirs from the start, not from their
+            # first packet after a restart: a host sharing one (behind NAT)
+            # cannot get it refused first.
+            for host, at in (await self.spool.call(self.spool.spool.station_hosts)).items():
+                self.noise.station(source_of(host), at)
         reason = await self.spool.call(self.spool.spool.room)
         self.on_room(reason)
         last_packets = await self.spool.call(self.spool.spool.last_packets)
@@ -385,6 +405,7 @@ class Pipeline:
         while True:
             if not self._pending:
                 if self._stopping:
+                    await self._write_noise()
                     return
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._to_commit.wait(), ROOM_CHECK_INTERVAL)
@@ -414,7 +435,24 @@ class Pipeline:
         now = time.monotonic()
         if now - self._room_checked >= ROOM_CHECK_INTERVAL:
             self._room_checked = now
+            await self._write_noise()
             self.on_room(await self.spool.call(self.spool.spool.room))
+
+    async def _write_noise(self) -> None:
+        """Write what the noise tracker gathered, and prune what is too old."""
+        if self.noise is None:
+            return
+        kept, counts = self.noise.drain()
+        now = time.monotonic()
+        if not kept and not counts and now - self._noise_pruned < NOISE_PRUNE_INTERVAL:
+            return
+        self._noise_pruned = now
+        try:
+            await self.spool.call(self.spool.spool.add_noise, kept, counts, self.noise.clock())
+        except sqlite3.Error as err:
+            # Counts of traffic that is not a station's are worth less than the
+            # room a retry would hold on to.
+            log.warning("cannot store the counts of traffic that is not a station's: %s", err)
 
     async def _decoder(self) -> None:
         while True:

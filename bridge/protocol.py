@@ -17,6 +17,7 @@ __all__ = [
     "Header",
     "PacketError",
     "parse_header",
+    "screen",
 ]
 
 HEADER = struct.Struct("<HHHBBB")
@@ -122,3 +123,25 @@ def parse_header(data: bytes) -> Header:
             device_id=device,
         )
     return header
+
+
+def screen(data: bytes | bytearray, *, complete: bool = False) -> str | None:
+    """Why these bytes cannot be a station's packet, or None while they can be.
+
+    ``data`` is what a connection has sent so far; with ``complete`` it is all
+    it sent. Called as bytes arrive, it answers as early as they allow: once the
+    header is in (an impossible header), or once more bytes arrived than the
+    header announces or than a station can send. A cut packet whose header is
+    in is still a station's: its complete records are real samples. It does not
+    look at the device id beyond the header's range (1..255): whether the bridge
+    knows the station is the config's question, not the bytes'.
+    """
+    if len(data) < HEADER_SIZE and not complete:
+        return None
+    try:
+        header = parse_header(bytes(data))
+    except PacketError as err:
+        return str(err)
+    if header.device_id == 0:
+        return "device id 0: a station's id is 1..255"
+    return None

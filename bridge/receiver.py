@@ -16,19 +16,21 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bridge.config import ListenConfig
-from bridge.protocol import HEADER, HEADER_SIZE, MAX_PACKET_SIZE
+from bridge.noise import MAX_KEPT_BYTES, NoiseTracker, source_of
+from bridge.protocol import HEADER, HEADER_SIZE, screen
 from bridge.spool import Received
 
-__all__ = ["CONNECTION_DEADLINE", "MAX_CAPTURE", "Receiver", "format_peer"]
+__all__ = ["CONNECTION_DEADLINE", "MAX_CAPTURE", "SLOTS_PER_SOURCE", "Receiver", "format_peer"]
 
 log = logging.getLogger(__name__)
 
-#: Bytes kept of a connection that sends more than a station can: enough to
-#: see what it was, bounded so a flood cannot fill the spool.
-MAX_CAPTURE = 4096
+#: Bytes kept of a connection that is not a station's: enough to see what it
+#: was, bounded so a flood cannot fill the spool.
+MAX_CAPTURE = MAX_KEPT_BYTES
 #: Seconds a connection may last in all. A station is done in well under a
 #: second; a peer trickling bytes to stay under the read timeout is cut here.
 CONNECTION_DEADLINE = 30.0
@@ -37,6 +39,12 @@ READ_CHUNK = 4096
 #: Pending connections the kernel queues while all slots are busy (a burst of
 #: stations waking together).
 BACKLOG = 4096
+#: Connections of one source served at once while it is not known as a
+#: station's (see :mod:`bridge.noise`): a host holding connections open
+#: without sending a packet takes at most these of ``listen.max_connections``,
+#: and the rest stay for stations. Once a source sends a station's packet its
+#: connections waiting here go ahead, so a burst from a gateway is not held up.
+SLOTS_PER_SOURCE = 8
 
 
 #: Seconds a listening socket that is about to close gives handshakes under
@@ -98,19 +106,82 @@ def _expected_size(data: bytes | bytearray) -> int | None:
     return HEADER_SIZE + int(HEADER.unpack_from(data)[0])
 
 
+class _SourceSlots:
+    """At most ``per_source`` connections at once per source, while ``limited``
+    says the source is to be held to it; waiters go first come, first served."""
+
+    def __init__(self, per_source: int, limited: Callable[[str], bool]) -> None:
+        self.per_source = per_source
+        self.limited = limited
+        self._held: dict[str, int] = {}
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, source: str) -> AsyncIterator[None]:
+        while self.limited(source) and self._held.get(source, 0) >= self.per_source:
+            waiter = asyncio.get_running_loop().create_future()
+            queue = self._waiting.setdefault(source, deque())
+            queue.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in queue:
+                    queue.remove(waiter)
+                if not queue and self._waiting.get(source) is queue:
+                    del self._waiting[source]
+        self._held[source] = self._held.get(source, 0) + 1
+        try:
+            yield
+        finally:
+            self._held[source] -= 1
+            if not self._held[source]:
+                del self._held[source]
+            self.wake(source, 1)
+
+    def wake(self, source: str, count: int | None = None) -> None:
+        """Let ``count`` waiters of the source look again (all when None): a slot
+        came free, or the source is no longer limited, or is now refused."""
+        queue = self._waiting.get(source)
+        while queue and (count is None or count > 0):
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count = None if count is None else count - 1
+
+
 class Receiver:
-    """Listens for stations and hands each connection's bytes to ``submit``."""
+    """Listens for stations and hands each connection's bytes to ``submit``.
+
+    ``refusal`` says why a plausible packet of a device from a host is not a
+    station's to the config, if it is not (:func:`bridge.pipeline.refusal`);
+    ``noise`` keeps the counts and limits of traffic that is not a station's.
+    Without it, every connection that sent anything is handed to ``submit``
+    (the Home Assistant integration keeps such bytes in a bounded list of its
+    own).
+    """
 
     def __init__(
         self,
         listen: ListenConfig,
         submit: Callable[[Received], Awaitable[None]],
         clock: Callable[[], float] = time.time,
+        *,
+        refusal: Callable[[str, int], str | None] = lambda host, device_id: None,
+        noise: NoiseTracker | None = None,
     ) -> None:
         self.listen = listen
         self.submit = submit
         self.clock = clock
+        self.refusal = refusal
+        self.noise = noise
         self._slots = asyncio.Semaphore(listen.max_connections)
+        # A refused source's waiting connections go ahead too: to be closed.
+        self._source_slots = _SourceSlots(
+            SLOTS_PER_SOURCE,
+            lambda source: (
+                noise is not None and not noise.is_station(source) and not noise.refuses(source)
+            ),
+        )
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.port: int = listen.port
@@ -210,14 +281,31 @@ class Receiver:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
+        address = writer.get_extra_info("peername")
+        host = str(address[0]) if isinstance(address, tuple) else str(address)
+        source = source_of(host)
         try:
-            async with self._slots:
-                await self._serve(reader, writer)
+            if self._refused(source, writer):
+                return
+            async with self._source_slots.hold(source), self._slots:
+                # Refused meanwhile (it went on sending what is not a station's)?
+                if not self._refused(source, writer):
+                    await self._serve(reader, writer, host, source)
         finally:
             if task is not None:
                 self._handlers.discard(task)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _refused(self, source: str, writer: asyncio.StreamWriter) -> bool:
+        """Close the connection unread (a reset) when its source is refused."""
+        if self.noise is None or not self.noise.refuses(source):
+            return False
+        self.noise.refused(source)
+        writer.transport.abort()
+        return True
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, source: str
+    ) -> None:
         peer = format_peer(writer.get_extra_info("peername"))
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -229,16 +317,50 @@ class Receiver:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-        if not data:
-            log.debug("%s closed without sending anything (%s)", peer, problem or "no data")
-            return
-        if problem:
-            log.warning("%s: %s after %d bytes; kept for decoding", peer, problem, len(data))
-        await self.submit(Received(bytes(data), arrival, peer))
+        if self._screened(source, host, peer, bytes(data), problem):
+            if problem:
+                log.warning("%s: %s after %d bytes; kept for decoding", peer, problem, len(data))
+            await self.submit(Received(bytes(data), arrival, peer))
+
+    def _screened(
+        self, source: str, host: str, peer: str, data: bytes, problem: str | None
+    ) -> bool:
+        """Tell the noise tracker what the connection was; True when its bytes are
+        to be stored as a packet.
+
+        A plausible packet the config refuses (from outside
+        ``listen.allowed_networks``, from an address its station may not send
+        from, of a device it does not know) is not a station's to the bridge, but
+        it is kept whole within the tracker's limits: a station the config gets
+        wrong keeps its samples for ``reprocess``.
+        """
+        if self.noise is None:
+            if not data:
+                log.debug("%s closed without sending anything (%s)", peer, problem or "no data")
+            return bool(data)
+        reason = screen(data, complete=True)
+        if reason is None and data:
+            doubt = self.refusal(host, data[7])
+            if doubt is None:
+                if not self.noise.is_station(source):
+                    self.noise.station(source)
+                    self._source_slots.wake(source)
+                return True
+            store = self.noise.not_a_station(source, peer, data, doubt, plausible=True)
+        else:
+            if not data:
+                reason = f"nothing sent ({problem or 'closed at once'})"
+            elif problem:
+                reason = f"{reason}; {problem}"
+            store = self.noise.not_a_station(source, peer, data, reason or "")
+            log.debug("%s: not a station's packet (%d bytes): %s", peer, len(data), reason)
+        if self.noise.refuses(source):
+            self._source_slots.wake(source)  # its waiting connections are closed now
+        return store
 
     async def _read(self, reader: asyncio.StreamReader) -> tuple[bytearray, str | None]:
         """Read one packet: until the announced length, EOF, silence, the deadline, or
-        too many bytes."""
+        bytes that cannot be a station's."""
         data = bytearray()
         deadline = time.monotonic() + CONNECTION_DEADLINE
         while True:
@@ -256,14 +378,10 @@ class Receiver:
             if not chunk:
                 return data, None
             data += chunk
+            if screen(data) is not None:
+                # Not a station's: no need to read on. What came with the
+                # chunk is the sample kept of it.
+                return data[:MAX_CAPTURE], None
             expected = _expected_size(data)
             if expected is not None and len(data) >= expected:
-                # The announced packet is in. Anything that came with it beyond
-                # the announced length stays in the data for the decoder to refuse.
                 return data, None
-            if len(data) > MAX_PACKET_SIZE:
-                # Not a station; keep a bounded sample of it for inspection.
-                with contextlib.suppress(asyncio.TimeoutError, OSError):
-                    more = await asyncio.wait_for(reader.read(MAX_CAPTURE), 0.1)
-                    data += more
-                return data[:MAX_CAPTURE], f"more than {MAX_PACKET_SIZE} bytes, not a station"

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import logging
 import resource
 import signal
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from bridge.config import Config
-from bridge.pipeline import Pipeline, SpoolThread, decode_pending, log_result
+from bridge.noise import NoiseTracker
+from bridge.pipeline import Pipeline, SpoolThread, decode_pending, log_result, refusal
 from bridge.receiver import Receiver
 from bridge.sim import run_fleet
 from bridge.sinks import Sink
@@ -164,8 +166,16 @@ async def serve(
             return EXIT_DATABASE
         thread = SpoolThread(spool)
         resources.callback(thread.close)
-        pipeline = Pipeline(config, thread, build_sinks(config) if sinks is None else sinks)
-        receiver = Receiver(config.listen, pipeline.submit)
+        noise = NoiseTracker()
+        pipeline = Pipeline(
+            config, thread, build_sinks(config) if sinks is None else sinks, noise=noise
+        )
+        receiver = Receiver(
+            config.listen,
+            pipeline.submit,
+            refusal=functools.partial(refusal, config),
+            noise=noise,
+        )
         background: list[asyncio.Task[None]] = []
 
         def room(reason: str | None) -> None:

@@ -16,6 +16,10 @@ Tables:
 - ``stations``: each station's clock (see :mod:`bridge.timing`).
 - ``sink_progress``: the last batch each sink delivered, so a restart resumes
   exactly there; ``rejected``: batches a sink refused for good, with the reason.
+- ``noise_sources`` and ``noise_kept``: traffic that was not a station's, per
+  source (counts, first and last seen, a sample) and the bytes of the few
+  connections kept to look at (see :mod:`bridge.noise`). Bounded, and the
+  first room given back when the database is full.
 
 The schema's version is the database's ``user_version``; a database of an older
 version is upgraded in place, in one transaction, when it is opened.
@@ -33,14 +37,16 @@ import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
+from bridge import noise
 from bridge.availability import LastPacket
+from bridge.protocol import screen
 from bridge.samples import Batch, Sample, format_time
 from bridge.timing import StationClock
 
-__all__ = ["Conflict", "Received", "Spool", "StoredBatch", "StoredPacket"]
+__all__ = ["Conflict", "NoisySource", "Received", "Spool", "StoredBatch", "StoredPacket"]
 
 # Written into SCHEMA for a new database and by the upgrade from schema 1.
 _PACKETS_BY_ARRIVAL = "CREATE UNIQUE INDEX packets_by_arrival ON packets (received_at, peer, data)"
@@ -103,6 +109,50 @@ CREATE TABLE rejected (
     PRIMARY KEY (sink, seq)
 );
 """
+
+# Added beside the numbered schema, in any database that lacks them: a bridge
+# that does not know them ignores them.
+NOISE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS noise_sources (
+    source TEXT PRIMARY KEY,
+    connections INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    refused INTEGER NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    reason TEXT NOT NULL,
+    sample BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS noise_kept (
+    id INTEGER PRIMARY KEY,
+    received_at REAL NOT NULL,
+    peer TEXT NOT NULL,
+    source TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+"""
+#: Pages the write-ahead log may gather before it is copied into the database,
+#: as a share of the size cap (SQLite's default of 1,000 pages, 4 MB, is more
+#: than the whole of a small cap), and at least this many pages.
+WAL_SHARE = 1 / 16
+MIN_WAL_PAGES = 16
+DEFAULT_WAL_PAGES = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class NoisySource:
+    """What one source sent that was not a station's, as ``status`` shows it:
+    connections read and their bytes (``size``), connections closed unread."""
+
+    source: str
+    connections: int
+    size: int
+    refused: int
+    first_seen: float
+    last_seen: float
+    reason: str
+    sample: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +259,15 @@ class Spool:
             except BaseException:
                 db.close()
                 raise
+        db.executescript(f"BEGIN; {NOISE_SCHEMA} COMMIT;")
+        # A log that stays small beside the cap, and is cut back to that size
+        # after each checkpoint instead of keeping the size of its longest run.
+        page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+        pages = max(
+            MIN_WAL_PAGES, min(DEFAULT_WAL_PAGES, int(self.max_size * WAL_SHARE) // page_size)
+        )
+        db.execute(f"PRAGMA wal_autocheckpoint={pages}")
+        db.execute(f"PRAGMA journal_size_limit={pages * page_size}")
         self._db = db
         return self
 
@@ -248,13 +307,31 @@ class Spool:
                     ids.append(int(cursor.lastrowid or 0))
         return ids
 
-    def room(self) -> str | None:
-        """Why no more packets fit, or None while they do."""
-        size = self.path.stat().st_size if self.path.exists() else 0
+    def used(self) -> int:
+        """Bytes the database takes: its pages in use and its write-ahead log.
+
+        Pages freed by deletions are not counted: SQLite writes into them
+        before it grows the file.
+        """
+        page_size, pages, free = (
+            int(self.db.execute(f"PRAGMA {name}").fetchone()[0])
+            for name in ("page_size", "page_count", "freelist_count")
+        )
         wal = self.path.with_name(self.path.name + "-wal")
-        size += wal.stat().st_size if wal.exists() else 0
+        return (pages - free) * page_size + (wal.stat().st_size if wal.exists() else 0)
+
+    def room(self) -> str | None:
+        """Why no more packets fit, or None while they do.
+
+        At the cap, the room that traffic which is not a station's takes is
+        given back first (:meth:`give_back`); station data is never dropped to
+        make room.
+        """
+        size = self.used()
+        if size >= self.max_size and self.give_back():
+            size = self.used()
         if size >= self.max_size:
-            return f"the database is {size / 1e6:.0f} MB, at its cap (storage.max_size_mb)"
+            return f"the database is {size / 1e6:.1f} MB, at its cap (storage.max_size_mb)"
         free = shutil.disk_usage(self.path.parent).free
         if free < self.min_free:
             return (
@@ -262,6 +339,108 @@ class Spool:
                 "(storage.min_free_mb)"
             )
         return None
+
+    # --- traffic that is not a station's ----------------------------------------
+
+    def add_noise(
+        self,
+        kept: Sequence[noise.NoiseEntry],
+        counts: Sequence[noise.SourceCount],
+        now: float,
+    ) -> None:
+        """Store what :meth:`bridge.noise.NoiseTracker.drain` gave, then hold it to
+        its bounds: the budget of kept bytes (oldest dropped first), the days
+        each is kept, and the number of sources."""
+        db = self.db
+        with _transaction(db):
+            db.executemany(
+                "INSERT INTO noise_kept (received_at, peer, source, reason, data) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(e.received_at, e.peer, e.source, e.reason, e.data) for e in kept],
+            )
+            db.executemany(
+                # The columns in the order of SourceCount's fields.
+                "INSERT INTO noise_sources (source, first_seen, last_seen, connections, bytes, "
+                "refused, reason, sample) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET "
+                "connections = connections + excluded.connections, "
+                "bytes = bytes + excluded.bytes, refused = refused + excluded.refused, "
+                "first_seen = min(first_seen, excluded.first_seen), "
+                "last_seen = max(last_seen, excluded.last_seen), "
+                "reason = CASE excluded.reason WHEN '' THEN reason ELSE excluded.reason END, "
+                "sample = CASE excluded.sample WHEN x'' THEN sample ELSE excluded.sample END",
+                [astuple(count) for count in counts],
+            )
+            db.execute(
+                "DELETE FROM noise_kept WHERE received_at < ?", (now - noise.KEPT_DAYS * 86400,)
+            )
+            # Oldest first: every kept connection with more bytes than the
+            # budget in it and the ones after it.
+            db.execute(
+                "DELETE FROM noise_kept WHERE id <= (SELECT max(id) FROM (SELECT id, "
+                "sum(length(data)) OVER (ORDER BY id DESC) AS newer FROM noise_kept) "
+                "WHERE newer > ?)",
+                (noise.budget(self.max_size),),
+            )
+            db.execute(
+                "DELETE FROM noise_sources WHERE last_seen < ? OR source NOT IN "
+                "(SELECT source FROM noise_sources ORDER BY last_seen DESC LIMIT ?)",
+                (now - noise.SOURCE_DAYS * 86400, noise.MAX_SOURCES),
+            )
+
+    def give_back(self) -> bool:
+        """Delete what traffic that is not a station's takes, and shrink the
+        write-ahead log; True when anything was deleted.
+
+        That is every kept connection, and kept-aside packets whose bytes cannot
+        be a station's (stored before the bridge told them apart; no config can
+        decode them). The per-source counts stay: they are small.
+        """
+        db = self.db
+        deleted = 0
+        with _transaction(db):
+            deleted += db.execute("DELETE FROM noise_kept").rowcount
+            after = 0
+            while rows := db.execute(
+                "SELECT id, data FROM packets WHERE state = 'kept' AND id > ? ORDER BY id "
+                "LIMIT 1000",
+                (after,),
+            ).fetchall():
+                after = rows[-1][0]
+                garbage = [(packet_id,) for packet_id, data in rows if screen(data, complete=True)]
+                db.executemany("DELETE FROM packets WHERE id = ?", garbage)
+                deleted += len(garbage)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted > 0
+
+    def station_hosts(self, limit: int = 10_000) -> dict[str, float]:
+        """The hosts that sent the newest ``limit`` decoded packets, with the
+        arrival of each one's newest: the stations' addresses, after a restart."""
+        rows = self.db.execute(
+            "SELECT peer, received_at FROM packets WHERE state = 'done' ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        hosts: dict[str, float] = {}
+        for peer, received_at in rows:
+            host = peer.rpartition(":")[0].strip("[]") or peer
+            hosts[host] = max(hosts.get(host, 0.0), received_at)
+        return hosts
+
+    def noise_sources(self, limit: int = 10) -> list[NoisySource]:
+        """The sources that sent the most connections that were not a station's."""
+        rows = self.db.execute(
+            "SELECT source, connections, bytes, refused, first_seen, last_seen, reason, sample "
+            "FROM noise_sources ORDER BY connections + refused DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [NoisySource(*row) for row in rows]
+
+    def noise_kept(self) -> tuple[int, int]:
+        """Connections of non-station traffic whose bytes are kept, and those bytes."""
+        count, size = self.db.execute(
+            "SELECT count(*), coalesce(sum(length(data)), 0) FROM noise_kept"
+        ).fetchone()
+        return int(count), int(size)
 
     # --- decoding --------------------------------------------------------------
 

@@ -6,6 +6,8 @@ their own (``bench.load``). Each test prints one line::
 
     faults: <test>: sent ... committed ... decoded ... in InfluxDB ... duplicates ... crashes ...
 
+(the floods of traffic that is not a station's print the stations' samples
+sent and stored, the flood's size and the database's largest size instead)
 and asserts what no data loss demands of those counts: every packet the
 bridge committed is decoded exactly once into all of its samples, InfluxDB
 holds one point per stored sample (per station and time), and the bridge never
@@ -40,6 +42,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.audit import Ledger, Progress, ledger, progress
+from bridge import noise
 from bridge.config import parse_config
 from bridge.parsers import ReferenceParser
 from bridge.pipeline import decode_one
@@ -48,6 +51,8 @@ from bridge.samples import format_time
 from bridge.sim import SimStation, send_packet
 from bridge.spool import StoredPacket
 from bridge.timing import StationClock
+from tests import floods
+from tests.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE
 from tests.runtime_helpers import (
     bridge_config,
     bridge_process,
@@ -240,7 +245,10 @@ def test_kill_9_repeatedly_under_load_with_both_sinks(
     count.print()
     count.assert_no_loss()
     assert kills == 4
-    assert counts.packets > 500
+    # The kills happened under load. How many packets arrive between kills
+    # depends on how fast the machine starts the bridge again (385 were seen on
+    # a loaded 2-core machine, about 1,000 on an idle one).
+    assert counts.packets > 300
     # A kill can take with it only what was on its way in: connections the kernel
     # had accepted and the bridge had not yet committed, never more than a few
     # hundred milliseconds of traffic each time.
@@ -448,6 +456,24 @@ def test_disk_full_stops_accepting_and_loses_nothing(tmp_path: Path) -> None:
     assert "not accepting packets: cannot write the database" in full_log
 
 
+def closed_by_peer(sock: socket.socket) -> bool:
+    """True once the other end closed the connection (an end of file or a reset)."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def noise_connections(db: Path) -> int:
+    """Connections the bridge counted as not a station's, read or closed unread."""
+    reader = _read_only(db)
+    try:
+        row = reader.execute("SELECT coalesce(sum(connections + refused), 0) FROM noise_sources")
+        return int(row.fetchone()[0])
+    finally:
+        reader.close()
+
+
 def disk_free(path: Path) -> int:
     return shutil.disk_usage(path).free
 
@@ -605,7 +631,9 @@ def test_mutated_packets_through_decoding_and_timing(fuzzed: list[bytes], at: in
 def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
     """Test that hostile connections interleaved with real stations leave the
     bridge process running with no traceback, every real packet's samples
-    stored, and every other packet decoded or kept aside with its reason."""
+    stored, every packet that looks like a station's decoded or kept aside with
+    its reason, and every other one counted for its address (never refused: it
+    is the stations' address)."""
     port = free_port()
     config = config_file(tmp_path, port)
     db = tmp_path / "wx.db"
@@ -636,7 +664,13 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
     with bridge_process(config, log) as bridge:
         bridge.start()
         round_of()
-        wait_for(lambda: ledger(db).packets == len(sent), 30, what="every connection stored")
+        # A station's packet is stored; anything else is counted for its address
+        # (and the first few of a window kept apart): see bridge/noise.py.
+        wait_for(
+            lambda: ledger(db).packets + noise_connections(db) == len(sent),
+            30,
+            what="every connection stored or counted",
+        )
         wait_for(lambda: ledger(db).new == 0, 30, what="decoding")
         assert bridge.process is not None
         alive = bridge.process.poll() is None
@@ -652,6 +686,7 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
     real = {bytes(data): samples for data, state, _, samples in rows if bytes(data) in valid}
     kept = [reason for _, state, reason, _ in rows if state == "kept"]
     counts = ledger(db)
+    counted = noise_connections(db)
     count = Count(
         "fuzzed packets",
         len(sent),
@@ -660,31 +695,41 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
         None,
         tracebacks(log) + (not alive),
         extra=f"; real {len(valid)} with all samples {sum(1 for n in real.values() if n == 30)}, "
-        f"kept aside with a reason {sum(1 for r in kept if r)} of {len(kept)}",
+        f"kept aside with a reason {sum(1 for r in kept if r)} of {len(kept)}, "
+        f"not a station's (counted, none refused) {counted}",
     )
     count.print()
     assert alive
     assert count.crashes == 0
-    assert counts.packets == len(sent)
+    assert counts.packets + counted == len(sent)
+    assert "closed unread" not in log.read_text()  # the stations' address is never refused
     assert counts.new == 0
     assert counts.decoded_twice == 0
     assert counts.done + counts.kept == counts.packets
     assert all(reason for reason in kept)
     assert len(real) == len(set(valid))
     assert all(samples == 30 for samples in real.values())
-    assert counts.kept > 0
+    # Most damaged packets are told apart from a station's by their bytes; the
+    # ones that still look like a station's are decoded or kept aside.
+    assert counted > 0
 
 
 def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) -> None:
-    """Test that 300 connections that never send (more than max_connections) are
-    closed after the read timeout and do not cost a station its packet."""
+    """Test that 300 connections from another host that never send (more than
+    max_connections) are closed, after the read timeout or unread once that host
+    is refused, and do not cost a station its packet."""
     port = free_port()
     config = config_file(tmp_path, port, listen={"read_timeout": 2.0})
     db = tmp_path / "wx.db"
     log = tmp_path / "bridge.log"
     with bridge_process(config, log) as bridge:
         bridge.start()
-        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(300)]
+        idle = [
+            socket.create_connection(
+                ("127.0.0.1", port), timeout=40, source_address=(FLOOD_SOURCE, 0)
+            )
+            for _ in range(300)
+        ]
         began = time.monotonic()
         try:
             packets = list(_station_packets(100))
@@ -692,7 +737,7 @@ def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) 
                 send_packet("127.0.0.1", port, data, timeout=10)
             wait_for(lambda: ledger(db).done == len(packets), 30, what="the stations")
             served = time.monotonic() - began
-            closed = sum(1 for sock in idle if sock.recv(1) == b"")
+            closed = sum(1 for sock in idle if closed_by_peer(sock))
         finally:
             for sock in idle:
                 sock.close()
@@ -712,3 +757,51 @@ def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) 
     count.assert_no_loss()
     assert closed == 300
     assert counts.samples_and_conflicts == 30 * len(packets)
+
+
+# --- floods of traffic that is not a station's (tests/floods.py; CI sizes in test_flood.py) --
+
+
+def test_garbage_flood_at_full_size(tmp_path: Path) -> None:
+    """Test that garbage from one address, 4 KB a connection and more than ten
+    times the 8 MB cap in all, while 40 stations send from another, leaves every
+    station sample stored, the bridge listening throughout and after, the
+    database within its cap, and the flood's totals in status."""
+    run = floods.garbage_flood(tmp_path, FULL)
+    read, refused = run.noisy(FLOOD_SOURCE)
+    print(run.line("garbage flood") + f"; read {read}, closed unread {refused}")
+    (flood,) = run.floods
+    assert flood["bytes_written"] >= 10 * FULL.max_size_mb * floods.MB
+    floods.assert_stations_unharmed(run, FULL)
+    assert read + refused == FULL.connections
+
+
+def test_plausible_header_flood_at_full_size(tmp_path: Path) -> None:
+    """Test that plausible headers of device ids the config does not know, whole
+    from one address and followed by more than they announce from another,
+    are bounded while every station sample is stored."""
+    run = floods.header_flood(tmp_path, FULL)
+    counts = {source: run.noisy(source) for source in (FLOOD_SOURCE, SECOND_SOURCE)}
+    stored = floods.stored_from(run.db, FLOOD_SOURCE)
+    print(
+        run.line("plausible headers")
+        + f"; read and closed unread by address {counts}; stored whole {len(stored)}"
+    )
+    floods.assert_stations_unharmed(run, FULL)
+    assert all(sum(pair) == FULL.connections // 2 for pair in counts.values())
+    assert len(stored) == noise.KEPT_PER_WINDOW
+    assert floods.stored_from(run.db, SECOND_SOURCE) == []
+
+
+def test_slow_connections_at_full_size(tmp_path: Path) -> None:
+    """Test that 600 connections trickling bytes from one address (more than
+    max_connections, 256) for 30 s leave the slots for stations."""
+    run, served = floods.slow_flood(tmp_path, FULL)
+    read, refused = run.noisy(FLOOD_SOURCE)
+    print(
+        run.line("slow connections")
+        + f"; stations served within {served:.1f} s; read {read}, closed unread {refused}"
+    )
+    floods.assert_stations_unharmed(run, FULL)
+    assert served < FULL.slow_seconds / 3
+    assert read + refused == FULL.slow

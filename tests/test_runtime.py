@@ -74,8 +74,9 @@ async def test_packet_written_one_byte_at_a_time(tmp_path: Path) -> None:
 async def test_bad_connections_are_closed_and_good_stations_served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Test that idle, slow, oversized and garbage connections are closed with a
-    reason while a good station is served at the same time."""
+    """Test that idle, slow, oversized and garbage connections are closed, kept
+    apart from station packets with a reason and counted for their address,
+    while a good station is served at the same time."""
     monkeypatch.setattr(receiver_module, "CONNECTION_DEADLINE", 2.0)
     async with running_bridge(bridge_config(tmp_path)) as bridge:
         port = bridge.port
@@ -115,12 +116,19 @@ async def test_bad_connections_are_closed_and_good_stations_served(
         )
         assert await asyncio.wait_for(idle_task, 10) == b""
         assert await asyncio.wait_for(slow_task, 40) < 30
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 4)
-        kept = dict(
-            bridge.query("SELECT hex(substr(data, 1, 4)), reason FROM packets WHERE state = 'kept'")
+        await wait_until(
+            lambda: bridge.count("SELECT count(*) FROM noise_kept") == 3, what="kept noise"
         )
-        assert len(kept) == 3  # the flood, the HTTP request and the slow trickle
+        assert bridge.query("SELECT data FROM packets") == [(good,)]
+        kept = dict(bridge.query("SELECT data, reason FROM noise_kept"))
+        # The flood, the HTTP request and the slow trickle; the idle one sent nothing.
+        assert "bytes_ready 17735 is more than" in kept[b"GET / HTTP/1.0\r\n\r\n"]
+        (slow_reason,) = [r for d, r in kept.items() if d and packet(seed=5).startswith(d)]
+        assert "fewer than 9 header bytes" in slow_reason
         assert any("a station sends at most 359" in reason for reason in kept.values())
+        assert bridge.query("SELECT source, connections, refused FROM noise_sources") == [
+            ("127.0.0.1", 4, 0)
+        ]
 
 
 async def test_unknown_station_kept_then_reprocessed(tmp_path: Path) -> None:
