@@ -38,6 +38,7 @@ __all__ = [
     "DiscoveryStation",
     "Topics",
     "bridge_version",
+    "component",
     "device_config",
     "device_model",
 ]
@@ -72,6 +73,15 @@ def bridge_version() -> str:
 
 def _slug(text: str) -> str:
     return _NOT_IN_ID.sub("_", text.lower()).strip("_")
+
+
+def component(key: str) -> str:
+    """The discovery component (and unique id suffix) of a value or health key.
+
+    A value's key as it is (``temperature``), or ``health_<key>`` for the
+    station's health; made safe for an id either way.
+    """
+    return _slug(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +130,10 @@ class Topics:
     def device_key(self, device_id: int) -> str:
         """The station's device identifier, also the object id of its discovery topic."""
         return f"{self.node}_{device_id}"
+
+    def unique_id(self, device_id: int, component: str) -> str:
+        """The unique id of one entity of a station's discovery (see :func:`component`)."""
+        return f"{self.device_key(device_id)}_{component}"
 
     def discovery(self, device_id: int) -> str:
         return f"{self.discovery_prefix}/device/{self.device_key(device_id)}/config"
@@ -204,7 +218,7 @@ def _sensor(
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         "platform": "sensor",
-        "unique_id": f"{topics.device_key(station.device_id)}_{component}",
+        "unique_id": topics.unique_id(station.device_id, component),
         "name": field.label,
         "state_topic": topics.state(station.device_id),
         "value_template": template,
@@ -242,21 +256,21 @@ def device_config(
     """
     components: dict[str, dict[str, Any]] = {}
     for field in station.fields:
-        components[_slug(field.key)] = _sensor(
+        components[component(field.key)] = _sensor(
             topics,
             station,
-            _slug(field.key),
+            component(field.key),
             field,
             _template(field.key),
             qos=qos,
             diagnostic=False,
         )
     for field in HEALTH_FIELDS:
-        component = f"health_{field.key}"
+        key = component(f"health_{field.key}")
         config = _sensor(
             topics,
             station,
-            component,
+            key,
             field,
             _template("health", field.key),
             qos=qos,
@@ -266,7 +280,7 @@ def device_config(
             # Worth showing most when the station went quiet: it follows the
             # bridge alone (a component's availability replaces the device's).
             config["availability"] = _availability(topics.availability)
-        components[component] = config
+        components[key] = config
     return {
         "device": {
             "identifiers": [topics.device_key(station.device_id)],

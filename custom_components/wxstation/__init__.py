@@ -38,7 +38,7 @@ from .const import (
 from .hub import WxStationHub
 from .receive_mqtt import MqttSource
 from .receive_tcp import DirectSource
-from .repairs import async_delete_unknown_station_issues
+from .repairs import async_delete_duplicate_station_issues, async_delete_unknown_station_issues
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -58,7 +58,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: WxStationConfigEntry) ->
     direct = entry.data[CONF_MODE] == MODE_TCP
     # Following a bridge, availability is the bridge's word (it owns the rule).
     hub = WxStationHub(
-        hass, entry.entry_id, entry.options.get(CONF_STATIONS, {}), applies_rule=direct
+        hass,
+        entry.entry_id,
+        entry.options.get(CONF_STATIONS, {}),
+        applies_rule=direct,
+        follows_bridge=not direct,
     )
     parser = entry.options.get(CONF_PARSER, DEFAULT_PARSER)
     source: DirectSource | MqttSource
@@ -81,6 +85,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: WxStationConfigEntry) ->
     entry.runtime_data = WxStationRuntime(hub, source)
     if hub.applies_rule:
         entry.async_on_unload(hub.track_availability())
+    entry.async_on_unload(hub.track_devices())
     # Packets may arrive before the sensors are set up: the platform creates
     # entities for every station the hub knows by then.
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -109,6 +114,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: WxStationConfigEntry) -
             hass, STORAGE_VERSION, storage_key(entry.entry_id, part)
         ).async_remove()
     async_delete_unknown_station_issues(hass, entry.entry_id)
+    async_delete_duplicate_station_issues(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

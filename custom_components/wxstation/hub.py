@@ -5,6 +5,9 @@ Both sources, the TCP receiver and a bridge followed over MQTT, hand the hub a
 for availability. In direct mode the hub applies the bridge's rule
 (:mod:`bridge.availability`) itself; following a bridge, it takes the bridge's
 word, which the source hands over (:meth:`WxStationHub.set_available`).
+
+Following a bridge, a station whose device the bridge's MQTT discovery already
+makes gets no entities from the hub, only statistics (see :mod:`.handover`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
@@ -28,7 +32,9 @@ from .const import (
     signal_station_updated,
     storage_key,
 )
+from .handover import bridge_devices_of, hand_over
 from .models import StationReport, StationState, default_station_name
+from .repairs import async_create_duplicate_station_issue, async_delete_duplicate_station_issues
 from .statistics import HourlyStatistics
 
 _LOGGER = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ class WxStationHub:
         clock: Callable[[], float] = home_assistant_now,
         *,
         applies_rule: bool = True,
+        follows_bridge: bool = False,
     ) -> None:
         self.hass = hass
         self.entry_id = entry_id
@@ -64,6 +71,10 @@ class WxStationHub:
         self.clock = clock
         #: True: the hub judges availability by the rule; False: its source does.
         self.applies_rule = applies_rule
+        #: True: the entry follows a bridge (its discovery's devices are the bridge's own).
+        self.follows_bridge = follows_bridge
+        #: Stations whose device and entities the bridge's MQTT discovery makes.
+        self.bridge_shows: set[int] = set()
         self.stations: dict[int, StationState] = {}
         self.statistics = HourlyStatistics(hass, entry_id)
         self._store: Store[dict[str, Any]] = Store(
@@ -87,6 +98,16 @@ class WxStationHub:
         return async_track_time_interval(
             self.hass, self._check_availability, AVAILABILITY_CHECK_INTERVAL
         )
+
+    @callback
+    def track_devices(self) -> Callable[[], None]:
+        """Check for stations shown twice whenever a device comes or goes."""
+
+        @callback
+        def changed(_event: Event[Any]) -> None:
+            self.update_duplicate_issues()
+
+        return self.hass.bus.async_listen(dr.EVENT_DEVICE_REGISTRY_UPDATED, changed)
 
     async def async_stop(self) -> None:
         await self._store.async_save(self._data())
@@ -149,13 +170,62 @@ class WxStationHub:
             device_id, self.name(device_id), state.fields, report.samples, self.clock()
         )
         self._store.async_delay_save(self._data, SAVE_DELAY)
-        if is_new or new_keys:
+        # A station the bridge's discovery shows gets no entities here: only its statistics.
+        if (is_new or new_keys) and device_id not in self.bridge_shows:
             async_dispatcher_send(
                 self.hass, signal_new_entities(self.entry_id), device_id, new_keys, is_new
             )
         if self.applies_rule:
             self._note_available(device_id, state.available(self.clock()))
         async_dispatcher_send(self.hass, signal_station_updated(self.entry_id, device_id))
+        if is_new:
+            self.update_duplicate_issues()
+
+    @callback
+    def set_bridge_shows(self, device_id: int, shown: bool, device_key: str) -> None:
+        """Say whether the bridge's discovery shows a station (``device_key``, its device).
+
+        Shown: this entry's entities of it go (see :mod:`.handover`). No longer
+        shown: the hub shows it again, if it knows it.
+        """
+        if shown == (device_id in self.bridge_shows):
+            return
+        if shown:
+            self.bridge_shows.add(device_id)
+            hand_over(self.hass, self.entry_id, self.device_identifier(device_id), device_key)
+        else:
+            self.bridge_shows.discard(device_id)
+            state = self.stations.get(device_id)
+            if state is not None:
+                async_dispatcher_send(
+                    self.hass,
+                    signal_new_entities(self.entry_id),
+                    device_id,
+                    list(state.fields),
+                    True,
+                )
+        self.update_duplicate_issues()
+
+    @callback
+    def update_duplicate_issues(self) -> None:
+        """A repair issue for each station this entry shows that a bridge's discovery shows too."""
+        twice: dict[int, list[str]] = {}
+        for device_id in self.stations:
+            if device_id in self.bridge_shows:
+                continue
+            devices = list(bridge_devices_of(self.hass, device_id))
+            if devices:
+                twice[device_id] = [d.name_by_user or d.name or "" for d in devices]
+        for device_id, names in twice.items():
+            async_create_duplicate_station_issue(
+                self.hass,
+                self.entry_id,
+                device_id,
+                self.name(device_id),
+                ", ".join(sorted(names)),
+                following=self.follows_bridge,
+            )
+        async_delete_duplicate_station_issues(self.hass, self.entry_id, keep=set(twice))
 
     @callback
     def set_available(self, device_id: int, available: bool) -> None:
@@ -205,6 +275,7 @@ class WxStationHub:
         self._available.pop(device_id, None)
         self.statistics.forget(device_id)
         self._store.async_delay_save(self._data, SAVE_DELAY)
+        self.update_duplicate_issues()
 
     def diagnostics(self) -> dict[str, Any]:
         return {
@@ -212,6 +283,7 @@ class WxStationHub:
                 str(device_id): {
                     **state.as_dict(),
                     "available": self.available(device_id),
+                    "shown_by_bridge_discovery": device_id in self.bridge_shows,
                     "hour_samples": self.statistics.hour_samples(device_id),
                 }
                 for device_id, state in self.stations.items()

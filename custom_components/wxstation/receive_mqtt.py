@@ -11,6 +11,12 @@ available while that says ``online`` and the bridge's own
 ``<base>/bridge/state`` does too (a bridge that died says nothing more about
 its stations), the same as the entities of the bridge's MQTT discovery. Being
 retained, both are right at once after Home Assistant starts.
+
+One station, one device: where Home Assistant reads the bridge's MQTT discovery,
+the discovery makes each station's device and sensors. This source reads the
+same retained discovery messages (on the prefix Home Assistant's MQTT
+integration reads) and tells the hub which stations the bridge shows; the hub
+then adds no entities for them and keeps writing their statistics.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
 from homeassistant.components import mqtt
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import device_registry as dr
 from homeassistant.util.json import json_loads
 
 from bridge.parsers import Field, StationParser
@@ -30,6 +37,7 @@ from bridge.samples import Sample, parse_time
 from bridge.sinks.discovery import AVAILABLE, Topics
 
 from .const import DOMAIN
+from .handover import bridge_device, mqtt_discovery_prefix
 from .hub import WxStationHub
 from .models import StationReport, default_station_name, resolve_parser
 
@@ -116,6 +124,11 @@ class MqttSource:
         #: What the bridge says of itself and of each station: ``online`` or not.
         self._bridge_online = False
         self._station_online: dict[int, bool] = {}
+        #: What the bridge's discovery said of each station since the start:
+        #: announced (True) or removed (False).
+        self._announced: dict[int, bool] = {}
+        #: The discovery topics read, or None where Home Assistant reads none.
+        self._discovery_topic: str | None = None
 
     @property
     def batch_topic(self) -> str:
@@ -132,6 +145,19 @@ class MqttSource:
             (self.topics.availability, self._bridge_availability),
             (self.topics.station_availabilities, self._station_availability),
         ]
+        prefix = mqtt_discovery_prefix(self.hass)
+        if prefix is not None:
+            self.topics = Topics(self.topic, prefix)
+            self._discovery_topic = self.topics.discoveries
+            # Until the retained discovery comes, the devices it made before say
+            # which stations it shows: no entities of ours come and go meanwhile.
+            for device_id in self.hub.stations:
+                self._follow_registry(device_id)
+            # Before the batches: a station's discovery comes before its first batch.
+            subscriptions.insert(0, (self.topics.discoveries, self._discovery))
+            self._unsubscribe.append(
+                self.hass.bus.async_listen(dr.EVENT_DEVICE_REGISTRY_UPDATED, self._device_changed)
+            )
         for topic, handler in subscriptions:
             self._unsubscribe.append(await mqtt.async_subscribe(self.hass, topic, handler, qos=1))
 
@@ -152,6 +178,38 @@ class MqttSource:
             _LOGGER.warning("ignoring the batch message on %s: %s", message.topic, err)
             return
         self.hub.handle_report(report)
+
+    @callback
+    def _discovery(self, message: mqtt.ReceiveMessage) -> None:
+        device_id = self.topics.discovered_device(message.topic)
+        if device_id is None:
+            return  # another bridge's, or another integration's
+        # An empty message: the bridge (or the user, deleting the device) removed it.
+        announced = bool(message.payload)
+        self._announced[device_id] = announced
+        if announced:
+            self.hub.set_bridge_shows(device_id, True, self.topics.device_key(device_id))
+        else:
+            # Home Assistant removes the discovery's entities and then its device:
+            # the station is shown here once they are gone, so that its entities
+            # get their ids back, not ids with a suffix.
+            self._follow_registry(device_id)
+
+    @callback
+    def _follow_registry(self, device_id: int) -> None:
+        """Whether the bridge shows a station, by the devices Home Assistant has."""
+        key = self.topics.device_key(device_id)
+        self.hub.set_bridge_shows(device_id, bridge_device(self.hass, key) is not None, key)
+
+    @callback
+    def _device_changed(self, event: Event[Any]) -> None:
+        if event.data.get("action") != "remove":
+            return
+        # A device the bridge's discovery made was deleted: a station whose
+        # discovery is not (or no longer) announced may no longer be shown.
+        for device_id in list(self.hub.bridge_shows):
+            if not self._announced.get(device_id, False):
+                self._follow_registry(device_id)
 
     @callback
     def _bridge_availability(self, message: mqtt.ReceiveMessage) -> None:
@@ -187,4 +245,6 @@ class MqttSource:
             "messages": self.messages,
             "bridge_online": self._bridge_online,
             "stations_online": {str(d): on for d, on in self._station_online.items()},
+            "discovery": self._discovery_topic,
+            "stations_announced": {str(d): on for d, on in self._announced.items()},
         }

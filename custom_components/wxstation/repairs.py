@@ -1,8 +1,13 @@
-"""A repair issue for a station that keeps sending while it is not configured.
+"""Repair issues: a station that keeps sending while it is not configured, and a
+station shown twice.
 
 With unknown stations kept aside, a new station's packets pile up unseen; after
 a few the user is asked to name it, which configures it and decodes its kept
 packets.
+
+A station that this integration shows while a wxstation bridge's MQTT discovery
+shows it too is two devices for one station; where the integration cannot
+hand it over (see :mod:`.handover`), the issue says what to change.
 """
 
 from __future__ import annotations
@@ -51,7 +56,48 @@ def async_delete_unknown_station_issues(
     hass: HomeAssistant, entry_id: str, keep: Collection[int] = ()
 ) -> None:
     """Delete this entry's unknown-station issues but those of ``keep``."""
-    prefix = _issue_prefix(entry_id)
+    _delete_issues(hass, _issue_prefix(entry_id), keep)
+
+
+def _duplicate_prefix(entry_id: str) -> str:
+    return f"duplicate_station_{entry_id}_"
+
+
+@callback
+def async_create_duplicate_station_issue(
+    hass: HomeAssistant,
+    entry_id: str,
+    device_id: int,
+    station: str,
+    bridge_devices: str,
+    *,
+    following: bool,
+) -> None:
+    """The station is shown by this entry and by a bridge's discovery (``bridge_devices``)."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"{_duplicate_prefix(entry_id)}{device_id}",
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="duplicate_station_mqtt" if following else "duplicate_station_tcp",
+        translation_placeholders={
+            "device_id": str(device_id),
+            "station": station,
+            "bridge_devices": bridge_devices,
+        },
+    )
+
+
+@callback
+def async_delete_duplicate_station_issues(
+    hass: HomeAssistant, entry_id: str, keep: Collection[int] = ()
+) -> None:
+    """Delete this entry's shown-twice issues but those of ``keep``."""
+    _delete_issues(hass, _duplicate_prefix(entry_id), keep)
+
+
+def _delete_issues(hass: HomeAssistant, prefix: str, keep: Collection[int]) -> None:
     for domain, issue_id in list(ir.async_get(hass).issues):
         if domain != DOMAIN or not issue_id.startswith(prefix):
             continue

@@ -128,7 +128,8 @@ def _entities(
     hub: WxStationHub, device_id: int, keys: list[str], with_health: bool
 ) -> list[WxStationSensor]:
     state = hub.stations.get(device_id)
-    if state is None:
+    if state is None or device_id in hub.bridge_shows:
+        # The bridge's MQTT discovery shows that station (see handover.py).
         return []
     descriptions = [field_description(state.fields[key]) for key in keys]
     if with_health:

@@ -8,13 +8,15 @@ from typing import Any
 
 from homeassistant.components import websocket_api
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
 
 from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation, build_packet
 from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MODE_MQTT, MODE_TCP
+
+# The integration's own lookup of a device by identifier and entry, for the tests too.
+from custom_components.wxstation.handover import find_device as find_device
 
 #: A quarter past an hour (2026-11-24 10:15 UTC), so a station's hour of
 #: samples straddles two clock hours.
@@ -46,24 +48,6 @@ def mqtt_entry(topic: str = "wxstation", options: dict[str, Any] | None = None) 
         data={CONF_MODE: MODE_MQTT, CONF_TOPIC: topic},
         options=options or {},
     )
-
-
-def find_device(
-    hass: HomeAssistant, identifier: tuple[str, str], config_entry_id: str
-) -> dr.DeviceEntry | None:
-    """The device with ``identifier`` that the config entry owns.
-
-    Where identifiers are unique only within a config entry, Home Assistant
-    looks a device up by identifier and entry and reports ``async_get_device``
-    as deprecated; releases before that have only ``async_get_device``.
-    """
-    registry = dr.async_get(hass)
-    if hasattr(registry, "async_get_device_by_identifier"):
-        return registry.async_get_device_by_identifier(identifier, config_entry_id)
-    device = registry.async_get_device(identifiers={identifier})
-    if device is None or config_entry_id not in device.config_entries:
-        return None
-    return device
 
 
 async def remove_device(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from freezegun.api import FrozenDateTimeFactory
 # which hides this repository's unless `custom_components.wxstation` is imported
 # first; importing it here, before any fixture runs, makes that so for every test.
 import custom_components.wxstation  # noqa: F401
+from tests.servers import Mosquitto
 
 from .common import NOW
 
@@ -86,3 +87,10 @@ def frozen_now(freezer: FrozenDateTimeFactory) -> FrozenDateTimeFactory:
     same moment on any day the tests run."""
     freezer.move_to(datetime.fromtimestamp(NOW, UTC))
     return freezer
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    """A real Mosquitto on a free loopback port, for the tests' whole run."""
+    with Mosquitto() as server:
+        yield server

@@ -12,45 +12,33 @@ its integrations up again, and comes back with its next packet.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components import mqtt
 
 # Imported here, not under the frozen clock: the supervisor client it loads
 # builds its models from datetime types, which freezegun replaces.
 from homeassistant.components.mqtt import config_flow as _mqtt_config_flow  # noqa: F401
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
-from homeassistant.const import CONF_PORT, STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from bridge.availability import unavailable_at
-from bridge.config import Config, parse_config
-from bridge.samples import Batch, make_batch
 from bridge.sinks.discovery import Topics
-from bridge.sinks.mqtt import MqttSink
-from bridge.timing import StationClock
 from custom_components.wxstation.const import AVAILABILITY_CHECK_INTERVAL
 from tests.helpers import Clock
 from tests.servers import Mosquitto
 
-from .common import (
-    NOW,
-    REFERENCE,
-    T0,
-    mqtt_entry,
-    send_and_wait,
-    setup_entry,
-    station,
-    tcp_entry,
+from .common import NOW, T0, mqtt_entry, send_and_wait, setup_entry, station, tcp_entry
+from .real_mqtt import (
+    bridge_config,
+    packet_batch,
+    real_mqtt,
+    running_bridge_sink,
+    set_up_again,
+    until,
 )
 
 # mock_hass_config: an empty configuration.yaml, which the MQTT integration reads.
@@ -69,22 +57,6 @@ def expected_lingering_timers() -> bool:
     return True
 
 
-@pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    with Mosquitto() as server:
-        yield server
-
-
-async def until(hass: HomeAssistant, condition: Callable[[], bool], what: str) -> None:
-    """Wait (real time, at most 20 s) until ``condition`` holds."""
-    for _ in range(400):
-        await hass.async_block_till_done()
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def shown(hass: HomeAssistant, entity_id: str) -> str | None:
     state = hass.states.get(entity_id)
     return None if state is None else state.state
@@ -92,77 +64,6 @@ def shown(hass: HomeAssistant, entity_id: str) -> str | None:
 
 def showing_values(hass: HomeAssistant) -> bool:
     return shown(hass, TEMPERATURE) not in (None, STATE_UNAVAILABLE, "unknown")
-
-
-@asynccontextmanager
-async def real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> AsyncIterator[MockConfigEntry]:
-    """Home Assistant's MQTT integration, connected to ``broker``.
-
-    Every entry is unloaded again, newest first, while the broker still runs: it
-    stops before Home Assistant does.
-    """
-    entry = MockConfigEntry(
-        domain=mqtt.DOMAIN,
-        title="MQTT",
-        data={mqtt.CONF_BROKER: broker.host, CONF_PORT: broker.port},
-        version=1,
-        minor_version=2,
-    )
-    await setup_entry(hass, entry)
-    await until(hass, lambda: mqtt.is_connected(hass), "Home Assistant's MQTT connection")
-    try:
-        yield entry
-    finally:
-        for loaded in reversed(hass.config_entries.async_entries()):
-            if loaded.state is ConfigEntryState.LOADED:
-                assert await hass.config_entries.async_unload(loaded.entry_id)
-        await hass.async_block_till_done()
-
-
-async def set_up_again(hass: HomeAssistant, *entries: ConfigEntry) -> None:
-    """Unload ``entries`` (last first) and set them up again, as at a restart."""
-    for entry in reversed(entries):
-        assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    for entry in entries:
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        if entry.domain == mqtt.DOMAIN:
-            await until(hass, lambda: mqtt.is_connected(hass), "MQTT connected again")
-    await hass.async_block_till_done()
-
-
-def bridge_config(broker: Mosquitto, tmp_path: Path) -> Config:
-    return parse_config(
-        {
-            "storage": {"path": str(tmp_path / "wxstation.db")},
-            "stations": {1: {"name": "Garden"}},
-            "mqtt": {"host": broker.host, "port": broker.port},
-        }
-    )
-
-
-@asynccontextmanager
-async def running_bridge_sink(config: Config, clock: Clock) -> AsyncIterator[MqttSink]:
-    """The bridge's MQTT sink, judging availability by ``clock``."""
-    assert config.mqtt is not None
-    sink = MqttSink(config.mqtt, config, clock=clock, recheck=0.05, birth_delay=0)
-    await sink.start()
-    try:
-        for _ in range(400):
-            if sink.connected:
-                break
-            await asyncio.sleep(0.05)
-        assert sink.connected, "the bridge's sink did not connect"
-        yield sink
-    finally:
-        await sink.stop()
-
-
-def packet_batch(arrival: float, start: float) -> Batch:
-    """Station 1's packet (an hour of samples since ``start``) arriving at ``arrival``."""
-    sim = station(1, start=start)
-    batch, _ = make_batch("Garden", REFERENCE, StationClock(), sim.wake().packet, arrival)
-    return batch
 
 
 @pytest.mark.freeze_time(FROZEN, tick=True)
@@ -229,7 +130,8 @@ async def test_following_a_bridge_takes_its_word(
 ) -> None:
     """Following the bridge, a station is unavailable when the bridge says so, still
     after the integration is set up again, and back with its next packet."""
-    config = bridge_config(broker, tmp_path)
+    # Without the bridge's discovery, the station's entities are the integration's.
+    config = bridge_config(broker, tmp_path, discovery=False)
     clock = Clock(T0)
     async with real_mqtt(hass, broker) as mqtt_config, running_bridge_sink(config, clock) as sink:
         wx = mqtt_entry()

@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+
+# Imported here, not under the frozen clock: the supervisor client it loads
+# builds its models from datetime types, which freezegun replaces.
+from homeassistant.components.mqtt import config_flow as _mqtt_config_flow  # noqa: F401
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
@@ -82,6 +86,8 @@ async def test_batch_message_creates_station(
         "messages": 2,
         "bridge_online": True,
         "stations_online": {"1": True},
+        "discovery": "homeassistant/device/+/config",
+        "stations_announced": {},
     }
 
 
@@ -200,6 +206,47 @@ async def test_availability_is_the_bridges(
         assert hub.available(1) is available, (topic, payload)
         assert (shown() != "unavailable") is available, (topic, payload)
     assert hub.available(7)
+
+
+@pytest.mark.parametrize(
+    ("mqtt_config_entry_data", "read"),
+    [
+        ({"broker": "mock-broker"}, True),
+        ({"broker": "mock-broker", "discovery_prefix": "ha"}, True),
+        ({"broker": "mock-broker", "discovery": False}, False),
+    ],
+)
+async def test_discovery_read_as_home_assistant_reads_it(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, mqtt_config_entry_data: dict, read: bool
+) -> None:
+    """The bridge's discovery counts where Home Assistant's MQTT integration reads it: on its
+    prefix, and not at all with its discovery off (the station is then the integration's)."""
+    entry = mqtt_entry()
+    await setup_entry(hass, entry)
+    hub = entry.runtime_data.hub
+    prefix = mqtt_config_entry_data.get("discovery_prefix", "homeassistant")
+    topics = Topics(discovery_prefix=prefix)
+    async_fire_mqtt_message(hass, topics.discovery(1), '{"device": {}}', retain=True)
+    # Not the followed bridge's: another base topic's device.
+    async_fire_mqtt_message(hass, Topics("other", prefix).discovery(2), "{}", retain=True)
+    _publish(hass, _batch())
+    _publish(hass, _batch(2, "Shed"))
+    await hass.async_block_till_done()
+    assert hub.bridge_shows == ({1} if read else set())
+    assert (hass.states.get("sensor.garden_temperature") is None) is read
+    assert hass.states.get("sensor.shed_temperature") is not None
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["source"]["discovery"] == (topics.discoveries if read else None)
+    assert diagnostics["stations"]["1"]["shown_by_bridge_discovery"] is read
+    # The statistics are written either way.
+    assert sum(hub.statistics.hour_samples(1).values()) == 30
+
+    # The bridge removes its discovery (a live subscriber gets it without the retain
+    # flag): the integration shows the station.
+    async_fire_mqtt_message(hass, topics.discovery(1), "")
+    await hass.async_block_till_done()
+    assert hub.bridge_shows == set()
+    assert hass.states.get("sensor.garden_temperature") is not None
 
 
 async def test_needs_the_mqtt_integration(hass: HomeAssistant) -> None:

@@ -1,0 +1,116 @@
+"""Home Assistant's real MQTT integration against a real Mosquitto, and the bridge's
+real MQTT sink publishing to it: the parts the tests of both modes share.
+
+The broker is the Debian package (tests/servers.py) on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from homeassistant.components import mqtt
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.const import CONF_PORT
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from bridge.config import Config, parse_config
+from bridge.samples import Batch, make_batch
+from bridge.sinks.mqtt import MqttSink
+from bridge.timing import StationClock
+from tests.helpers import Clock
+from tests.servers import Mosquitto
+
+from .common import REFERENCE, setup_entry, station
+
+
+async def until(hass: HomeAssistant, condition: Callable[[], bool], what: str) -> None:
+    """Wait (real time, at most 20 s) until ``condition`` holds."""
+    for _ in range(400):
+        await hass.async_block_till_done()
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@asynccontextmanager
+async def real_mqtt(hass: HomeAssistant, broker: Mosquitto) -> AsyncIterator[MockConfigEntry]:
+    """Home Assistant's MQTT integration, connected to ``broker``.
+
+    Every entry is unloaded again, newest first, while the broker still runs: it
+    stops before Home Assistant does.
+    """
+    entry = MockConfigEntry(
+        domain=mqtt.DOMAIN,
+        title="MQTT",
+        data={mqtt.CONF_BROKER: broker.host, CONF_PORT: broker.port},
+        version=1,
+        minor_version=2,
+    )
+    await setup_entry(hass, entry)
+    await until(hass, lambda: mqtt.is_connected(hass), "Home Assistant's MQTT connection")
+    try:
+        yield entry
+    finally:
+        for loaded in reversed(hass.config_entries.async_entries()):
+            if loaded.state is ConfigEntryState.LOADED:
+                assert await hass.config_entries.async_unload(loaded.entry_id)
+        await hass.async_block_till_done()
+
+
+async def set_up_again(hass: HomeAssistant, *entries: ConfigEntry) -> None:
+    """Unload ``entries`` (last first) and set them up again, as at a restart."""
+    for entry in reversed(entries):
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    for entry in entries:
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        if entry.domain == mqtt.DOMAIN:
+            await until(hass, lambda: mqtt.is_connected(hass), "MQTT connected again")
+    await hass.async_block_till_done()
+
+
+def bridge_config(
+    broker: Mosquitto, tmp_path: Path, stations: dict[int, str] | None = None, **mqtt_keys: Any
+) -> Config:
+    """A bridge's config: ``stations`` (device id: name; Garden as 1 by default) and
+    its MQTT sink on ``broker``, with ``mqtt_keys`` added (``discovery=False``)."""
+    return parse_config(
+        {
+            "storage": {"path": str(tmp_path / "wxstation.db")},
+            "stations": {
+                device: {"name": name}
+                for device, name in (stations if stations is not None else {1: "Garden"}).items()
+            },
+            "mqtt": {"host": broker.host, "port": broker.port, **mqtt_keys},
+        }
+    )
+
+
+@asynccontextmanager
+async def running_bridge_sink(config: Config, clock: Clock) -> AsyncIterator[MqttSink]:
+    """The bridge's MQTT sink, judging availability by ``clock``."""
+    assert config.mqtt is not None
+    sink = MqttSink(config.mqtt, config, clock=clock, recheck=0.05, birth_delay=0)
+    await sink.start()
+    try:
+        for _ in range(400):
+            if sink.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert sink.connected, "the bridge's sink did not connect"
+        yield sink
+    finally:
+        await sink.stop()
+
+
+def packet_batch(arrival: float, start: float, device_id: int = 1, name: str = "Garden") -> Batch:
+    """A station's packet (an hour of samples since ``start``) arriving at ``arrival``."""
+    sim = station(device_id, start=start)
+    batch, _ = make_batch(name, REFERENCE, StationClock(), sim.wake().packet, arrival)
+    return batch
