@@ -153,7 +153,7 @@ class Receiver:
     """Listens for stations and hands each connection's bytes to ``submit``.
 
     ``refusal`` says why a plausible packet of a device from a host is not a
-    station's to the config, if it is not (:func:`bridge.pipeline.refusal`);
+    station's to the config, if it is not (:func:`bridge.decoding.refusal`);
     ``noise`` keeps the counts and limits of traffic that is not a station's.
     Without it, every connection that sent anything is handed to ``submit``
     (the Home Assistant integration keeps such bytes in a bounded list of its

@@ -1,7 +1,7 @@
 """Direct mode: stations send their packets to a TCP port inside Home Assistant.
 
 The bridge's own :class:`~bridge.receiver.Receiver` reads each connection and
-:func:`~bridge.pipeline.decode_one` decodes and stamps the packet with the
+:func:`~bridge.decoding.decode_one` decodes and stamps the packet with the
 station's clock, so a packet gives the same samples here as in the bridge. A
 packet that cannot be decoded (a station that is not configured while unknown
 stations are kept, a parser that does not fit, bad bytes) is the only copy there
@@ -21,7 +21,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers.storage import Store
 
 from bridge.config import Config, ListenConfig, StationConfig, UnknownStations
-from bridge.pipeline import decode_one, log_result
+from bridge.decoding import decode_one, log_result
 from bridge.protocol import PacketError, parse_header
 from bridge.receiver import Receiver
 from bridge.spool import Received, StoredPacket
