@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bridge.config import ListenConfig
 from bridge.noise import MAX_KEPT_BYTES, NoiseTracker, source_of
-from bridge.protocol import DEVICE_ID_AT, HEADER, HEADER_SIZE, screen
+from bridge.protocol import DEVICE_ID_AT, announced_size, screen
 from bridge.spool import Received
 
 __all__ = ["CONNECTION_DEADLINE", "MAX_CAPTURE", "SLOTS_PER_SOURCE", "Receiver", "format_peer"]
@@ -97,13 +97,6 @@ def format_peer(address: object) -> str:
         host, port = address[0], address[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return str(address)
-
-
-def _expected_size(data: bytes | bytearray) -> int | None:
-    """Bytes the header announces, once the header is in."""
-    if len(data) < HEADER_SIZE:
-        return None
-    return HEADER_SIZE + int(HEADER.unpack_from(data)[0])
 
 
 class _SourceSlots:
@@ -382,6 +375,6 @@ class Receiver:
                 # Not a station's: no need to read on. What came with the
                 # chunk is the sample kept of it.
                 return data[:MAX_CAPTURE], None
-            expected = _expected_size(data)
+            expected = announced_size(data)
             if expected is not None and len(data) >= expected:
                 return data, None
