@@ -99,18 +99,7 @@ class DirectSource:
         data = await self._store.async_load() or {}
         self.clocks = {int(d): StationClock.from_json(c) for d, c in data.get("clocks", {}).items()}
         self._next_id = int(data.get("next_id", 1))
-        kept = [
-            StoredPacket(
-                id=int(raw["id"]),
-                data=bytes.fromhex(raw["data"]),
-                received_at=float(raw["received_at"]),
-                peer=str(raw["peer"]),
-                device_id=raw["device_id"],
-                state="kept",
-                reason=raw["reason"],
-            )
-            for raw in data.get("kept", [])
-        ]
+        kept = [StoredPacket.from_dict(raw) for raw in data.get("kept", [])]
         self.kept = []
         for packet in kept:
             self._decode(packet, fresh=False)
@@ -142,17 +131,7 @@ class DirectSource:
         return {
             "next_id": self._next_id,
             "clocks": {str(d): clock.to_json() for d, clock in self.clocks.items()},
-            "kept": [
-                {
-                    "id": p.id,
-                    "data": p.data.hex(),
-                    "received_at": p.received_at,
-                    "peer": p.peer,
-                    "device_id": p.device_id,
-                    "reason": p.reason,
-                }
-                for p in self.kept
-            ],
+            "kept": [p.as_dict() for p in self.kept],
         }
 
     def _save(self) -> None:
@@ -240,15 +219,5 @@ class DirectSource:
             "port": self.port,
             "connections": self.receiver.connections if self.receiver else 0,
             "clocks": {str(d): clock.clock_factor for d, clock in self.clocks.items()},
-            "kept": [
-                {
-                    "id": p.id,
-                    "received_at": p.received_at,
-                    "peer": p.peer,
-                    "device_id": p.device_id,
-                    "reason": p.reason,
-                    "data": p.data.hex(),
-                }
-                for p in self.kept
-            ],
+            "kept": [p.as_dict() for p in self.kept],
         }
