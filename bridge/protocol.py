@@ -26,6 +26,7 @@ __all__ = [
     "WAKE_EVERY_AT",
     "Header",
     "PacketError",
+    "announced_size",
     "claimed_device",
     "parse_header",
     "screen",
@@ -97,6 +98,15 @@ def claimed_device(data: bytes) -> int | None:
     """The device id ``data`` claims, once its byte arrived, whether or not the
     rest of the header holds; None when fewer bytes arrived."""
     return data[DEVICE_ID_AT] if len(data) > DEVICE_ID_AT else None
+
+
+def announced_size(data: bytes | bytearray) -> int | None:
+    """The whole packet's size in bytes as its header announces it, once the
+    header is in; None before. A connection's packet is complete when this many
+    bytes arrived, however the network split them."""
+    if len(data) < HEADER_SIZE:
+        return None
+    return HEADER_SIZE + int(HEADER.unpack_from(data)[0])
 
 
 def parse_header(data: bytes) -> Header:

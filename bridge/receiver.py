@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from bridge.config import ListenConfig
 from bridge.noise import MAX_KEPT_BYTES, NoiseTracker, source_of
-from bridge.protocol import DEVICE_ID_AT, HEADER, HEADER_SIZE, screen
+from bridge.protocol import DEVICE_ID_AT, announced_size, screen
 from bridge.spool import Received
 
 __all__ = ["CONNECTION_DEADLINE", "MAX_CAPTURE", "SLOTS_PER_SOURCE", "Receiver", "format_peer"]
@@ -99,13 +99,6 @@ def format_peer(address: object) -> str:
     return str(address)
 
 
-def _expected_size(data: bytes | bytearray) -> int | None:
-    """Bytes the header announces, once the header is in."""
-    if len(data) < HEADER_SIZE:
-        return None
-    return HEADER_SIZE + int(HEADER.unpack_from(data)[0])
-
-
 class _SourceSlots:
     """At most ``per_source`` connections at once per source, while ``limited``
     says the source is to be held to it; waiters go first come, first served."""
@@ -153,7 +146,7 @@ class Receiver:
     """Listens for stations and hands each connection's bytes to ``submit``.
 
     ``refusal`` says why a plausible packet of a device from a host is not a
-    station's to the config, if it is not (:func:`bridge.pipeline.refusal`);
+    station's to the config, if it is not (:func:`bridge.decoding.refusal`);
     ``noise`` keeps the counts and limits of traffic that is not a station's.
     Without it, every connection that sent anything is handed to ``submit``
     (the Home Assistant integration keeps such bytes in a bounded list of its
@@ -382,6 +375,6 @@ class Receiver:
                 # Not a station's: no need to read on. What came with the
                 # chunk is the sample kept of it.
                 return data[:MAX_CAPTURE], None
-            expected = _expected_size(data)
+            expected = announced_size(data)
             if expected is not None and len(data) >= expected:
                 return data, None

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from bridge.config import Config
+from bridge.decoding import log_result, refusal
 from bridge.errors import DatabaseBusyError, DatabaseError
 from bridge.noise import NoiseTracker
-from bridge.pipeline import Pipeline, SpoolThread, decode_pending, log_result, refusal
+from bridge.pipeline import Pipeline, SpoolThread, decode_pending
 from bridge.receiver import Receiver
 from bridge.sim import run_fleet
 from bridge.sinks import Sink

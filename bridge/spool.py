@@ -35,10 +35,11 @@ import json
 import math
 import shutil
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from bridge import noise
 from bridge.availability import LastPacket
@@ -184,6 +185,31 @@ class StoredPacket:
     def as_capture(self) -> dict[str, object]:
         """The line ``ingest`` reads and ``export --raw`` writes."""
         return {"received_at": self.received_at, "peer": self.peer, "data": self.data.hex()}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The packet in JSON values, without its state: how the integration
+        stores a packet it keeps aside and shows it in diagnostics."""
+        return {
+            "id": self.id,
+            "data": self.data.hex(),
+            "received_at": self.received_at,
+            "peer": self.peer,
+            "device_id": self.device_id,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], state: str = "kept") -> StoredPacket:
+        """The packet :meth:`as_dict` gave."""
+        return cls(
+            id=int(raw["id"]),
+            data=bytes.fromhex(raw["data"]),
+            received_at=float(raw["received_at"]),
+            peer=str(raw["peer"]),
+            device_id=raw["device_id"],
+            state=state,
+            reason=raw["reason"],
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,8 +44,8 @@ from hypothesis import strategies as st
 from bench.audit import Ledger, Progress, ledger, progress
 from bridge import noise
 from bridge.config import parse_config
+from bridge.decoding import decode_one
 from bridge.parsers import ReferenceParser
-from bridge.pipeline import decode_one
 from bridge.protocol import HEADER, HEADER_SIZE
 from bridge.samples import format_time
 from bridge.sim import SimStation, send_packet

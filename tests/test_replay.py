@@ -269,7 +269,7 @@ def test_two_stations_with_one_id_in_the_same_millisecond_lose_no_sample(
         spool.add_packets(
             [Received(data, 1_790_003_600.0, f"10.0.0.{n}:4000") for n, data in enumerate(packets)]
         )
-        with caplog.at_level(logging.WARNING, logger="bridge.pipeline"):
+        with caplog.at_level(logging.WARNING, logger="bridge.decoding"):
             assert decode_offline(spool, parse_config({})) == (2, 0)
         stored = {time_ms: values for _, _, time_ms, values in spool.samples()}
         count, conflicts = spool.conflicts(100)

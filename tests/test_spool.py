@@ -19,7 +19,7 @@ from bridge.parsers import ReferenceParser
 from bridge.samples import Batch, Sample, make_batch
 from bridge.service import decode_offline
 from bridge.sim import SimStation
-from bridge.spool import Conflict, Received, Spool
+from bridge.spool import Conflict, Received, Spool, StoredPacket
 from bridge.timing import StationClock
 from tests.helpers import VECTORS
 from tests.runtime_helpers import write_config
@@ -293,3 +293,14 @@ def test_prune_deletes_conflicts_as_old_as_the_samples(tmp_path: Path) -> None:
     assert [c.time_ms for c in conflicts] == [1_790_000_100_000]
     assert count == 1
     assert removed == before - len(after) + 29
+
+
+@pytest.mark.parametrize("device_id", [7, None])
+def test_stored_packet_dict_round_trip(device_id: int | None) -> None:
+    """Test that a kept packet read back from its JSON dict is the packet that was
+    kept, whether or not its header named a device."""
+    packet = StoredPacket(3, b"\x01\xff", 1_790_000_000.25, "[::1]:4000", device_id, "kept", "why")
+    raw = json.loads(json.dumps(packet.as_dict()))
+    assert raw["data"] == "01ff"
+    assert "state" not in raw
+    assert StoredPacket.from_dict(raw) == packet

@@ -1,7 +1,7 @@
 """Direct mode: stations send their packets to a TCP port inside Home Assistant.
 
 The bridge's own :class:`~bridge.receiver.Receiver` reads each connection and
-:func:`~bridge.pipeline.decode_one` decodes and stamps the packet with the
+:func:`~bridge.decoding.decode_one` decodes and stamps the packet with the
 station's clock, so a packet gives the same samples here as in the bridge. A
 packet that cannot be decoded (a station that is not configured while unknown
 stations are kept, a parser that does not fit, bad bytes) is the only copy there
@@ -21,7 +21,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers.storage import Store
 
 from bridge.config import Config, ListenConfig, StationConfig, UnknownStations
-from bridge.pipeline import decode_one, log_result
+from bridge.decoding import decode_one, log_result
 from bridge.protocol import PacketError, parse_header
 from bridge.receiver import Receiver
 from bridge.spool import Received, StoredPacket
@@ -99,18 +99,7 @@ class DirectSource:
         data = await self._store.async_load() or {}
         self.clocks = {int(d): StationClock.from_json(c) for d, c in data.get("clocks", {}).items()}
         self._next_id = int(data.get("next_id", 1))
-        kept = [
-            StoredPacket(
-                id=int(raw["id"]),
-                data=bytes.fromhex(raw["data"]),
-                received_at=float(raw["received_at"]),
-                peer=str(raw["peer"]),
-                device_id=raw["device_id"],
-                state="kept",
-                reason=raw["reason"],
-            )
-            for raw in data.get("kept", [])
-        ]
+        kept = [StoredPacket.from_dict(raw) for raw in data.get("kept", [])]
         self.kept = []
         for packet in kept:
             self._decode(packet, fresh=False)
@@ -142,17 +131,7 @@ class DirectSource:
         return {
             "next_id": self._next_id,
             "clocks": {str(d): clock.to_json() for d, clock in self.clocks.items()},
-            "kept": [
-                {
-                    "id": p.id,
-                    "data": p.data.hex(),
-                    "received_at": p.received_at,
-                    "peer": p.peer,
-                    "device_id": p.device_id,
-                    "reason": p.reason,
-                }
-                for p in self.kept
-            ],
+            "kept": [p.as_dict() for p in self.kept],
         }
 
     def _save(self) -> None:
@@ -240,15 +219,5 @@ class DirectSource:
             "port": self.port,
             "connections": self.receiver.connections if self.receiver else 0,
             "clocks": {str(d): clock.clock_factor for d, clock in self.clocks.items()},
-            "kept": [
-                {
-                    "id": p.id,
-                    "received_at": p.received_at,
-                    "peer": p.peer,
-                    "device_id": p.device_id,
-                    "reason": p.reason,
-                    "data": p.data.hex(),
-                }
-                for p in self.kept
-            ],
+            "kept": [p.as_dict() for p in self.kept],
         }

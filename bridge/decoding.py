@@ -1,0 +1,139 @@
+"""What becomes of one packet: decoded into a station's batch, or kept aside.
+
+Pure policy, no I/O: the config says which packets are a station's
+(:func:`refusal`), :func:`decode_one` decodes and stamps one with its station's
+clock, and :func:`log_result` says in one line what it brought. The bridge's
+pipeline and the Home Assistant integration both decode through here, so a
+packet gives the same samples in either.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from bridge.config import Config
+from bridge.protocol import PacketError, parse_header
+from bridge.samples import Batch, format_time, make_batch
+from bridge.spool import Conflict, StoredPacket
+from bridge.timing import StationClock
+
+__all__ = ["DecodeResult", "decode_one", "log_result", "refusal"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeResult:
+    """What became of one packet: a batch, or the reason it is kept aside."""
+
+    packet: StoredPacket
+    #: Once stored, with only the samples newly stored.
+    batch: Batch | None = None
+    kept: str | None = None
+    #: The batch's sequence number, once it is stored.
+    seq: int | None = None
+    #: Samples equal to the one already stored with their station and time (not
+    #: stored again), and samples different from it (kept aside as conflicts).
+    repeated: int = 0
+    conflicts: tuple[Conflict, ...] = ()
+
+
+def refusal(config: Config, host: str, device_id: int) -> str | None:
+    """Why a packet of ``device_id`` from ``host`` must not be decoded into a
+    station's data, if it must not: the host is outside listen.allowed_networks,
+    the station must send from another address, or the config has no station
+    for the device (unknown_stations: keep).
+
+    The receiver asks it too, before anything is stored: such packets get the
+    bounded room of traffic that is not a station's (see :mod:`bridge.noise`).
+    """
+    if not config.listen.allows(host):
+        return f"{host} is not in listen.allowed_networks"
+    station = config.stations.get(device_id)
+    if station is not None and station.address is not None:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address != station.address:
+            return (
+                f"device {device_id} ({station.name}) must send from {station.address}, "
+                f"this came from {host}: fix stations -> {device_id} -> address if it moved"
+            )
+    if station is None and config.unknown_stations.action != "decode":
+        return (
+            f"device {device_id} is not configured (unknown_stations: keep): add it "
+            "under stations and run 'wxstation-bridge reprocess'"
+        )
+    return None
+
+
+def decode_one(
+    config: Config, clocks: dict[int, StationClock], packet: StoredPacket
+) -> DecodeResult:
+    """Decode and stamp one packet, advancing its station's clock in ``clocks``."""
+    try:
+        device_id = parse_header(packet.data).device_id
+    except PacketError as err:
+        return DecodeResult(packet, kept=str(err))
+    reason = refusal(config, packet.peer_host, device_id)
+    station = config.station(device_id)
+    if reason is not None or station is None:
+        return DecodeResult(packet, kept=reason or f"device {device_id} has no station")
+    clock = clocks.get(device_id, StationClock())
+    try:
+        batch, after = make_batch(
+            station.name, station.parser, clock, packet.data, packet.received_at
+        )
+    except PacketError as err:
+        return DecodeResult(packet, kept=str(err))
+    except Exception as err:  # a user's own parser class may fail in any way
+        log.exception("parser of device %s failed on packet %s", device_id, packet.id)
+        return DecodeResult(packet, kept=f"the {station.parser.kind} parser failed: {err!r}")
+    clocks[device_id] = after
+    return DecodeResult(packet, batch=batch)
+
+
+def log_result(result: DecodeResult) -> None:
+    """One line per packet: what it brought, or why it is kept aside."""
+    packet = result.packet
+    batch = result.batch
+    if batch is None:
+        log.warning("packet %d from %s kept aside: %s", packet.id, packet.peer, result.kept)
+        return
+    span = ""
+    if batch.samples:
+        first, last = batch.samples[0].time_ms, batch.samples[-1].time_ms
+        span = f" {format_time(first)[11:19]}..{format_time(last)[11:19]}"
+    notes = []
+    if batch.cut:
+        notes.append(f"cut: {batch.received} of {batch.announced} records arrived")
+    if batch.resent:
+        notes.append(f"{batch.resent} resent, {batch.duplicates} already stored")
+    if result.repeated:
+        notes.append(f"{result.repeated} samples equal to ones already stored")
+    if result.conflicts:
+        notes.append(f"{len(result.conflicts)} samples kept aside as conflicts")
+    notes.extend(batch.problems)
+    level = logging.WARNING if batch.cut or batch.problems or result.conflicts else logging.INFO
+    log.log(
+        level,
+        "%s (%d) from %s: %d samples%s every %.1f s, clock %+.2f %%%s",
+        batch.station,
+        batch.device_id,
+        packet.peer,
+        len(batch.samples),
+        span,
+        batch.spacing,
+        (batch.clock_factor - 1) * 100,
+        f" ({'; '.join(notes)})" if notes else "",
+    )
+    for conflict in result.conflicts:
+        log.warning(
+            "two different samples of one station and time, %s: the stored one stays, "
+            "the other (from packet %d) is kept aside; 'wxstation-bridge status' lists them",
+            conflict,
+            packet.id,
+        )
