@@ -242,9 +242,20 @@ def loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
     the broker drops the connection at that moment the socket is closed before the
     loop gets to it, and the loop reports a bad file descriptor with a traceback.
     The client notices the lost connection itself and reconnects, so that one case
-    is a warning; everything else goes to the loop's default handler.
+    is a warning. So is running out of file descriptors while accepting (a flood
+    of connections faster than they are closed): the loop stops accepting for a
+    second and goes on by itself, and the stations' connections wait in the
+    kernel's backlog meanwhile. Everything else goes to the loop's default
+    handler.
     """
     error = context.get("exception")
+    if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
+        log.warning(
+            "out of file descriptors accepting connections (%s); accepting again in "
+            "a second. Raise the open-files limit (LimitNOFILE) if this is not a flood",
+            error,
+        )
+        return
     callback = repr(context.get("handle"))
     if (
         isinstance(error, OSError)

@@ -417,6 +417,56 @@ def test_stops_within_systemds_limit_with_both_sinks_hanging(tmp_path: Path) -> 
     assert "stopped; 10 packets decoded, 0 kept aside, 0 waiting" in log
 
 
+OUT_OF_FILES = """
+import asyncio, logging, resource, sys
+from bridge.service import loop_exception
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+async def main() -> None:
+    asyncio.get_running_loop().set_exception_handler(loop_exception)
+    held = []
+
+    async def hold(reader, writer):
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(3)
+    print("held", len(held), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_out_of_file_descriptors_while_accepting_is_a_warning() -> None:
+    """Test the loop handler with a real server that runs out of file descriptors
+    while connections keep coming: one clear warning that says what to do, no
+    traceback, and the server keeps the connections it could take."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", OUT_OF_FILES],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    port = int(child.stdout.readline())
+    clients = []
+    try:
+        for _ in range(80):
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        out, err = child.communicate(timeout=30)
+    finally:
+        for client in clients:
+            client.close()
+    assert child.returncode == 0, err
+    assert "Traceback" not in err
+    assert "out of file descriptors accepting connections" in err
+    assert "LimitNOFILE" in err
+    assert 0 < int(out.split()[-1]) < 80
+
+
 def test_watching_a_closed_socket_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     """Test the loop handler: a socket closed before the loop watches it (the MQTT
     client's reconnect race) logs one warning line; other errors keep the default."""
