@@ -26,11 +26,12 @@ judge the same packet the same way, and tests fix "now".
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bridge.timing import CALIBRATION_WINDOW
 
-__all__ = ["MISSED_WAKE_UPS", "LastPacket", "is_available", "unavailable_at"]
+__all__ = ["MISSED_WAKE_UPS", "LastPacket", "is_available", "missed_wake_ups", "unavailable_at"]
 
 #: Wake-ups in a row a station may miss before it counts as gone (see above).
 MISSED_WAKE_UPS = 2
@@ -42,6 +43,12 @@ def unavailable_at(arrival: float, wake_every_s: int) -> float:
     Times are unix seconds; ``wake_every_s`` is the interval that packet's header gave.
     """
     return arrival + (MISSED_WAKE_UPS + CALIBRATION_WINDOW) * wake_every_s
+
+
+def missed_wake_ups(arrival: float, wake_every_s: int, now: float) -> int:
+    """How many wake-ups in a row a station has missed at ``now`` (see above)."""
+    late = (now - arrival) / wake_every_s - CALIBRATION_WINDOW
+    return max(0, math.floor(late)) if wake_every_s > 0 else 0
 
 
 def is_available(arrival: float, wake_every_s: int, now: float) -> bool:
@@ -60,6 +67,9 @@ class LastPacket:
 
     def available(self, now: float) -> bool:
         return is_available(self.arrival, self.wake_every_s, now)
+
+    def missed(self, now: float) -> int:
+        return missed_wake_ups(self.arrival, self.wake_every_s, now)
 
     @property
     def unavailable_at(self) -> float:

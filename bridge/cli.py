@@ -22,8 +22,9 @@ from bridge.errors import (
     InputFileError,
     WxStationError,
 )
+from bridge.overview import sink_overviews, station_overviews
 from bridge.protocol import PacketError, parse_header
-from bridge.samples import format_time, make_batch, parse_time
+from bridge.samples import export_record, format_time, make_batch, parse_moment
 from bridge.service import (
     EXIT_CONFIG,
     EXIT_DATABASE,
@@ -239,22 +240,12 @@ def status(args: argparse.Namespace) -> int:
         if count > len(conflicts):
             print(f"  and {count - len(conflicts)} older ones")
         _print_noise(spool)
-        last = spool.last_seq()
-        progress = spool.sinks_progress()
-        rejected: dict[str, int] = {}
-        for sink, _, _ in spool.rejected():
-            rejected[sink] = rejected.get(sink, 0) + 1
-        configured = {
-            name
-            for name, section in (("influxdb", config.influxdb), ("mqtt", config.mqtt))
-            if section
-        }
-        for sink in sorted({*configured, *progress, *rejected}):
-            behind = last - progress.get(sink, 0)
-            print(
-                f"sink {sink}: {behind} batches to deliver, "
-                f"{rejected.get(sink, 0)} refused and kept aside"
-            )
+        for station in station_overviews(config, spool.newest_batches(), time.time()):
+            print(f"station {station.line()}")
+        for sink in sink_overviews(
+            config, spool.last_seq(), spool.sinks_progress(), spool.rejected()
+        ):
+            print(sink.line())
     return 0
 
 
@@ -292,14 +283,6 @@ def redeliver(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_time(text: str) -> int:
-    """Unix seconds or an ISO 8601 / RFC 3339 time (UTC unless it says), as ms."""
-    try:
-        return round(float(text) * 1000)
-    except ValueError:
-        return parse_time(text)
-
-
 def export(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     out = sys.stdout
@@ -310,13 +293,12 @@ def export(args: argparse.Namespace) -> int:
             return 0
         rows = spool.samples(
             device_id=args.station,
-            since_ms=_parse_time(args.since) if args.since else None,
-            until_ms=_parse_time(args.until) if args.until else None,
+            since_ms=parse_moment(args.since) if args.since else None,
+            until_ms=parse_moment(args.until) if args.until else None,
         )
         if args.format == "jsonl":
-            for device_id, station, time_ms, values in rows:
-                record = {"device_id": device_id, "station": station, "time": format_time(time_ms)}
-                out.write(json.dumps({**record, **values}, ensure_ascii=False) + "\n")
+            for row in rows:
+                out.write(json.dumps(export_record(*row), ensure_ascii=False) + "\n")
             return 0
         materialised = list(rows)
         keys = sorted({key for *_, values in materialised for key in values})

@@ -35,7 +35,7 @@ import json
 import math
 import shutil
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, replace
 from pathlib import Path
@@ -502,6 +502,15 @@ class Spool:
         ).fetchall()
         return [StoredPacket(*row) for row in rows]
 
+    def newest_kept(self, limit: int) -> list[StoredPacket]:
+        """The newest ``limit`` kept-aside packets, newest first."""
+        rows = self.db.execute(
+            "SELECT id, data, received_at, peer, device_id, state, reason FROM packets "
+            "WHERE state = 'kept' ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [StoredPacket(*row) for row in rows]
+
     def clocks(self) -> dict[int, StationClock]:
         rows = self.db.execute("SELECT device_id, clock FROM stations").fetchall()
         return {device: StationClock.from_json(text) for device, text in rows}
@@ -641,6 +650,25 @@ class Spool:
             int(device): LastPacket(float(arrival), int(wake)) for device, arrival, wake in rows
         }
 
+    def newest_batches(self) -> dict[int, Batch]:
+        """Each station's newest decoded packet, with the samples it stored: what
+        ``status`` and the status page show of a station."""
+        rows = self.db.execute(
+            "SELECT seq, info FROM batches WHERE seq IN (SELECT seq FROM ("
+            "SELECT seq, max(json_extract(info, '$.arrival')) FROM batches GROUP BY device_id))"
+        ).fetchall()
+        newest = {}
+        for seq, info in rows:
+            samples = tuple(
+                Sample(int(time_ms), json.loads(values))
+                for time_ms, values in self.db.execute(
+                    'SELECT time_ms, "values" FROM samples WHERE seq = ? ORDER BY time_ms', (seq,)
+                )
+            )
+            batch = Batch.from_dict(json.loads(info), samples)
+            newest[batch.device_id] = batch
+        return newest
+
     def last_seq(self) -> int:
         return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()[0])
 
@@ -726,8 +754,10 @@ class Spool:
         device_id: int | None = None,
         since_ms: int | None = None,
         until_ms: int | None = None,
-    ) -> Iterator[tuple[int, str, int, dict[str, float]]]:
-        """Stored samples as (device id, station, time in ms, values), by station and time."""
+    ) -> Generator[tuple[int, str, int, dict[str, float]]]:
+        """Stored samples as (device id, station, time in ms, values), by station and time.
+
+        Read as they are taken: close the generator when done with it early."""
         where, args = [], []
         if device_id is not None:
             where.append("device_id = ?")

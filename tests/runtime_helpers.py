@@ -22,6 +22,7 @@ from bridge.pipeline import Pipeline
 from bridge.receiver import Receiver
 from bridge.service import serve
 from bridge.sinks import Sink
+from bridge.web import StatusServer
 
 
 def bridge_config(tmp_path: Path, raw: dict[str, Any] | None = None) -> Config:
@@ -30,6 +31,7 @@ def bridge_config(tmp_path: Path, raw: dict[str, Any] | None = None) -> Config:
     return replace(
         config,
         listen=replace(config.listen, host="127.0.0.1", port=0, read_timeout=1.0),
+        http=replace(config.http, port=0),
         storage=replace(config.storage, path=tmp_path / "wxstation.db"),
     )
 
@@ -41,6 +43,8 @@ class RunningBridge:
     pipeline: Pipeline
     stop: asyncio.Event
     task: asyncio.Task[int]
+    #: The status page's server, when the config turns it on.
+    web: StatusServer | None = None
 
     @property
     def port(self) -> int:
@@ -69,19 +73,21 @@ async def running_bridge(
     """The whole service in this event loop, stopped (gracefully) at the end."""
     ready: asyncio.Future[tuple[Receiver, Pipeline]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
+    web: list[StatusServer] = []
     task = asyncio.create_task(
         serve(
             config,
             sinks=sinks if sinks is not None else [],
             stop=stop,
             on_ready=lambda r, p: ready.set_result((r, p)),
+            on_web=web.append,
         )
     )
     done, _ = await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         raise RuntimeError(f"bridge did not start: exit code {task.result()}")
     receiver, pipeline = ready.result()
-    bridge = RunningBridge(config, receiver, pipeline, stop, task)
+    bridge = RunningBridge(config, receiver, pipeline, stop, task, web[0] if web else None)
     try:
         yield bridge
     finally:
@@ -102,7 +108,8 @@ async def wait_until(check: Callable[[], bool], within: float = 10.0, what: str 
 
 
 def write_config(path: Path, raw: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    """Write a config; its status page on a free port unless ``raw`` says otherwise."""
+    path.write_text(yaml.safe_dump({"http": {"port": 0}, **raw}), encoding="utf-8")
     return path
 
 

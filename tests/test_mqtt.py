@@ -499,6 +499,7 @@ def test_the_last_will_says_offline_when_the_bridge_dies(broker: Mosquitto, tmp_
                 "listen": {"host": "127.0.0.1", "port": listen},
                 "storage": {"path": str(tmp_path / "wxstation.db")},
                 "stations": {1: {"name": "Garden"}},
+                "http": {"port": 0},
                 "mqtt": {"host": broker.host, "port": broker.port},
             }
         )

@@ -1,0 +1,59 @@
+"""Stations that send to a running bridge, and reading its status page, for the web tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from bridge.parsers import ReferenceParser
+from bridge.sim import SimStation
+from tests.runtime_helpers import RunningBridge
+
+PARSER = ReferenceParser()
+
+
+def stations(*device_ids: int, wake_every_s: int = 600, measure_every_s: int = 60) -> list[Any]:
+    """Simulated stations whose packets are stamped near now (the page plots the last day)."""
+    start = time.time() - 3 * wake_every_s
+    return [
+        SimStation(
+            device,
+            PARSER,
+            start,
+            wake_every_s=wake_every_s,
+            measure_every_s=measure_every_s,
+            seed=device,
+        )
+        for device in device_ids
+    ]
+
+
+async def send(port: int, data: bytes, host: str = "127.0.0.1") -> None:
+    """One station connection: write the packet, close."""
+    _, writer = await asyncio.open_connection(host, port)
+    writer.write(data)
+    await writer.drain()
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+def web_url(bridge: RunningBridge, path: str = "/") -> str:
+    assert bridge.web is not None, "the bridge runs without its status page"
+    return f"http://127.0.0.1:{bridge.web.port}{path}"
+
+
+@contextlib.asynccontextmanager
+async def http_client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        yield session
+
+
+async def get(session: aiohttp.ClientSession, url: str) -> tuple[int, str]:
+    async with session.get(url) as response:
+        return response.status, await response.text()
