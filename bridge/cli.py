@@ -240,7 +240,8 @@ def status(args: argparse.Namespace) -> int:
         if count > len(conflicts):
             print(f"  and {count - len(conflicts)} older ones")
         _print_noise(spool)
-        for station in station_overviews(config, spool.newest_batches(), time.time()):
+        newest = spool.newest_batches(), spool.newest_samples()
+        for station in station_overviews(config, *newest, time.time()):
             print(f"station {station.line()}")
         for sink in sink_overviews(
             config, spool.last_seq(), spool.sinks_progress(), spool.rejected()

@@ -16,7 +16,7 @@ from typing import Any
 
 from bridge.availability import LastPacket
 from bridge.config import Config
-from bridge.samples import Batch, format_time
+from bridge.samples import Batch, Sample, format_time
 
 __all__ = ["SinkOverview", "StationOverview", "sink_overviews", "station_overviews"]
 
@@ -31,6 +31,8 @@ class StationOverview:
     configured: bool
     #: Its newest decoded packet, None while none was decoded.
     newest: Batch | None
+    #: Its newest stored sample (a packet of resent records may store none).
+    newest_sample: Sample | None
     #: When the overview was made, unix seconds.
     now: float
 
@@ -53,10 +55,8 @@ class StationOverview:
 
     @property
     def latest(self) -> dict[str, float]:
-        """The newest sample's values (of the newest packet that stored any)."""
-        if self.newest is None or not self.newest.samples:
-            return {}
-        return self.newest.samples[-1].values
+        """The newest sample's values."""
+        return {} if self.newest_sample is None else self.newest_sample.values
 
     def as_dict(self) -> dict[str, Any]:
         """JSON values: what ``/api/stations`` serves of the station."""
@@ -79,6 +79,9 @@ class StationOverview:
             "unavailable_at": None
             if last is None
             else format_time(round(last.unavailable_at * 1000)),
+            "latest_time": None
+            if self.newest_sample is None
+            else format_time(self.newest_sample.time_ms),
             "latest": self.latest,
         }
 
@@ -98,16 +101,19 @@ class StationOverview:
 
 
 def station_overviews(
-    config: Config, newest: Mapping[int, Batch], now: float
+    config: Config, newest: Mapping[int, Batch], samples: Mapping[int, Sample], now: float
 ) -> list[StationOverview]:
-    """The configured stations and every station with a decoded packet, by device id."""
+    """The configured stations and every station with a decoded packet, by device id;
+    ``newest`` and ``samples`` are each station's newest batch and sample."""
     devices = sorted({*config.stations, *newest})
     overviews = []
     for device in devices:
         station = config.stations.get(device)
         batch = newest.get(device)
         name = station.name if station else batch.station if batch else str(device)
-        overviews.append(StationOverview(device, name, station is not None, batch, now))
+        overviews.append(
+            StationOverview(device, name, station is not None, batch, samples.get(device), now)
+        )
     return overviews
 
 

@@ -669,6 +669,17 @@ class Spool:
             newest[batch.device_id] = batch
         return newest
 
+    def newest_samples(self) -> dict[int, Sample]:
+        """Each station's newest stored sample."""
+        rows = self.db.execute(
+            'SELECT device_id, time_ms, "values" FROM samples WHERE (device_id, time_ms) IN '
+            "(SELECT device_id, max(time_ms) FROM samples GROUP BY device_id)"
+        ).fetchall()
+        return {
+            int(device): Sample(int(time_ms), json.loads(values))
+            for device, time_ms, values in rows
+        }
+
     def last_seq(self) -> int:
         return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()[0])
 

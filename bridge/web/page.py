@@ -24,7 +24,7 @@ __all__ = ["REFRESH_SECONDS", "plot", "render_main", "render_page"]
 #: Seconds between the page's fetches of itself.
 REFRESH_SECONDS = 5
 #: A plot's size in CSS pixels.
-PLOT_WIDTH, PLOT_HEIGHT = 240, 44
+PLOT_WIDTH, PLOT_HEIGHT = 240, 56
 
 
 def _e(text: object) -> str:
@@ -62,7 +62,8 @@ def plot(
 ) -> str:
     """One line from ``since_ms`` to ``until_ms`` as an SVG element, scaled to its
     own range, with its lowest and highest value written at the left."""
-    width, height, pad = PLOT_WIDTH, PLOT_HEIGHT, 4
+    # The line keeps clear of the scale written above and below it.
+    width, height, pad = PLOT_WIDTH, PLOT_HEIGHT, 12
     if not points:
         return (
             f'<svg class="plot" width="{width}" height="{height}" role="img">'
@@ -83,9 +84,8 @@ def plot(
     path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points)
     last_t, last_v = points[-1]
     hours = (until_ms - since_ms) / 3_600_000
-    title = (
-        f"{_value(low, spec)} .. {_value(high, spec)} over the last "
-        + (f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.0f} min")
+    title = f"{_value(low, spec)} .. {_value(high, spec)} over the last " + (
+        f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.0f} min"
     )
     return (
         f'<svg class="plot" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
@@ -228,7 +228,7 @@ def render_main(
         else '<p class="quiet">No sink besides the database.</p>'
     )
     return (
-        f'<p class="summary">{status} · {counts.get("done", 0)} packets decoded, '
+        f'<p class="summary">{status} · packets: {counts.get("done", 0)} decoded, '
         f"{counts.get('kept', 0)} kept aside, {counts.get('new', 0)} waiting · "
         f'updated <span id="updated">{_e(_utc(now))}</span></p>'
         "<h2>Stations</h2>"
@@ -250,7 +250,7 @@ th{font-weight:600;background:#eef1f4}td.num{text-align:right;white-space:nowrap
 small,.quiet{color:#66707c}.badge{display:inline-block;padding:0 .5em;border-radius:.7em;
 font-size:.85em;background:#ddd}.available{background:#cdeccd;color:#15521a}
 .unavailable{background:#f6d3d0;color:#7a1a12}
-.fields{display:flex;flex-wrap:wrap;gap:.3em 1.2em;min-width:520px}
+.fields{display:flex;flex-wrap:wrap;gap:.3em 1.2em;min-width:780px}
 .field{display:grid;grid-template-columns:auto 1fr;width:240px;column-gap:.5em}
 .field .label{color:#66707c}.field .value{text-align:right;font-weight:600}
 .field svg{grid-column:1/3}.plot polyline{stroke:#2f6fb3;stroke-width:1.5}

@@ -60,7 +60,7 @@ def read_snapshot(spool: Spool, config: Config, now: float) -> Snapshot:
     """Everything the page shows, from ``spool`` (synchronous: call it on its thread)."""
     until_ms = round(now * 1000)
     since_ms = until_ms - PLOT_HOURS * 3600 * 1000
-    stations = station_overviews(config, spool.newest_batches(), now)
+    stations = station_overviews(config, spool.newest_batches(), spool.newest_samples(), now)
     return Snapshot(
         taken_at=now,
         counts=spool.counts(),
