@@ -9,6 +9,8 @@ import dataclasses
 import json
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -273,6 +275,28 @@ def _print_noise(spool: Spool) -> None:
         )
 
 
+def health(args: argparse.Namespace) -> int:
+    """Ask the running bridge's ``/healthz``: for Docker's and systemd's checks."""
+    config = load_config(args.config)
+    http = config.http
+    if not http.enabled:
+        print("the config turns the status page off (http.enabled: false)", file=sys.stderr)
+        return 1
+    host = (
+        "127.0.0.1" if http.host in ("0.0.0.0", "") else "::1" if http.host == "::" else http.host
+    )
+    url = f"http://{f'[{host}]' if ':' in host else host}:{http.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            print(response.read().decode(errors="replace").strip())
+            return 0
+    except urllib.error.HTTPError as err:
+        print(err.read().decode(errors="replace").strip(), file=sys.stderr)
+    except OSError as err:
+        print(f"no bridge answers at {url}: {err}", file=sys.stderr)
+    return 1
+
+
 def redeliver(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with _open_spool(config) as (spool, alone):
@@ -351,6 +375,9 @@ def _build_cli() -> argparse.ArgumentParser:
         "what the database holds: packets, kept-aside reasons, conflicts, sink backlog, "
         "noisy addresses",
     ).set_defaults(run=status)
+    checker = command("health", "ask the running bridge's /healthz; exit 0 when it is healthy")
+    checker.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (5)")
+    checker.set_defaults(run=health)
     again_sink = command(
         "redeliver", "deliver a sink's kept-aside batches again, e.g. after fixing InfluxDB"
     )

@@ -22,7 +22,14 @@ from bridge.cli import main as cli_main
 from bridge.config import ConfigError, parse_config
 from bridge.service import build_sinks
 from bridge.web import server as web_server
-from tests.runtime_helpers import bridge_config, running_bridge, wait_until, write_config
+from tests.runtime_helpers import (
+    bridge_config,
+    bridge_process,
+    cli,
+    running_bridge,
+    wait_until,
+    write_config,
+)
 from tests.servers import free_port
 from tests.web_helpers import get, http_client, send, stations, web_url
 
@@ -453,3 +460,33 @@ def test_the_demo_prints_its_page_and_shows_three_stations(tmp_path: Path) -> No
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_the_health_command_asks_the_running_bridge(tmp_path: Path) -> None:
+    """Test that ``wxstation-bridge health`` (Docker's and systemd's check) exits 0
+    while the bridge is healthy, and 1 with the reason when it is not or when no
+    bridge answers."""
+    raw = {
+        "listen": {"host": "127.0.0.1", "port": free_port()},
+        "http": {"port": free_port()},
+        "storage": {"path": "wx.db"},
+    }
+    config = write_config(tmp_path / "config.yaml", raw)
+    with bridge_process(config, tmp_path / "bridge.log") as bridge:
+        bridge.start()
+        result = cli("health", "-c", str(config))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("ok: listening for stations on port")
+        assert bridge.terminate() == 0
+    result = cli("health", "-c", str(config))
+    assert result.returncode == 1
+    assert f"no bridge answers at http://127.0.0.1:{raw['http']['port']}/healthz" in result.stderr
+
+    config = write_config(
+        tmp_path / "config.yaml", {**raw, "storage": {"path": "wx.db", "max_size_mb": 0.01}}
+    )
+    with bridge_process(config, tmp_path / "bridge.log") as bridge:
+        bridge.start()
+        result = cli("health", "-c", str(config))
+    assert result.returncode == 1
+    assert "unhealthy: the database does not take packets: the database is" in result.stderr
