@@ -30,7 +30,7 @@ from tests.runtime_helpers import (
     wait_until,
     write_config,
 )
-from tests.servers import free_port
+from tests.servers import Mosquitto, free_port
 from tests.web_helpers import get, http_client, send, stations, web_url
 
 ROOT = Path(__file__).parent.parent
@@ -490,3 +490,63 @@ def test_the_health_command_asks_the_running_bridge(tmp_path: Path) -> None:
         result = cli("health", "-c", str(config))
     assert result.returncode == 1
     assert "unhealthy: the database does not take packets: the database is" in result.stderr
+
+
+@pytest.mark.servers
+async def test_the_page_and_metrics_show_each_sink(tmp_path: Path) -> None:
+    """Test that the page and /metrics show each sink's state: MQTT connected and
+    delivering with no backlog; InfluxDB, which cannot be reached, unavailable
+    with its error and backlog, and the batch it refused kept aside with its reason."""
+    with Mosquitto() as broker:
+        raw = {
+            "stations": {1: {"name": "Garden\\"}, 2: {"name": "Roof"}},
+            "mqtt": {"host": broker.host, "port": broker.port},
+            "influxdb": {"url": f"http://127.0.0.1:{free_port()}", "timeout": 1},
+        }
+        config = bridge_config(tmp_path, raw)
+        async with (
+            running_bridge(config, sinks=build_sinks(config)) as bridge,
+            http_client() as http,
+        ):
+            states = bridge.pipeline.sink_states
+            garden, roof = stations(1, 2)
+            # A name line protocol cannot carry: InfluxDB's sink refuses it for good.
+            await send(bridge.port, garden.wake().packet)
+            await wait_until(lambda: bridge.count("SELECT count(*) FROM rejected") == 1)
+            await send(bridge.port, roof.wake().packet)
+            await wait_until(
+                lambda: (
+                    states["influxdb"].down_since is not None
+                    and bridge.count(
+                        "SELECT coalesce(max(seq), 0) FROM sink_progress WHERE sink = 'mqtt'"
+                    )
+                    == 2
+                ),
+                within=20,
+                what="MQTT delivered both, InfluxDB down",
+            )
+            await asyncio.sleep(web_server.SNAPSHOT_MAX_AGE)
+            _, page = await get(http, web_url(bridge, "/"))
+            _, body = await get(http, web_url(bridge, "/metrics"))
+    sinks = dict(re.findall(r'<tr class="sink" data-sink="(\w+)">(.*?)</tr>', page))
+    assert "delivering" in sinks["mqtt"]
+    assert "<br>connected" in sinks["mqtt"]
+    assert "unavailable" in sinks["influxdb"]
+    assert "cannot reach" in sinks["influxdb"]
+    assert re.search(r"1x [^<]*Garden", sinks["influxdb"])
+
+    scraped = metrics(body)
+
+    def sink(name: str, metric: str) -> float:
+        return scraped[(metric, (("sink", name),))]
+
+    assert sink("mqtt", "wxstation_sink_batches_delivered_total") == 2
+    assert sink("mqtt", "wxstation_delivery_latency_seconds_count") == 2
+    assert sink("mqtt", "wxstation_sink_backlog_batches") == 0
+    assert sink("mqtt", "wxstation_sink_up") == 1
+    assert sink("influxdb", "wxstation_sink_batches_delivered_total") == 0
+    assert sink("influxdb", "wxstation_sink_batches_refused_total") >= 1
+    assert sink("influxdb", "wxstation_sink_refused_batches") == 1
+    assert sink("influxdb", "wxstation_sink_retries_total") >= 1
+    assert sink("influxdb", "wxstation_sink_backlog_batches") == 1
+    assert sink("influxdb", "wxstation_sink_up") == 0

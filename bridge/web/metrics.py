@@ -18,14 +18,14 @@ process, as in the tests, count apart.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bridge.decoding import DecodeResult
-from bridge.pipeline import PipelineEvents
+from bridge.pipeline import PipelineEvents, SinkState
 from bridge.receiver import Receiver
 from bridge.samples import Batch
 from bridge.spool import Received
@@ -49,6 +49,7 @@ class BridgeMetrics(PipelineEvents):
     def __init__(
         self,
         receiver: Receiver,
+        sinks: Mapping[str, SinkState],
         snapshot: Callable[[], Snapshot | None],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -111,7 +112,7 @@ class BridgeMetrics(PipelineEvents):
             buckets=DELIVERY_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(receiver, snapshot))
+        self.registry.register(_StateCollector(receiver, sinks, snapshot))
 
     # --- the pipeline's events --------------------------------------------------
 
@@ -160,8 +161,14 @@ class BridgeMetrics(PipelineEvents):
 class _StateCollector(Collector):
     """The receiver's counts and the database's state, read at each scrape."""
 
-    def __init__(self, receiver: Receiver, snapshot: Callable[[], Snapshot | None]) -> None:
+    def __init__(
+        self,
+        receiver: Receiver,
+        sinks: Mapping[str, SinkState],
+        snapshot: Callable[[], Snapshot | None],
+    ) -> None:
         self.receiver = receiver
+        self.sinks = sinks
         self.snapshot = snapshot
 
     def describe(self) -> list[Metric]:
@@ -185,6 +192,14 @@ class _StateCollector(Collector):
             "1 while stations can connect, 0 while the bridge does not accept packets",
             value=1 if receiver.listening else 0,
         )
+        up = GaugeMetricFamily(
+            "wxstation_sink_up",
+            "1 while the sink's service takes deliveries, 0 while the bridge waits to retry",
+            labels=["sink"],
+        )
+        for name, live in self.sinks.items():
+            up.add_metric([name], 0 if live.down_since is not None else 1)
+        yield up
         snapshot = self.snapshot()
         if snapshot is None:
             return

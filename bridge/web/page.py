@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from bridge.config import Config
 from bridge.overview import SinkOverview, StationOverview
@@ -19,12 +20,21 @@ from bridge.parsers import Field
 from bridge.pipeline import SinkState
 from bridge.web.snapshot import PLOT_HOURS, Series, Snapshot
 
-__all__ = ["REFRESH_SECONDS", "plot", "render_main", "render_page"]
+__all__ = ["REFRESH_SECONDS", "LiveSink", "plot", "render_main", "render_page"]
 
 #: Seconds between the page's fetches of itself.
 REFRESH_SECONDS = 5
 #: A plot's size in CSS pixels.
 PLOT_WIDTH, PLOT_HEIGHT = 240, 56
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSink:
+    """What the running bridge knows of a sink beside the database."""
+
+    state: SinkState
+    #: See :attr:`bridge.sinks.Sink.connected`.
+    connected: bool | None
 
 
 def _e(text: object) -> str:
@@ -135,25 +145,28 @@ def _station_rows(
     return f'<tr class="station" data-device="{station.device_id}">{"".join(cells)}</tr>'
 
 
-def _sink_row(sink: SinkOverview, live: SinkState | None) -> str:
+def _sink_row(sink: SinkOverview, live: LiveSink | None) -> str:
     if live is None:
         state, detail = "not running", "not configured in the running bridge"
-    elif live.down_since is not None:
-        state, detail = "unavailable", f"since {_utc(live.down_since)}"
-    elif live.last_delivery is not None:
-        state, detail = "delivering", f"last delivery {_utc(live.last_delivery)}"
+    elif live.state.down_since is not None:
+        state, detail = "unavailable", f"since {_utc(live.state.down_since)}"
+    elif live.state.last_delivery is not None:
+        state, detail = "delivering", f"last delivery {_utc(live.state.last_delivery)}"
     else:
         state, detail = "waiting", "nothing delivered since the bridge started"
+    if live is not None and live.connected is not None:
+        detail += "<br>connected" if live.connected else "<br>not connected"
     error = "-"
-    if live is not None and live.last_error is not None and live.last_error_at is not None:
-        error = f"{_e(live.last_error)}<br><small>{_utc(live.last_error_at)}</small>"
+    last_error, at = (live.state.last_error, live.state.last_error_at) if live else (None, None)
+    if last_error is not None and at is not None:
+        error = f"{_e(last_error)}<br><small>{_utc(at)}</small>"
     refused = f"{len(sink.refused)}"
     if sink.refused:
         reasons: dict[str, int] = {}
         for _, reason in sink.refused:
             reasons[reason] = reasons.get(reason, 0) + 1
         refused += "".join(f"<br><small>{n}x {_e(r)}</small>" for r, n in reasons.items())
-    badge = "available" if state == "delivering" else "unavailable" if state != "waiting" else ""
+    badge = {"delivering": "available", "waiting": ""}.get(state, "unavailable")
     return (
         f'<tr class="sink" data-sink="{_e(sink.name)}"><td><b>{_e(sink.name)}</b></td>'
         f'<td><span class="badge {badge}">{state}</span><br><small>{detail}</small></td>'
@@ -197,7 +210,7 @@ def _kept_section(snapshot: Snapshot) -> str:
 def render_main(
     snapshot: Snapshot,
     config: Config,
-    sinks: Mapping[str, SinkState],
+    sinks: Mapping[str, LiveSink],
     unhealthy: str | None,
     port: int,
     now: float,
@@ -304,7 +317,7 @@ _SCRIPT = """
 def render_page(
     snapshot: Snapshot,
     config: Config,
-    sinks: Mapping[str, SinkState],
+    sinks: Mapping[str, LiveSink],
     unhealthy: str | None,
     port: int,
     now: float,

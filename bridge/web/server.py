@@ -43,7 +43,7 @@ from bridge.receiver import Receiver
 from bridge.samples import export_record, parse_moment
 from bridge.spool import Spool
 from bridge.web.metrics import CONTENT_TYPE, BridgeMetrics
-from bridge.web.page import render_page
+from bridge.web.page import LiveSink, render_page
 from bridge.web.snapshot import Snapshot, read_snapshot
 
 __all__ = [
@@ -137,7 +137,7 @@ class StatusServer:
         self._snapshot_at = 0.0
         self._refreshing: asyncio.Task[Snapshot] | None = None
         self._page: tuple[Snapshot, bytes] | None = None
-        self.metrics = BridgeMetrics(receiver, lambda: self._snapshot, clock)
+        self.metrics = BridgeMetrics(receiver, pipeline.sink_states, lambda: self._snapshot, clock)
         self.metrics.prepare([sink.name for sink in pipeline.sinks])
         self._secrets = config.secrets()
         self._runner: web.AppRunner | None = None
@@ -276,7 +276,10 @@ class StatusServer:
             page = render_page(
                 snapshot,
                 self.config,
-                self.pipeline.sink_states,
+                {
+                    sink.name: LiveSink(self.pipeline.sink_states[sink.name], sink.connected)
+                    for sink in self.pipeline.sinks
+                },
                 health(self.receiver, self.pipeline),
                 self.receiver.port,
                 snapshot.taken_at,
