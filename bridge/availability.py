@@ -37,18 +37,31 @@ __all__ = ["MISSED_WAKE_UPS", "LastPacket", "is_available", "missed_wake_ups", "
 MISSED_WAKE_UPS = 2
 
 
+def _missed_at(arrival: float, wake_every_s: int, wake_ups: int) -> float:
+    """When the station has missed ``wake_ups`` wake-ups in a row."""
+    return arrival + (wake_ups + CALIBRATION_WINDOW) * wake_every_s
+
+
 def unavailable_at(arrival: float, wake_every_s: int) -> float:
     """When a station whose newest packet arrived at ``arrival`` turns unavailable.
 
     Times are unix seconds; ``wake_every_s`` is the interval that packet's header gave.
     """
-    return arrival + (MISSED_WAKE_UPS + CALIBRATION_WINDOW) * wake_every_s
+    return _missed_at(arrival, wake_every_s, MISSED_WAKE_UPS)
 
 
 def missed_wake_ups(arrival: float, wake_every_s: int, now: float) -> int:
     """How many wake-ups in a row a station has missed at ``now`` (see above)."""
-    late = (now - arrival) / wake_every_s - CALIBRATION_WINDOW
-    return max(0, math.floor(late)) if wake_every_s > 0 else 0
+    if wake_every_s <= 0:
+        return 0
+    missed = max(0, math.floor((now - arrival) / wake_every_s - CALIBRATION_WINDOW))
+    # Settled on the moments themselves, so that rounding never makes the count
+    # and is_available disagree at a deadline.
+    while missed > 0 and now < _missed_at(arrival, wake_every_s, missed):
+        missed -= 1
+    while now >= _missed_at(arrival, wake_every_s, missed + 1):
+        missed += 1
+    return missed
 
 
 def is_available(arrival: float, wake_every_s: int, now: float) -> bool:

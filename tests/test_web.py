@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import json
+import math
 import re
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from bridge.cli import main as cli_main
 from bridge.config import ConfigError, parse_config
 from bridge.service import build_sinks
 from bridge.web import server as web_server
+from bridge.web.snapshot import thin
 from tests.runtime_helpers import (
     bridge_config,
     bridge_process,
@@ -550,3 +552,21 @@ async def test_the_page_and_metrics_show_each_sink(tmp_path: Path) -> None:
     assert sink("influxdb", "wxstation_sink_retries_total") >= 1
     assert sink("influxdb", "wxstation_sink_backlog_batches") == 1
     assert sink("influxdb", "wxstation_sink_up") == 0
+
+
+def test_plots_take_means_over_the_time_the_station_was_heard() -> None:
+    """Test that a plotted line is the mean of each stretch of time, from the
+    station's first sample in the plotted hours (not squeezed into the right
+    end), and leaves out values that cannot be drawn."""
+    rows = [
+        (1, "Garden", 1_000_000 + i * 1000, {"t": float(i), "bad": math.nan}) for i in range(100)
+    ]
+    series = thin(rows, since_ms=0, until_ms=1_100_000, points=10)
+    assert series.since_ms == 1_000_000
+    assert series.count == 100
+    assert "bad" not in series.lines
+    line = series.lines["t"]
+    assert len(line) == 10
+    assert line[0] == (1_004_500, 4.5)  # the mean of samples 0..9 and of their times
+    assert line[-1] == (1_094_500, 94.5)
+    assert thin([], 0, 1000).lines == {}

@@ -119,7 +119,8 @@ def _station_rows(
     else:
         health = batch.health()
         cells += [
-            f"<td>{_e(_utc(batch.arrival))}<br><small>{_age(now - batch.arrival)}</small></td>",
+            f'<td class="when">{_e(_utc(batch.arrival))}<br>'
+            f"<small>{_age(now - batch.arrival)}</small></td>",
             f'<td class="num">{health["samples"]}</td>',
             f'<td class="num">{health["interval"]:.1f} s</td>',
             f'<td class="num">{health["clock_error"]:+.2f} %</td>',
@@ -247,7 +248,7 @@ def render_main(
         "<h2>Stations</h2>"
         "<table><thead><tr><th>station</th><th>last packet</th><th>samples</th>"
         "<th>sample interval</th><th>clock error</th><th>missed wake-ups</th>"
-        f"<th>newest sample, and the last {PLOT_HOURS} h</th></tr></thead>"
+        f"<th>newest sample; plots of up to {PLOT_HOURS} h</th></tr></thead>"
         f"<tbody>{stations}</tbody></table>"
         f"{_kept_section(snapshot)}"
         f"<h2>Sinks</h2>{sinks_html}"
@@ -270,7 +271,7 @@ font-size:.85em;background:#ddd}.available{background:#cdeccd;color:#15521a}
 .plot circle{fill:#2f6fb3}.plot .none{font-size:11px;fill:#99a}
 .plot .scale{font-size:9px;fill:#8a929c}.plot{background:#fafbfc}
 button{font:inherit;padding:.3em .9em;cursor:pointer}
-footer{margin-top:2em;color:#66707c}a{color:#2f6fb3}
+footer{margin-top:2em;color:#66707c}a{color:#2f6fb3}td.when{white-space:nowrap}
 """
 
 _SCRIPT = """

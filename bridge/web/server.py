@@ -237,8 +237,9 @@ class StatusServer:
             body = response.body
             assert isinstance(body, bytes)
             response.body = self.redact(body)
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if not response.prepared:
+            response.headers.setdefault("Cache-Control", "no-store")
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response
 
     def redact(self, body: bytes) -> bytes:
@@ -333,7 +334,9 @@ class StatusServer:
             since_ms=bounds["since"],
             until_ms=bounds["until"],
         )
-        response = web.StreamResponse(headers={"Cache-Control": "no-store"})
+        response = web.StreamResponse(
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+        )
         response.content_type = "application/json"
         await response.prepare(request)
         try:
