@@ -18,7 +18,9 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.alert import Alert
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bridge.sim import send_packet
@@ -215,3 +217,59 @@ def test_a_kept_aside_packet_is_decoded_when_the_button_is_pressed(
         assert shown["temperature"].endswith("°C")
         assert browser.find_element(By.ID, "kept-count").text == "0"
         screenshot(browser, tmp_path, "status-page-after-reprocess.png")
+
+
+def test_with_a_token_the_button_asks_for_it_and_the_page_never_shows_it(
+    browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    """Test that with http.token set the page does not carry the token, the button
+    asks for it, a wrong one is refused with the reason, and the right one decodes
+    the kept-aside packet."""
+    token = "the-bridge-token-0123456789"  # noqa: S105  (a test's own token)
+    bridge, listen, http = start_bridge(
+        tmp_path, {"unknown_stations": {"action": "keep"}}, "bridge.log"
+    )
+    with bridge_process(bridge.config_file, bridge.log_file) as first:
+        first.start()
+        send_packet("127.0.0.1", listen, stations(6)[0].wake().packet)
+        wait_kept = WebDriverWait(browser, PAGE_WAIT, poll_frequency=0.3)
+        browser.get(f"http://127.0.0.1:{http}/")
+        wait_kept.until(lambda d: rows(d, "tr.kept"))
+        assert first.terminate() == 0
+    write_config(
+        bridge.config_file,
+        {
+            "listen": {"host": "127.0.0.1", "port": listen},
+            "http": {"port": http, "token": token},
+            "storage": {"path": "wx.db"},
+            "stations": {6: {"name": "Cellar"}},
+        },
+    )
+    with bridge_process(bridge.config_file, bridge.log_file) as second:
+        second.start()
+        browser.get(f"http://127.0.0.1:{http}/")
+        browser.execute_script("sessionStorage.clear()")
+        wait = WebDriverWait(browser, PAGE_WAIT, poll_frequency=0.3)
+        wait.until(lambda d: rows(d, "tr.kept"))
+        assert token not in browser.page_source
+
+        browser.find_element(By.CSS_SELECTOR, "button[data-action=reprocess]").click()
+        prompt = wait.until(expected_conditions.alert_is_present())
+        assert isinstance(prompt, Alert)
+        prompt.send_keys("not-the-token-at-all")
+        prompt.accept()
+        wait.until(
+            lambda d: "needs the bridge's http.token" in d.find_element(By.ID, "action-result").text
+        )
+        assert rows(browser, "tr.kept")
+
+        browser.find_element(By.CSS_SELECTOR, "button[data-action=reprocess]").click()
+        prompt = wait.until(expected_conditions.alert_is_present())
+        assert isinstance(prompt, Alert)
+        prompt.send_keys(token)
+        prompt.accept()
+        wait.until(lambda d: not rows(d, "tr.kept") and station_shown(d, 6))
+        assert browser.find_element(By.ID, "action-result").text == (
+            "1 kept-aside packets queued for decoding"
+        )
+        assert token not in browser.page_source

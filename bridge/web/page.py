@@ -185,7 +185,7 @@ def _kept_section(snapshot: Snapshot) -> str:
         "<p>Packets the bridge could not decode, or that its config does not take, are kept "
         "whole. Fix the config (and restart the bridge), then decode them again.</p>"
         '<p><button type="button" data-action="reprocess">Decode kept-aside packets again'
-        '</button> <span id="action-result"></span></p>'
+        "</button></p>"
     )
     parts.append(
         "<ul>"
@@ -271,7 +271,7 @@ font-size:.85em;background:#ddd}.available{background:#cdeccd;color:#15521a}
 .plot circle{fill:#2f6fb3}.plot .none{font-size:11px;fill:#99a}
 .plot .scale{font-size:9px;fill:#8a929c}.plot{background:#fafbfc}
 button{font:inherit;padding:.3em .9em;cursor:pointer}
-footer{margin-top:2em;color:#66707c}a{color:#2f6fb3}td.when{white-space:nowrap}
+#action-result{min-height:1.4em;margin:0;color:#7a1a12}footer{margin-top:2em;color:#66707c}a{color:#2f6fb3}td.when{white-space:nowrap}
 """
 
 _SCRIPT = """
@@ -301,9 +301,10 @@ _SCRIPT = """
       const r = await fetch("/api/reprocess", {method: "POST", headers, body: "{}"});
       const body = await r.json();
       if(r.status === 401 || r.status === 403) sessionStorage.removeItem("wxstation-token");
-      if(out) out.textContent = r.ok ? body.queued + " packets queued for decoding"
-                                      : (body.error || r.statusText);
-    }catch(e){ if(out) out.textContent = String(e); }
+      out.textContent = r.ok ? body.queued + " kept-aside packets queued for decoding"
+                             : (body.error || r.statusText);
+    }catch(e){ out.textContent = String(e); }
+    button.disabled = false;
     setTimeout(refresh, 1000);
   }
   document.addEventListener("click", function(ev){
@@ -332,7 +333,8 @@ def render_page(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>wxstation bridge</title><style>{_STYLE}</style></head>"
         f'<body data-token="{"required" if token_required else "none"}">'
-        f'<h1>wxstation bridge</h1><main id="main">{main}</main>'
+        '<h1>wxstation bridge</h1><p id="action-result" role="status"></p>'
+        f'<main id="main">{main}</main>'
         '<footer><a href="/api/stations">/api/stations</a> · <a href="/metrics">/metrics</a>'
         ' · <a href="/healthz">/healthz</a></footer>'
         f"<script>{_SCRIPT % {'refresh': REFRESH_SECONDS}}</script></body></html>"
