@@ -30,8 +30,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
 )
 
-from bridge.config import DEFAULT_PORT
-from bridge.parsers import ParserLookupError, find_parser_class
+from bridge.api import DEFAULT_PORT, ParserLookupError, find_parser_class
 
 from .const import (
     CONF_MODE,

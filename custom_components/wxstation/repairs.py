@@ -22,8 +22,9 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import issue_registry as ir
 
+from bridge.api import default_station_name
+
 from .const import CONF_STATIONS, DOMAIN
-from .models import default_station_name
 
 
 def _issue_prefix(entry_id: str) -> str:
