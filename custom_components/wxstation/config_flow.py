@@ -12,7 +12,6 @@ import ipaddress
 import socket
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.components import mqtt
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -32,6 +31,7 @@ from homeassistant.helpers.selector import (
 
 from bridge.api import DEFAULT_PORT, ParserLookupError, find_parser_class
 
+from .compat import vol
 from .const import (
     CONF_MODE,
     CONF_PARSER,
