@@ -103,7 +103,6 @@ class StationListener:
         self.clocks: dict[int, StationClock] = {} if clocks is None else clocks
         self.next_id = next_id
         self._receiver = Receiver(config.listen, self._received, clock=clock)
-        self._listening = False
 
     @property
     def port(self) -> int:
@@ -118,13 +117,10 @@ class StationListener:
     async def start(self) -> None:
         """Listen on ``config.listen``; raises OSError when the address cannot be bound."""
         await self._receiver.start()
-        self._listening = True
 
     async def stop(self) -> None:
         """Stop listening, letting connections in progress finish."""
-        if self._listening:
-            self._listening = False
-            await self._receiver.stop()
+        await self._receiver.stop()
 
     def decode(self, packet: StoredPacket) -> DecodeResult:
         """Decode a packet again (one kept aside, after the config changed), as a

@@ -113,7 +113,7 @@ def station_config(*stations: int, unknown: str = "keep") -> Config:
 async def test_listener_decodes_as_the_bridge_does() -> None:
     """Test that a packet sent to the listener is handed over as the batch the
     bridge's own decoding gives for the same bytes, arrival and clock, numbered
-    from next_id, with the station's clock advanced."""
+    from next_id, with the station's clock advanced; once stopped, it refuses."""
     handed = Handed()
     clocks: dict[int, StationClock] = {}
     listener = StationListener(
@@ -135,6 +135,8 @@ async def test_listener_decodes_as_the_bridge_does() -> None:
     assert listener.next_id == 42
     assert clocks == {3: after}
     assert listener.connections == 1
+    with pytest.raises(ConnectionRefusedError):
+        await send(listener.port, packet)
 
 
 async def test_listener_keeps_aside_and_decodes_again() -> None:
