@@ -14,7 +14,7 @@ from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.servers import (
+from tests.support.servers import (
     InfluxDB1,
     Mosquitto,
     Server,

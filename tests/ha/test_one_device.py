@@ -45,11 +45,21 @@ from bridge.timing import StationClock
 from custom_components.wxstation.const import DOMAIN, STORAGE_VERSION, storage_key
 from custom_components.wxstation.models import StationState
 from custom_components.wxstation.statistics import HOUR_MS, statistic_id
-from tests.helpers import Clock
-from tests.servers import Mosquitto
+from tests.support.clock import Clock
+from tests.support.servers import Mosquitto
 
-from .common import NOW, REFERENCE, T0, mqtt_entry, send_and_wait, setup_entry, station, tcp_entry
-from .real_mqtt import bridge_config, packet_batch, real_mqtt, running_bridge_sink, until
+from .common import (
+    NOW,
+    REFERENCE,
+    T0,
+    mqtt_entry,
+    send_and_wait,
+    setup_entry,
+    station,
+    tcp_entry,
+    until,
+)
+from .real_mqtt import bridge_config, packet_batch, real_mqtt, running_bridge_sink
 
 # mock_hass_config: an empty configuration.yaml, which the MQTT integration reads.
 pytestmark = [
