@@ -753,7 +753,7 @@ def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) 
     assert counts.samples_and_conflicts == 30 * len(packets)
 
 
-# --- floods of traffic that is not a station's (tests/floods.py; CI sizes in test_flood.py) --
+# --- floods of traffic that is not a station's (tests/support/floods.py; CI sizes in test_flood.py)
 
 
 def test_garbage_flood_at_full_size(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Floods of traffic that is not a station's, at a size that fits CI (tests/floods.py).
+"""Floods of traffic that is not a station's, at a size that fits CI (tests/support/floods.py).
 
 The same floods run at full size in the fault suite (tests/test_faults.py).
 """

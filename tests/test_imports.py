@@ -23,9 +23,7 @@ def _forbidden(module: str) -> bool:
     if module == "bench" or module.startswith("bench."):
         return True
     found = _module_file(module)
-    return found is not None and (
-        found.name.startswith("test_") or found.name == "conftest.py"
-    )
+    return found is not None and (found.name.startswith("test_") or found.name == "conftest.py")
 
 
 def _imported(node: ast.Import | ast.ImportFrom, package: str) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from syrupy.assertion import SnapshotAssertion
 
 from bridge.availability import unavailable_at
 from bridge.config import Config, parse_config
@@ -128,118 +129,13 @@ def broker() -> Iterator[Mosquitto]:
 # --- payloads --------------------------------------------------------------------
 
 
-def garden_sensor(key: str, name: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "platform": "sensor",
-        "unique_id": f"wxstation_1_{key}",
-        "name": name,
-        "state_topic": "wxstation/1/state",
-        "value_template": "{{ value_json." + key.replace("health_", "health.") + " }}",
-        "qos": 1,
-        **extra,
-    }
-
-
-def availability_of(*topics: str) -> list[dict[str, str]]:
-    return [
-        {"topic": topic, "payload_available": "online", "payload_not_available": "offline"}
-        for topic in topics
-    ]
-
-
-def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health() -> None:
+def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health(
+    snapshot: SnapshotAssertion,
+) -> None:
     """Test the whole discovery payload of a reference station with derived values."""
     config = parse_config({"stations": STATIONS})
     station = DiscoveryStation.of(config.stations[1])
-    measured = {"state_class": "measurement"}
-    diagnostic = {"entity_category": "diagnostic"}
-    assert device_config(station, TOPICS, qos=1, sw_version="1.2.3") == {
-        "device": {
-            "identifiers": ["wxstation_1"],
-            "name": "Garden",
-            "manufacturer": "wxstation",
-            "model": "Battery weather station (reference parser)",
-            "serial_number": "1",
-        },
-        "origin": {"name": "wxstation", "sw_version": "1.2.3"},
-        "availability": availability_of("wxstation/bridge/state", "wxstation/1/availability"),
-        "availability_mode": "all",
-        "components": {
-            "light": garden_sensor(
-                "light",
-                "Light",
-                device_class="illuminance",
-                unit_of_measurement="lx",
-                suggested_display_precision=0,
-                **measured,
-            ),
-            "humidity": garden_sensor(
-                "humidity",
-                "Humidity",
-                device_class="humidity",
-                unit_of_measurement="%",
-                suggested_display_precision=1,
-                **measured,
-            ),
-            "temperature": garden_sensor(
-                "temperature",
-                "Temperature",
-                device_class="temperature",
-                unit_of_measurement="°C",
-                suggested_display_precision=2,
-                **measured,
-            ),
-            "dew_point": garden_sensor(
-                "dew_point",
-                "Dew point",
-                device_class="temperature",
-                unit_of_measurement="°C",
-                suggested_display_precision=1,
-                **measured,
-            ),
-            "absolute_humidity": garden_sensor(
-                "absolute_humidity",
-                "Absolute humidity",
-                unit_of_measurement="g/m³",
-                suggested_display_precision=1,
-                icon="mdi:water",
-                **measured,
-            ),
-            "health_last_seen": garden_sensor(
-                "health_last_seen",
-                "Last seen",
-                device_class="timestamp",
-                availability=availability_of("wxstation/bridge/state"),
-                **diagnostic,
-            ),
-            "health_samples": garden_sensor(
-                "health_samples",
-                "Samples in last packet",
-                state_class="measurement",
-                suggested_display_precision=0,
-                icon="mdi:counter",
-                **diagnostic,
-            ),
-            "health_interval": garden_sensor(
-                "health_interval",
-                "Sample interval",
-                device_class="duration",
-                unit_of_measurement="s",
-                state_class="measurement",
-                suggested_display_precision=1,
-                **diagnostic,
-            ),
-            "health_clock_error": garden_sensor(
-                "health_clock_error",
-                "Clock error",
-                unit_of_measurement="%",
-                state_class="measurement",
-                suggested_display_precision=2,
-                icon="mdi:clock-alert-outline",
-                **diagnostic,
-            ),
-        },
-    }
+    assert device_config(station, TOPICS, qos=1, sw_version="1.2.3") == snapshot
 
 
 def test_renaming_a_station_keeps_every_id() -> None:

@@ -1,4 +1,4 @@
-"""The real-server helpers in tests/servers.py start, serve, stop and restart."""
+"""The real-server helpers in tests/support/servers.py start, serve, stop and restart."""
 
 from __future__ import annotations
 

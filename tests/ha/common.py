@@ -32,11 +32,16 @@ REFERENCE = ReferenceParser()
 
 
 def tcp_entry(
-    port: int = 0, options: dict[str, Any] | None = None, host: str = "127.0.0.1"
+    port: int = 0,
+    options: dict[str, Any] | None = None,
+    host: str = "127.0.0.1",
+    entry_id: str | None = None,
 ) -> MockConfigEntry:
-    """A direct-mode entry; port 0 lets the system pick a free one."""
+    """A direct-mode entry; port 0 lets the system pick a free one. Its id is
+    new each time unless ``entry_id`` fixes it."""
     return MockConfigEntry(
         domain=DOMAIN,
+        entry_id=entry_id,
         title=f"Stations on port {port}",
         unique_id=f"{MODE_TCP}:{port}",
         data={CONF_MODE: MODE_TCP, "host": host, "port": port},

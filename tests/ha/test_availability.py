@@ -1,6 +1,6 @@
 """A station that stops sending turns unavailable when the bridge's rule says, and stays so.
 
-Against a real Mosquitto (tests/servers.py) with Home Assistant's real MQTT
+Against a real Mosquitto (tests/support/servers.py) with Home Assistant's real MQTT
 integration connected to it, and the bridge's real MQTT sink publishing: once
 through the bridge's MQTT discovery, once with the integration following the
 bridge, once with the integration receiving directly. Each time the station

@@ -1,7 +1,7 @@
 """One station, one device: however Home Assistant gets a station, it is one device with
 one sensor per value.
 
-Against a real Mosquitto (tests/servers.py), with Home Assistant's real MQTT
+Against a real Mosquitto (tests/support/servers.py), with Home Assistant's real MQTT
 integration and the bridge's real MQTT sink: the bridge's discovery alone;
 following a bridge without its discovery; following a bridge with it (the
 discovery's device and sensors, the integration's statistics); receiving
