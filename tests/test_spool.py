@@ -21,8 +21,8 @@ from bridge.service import decode_offline
 from bridge.sim import SimStation
 from bridge.spool import Conflict, Received, Spool, StoredPacket
 from bridge.timing import StationClock
-from tests.helpers import VECTORS
-from tests.runtime_helpers import write_config
+from tests.support.bridge import write_config
+from tests.support.vectors import VECTORS
 
 
 def filled_spool(path: Path, packets: int = 4) -> Spool:
