@@ -21,19 +21,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.cli import main as cli_main
 from bridge.config import ConfigError, parse_config
-from bridge.service import build_sinks
 from bridge.web import server as web_server
 from bridge.web.snapshot import thin
-from tests.runtime_helpers import (
+from tests.support.bridge import (
     bridge_config,
     bridge_process,
     cli,
     running_bridge,
-    wait_until,
     write_config,
 )
-from tests.servers import Mosquitto, free_port
-from tests.web_helpers import get, http_client, send, stations, web_url
+from tests.support.servers import Mosquitto, free_port
+from tests.support.waiting import eventually
+from tests.support.web import get, http_client, send, stations, web_url
 
 ROOT = Path(__file__).parent.parent
 
@@ -59,7 +58,7 @@ async def test_stations_api_shows_each_station_and_its_samples_as_export_does(
         for _ in range(2):
             for station in fleet:
                 await send(bridge.port, station.wake().packet)
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM batches") == 6)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM batches") == 6)
         status, body = await get(http, web_url(bridge, "/api/stations"))
         assert status == 200
         listed = {s["device_id"]: s for s in json.loads(body)["stations"]}
@@ -113,10 +112,10 @@ async def test_metrics_count_what_the_stations_sent(tmp_path: Path) -> None:
                 await send(bridge.port, wake.packet)
                 station.delivered()
         await send(bridge.port, stations(7)[0].wake().packet)  # no such station: kept aside
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM packets WHERE state='new'") == 0
         )
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 7)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM packets") == 7)
         # The metrics read the database at most every SNAPSHOT_MAX_AGE.
         await asyncio.sleep(web_server.SNAPSHOT_MAX_AGE)
         status, body = await get(http, web_url(bridge, "/metrics"))
@@ -210,11 +209,11 @@ async def test_nothing_served_shows_a_secret_of_the_config(tmp_path: Path) -> No
     config = bridge_config(tmp_path, raw)
     config = replace(config, http=replace(config.http, port=0))
     async with (
-        running_bridge(config, sinks=build_sinks(config)) as bridge,
+        running_bridge(config) as bridge,
         http_client() as http,
     ):
         await send(bridge.port, stations(1)[0].wake().packet)
-        await wait_until(
+        await eventually(
             lambda: all(s.last_error for s in bridge.pipeline.sink_states.values()),
             within=20,
             what="both sinks failed",
@@ -302,13 +301,13 @@ async def test_the_action_decodes_kept_aside_packets_again(tmp_path: Path) -> No
     station = stations(5)[0]
     async with running_bridge(keep) as bridge:
         await send(bridge.port, station.wake().packet)
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets WHERE state='kept'"))
+        await eventually(lambda: bridge.count("SELECT count(*) FROM packets WHERE state='kept'"))
     decode = bridge_config(tmp_path, {"stations": {5: {"name": "Attic"}}})
     async with running_bridge(decode) as bridge, http_client() as http:
         assert bridge.count("SELECT count(*) FROM packets WHERE state='kept'") == 1
         async with http.post(web_url(bridge, "/api/reprocess"), json={"device_id": 5}) as response:
             assert await response.json() == {"queued": 1}
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM samples WHERE station = 'Attic'") == 10,
             what="the kept packet decoded",
         )
@@ -363,7 +362,7 @@ async def test_slow_clients_and_a_request_storm_do_not_hold_up_the_stations(
             for _ in range(3):
                 for station in fleet:
                     await send(bridge.port, station.wake().packet)
-            await wait_until(
+            await eventually(
                 lambda: bridge.count("SELECT count(*) FROM batches") == 60,
                 within=30,
                 what="every packet decoded",
@@ -427,7 +426,7 @@ async def test_a_bridge_without_its_page_serves_nothing(tmp_path: Path) -> None:
     async with running_bridge(config) as bridge:
         assert bridge.web is None
         await send(bridge.port, stations(1)[0].wake().packet)
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM batches") == 1)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM batches") == 1)
 
 
 def test_the_demo_prints_its_page_and_shows_three_stations(tmp_path: Path) -> None:
@@ -507,16 +506,16 @@ async def test_the_page_and_metrics_show_each_sink(tmp_path: Path) -> None:
         }
         config = bridge_config(tmp_path, raw)
         async with (
-            running_bridge(config, sinks=build_sinks(config)) as bridge,
+            running_bridge(config) as bridge,
             http_client() as http,
         ):
             states = bridge.pipeline.sink_states
             garden, roof = stations(1, 2)
             # A name line protocol cannot carry: InfluxDB's sink refuses it for good.
             await send(bridge.port, garden.wake().packet)
-            await wait_until(lambda: bridge.count("SELECT count(*) FROM rejected") == 1)
+            await eventually(lambda: bridge.count("SELECT count(*) FROM rejected") == 1)
             await send(bridge.port, roof.wake().packet)
-            await wait_until(
+            await eventually(
                 lambda: (
                     states["influxdb"].down_since is not None
                     and bridge.count(

@@ -24,9 +24,9 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bridge.sim import send_packet
-from tests.runtime_helpers import BridgeProcess, bridge_process, cli, write_config
-from tests.servers import free_port, require_binary
-from tests.web_helpers import day_capture, stations
+from tests.support.bridge import BridgeProcess, bridge_process, cli, write_config
+from tests.support.servers import free_port, require_binary
+from tests.support.web import day_capture, stations
 
 ROOT = Path(__file__).parent.parent
 CHROMIUM = "/usr/bin/chromium"

@@ -14,7 +14,7 @@ import aiohttp
 
 from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation
-from tests.runtime_helpers import RunningBridge
+from tests.support.bridge import RunningBridge
 
 PARSER = ReferenceParser()
 
