@@ -22,7 +22,6 @@ Endpoints: ``/`` (the page), ``/metrics``, ``/api/stations``,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import html
 import ipaddress
@@ -38,6 +37,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from bridge.config import Config
+from bridge.errors import DatabaseError
 from bridge.pipeline import Pipeline, SpoolThread
 from bridge.receiver import Receiver
 from bridge.samples import export_record, parse_moment
@@ -162,7 +162,9 @@ class StatusServer:
     async def start(self) -> None:
         """Open the database and listen; raises OSError when the port cannot be bound."""
         await self._reader.call(self._reader.spool.open)
-        self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self._app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
+        )
         await self._runner.setup()
         loop = asyncio.get_running_loop()
         try:
@@ -183,8 +185,7 @@ class StatusServer:
             self._server.close()
             self._server = None
         if self._runner is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._runner.cleanup(), SHUTDOWN_GRACE + 1)
+            await self._runner.cleanup()
             self._runner = None
         if self._refreshing is not None:
             await asyncio.gather(self._refreshing, return_exceptions=True)
@@ -231,8 +232,13 @@ class StatusServer:
     async def _guard(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
-        """Scrub secrets from every response body the server builds whole."""
-        response: web.StreamResponse = await handler(request)
+        """Scrub secrets from every response body the server builds whole, and
+        answer 503 with the reason when the database cannot be read."""
+        try:
+            response: web.StreamResponse = await handler(request)
+        except DatabaseError as err:
+            log.warning("status page: %s", err)
+            response = web.Response(status=503, text=f"cannot read the database: {err}\n")
         if isinstance(response, web.Response) and response.body is not None and self._secrets:
             body = response.body
             assert isinstance(body, bytes)
