@@ -112,8 +112,11 @@ def _station_rows(
 ) -> str:
     batch = station.newest
     state = "available" if station.available else "unavailable"
-    cells = [f'<td class="name"><b>{_e(station.name)}</b><br><small>id {station.device_id}</small>']
-    cells[0] += f'<br><span class="badge {state}">{state}</span></td>'
+    badge = f'<span class="badge {state}">{state}</span>' if batch else "not heard from yet"
+    cells = [
+        f'<td class="name"><b>{_e(station.name)}</b><br><small>id {station.device_id}</small>'
+        f"<br>{badge}</td>"
+    ]
     if batch is None:
         cells.append('<td colspan="5">no packet decoded yet</td>')
     else:
@@ -126,10 +129,9 @@ def _station_rows(
             f'<td class="num">{health["clock_error"]:+.2f} %</td>',
             f'<td class="num">{station.missed}</td>',
         ]
-    keys = list(fields) or sorted(station.latest)
-    for key in sorted(set(station.latest) | set(series.lines if series else {})):
-        if key not in keys:
-            keys.append(key)
+    # The config's fields in its order, then any other the samples carry.
+    seen = set(station.latest) | set(series.lines if series else ())
+    keys = [*fields, *sorted(seen - set(fields))]
     plots = []
     for key in keys:
         spec = fields.get(key)
