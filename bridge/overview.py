@@ -18,7 +18,19 @@ from bridge.availability import LastPacket
 from bridge.config import Config
 from bridge.samples import Batch, Sample, format_time
 
-__all__ = ["SinkOverview", "StationOverview", "sink_overviews", "station_overviews"]
+__all__ = ["SinkOverview", "StationOverview", "age", "sink_overviews", "station_overviews"]
+
+
+def age(seconds: float) -> str:
+    """How long ago, in the unit a person reads best: ``12 s ago``, ``3.5 h ago``."""
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +106,8 @@ class StationOverview:
         health = batch.health()
         return (
             f"{head}: {'available' if self.available else 'unavailable'}; last packet "
-            f"{health['last_seen']} ({self.now - batch.arrival:.0f} s ago) with "
-            f"{health['samples']} samples, one every {health['interval']:g} s, clock error "
+            f"{health['last_seen']} ({age(self.now - batch.arrival)}) with "
+            f"{health['samples']} samples, one every {health['interval']:.1f} s, clock error "
             f"{health['clock_error']:+.2f} %; {self.missed} wake-ups missed"
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -107,6 +108,14 @@ def test_status_and_redeliver_commands(tmp_path: Path) -> None:
     assert "packets: 4 decoded, 1 kept aside, 0 waiting" in shown
     assert "kept aside 1x: fewer than 9 header bytes" in shown
     assert "sink influxdb: 0 batches to deliver, 1 refused and kept aside" in shown
+    # The station as the status page shows it, gone by the availability rule.
+    assert re.search(
+        r"^station Station 1 \(1\): unavailable; last packet \S+Z "
+        r"\(\d+(\.\d)? (s|min|h|days) ago\) with 30 samples, one every 120.0 s, "
+        r"clock error [+-]\d+\.\d\d %; \d+ wake-ups missed$",
+        shown,
+        re.MULTILINE,
+    ), shown
     result = cli("redeliver", "influxdb")
     assert result.returncode == 0, result.stderr
     assert "1 kept-aside batches of influxdb" in result.stdout

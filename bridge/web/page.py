@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bridge.config import Config
-from bridge.overview import SinkOverview, StationOverview
+from bridge.overview import SinkOverview, StationOverview, age
 from bridge.parsers import Field
 from bridge.pipeline import SinkState
 from bridge.web.snapshot import PLOT_HOURS, Series, Snapshot
@@ -43,17 +43,6 @@ def _e(text: object) -> str:
 
 def _utc(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
-
-
-def _age(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f} s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.0f} days ago"
 
 
 def _value(value: float, spec: Field | None) -> str:
@@ -123,7 +112,7 @@ def _station_rows(
         health = batch.health()
         cells += [
             f'<td class="when">{_e(_utc(batch.arrival))}<br>'
-            f"<small>{_age(now - batch.arrival)}</small></td>",
+            f"<small>{age(now - batch.arrival)}</small></td>",
             f'<td class="num">{health["samples"]}</td>',
             f'<td class="num">{health["interval"]:.1f} s</td>',
             f'<td class="num">{health["clock_error"]:+.2f} %</td>',
