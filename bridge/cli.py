@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bridge import noise
-from bridge.config import Config, load_config
+from bridge.config import Config, load_config, local_url_host
 from bridge.errors import (
     ConfigError,
     DatabaseBusyError,
@@ -70,6 +70,13 @@ def _summary(config: Config) -> str:
     )
     lines.append(f"influxdb: {config.influxdb.url if config.influxdb else 'off'}")
     lines.append(f"mqtt: {f'{config.mqtt.host}:{config.mqtt.port}' if config.mqtt else 'off'}")
+    http = config.http
+    lines.append(
+        f"http: {http.host}:{http.port}, actions "
+        + ("with the token" if http.token else "from this machine only")
+        if http.enabled
+        else "http: off"
+    )
     return "\n".join(lines)
 
 
@@ -282,10 +289,7 @@ def health(args: argparse.Namespace) -> int:
     if not http.enabled:
         print("the config turns the status page off (http.enabled: false)", file=sys.stderr)
         return 1
-    host = (
-        "127.0.0.1" if http.host in ("0.0.0.0", "") else "::1" if http.host == "::" else http.host
-    )
-    url = f"http://{f'[{host}]' if ':' in host else host}:{http.port}/healthz"
+    url = f"http://{local_url_host(http.host)}:{http.port}/healthz"
     try:
         with urllib.request.urlopen(url, timeout=args.timeout) as response:
             print(response.read().decode(errors="replace").strip())

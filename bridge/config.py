@@ -46,6 +46,7 @@ __all__ = [
     "default_database_path",
     "default_station_name",
     "load_config",
+    "local_url_host",
     "parse_config",
 ]
 
@@ -104,6 +105,18 @@ class StorageConfig:
     #: Decoded samples older than this many days are deleted from the embedded
     #: store (raw packets are kept); 0 keeps them forever.
     retention_days: float = 0.0
+
+
+#: Hosts that mean "every interface" when a server binds to them.
+ANY_ADDRESS = ("0.0.0.0", "::", "")
+
+
+def local_url_host(host: str) -> str:
+    """How this machine reaches a server bound to ``host``, as a URL writes it:
+    loopback for every interface, and an IPv6 address in brackets."""
+    if host in ANY_ADDRESS:
+        host = "::1" if host == "::" else "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def default_station_name(device_id: int) -> str:

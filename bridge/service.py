@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from bridge.config import Config
+from bridge.config import Config, local_url_host
 from bridge.decoding import log_result, refusal
 from bridge.errors import DatabaseBusyError, DatabaseError
 from bridge.noise import NoiseTracker
@@ -320,7 +320,7 @@ def _log_startup(config: Config, receiver: Receiver, spool: Spool, pipeline: Pip
 async def _run_demo(config: Config, receiver: Receiver, demo: Demo) -> None:
     """Simulated stations sending to this bridge until it stops."""
     parsers = {device: station.parser for device, station in config.stations.items()}
-    host = "127.0.0.1" if config.listen.host in ("0.0.0.0", "::", "") else config.listen.host
+    host = local_url_host(config.listen.host).strip("[]")
     log.info("demo: %d simulated stations send to %s:%d", demo.stations, host, receiver.port)
     await asyncio.sleep(0.2)
     await run_fleet(

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from bridge.config import Config
+from bridge.config import Config, local_url_host
 from bridge.errors import DatabaseError
 from bridge.pipeline import Pipeline, SpoolThread
 from bridge.receiver import Receiver
@@ -194,12 +194,8 @@ class StatusServer:
 
     @property
     def url(self) -> str:
-        host = self.http.host
-        if host in ("0.0.0.0", "::", ""):
-            host = "<this machine's address>"
-        elif ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}/"
+        """Where the page is: on every interface, as this machine reaches it."""
+        return f"http://{local_url_host(self.http.host)}:{self.port}/"
 
     def _protocol(self) -> Any:
         """A connection's protocol: aiohttp's handler, or a refusal beyond the limit."""
