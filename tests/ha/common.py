@@ -20,6 +20,7 @@ from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MOD
 
 # The integration's own lookup of a device by identifier and entry, for the tests too.
 from custom_components.wxstation.handover import find_device as find_device
+from custom_components.wxstation.hub import WxStationHub
 from tests.support.waiting import eventually
 
 #: A quarter past an hour (2026-11-24 10:15 UTC), so a station's hour of
@@ -83,6 +84,13 @@ async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def set_up_hub(hass: HomeAssistant, entry: MockConfigEntry) -> WxStationHub:
+    """Set one of this integration's entries up; its hub."""
+    await setup_entry(hass, entry)
+    hub: WxStationHub = entry.runtime_data.hub
+    return hub
 
 
 def station(device_id: int = 1, start: float = T0 - 3600, **kwargs: Any) -> SimStation:
