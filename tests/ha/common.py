@@ -122,7 +122,7 @@ async def send_and_wait(
     """Send a packet to the entry's port (arriving at ``arrival``) and wait until it is handled."""
     source = entry.runtime_data.source
     if arrival is not None:
-        source.receiver.clock = lambda: arrival
+        source.clock = lambda: arrival
     before = source.handled
     await send(source.port, data)
     await until(hass, lambda: source.handled > before, "the packet handled")
