@@ -30,7 +30,7 @@ from tests.support.bridge import (
 )
 from tests.support.servers import InfluxDB1, Mosquitto, free_port
 from tests.support.vectors import load_vectors
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, wait_until
 
 PARSER = ReferenceParser()
 ROOT = Path(__file__).parent.parent
@@ -364,10 +364,9 @@ def test_run_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     with bridge_process(config_file, tmp_path / "bridge.log") as bridge:
         bridge.start()
         send_packet("127.0.0.1", port, packet())
-        deadline = time.monotonic() + 10
-        while "30 samples" not in (tmp_path / "bridge.log").read_text():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(
+            lambda: "30 samples" in (tmp_path / "bridge.log").read_text(), "the packet decoded", 10
+        )
         assert bridge.terminate() == 0
     log = (tmp_path / "bridge.log").read_text()
     assert "stopped; 1 packets decoded, 0 kept aside, 0 waiting" in log
@@ -397,10 +396,7 @@ def test_stops_within_systemds_limit_with_both_sinks_hanging(tmp_path: Path) -> 
         )
         with bridge_process(config_file, log_file) as bridge:
             bridge.start()
-            deadline = time.monotonic() + 20
-            while "MQTT: connected" not in log_file.read_text():
-                assert time.monotonic() < deadline, log_file.read_text()
-                time.sleep(0.05)
+            wait_until(lambda: "MQTT: connected" in log_file.read_text(), "the broker", 20)
             with influx.hung(), broker.hung():
                 for device_id in range(1, 11):
                     send_packet("127.0.0.1", port, packet(device_id=device_id))
