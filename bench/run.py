@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,10 @@ TARGET_RATE = 1000.0
 TARGET_BURST = 10_000
 TARGET_DRAIN = 100_000.0
 TARGET_IDLE_MB = 60.0
+#: CPU per packet of 30 samples with both sinks: at saturation, and paced.
+TARGET_CPU_SATURATED_US = 300.0
+TARGET_CPU_PACED_US = 450.0
+TARGET_PACED_RATE = 500.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,9 +323,63 @@ class Bench:
 
         return _until(done, self.size.patience, f"{sink} to deliver every batch")
 
+    def stages(self) -> Stages:
+        """The bridge's CPU time by stage now: asked for with SIGUSR1, read from its log."""
+        marker = "CPU by stage: "
+        seen = self.bridge.log_file.read_text(errors="replace").count(marker)
+        assert self.bridge.process is not None
+        self.bridge.process.send_signal(signal.SIGUSR1)
+        _until(
+            lambda: self.bridge.log_file.read_text(errors="replace").count(marker) > seen,
+            self.size.patience,
+            "the bridge to log its CPU by stage",
+        )
+        text = self.bridge.log_file.read_text(errors="replace")
+        line = text[text.rindex(marker) + len(marker) :].splitlines()[0]
+        return Stages(json.loads(line))
+
     def influx_points(self, database: str = DATABASE) -> int:
         rows = self.influx.query("SELECT count(temperature) FROM weather", database)
         return int(rows[0]["count"]) if rows else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """One ``CPU by stage`` report of the bridge (see :mod:`bridge.stages`)."""
+
+    report: dict[str, Any]
+
+    def per_packet(self, before: Stages, packets: int) -> dict[str, float]:
+        """CPU microseconds per packet by stage between ``before`` and this report.
+
+        Besides the measured stages: the rest of the event loop's thread
+        (transports, the MQTT client's socket callbacks, scheduling), the rest
+        of the database thread, and the other threads (the InfluxDB writer's).
+        """
+        now, then = self.report, before.report
+
+        def delta(key: str) -> float:
+            return float(now[key]) - float(then[key])
+
+        cpu = {stage: now["cpu"][stage] - then["cpu"].get(stage, 0.0) for stage in now["cpu"]}
+        on_spool = ("commit", "decode", "store", "read_back", "progress")
+        figures = dict(cpu)
+        figures["event loop, rest"] = delta("loop_thread") - sum(
+            value for stage, value in cpu.items() if stage not in on_spool
+        )
+        figures["database thread, rest"] = delta("spool_thread") - sum(
+            cpu[stage] for stage in on_spool
+        )
+        figures["InfluxDB writer thread"] = (
+            delta("process") - delta("loop_thread") - delta("spool_thread")
+        )
+        figures["total"] = delta("process")
+        return {stage: 1e6 * value / max(packets, 1) for stage, value in figures.items()}
+
+
+def stage_row(per_packet: dict[str, float]) -> str:
+    parts = [f"{stage} {value:.0f}" for stage, value in per_packet.items() if stage != "total"]
+    return f"{per_packet['total']:.0f} µs = " + ", ".join(parts)
 
 
 # --- the measurements -------------------------------------------------------------------
@@ -420,6 +479,7 @@ def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
         "--concurrency",
         str(size.concurrency),
     )
+    stages_before = bench.stages()
     began = bench.sending(stations)
     window = CpuWindow(bench.pids()).start()
     hwm_before = memory_kb(bench.pid)["VmHWM"]
@@ -429,6 +489,7 @@ def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
     influx_done = bench.delivered("influxdb", packets)
     mqtt_done = bench.delivered("mqtt", packets)
     window.stop()
+    per_packet = bench.stages().per_packet(stages_before, report["packets_sent"])
     samples = report["samples_sent"]
     elapsed = max(influx_done, mqtt_done) - began
     rate = samples / elapsed
@@ -447,6 +508,7 @@ def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
         "cpu_percent": cpu,
         "rss_peak_mb": memory_kb(bench.pid)["VmHWM"] / 1024,
         "rss_peak_before_mb": hwm_before / 1024,
+        "cpu_us_per_packet": per_packet,
     }
     results.add(
         "end-to-end throughput (in InfluxDB and published on MQTT)",
@@ -463,6 +525,12 @@ def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
     results.add(
         "CPU under load (throughput run; 200 % = both cores)",
         ", ".join(f"{name} {value:.0f} %" for name, value in cpu.items()),
+    )
+    results.add(
+        "bridge CPU per packet by stage, throughput run",
+        stage_row(per_packet),
+        f"<= {TARGET_CPU_SATURATED_US:.0f} µs",
+        per_packet["total"] <= TARGET_CPU_SATURATED_US,
     )
 
 
@@ -481,9 +549,12 @@ def measure_latency(bench: Bench, results: Results) -> None:
         "--concurrency",
         str(size.concurrency),
     )
+    stages_before = bench.stages()
     began = bench.sending(stations)
     report = bench.sent(stations)
     caught_up = bench.delivered("mqtt", before + report["packets_sent"]) - report["ended"]
+    bench.delivered("influxdb", before + report["packets_sent"])
+    per_packet = bench.stages().per_packet(stages_before, report["packets_sent"])
 
     def phase() -> list[watch.Message]:
         # Packets of this phase arrived after it began (every earlier one was
@@ -515,6 +586,7 @@ def measure_latency(bench: Bench, results: Results) -> None:
         "batch_p50_ms": percentile(batches, 0.5),
         "batch_p99_ms": percentile(batches, 0.99),
         "mqtt_caught_up_s": caught_up,
+        "cpu_us_per_packet": per_packet,
     }
     load = (
         f"at {offered:,.0f} packets/s = {offered * SAMPLES_PER_PACKET:,.0f} samples/s "
@@ -532,6 +604,12 @@ def measure_latency(bench: Bench, results: Results) -> None:
         "latency arrival -> MQTT batch (every packet), p50 / p99",
         f"{results.figures['latency']['batch_p50_ms']:.1f} / "
         f"{results.figures['latency']['batch_p99_ms']:.1f} ms ({len(batches):,} messages)",
+    )
+    results.add(
+        f"bridge CPU per packet by stage, paced at {offered:,.0f} packets/s",
+        stage_row(per_packet),
+        f"<= {TARGET_CPU_PACED_US:.0f} µs at {TARGET_PACED_RATE:.0f} packets/s",
+        per_packet["total"] <= TARGET_CPU_PACED_US and offered <= TARGET_PACED_RATE * 1.05,
     )
 
 

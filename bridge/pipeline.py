@@ -34,6 +34,7 @@ from bridge.noise import NoiseTracker, source_of
 from bridge.samples import Batch, format_time
 from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
 from bridge.spool import Received, Spool, StoredBatch
+from bridge.stages import StageClock
 from bridge.timing import StationClock
 
 __all__ = ["Pipeline", "SpoolThread", "decode_pending"]
@@ -95,28 +96,35 @@ class SpoolThread:
 
 
 def decode_pending(
-    spool: Spool, config: Config, clocks: dict[int, StationClock], limit: int = DECODE_GROUP
+    spool: Spool,
+    config: Config,
+    clocks: dict[int, StationClock],
+    limit: int = DECODE_GROUP,
+    stages: StageClock | None = None,
 ) -> list[DecodeResult]:
     """Decode up to ``limit`` new packets and store the outcome in one transaction.
 
     Synchronous: run it on the spool's thread. ``clocks`` is the caller's copy of
     the station clocks, updated only once the transaction has committed.
     """
-    packets = spool.packets("new", limit=limit)
-    if not packets:
-        return []
-    working = dict(clocks)
-    results = [decode_one(config, working, packet) for packet in packets]
+    stages = stages or StageClock()
+    with stages.measure("decode"):
+        packets = spool.packets("new", limit=limit)
+        if not packets:
+            return []
+        working = dict(clocks)
+        results = [decode_one(config, working, packet) for packet in packets]
     changed = {
         device: clock for device, clock in working.items() if clocks.get(device) is not clock
     }
-    stored = iter(
-        spool.record(
-            [(r.packet.id, r.batch) for r in results if r.batch is not None],
-            [(r.packet.id, r.kept) for r in results if r.kept is not None],
-            changed,
+    with stages.measure("store"):
+        stored = iter(
+            spool.record(
+                [(r.packet.id, r.batch) for r in results if r.batch is not None],
+                [(r.packet.id, r.kept) for r in results if r.kept is not None],
+                changed,
+            )
         )
-    )
     clocks.update(changed)
     return [r if r.batch is None else _stored(r, next(stored)) for r in results]
 
@@ -159,8 +167,11 @@ class Pipeline:
         *,
         on_room: Callable[[str | None], None] = lambda reason: None,
         noise: NoiseTracker | None = None,
+        stages: StageClock | None = None,
     ) -> None:
         self.config = config
+        #: CPU time by stage (see :mod:`bridge.stages`).
+        self.stages = stages or StageClock()
         self.spool = spool
         self.sinks = tuple(sinks)
         self.on_room = on_room
@@ -301,7 +312,9 @@ class Pipeline:
                 continue
             group, self._pending = self._pending, []
             try:
-                await self.spool.call(self.spool.spool.add_packets, [p.item for p in group])
+                await self.spool.call(
+                    self._measured, "commit", self.spool.spool.add_packets, [p.item for p in group]
+                )
             except Exception as err:
                 # Disk full or the database failing: keep the packets in memory,
                 # stop accepting more, and try again. Nothing else may lose them.
@@ -316,6 +329,11 @@ class Pipeline:
                     pending.committed.set_result(0)
             self._to_decode.set()
             await self._check_room()
+
+    def _measured(self, stage: str, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)``, its CPU time counted to ``stage``: on the spool's thread."""
+        with self.stages.measure(stage):
+            return function(*args)
 
     async def _check_room(self) -> None:
         """Tell ``on_room`` whether packets still fit, at most every few seconds."""
@@ -350,14 +368,20 @@ class Pipeline:
             while True:
                 try:
                     results = await self.spool.call(
-                        decode_pending, self.spool.spool, self.config, self.clocks
+                        decode_pending,
+                        self.spool.spool,
+                        self.config,
+                        self.clocks,
+                        stages=self.stages,
                     )
                 except sqlite3.Error as err:
                     log.error("cannot store decoded packets (%s); retrying", err)
                     await asyncio.sleep(FULL_RETRY_INTERVAL)
                     continue
+                with self.stages.measure("log"):
+                    for result in results:
+                        log_result(result)
                 for result in results:
-                    log_result(result)
                     if result.batch is not None:
                         self._remember(result)
                         for listener in self.listeners:
@@ -393,7 +417,11 @@ class Pipeline:
             seq += 1
         if found:
             return found
-        return await self.spool.call(self.spool.spool.batches, after=after, limit=sink.batch_limit)
+        return await self.spool.call(
+            self._measured,
+            "read_back",
+            functools.partial(self.spool.spool.batches, after=after, limit=sink.batch_limit),
+        )
 
     async def _drive(self, sink: Sink) -> None:
         """Deliver stored batches to one sink, in order, from its saved progress."""
@@ -450,13 +478,13 @@ class Pipeline:
                 down_since = None
             backoff.reset()
             seq = batches[-1][0]
-            await self.spool.call(spool.set_progress, sink.name, seq)
+            await self.spool.call(self._measured, "progress", spool.set_progress, sink.name, seq)
             self._forget(sink, seq)
 
     async def _deliver(self, sink: Sink, batches: list[tuple[int, Batch]]) -> None:
         """Deliver, and when the sink refuses, find and keep aside the batches it refuses."""
         try:
-            await sink.deliver([batch for _, batch in batches])
+            await self.stages.measured(sink.name, sink.deliver([batch for _, batch in batches]))
             return
         except SinkRejectedError as err:
             if len(batches) == 1:
