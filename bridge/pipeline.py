@@ -8,7 +8,10 @@ Three kinds of work run on the event loop, each as its own task:
   reason) and stores batches, samples and station clocks in one transaction;
 - one **sink driver** per sink delivers stored batches in order from where that
   sink's progress says it stopped, retrying with backoff while the sink is
-  unavailable, so a slow or failing sink never holds up receiving or the others.
+  unavailable, so a failing sink never holds up receiving or the others. Sinks
+  take their batches from memory; a working sink that falls
+  :data:`RECENT_BATCHES` behind holds up decoding (never receiving) until it
+  catches up.
 
 Every spool call runs on one dedicated thread (:class:`SpoolThread`), so the
 event loop never waits on the disk.
@@ -67,11 +70,14 @@ SINK_STOP_RESERVE = 2.0
 #: Seconds a sink gets to close even when the budget is spent: a clean MQTT
 #: disconnect is what keeps Home Assistant from waiting for the last will.
 SINK_STOP_MIN = 0.5
-#: Decoded batches kept in memory for the sinks (the oldest dropped first). A
-#: sink that keeps up takes its batches from here instead of reading back from
-#: the database what was just written, which cost as much as decoding; one that
-#: lags (its service is down) reads from the database. About 10 kB per batch of
-#: an hour's samples.
+#: Decoded batches kept in memory for the sinks, at most. A sink takes its
+#: batches from here whenever they are there instead of reading back from the
+#: database what was just written (that cost as much as decoding). When a sink
+#: that is working falls this far behind, decoding waits for it (the packets wait
+#: committed in the database), so memory stays bounded and nothing is read back;
+#: a sink whose service is down is not waited for: it reads from the database
+#: once it is back, until it has caught up. About 10 kB per batch of an hour's
+#: samples.
 RECENT_BATCHES = 1000
 
 
@@ -184,10 +190,16 @@ class Pipeline:
         self._to_commit = asyncio.Event()
         self._to_decode = asyncio.Event()
         self._new_batches = {sink.name: asyncio.Event() for sink in self.sinks}
-        #: The newest decoded batches by sequence number, oldest first.
+        #: Decoded batches not yet delivered by every sink that waits for them,
+        #: by sequence number, oldest first; ``_newest`` is the last one decoded.
         self._recent: dict[int, Batch] = {}
-        #: The last batch each sink delivered.
+        self._newest = 0
+        #: Set whenever batches leave memory: decoding waits on it when it is full.
+        self._room = asyncio.Event()
+        #: The last batch each sink delivered, and the sinks whose service is
+        #: down (memory does not wait for them).
         self._delivered = {sink.name: 0 for sink in self.sinks}
+        self._down: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stop_requested = asyncio.Event()
@@ -198,6 +210,7 @@ class Pipeline:
 
     async def start(self) -> None:
         self.clocks = await self.spool.call(self.spool.spool.clocks)
+        self._newest = await self.spool.call(self.spool.spool.last_seq)
         if self.noise is not None:
             # The stations' addresses are theirs from the start, not from their
             # first packet after a restart: a host sharing one (behind NAT)
@@ -366,13 +379,15 @@ class Pipeline:
             self._to_decode.clear()
             last_pass = self._draining
             while True:
+                limit = await self._room_for_batches()
                 try:
                     results = await self.spool.call(
                         decode_pending,
                         self.spool.spool,
                         self.config,
                         self.clocks,
-                        stages=self.stages,
+                        limit,
+                        self.stages,
                     )
                 except sqlite3.Error as err:
                     log.error("cannot store decoded packets (%s); retrying", err)
@@ -389,24 +404,59 @@ class Pipeline:
                 if any(r.batch is not None for r in results):
                     for event in self._new_batches.values():
                         event.set()
-                if len(results) < DECODE_GROUP:
+                if len(results) < limit:
                     break
             if last_pass:
                 return
 
+    async def _room_for_batches(self) -> int:
+        """How many packets to decode next: as many as memory has room for, once
+        it has any. Memory is full with :data:`RECENT_BATCHES` batches that a
+        working sink has not delivered. Once stopping, nothing waits (what does
+        not fit is read back from the database)."""
+        while len(self._recent) >= RECENT_BATCHES and not self._draining:
+            self._room.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._room.wait(), POLL_INTERVAL)
+        if self._draining:
+            return DECODE_GROUP
+        return max(1, min(DECODE_GROUP, RECENT_BATCHES - len(self._recent)))
+
     def _remember(self, result: DecodeResult) -> None:
-        if result.seq is None or result.batch is None or not self.sinks:
+        if result.seq is None or result.batch is None:
             return
-        self._recent[result.seq] = result.batch
-        while len(self._recent) > RECENT_BATCHES:
-            del self._recent[next(iter(self._recent))]
+        self._newest = max(self._newest, result.seq)
+        if len(self._recent) < RECENT_BATCHES:
+            self._recent[result.seq] = result.batch
+        self._trim()
+
+    def _waited_for(self, sink: str) -> bool:
+        """Whether memory keeps batches for ``sink``: its service is up and the
+        batches it needs next are in memory (or not decoded yet)."""
+        if sink in self._down:
+            return False
+        oldest = next(iter(self._recent), self._newest + 1)
+        return self._delivered[sink] >= oldest - 1
+
+    def _trim(self) -> None:
+        """Drop the batches every sink that memory waits for has delivered."""
+        floor = min(
+            (seq for name, seq in self._delivered.items() if self._waited_for(name)),
+            default=self._newest,
+        )
+        recent = self._recent
+        dropped = False
+        while recent and (oldest := next(iter(recent))) <= floor:
+            del recent[oldest]
+            dropped = True
+        if dropped:
+            self._room.set()
 
     def _forget(self, sink: Sink, seq: int) -> None:
-        """Drop the batches every sink has delivered."""
+        """Note what ``sink`` delivered, and drop what no sink needs any more."""
         self._delivered[sink.name] = seq
-        everyone = min(self._delivered.values())
-        while self._recent and next(iter(self._recent)) <= everyone:
-            del self._recent[next(iter(self._recent))]
+        self._down.discard(sink.name)
+        self._trim()
 
     async def _batches(self, sink: Sink, after: int) -> list[tuple[int, Batch]]:
         """The batches after ``after``, from memory while they are there, else stored."""
@@ -415,7 +465,7 @@ class Pipeline:
         while len(found) < sink.batch_limit and (batch := self._recent.get(seq)) is not None:
             found.append((seq, batch))
             seq += 1
-        if found:
+        if found or after >= self._newest:
             return found
         return await self.spool.call(
             self._measured,
@@ -454,6 +504,10 @@ class Pipeline:
             except SinkUnavailableError as err:
                 await _discard(following)
                 following = None
+                # Memory does not wait for a sink that is down: it reads back
+                # from the database once it is back.
+                self._down.add(sink.name)
+                self._trim()
                 if self._stopping:
                     return
                 if down_since is None:

@@ -11,16 +11,20 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bridge import pipeline as pipeline_module
 from bridge import receiver as receiver_module
 from bridge.parsers import FieldSpec, ReferenceParser, make_parser
+from bridge.samples import Batch
 from bridge.service import loop_exception
 from bridge.sim import SimStation, run_fleet, send_packet
+from bridge.sinks import Sink, SinkUnavailableError
 from tests.helpers import load_vectors
 from tests.runtime_helpers import (
     bridge_config,
@@ -129,6 +133,67 @@ async def test_bad_connections_are_closed_and_good_stations_served(
         assert bridge.query("SELECT source, connections, refused FROM noise_sources") == [
             ("127.0.0.1", 4, 0)
         ]
+
+
+class GatedSink(Sink):
+    """Delivers when its gate is open, fails as unavailable while ``down``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.down = False
+        self.arrivals: list[float] = []
+
+    async def deliver(self, batches: Sequence[Batch]) -> None:
+        if self.down:
+            raise SinkUnavailableError("down for the test")
+        await self.gate.wait()
+        self.arrivals.extend(batch.arrival for batch in batches)
+
+
+async def test_a_slow_sink_holds_up_decoding_and_nothing_is_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test that decoded batches wait in memory for a working sink that is behind:
+    once memory holds ``RECENT_BATCHES`` of them, packets wait committed, and
+    every batch reaches both sinks from memory, none read back."""
+    monkeypatch.setattr(pipeline_module, "RECENT_BATCHES", 4)
+    slow, fast = GatedSink("slow"), GatedSink("fast")
+    slow.gate.clear()
+    async with running_bridge(bridge_config(tmp_path), [slow, fast]) as bridge:
+        for n in range(12):
+            send_packet("127.0.0.1", bridge.port, packet(1 + n, seed=n))
+        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 12)
+        await wait_until(lambda: len(fast.arrivals) == 4, what="the first batches delivered")
+        await asyncio.sleep(0.5)
+        assert bridge.count("SELECT count(*) FROM packets WHERE state = 'new'") == 8
+        assert len(fast.arrivals) == 4
+        slow.gate.set()
+        await wait_until(
+            lambda: len(slow.arrivals) == len(fast.arrivals) == 12, what="every batch delivered"
+        )
+        assert bridge.pipeline.stages.calls["read_back"] == 0
+
+
+async def test_a_sink_that_is_down_holds_up_nothing_and_reads_back_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test that memory does not wait for a sink whose service is down: the other
+    sink gets every batch, and the one that was down reads its batches back from
+    the database once it is back."""
+    monkeypatch.setattr(pipeline_module, "RECENT_BATCHES", 4)
+    down, fast = GatedSink("down"), GatedSink("fast")
+    down.down = True
+    async with running_bridge(bridge_config(tmp_path), [down, fast]) as bridge:
+        for n in range(12):
+            send_packet("127.0.0.1", bridge.port, packet(1 + n, seed=n))
+        await wait_until(lambda: len(fast.arrivals) == 12, what="every batch to the working sink")
+        assert bridge.count("SELECT count(*) FROM packets WHERE state = 'done'") == 12
+        down.down = False
+        await wait_until(lambda: len(down.arrivals) == 12, 15, "the batches once it is back")
+        assert sorted(down.arrivals) == sorted(fast.arrivals)
+        assert bridge.pipeline.stages.calls["read_back"] > 0
 
 
 async def test_unknown_station_kept_then_reprocessed(tmp_path: Path) -> None:
@@ -419,6 +484,7 @@ def test_stops_within_systemds_limit_with_both_sinks_hanging(tmp_path: Path) -> 
 
 OUT_OF_FILES = """
 import asyncio, logging, resource, sys
+from bridge.samples import Batch
 from bridge.service import loop_exception
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
