@@ -135,6 +135,8 @@ class Seen:
     topic: str
     payload: bytes
     retain: bool
+    #: As received by a subscriber at QoS 1: the lower of that and the publisher's.
+    qos: int = 1
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -162,7 +164,9 @@ class Watcher:
 
     def _keep(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         with self._lock:
-            self._messages.append(Seen(message.topic, bytes(message.payload), message.retain))
+            self._messages.append(
+                Seen(message.topic, bytes(message.payload), message.retain, message.qos)
+            )
 
     @property
     def messages(self) -> list[Seen]:
@@ -458,6 +462,9 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
     }
     (batch,) = watcher.on("wxstation/1/batch")
     assert not batch.retain
+    # Retained and superseded by the next: QoS 0; every batch: QoS 1 (docs/mqtt.md).
+    assert [m.qos for m in watcher.on("wxstation/1/state")] == [0]
+    assert batch.qos == 1
     assert batch.json() == {
         "device_id": 1,
         "station": "Garden",

@@ -33,7 +33,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiomqtt
@@ -53,7 +53,7 @@ from bridge.sinks.discovery import (
 from bridge.sinks.mqtt_connection import ACK_TIMEOUT, Link, MqttConnection
 from bridge.sinks.payloads import Message, batch_payload, encode, state_payload
 
-__all__ = ["AVAILABILITY_RECHECK", "BIRTH_DELAY_MAX", "SCAN_TIMEOUT", "MqttSink"]
+__all__ = ["AVAILABILITY_RECHECK", "BIRTH_DELAY_MAX", "RETAINED_QOS", "SCAN_TIMEOUT", "MqttSink"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,13 @@ SCAN_TIMEOUT = 5.0
 #: while the rule's deadlines are wall-clock times: this bounds how late a step
 #: of the wall clock (NTP, a machine back from suspend) is noticed.
 AVAILABILITY_RECHECK = 60.0
+#: QoS of the stations' retained state and availability messages. Each is
+#: superseded by the next, the broker reads a connection's messages in order (so
+#: the acknowledgement of the batch messages published after them in the same
+#: delivery says they arrived), and what a lost connection took with it is found
+#: out of date and published again by the look at what the broker retains at the
+#: next connection. Their acknowledgements would only cost (see docs/mqtt.md).
+RETAINED_QOS = 0
 
 
 def _parse_time_ms(text: Any) -> int | None:
@@ -339,7 +346,12 @@ class MqttSink(Sink):
             self._online[device] = available
             payload = AVAILABLE if available else NOT_AVAILABLE
             messages.append(
-                Message(self.topics.station_availability(device), payload.encode(), retain=True)
+                Message(
+                    self.topics.station_availability(device),
+                    payload.encode(),
+                    retain=True,
+                    qos=RETAINED_QOS,
+                )
             )
             if before is not None:
                 station = self.config.station(device)
@@ -454,8 +466,9 @@ class MqttSink(Sink):
         link = await self.connection.ready_link()
         known = dict(self._known)
         announced: dict[int, bytes] = {}
-        states: dict[int, bytes] = {}
+        states: dict[int, dict[str, Any]] = {}
         messages: list[Message] = []
+        batch_messages: list[Message] = []
         for batch in batches:
             device = batch.device_id
             self._hear(device, LastPacket(batch.arrival, batch.header.wake_every_s))
@@ -467,26 +480,30 @@ class MqttSink(Sink):
                 state = state_payload(
                     batch, self._keys(device), previous.state if previous else None
                 )
-                payload = encode(state) if state is not None else None
-                known[device] = _Known(arrival_ms, state, payload)
-                if payload is not None:
-                    states[device] = payload
+                known[device] = _Known(arrival_ms, state)
+                if state is not None:
+                    states[device] = state
             if self.mqtt.discovery:
                 announcement = self._announcement(device)
                 current = announced.get(device, self._announced.get(device))
                 if announcement is not None and announcement.payload != current:
                     messages.append(announcement)
                     announced[device] = announcement.payload
-            messages.append(
+            batch_messages.append(
                 Message(self.topics.batch(device), encode(batch_payload(batch)), retain=False)
             )
-        messages.extend(
-            Message(self.topics.state(device), payload, retain=True)
-            for device, payload in states.items()
-        )
+        # Each station's newest state only, encoded once per delivery.
+        for device, state in states.items():
+            payload = encode(state)
+            known[device] = replace(known[device], payload=payload)
+            messages.append(
+                Message(self.topics.state(device), payload, retain=True, qos=RETAINED_QOS)
+            )
         # After the states, so that a station shows its new values as it comes back.
         availability = self._availability_changes(self._served() | states.keys())
         messages.extend(availability)
+        # Last: their acknowledgement says the broker has read everything before them.
+        messages.extend(batch_messages)
         try:
             await self.connection.send(link, messages)
         except SinkUnavailableError:
