@@ -46,6 +46,7 @@ from typing import Any
 from bench import watch
 from bench.audit import Ledger, ledger, progress, samples_after
 from bench.measure import CpuWindow, memory_kb, percentile
+from bridge.cli import event_loop_factory
 from tests.runtime_helpers import BridgeProcess, write_config
 from tests.servers import INFLUXD_BIN, MOSQUITTO_BIN, InfluxDB1, Mosquitto, free_port
 
@@ -187,7 +188,13 @@ class Bench:
     """The servers, the bridge and the subscriber of one run."""
 
     def __init__(
-        self, size: Size, workdir: Path, log_level: str = "info", *, nagle: bool = False
+        self,
+        size: Size,
+        workdir: Path,
+        log_level: str = "info",
+        *,
+        nagle: bool = False,
+        event_loop: str = "auto",
     ) -> None:
         self.size = size
         self.dir = workdir
@@ -205,7 +212,9 @@ class Bench:
                 "log_level": log_level,
             },
         )
-        self.bridge = BridgeProcess(self.config, workdir / "bridge.log")
+        self.bridge = BridgeProcess(
+            self.config, workdir / "bridge.log", run_args=("--event-loop", event_loop)
+        )
         self.messages_file = workdir / "mqtt.txt"
         self.watcher: subprocess.Popen[str] | None = None
         #: Packets and samples the stations sent in all (sends that completed).
@@ -749,6 +758,11 @@ def machine() -> str:
     return f"{cores} cores, Linux {platform.release()}"
 
 
+def event_loop_name(choice: str) -> str:
+    factory = event_loop_factory(choice)
+    return "asyncio's own" if factory is None else f"{factory.__module__}"
+
+
 def table(results: Results) -> str:
     width = max(len(row.figure) for row in results.rows)
     lines = []
@@ -759,9 +773,11 @@ def table(results: Results) -> str:
     return "\n".join(lines)
 
 
-def run(size: Size, name: str, workdir: Path, log_level: str, *, nagle: bool) -> Results:
+def run(
+    size: Size, name: str, workdir: Path, log_level: str, *, nagle: bool, event_loop: str
+) -> Results:
     results = Results()
-    bench = Bench(size, workdir, log_level, nagle=nagle)
+    bench = Bench(size, workdir, log_level, nagle=nagle, event_loop=event_loop)
     sharing = (
         "the bridge (one process: event loop, database thread, InfluxDB writer thread), "
         "the simulated stations, the MQTT subscriber, mosquitto and influxd"
@@ -771,6 +787,8 @@ def run(size: Size, name: str, workdir: Path, log_level: str, *, nagle: bool) ->
         f"machine: {machine()}; Python {platform.python_version()}\n"
         f"sharing the cores: {sharing}\n"
         f"mosquitto: set_tcp_nodelay {'false (its default)' if nagle else 'true'}\n"
+        f"the bridge's event loop: {event_loop_name(event_loop)}; load before the run: "
+        f"{os.getloadavg()[0]:.2f}\n"
         f"{size}",
         flush=True,
     )
@@ -807,6 +825,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="leave Nagle's algorithm on in Mosquitto (its default) instead of set_tcp_nodelay",
     )
+    cli.add_argument(
+        "--event-loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="the bridge's event loop (auto: uvloop when installed)",
+    )
     cli.add_argument("--json", type=Path, help="also write every figure to this file")
     cli.add_argument("--keep", action="store_true", help="keep the working directory")
     args = cli.parse_args(argv)
@@ -824,7 +848,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     workdir = Path(tempfile.mkdtemp(prefix="wxstation-bench-"))
     try:
-        results = run(size, args.size, workdir, args.log_level, nagle=args.broker_nagle)
+        results = run(
+            size,
+            args.size,
+            workdir,
+            args.log_level,
+            nagle=args.broker_nagle,
+            event_loop=args.event_loop,
+        )
     finally:
         if args.keep:
             print(f"working directory kept: {workdir}")
