@@ -9,6 +9,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.spool import readings
+
 __all__ = ["Ledger", "Progress", "ledger", "progress", "samples_after"]
 
 
@@ -85,7 +87,11 @@ def samples_after(path: Path, seq: int) -> int:
     """Samples in the batches after ``seq``: what a sink at ``seq`` has still to write."""
     db = _connect(path)
     try:
-        return int(db.execute("SELECT count(*) FROM samples WHERE seq > ?", (seq,)).fetchone()[0])
+        return int(
+            db.execute(
+                "SELECT coalesce(sum(count), 0) FROM readings WHERE seq > ?", (seq,)
+            ).fetchone()[0]
+        )
     finally:
         db.close()
 
@@ -102,15 +108,19 @@ def ledger(path: Path) -> Ledger:
             "GROUP BY packet_id HAVING count(*) > 1)"
         ).fetchone()[0]
         incomplete = db.execute(
-            "SELECT count(*) FROM batches b WHERE (SELECT count(*) FROM samples s "
-            "WHERE s.seq = b.seq) + (SELECT count(*) FROM conflicts c WHERE c.seq = b.seq) "
+            "SELECT count(*) FROM batches b WHERE (SELECT coalesce(sum(count), 0) FROM readings r "
+            "WHERE r.seq = b.seq) + (SELECT count(*) FROM conflicts c WHERE c.seq = b.seq) "
             "!= json_extract(b.info, '$.received') - json_extract(b.info, '$.duplicates')"
         ).fetchone()[0]
-        samples = db.execute("SELECT count(*) FROM samples").fetchone()[0]
+        samples = db.execute("SELECT coalesce(sum(count), 0) FROM readings").fetchone()[0]
         conflicts = db.execute("SELECT count(*) FROM conflicts").fetchone()[0]
-        points = db.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT device_id, time_ms FROM samples)"
-        ).fetchone()[0]
+        points = len(
+            {
+                (device, time_ms)
+                for device, times in db.execute("SELECT device_id, times FROM readings")
+                for time_ms in readings.unpack_times(times)
+            }
+        )
         sinks = dict(db.execute("SELECT sink, seq FROM sink_progress").fetchall())
     finally:
         db.close()

@@ -26,6 +26,7 @@ from typing import Any
 from bench.audit import ledger
 from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation, send_packet
+from tests.helpers import SAMPLE_COUNT
 from tests.runtime_helpers import bridge_process, write_config
 from tests.servers import free_port
 from tests.servers import wait_until as wait_for
@@ -215,8 +216,8 @@ def samples(db: Path) -> int:
     reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         return sum(
-            int(reader.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
-            for table in ("samples", "conflicts")
+            int(reader.execute(query).fetchone()[0])
+            for query in (SAMPLE_COUNT, "SELECT count(*) FROM conflicts")
         )
     finally:
         reader.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from bridge.parsers import FieldSpec, StationParser, make_parser
+from bridge.spool import readings
 
 VECTORS = Path(__file__).parent / "vectors"
 
@@ -31,3 +33,21 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+#: Samples stored in a bridge's database, for a test's own connection to it.
+SAMPLE_COUNT = "SELECT coalesce(sum(count), 0) FROM readings"
+#: The rows :func:`readings_samples` reads.
+READINGS = 'SELECT device_id, station, keys, times, "values" FROM readings'
+
+
+def readings_samples(
+    rows: Iterable[tuple[Any, ...]],
+) -> list[tuple[int, str, int, dict[str, float]]]:
+    """Every sample of the rows :data:`READINGS` gave: (device id, station, time
+    in ms, values), by station and time."""
+    return sorted(
+        (int(device), str(station), sample.time_ms, sample.values)
+        for device, station, keys, times, values in rows
+        for sample in readings.unpack(keys, times, values)
+    )

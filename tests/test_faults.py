@@ -53,6 +53,7 @@ from bridge.spool import StoredPacket
 from bridge.timing import StationClock
 from tests import floods
 from tests.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE
+from tests.helpers import READINGS, readings_samples
 from tests.runtime_helpers import (
     bridge_config,
     bridge_process,
@@ -356,10 +357,10 @@ def _sample_keys(db: Path) -> set[tuple[int, str]]:
     """Every stored sample as (device id, time) the way the MQTT batches write it."""
     reader = _read_only(db)
     try:
-        rows = reader.execute("SELECT device_id, time_ms FROM samples").fetchall()
+        rows = reader.execute(READINGS).fetchall()
     finally:
         reader.close()
-    return {(int(device), format_time(int(time_ms))) for device, time_ms in rows}
+    return {(device, format_time(time_ms)) for device, _, time_ms, _ in readings_samples(rows)}
 
 
 def _published(watcher: Watcher) -> set[tuple[int, str]]:
@@ -678,7 +679,7 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
     reader = _read_only(db)
     try:
         rows = reader.execute(
-            "SELECT p.data, p.state, p.reason, (SELECT count(*) FROM samples s "
+            "SELECT p.data, p.state, p.reason, (SELECT coalesce(sum(count), 0) FROM readings s "
             "JOIN batches b ON b.seq = s.seq WHERE b.packet_id = p.id) FROM packets p"
         ).fetchall()
     finally:

@@ -16,6 +16,7 @@ from bridge.sim import send_packet
 from bridge.spool import Received, Spool
 from tests import floods
 from tests.floods import CI, FLOOD_SOURCE, MB, SECOND_SOURCE
+from tests.helpers import SAMPLE_COUNT
 from tests.runtime_helpers import bridge_config, running_bridge, wait_until
 
 
@@ -101,7 +102,7 @@ async def test_well_formed_packets_the_config_refuses_are_bounded(
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, floods.station_packet())
         flood = await asyncio.to_thread(floods.report, flooder)
         assert flood["connections"] == 300
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        await wait_until(lambda: bridge.count(SAMPLE_COUNT) == 30)
         # The flood's packets are decoded in their turn, maybe after the station's.
         await wait_until(
             lambda: all(
@@ -131,6 +132,6 @@ async def test_a_database_filled_by_garbage_gives_it_back_and_listens(tmp_path: 
     async with running_bridge(config) as bridge:
         assert bridge.receiver.paused is None
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, floods.station_packet())
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        await wait_until(lambda: bridge.count(SAMPLE_COUNT) == 30)
         assert bridge.count("SELECT count(*) FROM packets") == 1
         assert bridge.receiver.paused is None

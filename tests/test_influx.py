@@ -40,6 +40,7 @@ from bridge.sinks.influx import (
 )
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock
+from tests.helpers import READINGS, readings_samples
 from tests.runtime_helpers import bridge_config, running_bridge, wait_until
 from tests.servers import InfluxDB1, VictoriaMetrics, free_port
 
@@ -622,10 +623,8 @@ async def test_influxdb1_outage_mid_stream(
 
         await wait_until(caught_up, within=30, what="InfluxDB caught up")
         stored = {
-            (station, time_ms): json.loads(values)
-            for station, time_ms, values in bridge.query(
-                'SELECT station, time_ms, "values" FROM samples'
-            )
+            (station, time_ms): values
+            for _, station, time_ms, values in readings_samples(bridge.query(READINGS))
         }
         assert bridge.count("SELECT count(*) FROM rejected") == 0
     assert len(stored) == report.samples_sent

@@ -25,7 +25,7 @@ from bridge.samples import Batch
 from bridge.service import loop_exception
 from bridge.sim import SimStation, run_fleet, send_packet
 from bridge.sinks import Sink, SinkUnavailableError
-from tests.helpers import load_vectors
+from tests.helpers import SAMPLE_COUNT, load_vectors
 from tests.runtime_helpers import (
     bridge_config,
     bridge_process,
@@ -57,7 +57,7 @@ async def test_many_concurrent_stations_all_stored(tmp_path: Path) -> None:
         )
         assert report.failures == 0
         await wait_until(
-            lambda: bridge.count("SELECT count(*) FROM samples") == report.samples_sent,
+            lambda: bridge.count(SAMPLE_COUNT) == report.samples_sent,
             what="all samples stored",
         )
         assert bridge.count("SELECT count(*) FROM packets WHERE state = 'done'") == 240
@@ -70,7 +70,7 @@ async def test_packet_written_one_byte_at_a_time(tmp_path: Path) -> None:
         await asyncio.to_thread(
             send_packet, "127.0.0.1", bridge.port, data, chunk=1, chunk_delay=0.001
         )
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        await wait_until(lambda: bridge.count(SAMPLE_COUNT) == 30)
         (stored,) = bridge.query("SELECT data FROM packets")
         assert stored[0] == data
 
@@ -115,7 +115,7 @@ async def test_bad_connections_are_closed_and_good_stations_served(
         good = packet(device_id=2, seed=9)
         await asyncio.to_thread(send_packet, "127.0.0.1", port, good)
         await wait_until(
-            lambda: bridge.count("SELECT count(*) FROM samples WHERE device_id = 2") == 30,
+            lambda: bridge.count(SAMPLE_COUNT + " WHERE device_id = 2") == 30,
             what="the good station's samples",
         )
         assert await asyncio.wait_for(idle_task, 10) == b""
@@ -320,7 +320,7 @@ async def test_address_pinning_keeps_a_foreign_packet_aside(tmp_path: Path) -> N
         )
         ((reason,),) = bridge.query("SELECT reason FROM packets")
         assert "must send from 10.9.9.9, this came from 127.0.0.1" in reason
-        assert bridge.count("SELECT count(*) FROM samples") == 0
+        assert bridge.count(SAMPLE_COUNT) == 0
 
 
 async def test_allowed_networks_keep_outsiders_aside(tmp_path: Path) -> None:
@@ -352,7 +352,7 @@ async def test_full_spool_stops_accepting_then_resumes(
         spool.max_size = 10**12
         await wait_until(lambda: bridge.receiver.paused is None, what="resume")
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=3))
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 60)
+        await wait_until(lambda: bridge.count(SAMPLE_COUNT) == 60)
 
 
 def test_kill_9_under_load_loses_nothing_committed(tmp_path: Path) -> None:
@@ -400,7 +400,8 @@ def test_kill_9_under_load_loses_nothing_committed(tmp_path: Path) -> None:
     assert duplicates == 0
     per_packet = db.execute(
         "SELECT count(*) FROM batches b JOIN packets p ON p.id = b.packet_id "
-        "WHERE (SELECT count(*) FROM samples s WHERE s.seq = b.seq) != length(p.data) / 6 - 1"
+        "WHERE (SELECT coalesce(sum(count), 0) FROM readings s WHERE s.seq = b.seq) "
+        "!= length(p.data) / 6 - 1"
     ).fetchone()[0]
     assert per_packet == 0  # every stored packet's 9 + 6k bytes gave its k samples
     assert states["done"] > 100

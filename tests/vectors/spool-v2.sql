@@ -27,6 +27,13 @@ CREATE TABLE conflicts (
     seq INTEGER NOT NULL REFERENCES batches (seq),
     PRIMARY KEY (device_id, time_ms, other)
 );
+INSERT INTO "conflicts" VALUES(3,'Station 3',1790001060000,'{"light": 6336.0, "humidity": 51.47222900390625, "temperature": 20.417812500000004}','{"light": 11701.0, "humidity": 58.5294189453125, "temperature": 17.532761230468743}',6);
+INSERT INTO "conflicts" VALUES(3,'Station 3',1790001180000,'{"light": 6284.0, "humidity": 52.25042724609375, "temperature": 20.396362304687493}','{"light": 11852.0, "humidity": 58.00299072265625, "temperature": 17.54348632812499}',6);
+INSERT INTO "conflicts" VALUES(3,'Station 3',1790001300000,'{"light": 6239.0, "humidity": 51.76214599609375, "temperature": 20.385637207031245}','{"light": 12002.0, "humidity": 57.85040283203125, "temperature": 17.532761230468743}',6);
+INSERT INTO "conflicts" VALUES(3,'Station 3',1790001420000,'{"light": 6198.0, "humidity": 51.04498291015625, "temperature": 20.428537597656252}','{"light": 12151.0, "humidity": 58.35394287109375, "temperature": 17.554211425781254}',6);
+INSERT INTO "conflicts" VALUES(3,'Station 3',1790001540000,'{"light": 6164.0, "humidity": 51.43408203125, "temperature": 20.4392626953125}','{"light": 12299.0, "humidity": 58.82696533203125, "temperature": 17.54348632812499}',6);
+INSERT INTO "conflicts" VALUES(3,'Station 3',1790001660000,'{"light": 6135.0, "humidity": 50.95343017578125, "temperature": 20.3534619140625}','{"light": 12446.0, "humidity": 57.5528564453125, "temperature": 17.54348632812499}',6);
+INSERT INTO "conflicts" VALUES(3,'Station 3',1790001780000,'{"light": 6111.0, "humidity": 51.9833984375, "temperature": 20.417812500000004}','{"light": 12591.0, "humidity": 56.8509521484375, "temperature": 17.554211425781254}',6);
 INSERT INTO "conflicts" VALUES(3,'Station 3',1790001900000,'{"light": 6092.0, "humidity": 50.90765380859375, "temperature": 20.417812500000004}','{"light": 12734.0, "humidity": 56.90435791015625, "temperature": 17.532761230468743}',6);
 INSERT INTO "conflicts" VALUES(3,'Station 3',1790002020000,'{"light": 6078.0, "humidity": 52.03680419921875, "temperature": 20.374912109374996}','{"light": 12876.0, "humidity": 57.140869140625, "temperature": 17.511311035156247}',6);
 INSERT INTO "conflicts" VALUES(3,'Station 3',1790002140000,'{"light": 6069.0, "humidity": 50.488037109375, "temperature": 20.364187011718748}','{"light": 13015.0, "humidity": 58.27764892578125, "temperature": 17.54348632812499}',6);
@@ -96,6 +103,12 @@ CREATE TABLE samples (
     time_ms INTEGER NOT NULL,
     "values" TEXT NOT NULL
 );
+INSERT INTO "samples" VALUES(1,1,'Station 1',1790001116000,'{"light": 31502.0, "humidity": 56.8204345703125, "temperature": 17.94031494140625}');
+INSERT INTO "samples" VALUES(1,1,'Station 1',1790001236000,'{"light": 31252.0, "humidity": 57.5833740234375, "temperature": 17.94031494140625}');
+INSERT INTO "samples" VALUES(1,1,'Station 1',1790001356000,'{"light": 30994.0, "humidity": 56.20245361328125, "temperature": 17.92958984375}');
+INSERT INTO "samples" VALUES(1,1,'Station 1',1790001476000,'{"light": 30728.0, "humidity": 57.140869140625, "temperature": 17.897414550781242}');
+INSERT INTO "samples" VALUES(1,1,'Station 1',1790001596000,'{"light": 30454.0, "humidity": 57.5528564453125, "temperature": 17.918864746093753}');
+INSERT INTO "samples" VALUES(1,1,'Station 1',1790001716000,'{"light": 30172.0, "humidity": 57.3087158203125, "temperature": 17.92958984375}');
 INSERT INTO "samples" VALUES(1,1,'Station 1',1790001836000,'{"light": 29883.0, "humidity": 56.66021728515625, "temperature": 17.897414550781242}');
 INSERT INTO "samples" VALUES(1,1,'Station 1',1790001956000,'{"light": 29587.0, "humidity": 56.21771240234375, "temperature": 17.983215332031243}');
 INSERT INTO "samples" VALUES(1,1,'Station 1',1790002076000,'{"light": 29283.0, "humidity": 56.8509521484375, "temperature": 17.918864746093753}');
@@ -202,6 +215,13 @@ INSERT INTO "samples" VALUES(4,1,'Station 1',1790014180400,'{"light": 0.0, "humi
 INSERT INTO "samples" VALUES(4,1,'Station 1',1790014301600,'{"light": 0.0, "humidity": 61.68035888671875, "temperature": 15.784570312500001}');
 INSERT INTO "samples" VALUES(4,1,'Station 1',1790014422800,'{"light": 0.0, "humidity": 60.85638427734375, "temperature": 15.688044433593745}');
 INSERT INTO "samples" VALUES(4,1,'Station 1',1790014544000,'{"light": 0.0, "humidity": 61.2454833984375, "temperature": 15.645144042968745}');
+INSERT INTO "samples" VALUES(5,3,'Station 3',1790001060000,'{"light": 6336.0, "humidity": 51.47222900390625, "temperature": 20.417812500000004}');
+INSERT INTO "samples" VALUES(5,3,'Station 3',1790001180000,'{"light": 6284.0, "humidity": 52.25042724609375, "temperature": 20.396362304687493}');
+INSERT INTO "samples" VALUES(5,3,'Station 3',1790001300000,'{"light": 6239.0, "humidity": 51.76214599609375, "temperature": 20.385637207031245}');
+INSERT INTO "samples" VALUES(5,3,'Station 3',1790001420000,'{"light": 6198.0, "humidity": 51.04498291015625, "temperature": 20.428537597656252}');
+INSERT INTO "samples" VALUES(5,3,'Station 3',1790001540000,'{"light": 6164.0, "humidity": 51.43408203125, "temperature": 20.4392626953125}');
+INSERT INTO "samples" VALUES(5,3,'Station 3',1790001660000,'{"light": 6135.0, "humidity": 50.95343017578125, "temperature": 20.3534619140625}');
+INSERT INTO "samples" VALUES(5,3,'Station 3',1790001780000,'{"light": 6111.0, "humidity": 51.9833984375, "temperature": 20.417812500000004}');
 INSERT INTO "samples" VALUES(5,3,'Station 3',1790001900000,'{"light": 6092.0, "humidity": 50.90765380859375, "temperature": 20.417812500000004}');
 INSERT INTO "samples" VALUES(5,3,'Station 3',1790002020000,'{"light": 6078.0, "humidity": 52.03680419921875, "temperature": 20.374912109374996}');
 INSERT INTO "samples" VALUES(5,3,'Station 3',1790002140000,'{"light": 6069.0, "humidity": 50.488037109375, "temperature": 20.364187011718748}');
@@ -218,6 +238,13 @@ INSERT INTO "samples" VALUES(5,3,'Station 3',1790003340000,'{"light": 6206.0, "h
 INSERT INTO "samples" VALUES(5,3,'Station 3',1790003460000,'{"light": 6239.0, "humidity": 51.9376220703125, "temperature": 20.364187011718748}');
 INSERT INTO "samples" VALUES(5,3,'Station 3',1790003580000,'{"light": 6273.0, "humidity": 51.3272705078125, "temperature": 20.396362304687493}');
 INSERT INTO "samples" VALUES(5,3,'Station 3',1790003700000,'{"light": 6311.0, "humidity": 52.17413330078125, "temperature": 20.34273681640625}');
+INSERT INTO "samples" VALUES(7,4,'Station 4',1790001040000,'{"light": 31441.0, "humidity": 59.20843505859375, "temperature": 17.168107910156245}');
+INSERT INTO "samples" VALUES(7,4,'Station 4',1790001160000,'{"light": 31277.0, "humidity": 58.544677734375, "temperature": 17.178833007812493}');
+INSERT INTO "samples" VALUES(7,4,'Station 4',1790001280000,'{"light": 31104.0, "humidity": 58.4989013671875, "temperature": 17.18955810546874}');
+INSERT INTO "samples" VALUES(7,4,'Station 4',1790001400000,'{"light": 30922.0, "humidity": 59.2923583984375, "temperature": 17.1359326171875}');
+INSERT INTO "samples" VALUES(7,4,'Station 4',1790001520000,'{"light": 30731.0, "humidity": 58.697265625, "temperature": 17.18955810546874}');
+INSERT INTO "samples" VALUES(7,4,'Station 4',1790001640000,'{"light": 30531.0, "humidity": 57.629150390625, "temperature": 17.146657714843748}');
+INSERT INTO "samples" VALUES(7,4,'Station 4',1790001760000,'{"light": 30322.0, "humidity": 57.90380859375, "temperature": 17.146657714843748}');
 INSERT INTO "samples" VALUES(7,4,'Station 4',1790001880000,'{"light": 30105.0, "humidity": 59.36102294921875, "temperature": 17.23245849609375}');
 INSERT INTO "samples" VALUES(7,4,'Station 4',1790002000000,'{"light": 29880.0, "humidity": 58.51416015625, "temperature": 17.168107910156245}');
 INSERT INTO "samples" VALUES(7,4,'Station 4',1790002120000,'{"light": 29646.0, "humidity": 57.9190673828125, "temperature": 17.23245849609375}');
@@ -235,6 +262,20 @@ INSERT INTO "samples" VALUES(7,4,'Station 4',1790003440000,'{"light": 26583.0, "
 INSERT INTO "samples" VALUES(7,4,'Station 4',1790003560000,'{"light": 26264.0, "humidity": 59.1397705078125, "temperature": 17.2217333984375}');
 INSERT INTO "samples" VALUES(7,4,'Station 4',1790003680000,'{"light": 25940.0, "humidity": 58.88800048828125, "temperature": 17.200283203125004}');
 INSERT INTO "samples" VALUES(7,4,'Station 4',1790003800000,'{"light": 25610.0, "humidity": 59.43731689453125, "temperature": 17.2217333984375}');
+INSERT INTO "samples" VALUES(9,5,'Station 5',1790001020000,'{"light": 16025.0, "humidity": 47.955078125, "temperature": 21.854975585937503}');
+INSERT INTO "samples" VALUES(9,5,'Station 5',1790001140000,'{"light": 15646.0, "humidity": 49.07659912109375, "temperature": 21.930051269531255}');
+INSERT INTO "samples" VALUES(9,5,'Station 5',1790001260000,'{"light": 15270.0, "humidity": 47.39813232421875, "temperature": 21.908601074218744}');
+INSERT INTO "samples" VALUES(9,5,'Station 5',1790001380000,'{"light": 14899.0, "humidity": 48.3975830078125, "temperature": 21.919326171874992}');
+INSERT INTO "samples" VALUES(9,5,'Station 5',1790001500000,'{"light": 14533.0, "humidity": 48.3670654296875, "temperature": 21.887150878906247}');
+INSERT INTO "samples" VALUES(9,5,'Station 5',1790001620000,'{"light": 14171.0, "humidity": 48.2144775390625, "temperature": 21.940776367187503}');
+INSERT INTO "samples" VALUES(9,5,'Station 5',1790001740000,'{"light": 13813.0, "humidity": 47.7261962890625, "temperature": 21.95150146484375}');
+INSERT INTO "samples" VALUES(10,7,'Greenhouse',1790001000000,'{"temperature": 21.0, "humidity": 50.4, "dew_point": 10.300310114650644}');
+INSERT INTO "samples" VALUES(10,7,'Greenhouse',1790001120000,'{"humidity": 50.5}');
+INSERT INTO "samples" VALUES(10,7,'Greenhouse',1790001240000,'{"temperature": 21.5, "humidity": 50.6, "dew_point": 10.820141741392495}');
+INSERT INTO "samples" VALUES(10,7,'Greenhouse',1790001360000,'{"temperature": 21.75, "humidity": 50.7, "dew_point": 11.080115261416704}');
+INSERT INTO "samples" VALUES(10,7,'Greenhouse',1790001480000,'{"temperature": 22.0, "humidity": 50.800000000000004, "dew_point": 11.34012734168229}');
+INSERT INTO "samples" VALUES(10,7,'Greenhouse',1790001600000,'{"temperature": 22.25, "humidity": 0.0}');
+INSERT INTO "samples" VALUES(10,7,'Greenhouse',1790001720000,'{"temperature": 22.5, "humidity": 51.0, "dew_point": 11.860267449098318}');
 INSERT INTO "samples" VALUES(10,7,'Greenhouse',1790001840000,'{"temperature": 22.75, "humidity": 51.1, "dew_point": 12.120395608811759}');
 INSERT INTO "samples" VALUES(10,7,'Greenhouse',1790001960000,'{"temperature": 23.0, "humidity": 51.2, "dew_point": 12.380562593896123}');
 INSERT INTO "samples" VALUES(10,7,'Greenhouse',1790002080000,'{"temperature": 23.25, "humidity": 51.300000000000004, "dew_point": 12.640768470123504}');
