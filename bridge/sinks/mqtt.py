@@ -68,12 +68,14 @@ SCAN_TIMEOUT = 5.0
 #: while the rule's deadlines are wall-clock times: this bounds how late a step
 #: of the wall clock (NTP, a machine back from suspend) is noticed.
 AVAILABILITY_RECHECK = 60.0
-#: QoS of the stations' retained state and availability messages. Each is
-#: superseded by the next, the broker reads a connection's messages in order (so
-#: the acknowledgement of the batch messages published after them in the same
-#: delivery says they arrived), and what a lost connection took with it is found
-#: out of date and published again by the look at what the broker retains at the
-#: next connection. Their acknowledgements would only cost (see docs/mqtt.md).
+#: QoS of the stations' retained state and availability messages in a delivery.
+#: Each is superseded by the next, the broker reads a connection's messages in
+#: order (so the acknowledgement of the batch messages published after them in
+#: the same delivery says they arrived), and what a lost connection took with it
+#: is found out of date and published again by the look at what the broker
+#: retains at the next connection. Their acknowledgements would only cost (see
+#: docs/mqtt.md). Outside a delivery (at a connection, a station gone) they go
+#: at the configured QoS: nothing acknowledged follows them there.
 RETAINED_QOS = 0
 
 
@@ -333,8 +335,11 @@ class MqttSink(Sink):
         }
         return set(self.config.stations) | set(self._known) | live
 
-    def _availability_changes(self, devices: Iterable[int]) -> list[Message]:
-        """The availability messages of ``devices`` whose availability the broker lacks."""
+    def _availability_changes(
+        self, devices: Iterable[int], qos: int | None = None
+    ) -> list[Message]:
+        """The availability messages of ``devices`` whose availability the broker
+        lacks, at ``qos`` (None: the configured one)."""
         now = self.clock()
         messages = []
         for device in sorted(devices):
@@ -350,7 +355,7 @@ class MqttSink(Sink):
                     self.topics.station_availability(device),
                     payload.encode(),
                     retain=True,
-                    qos=RETAINED_QOS,
+                    qos=qos,
                 )
             )
             if before is not None:
@@ -500,7 +505,7 @@ class MqttSink(Sink):
                 Message(self.topics.state(device), payload, retain=True, qos=RETAINED_QOS)
             )
         # After the states, so that a station shows its new values as it comes back.
-        availability = self._availability_changes(self._served() | states.keys())
+        availability = self._availability_changes(self._served() | states.keys(), RETAINED_QOS)
         messages.extend(availability)
         # Last: their acknowledgement says the broker has read everything before them.
         messages.extend(batch_messages)
