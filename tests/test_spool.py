@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -558,3 +559,30 @@ def test_history_counts_and_deletes_whole_delivered_packets(tmp_path: Path) -> N
         assert spool.last_seq() == 3
         assert len(list(spool.raw_packets())) == 3
         assert [len(b.samples) for _, b in spool.batches(after=0, limit=10)] == [0, 2, 2]
+
+
+def test_only_what_can_be_derived_again_skips_the_fsync(tmp_path: Path) -> None:
+    """Test that committing packets is durable (synchronous=FULL), while storing
+    decoded packets and a sink's progress skip the fsync (NORMAL) and set it back."""
+    with Spool(tmp_path / "wx.db") as spool:
+        statements: list[str] = []
+        spool.db.set_trace_callback(statements.append)
+
+        def syncs(call: Callable[[], object]) -> list[str]:
+            statements.clear()
+            call()
+            return [s for s in statements if s.startswith(("PRAGMA synchronous", "COMMIT"))]
+
+        packet = Received(b"packet", 1.0, "10.0.0.1:1")
+        assert syncs(lambda: spool.add_packets([packet])) == ["COMMIT"]
+        assert syncs(lambda: spool.record([(1, sample_batch())], [], {})) == [
+            "PRAGMA synchronous=NORMAL",
+            "COMMIT",
+            "PRAGMA synchronous=FULL",
+        ]
+        assert syncs(lambda: spool.set_progress("mqtt", 1)) == [
+            "PRAGMA synchronous=NORMAL",
+            "COMMIT",
+            "PRAGMA synchronous=FULL",
+        ]
+        assert spool.db.execute("PRAGMA synchronous").fetchone() == (2,)
