@@ -160,15 +160,22 @@ class SampleTables(Tables):
         """The stored samples of a station at any of ``times`` (unix ms), by time;
         ``besides``: not those of that batch."""
         wanted = set(times)
+        db = self.db
+        # The times alone first: in most rows of the range none is wanted.
+        holding = [
+            seq
+            for seq, stamps in db.execute(
+                "SELECT seq, times FROM readings "
+                "WHERE device_id = ? AND last_ms >= ? AND first_ms <= ?",
+                (device_id, min(wanted), max(wanted)),
+            )
+            if seq != besides and not wanted.isdisjoint(readings.unpack_times(stamps))
+        ]
         found: dict[int, dict[str, float]] = {}
-        rows = self.db.execute(
-            'SELECT seq, keys, times, "values" FROM readings '
-            "WHERE device_id = ? AND last_ms >= ? AND first_ms <= ?",
-            (device_id, min(wanted), max(wanted)),
-        )
-        for seq, keys, stamps, values in rows:
-            if seq == besides or wanted.isdisjoint(readings.unpack_times(stamps)):
-                continue
+        for seq in holding:
+            keys, stamps, values = db.execute(
+                'SELECT keys, times, "values" FROM readings WHERE seq = ?', (seq,)
+            ).fetchone()
             for sample in readings.unpack(keys, stamps, values):
                 if sample.time_ms in wanted:
                     found[sample.time_ms] = sample.values
