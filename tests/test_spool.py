@@ -174,8 +174,10 @@ def test_one_sample_per_station_and_time(tmp_path: Path) -> None:
             *(s.values for s in warmer),
             *(s.values for s in whole.samples[20:]),
         ]
+        assert claims_match(spool)
         spool.replace_samples(1, [])
         assert [values for *_, values in spool.samples()] == [s.values for s in whole.samples[20:]]
+        assert claims_match(spool)
 
 
 def test_a_packet_is_stored_once(tmp_path: Path) -> None:
@@ -201,6 +203,12 @@ def v1_database(path: Path) -> Path:
     db.executescript((VECTORS / "spool-v1.sql").read_text(encoding="utf-8"))
     db.close()
     return path
+
+
+def claims_match(spool: Spool) -> bool:
+    """Whether ``sample_times`` claims exactly the stored samples' stations and times."""
+    claims = spool.db.execute("SELECT device_id, time_ms FROM sample_times").fetchall()
+    return sorted(claims) == [(device, time_ms) for device, _, time_ms, _ in spool.samples()]
 
 
 def v2_database(path: Path) -> Path:
@@ -268,6 +276,7 @@ def test_upgrade_from_schema_2_keeps_every_sample(tmp_path: Path) -> None:
         assert pruned == len(expected) - len(list(upgraded.samples())) + len(conflicts) - (
             kept_conflicts
         )
+        assert claims_match(upgraded)
         capture = [Received(p.data, p.received_at, p.peer) for p in upgraded.raw_packets()]
         assert upgraded.add_packets(capture) == []
 
@@ -378,6 +387,8 @@ def test_prune_deletes_conflicts_as_old_as_the_samples(tmp_path: Path) -> None:
     assert [c.time_ms for c in conflicts] == [1_790_000_100_000]
     assert count == 1
     assert removed == before - len(after) + 29
+    with Spool(tmp_path / "wx.db") as spool:
+        assert claims_match(spool)
 
 
 def damage_packets_table(path: Path) -> None:
@@ -559,6 +570,7 @@ def test_history_counts_and_deletes_whole_delivered_packets(tmp_path: Path) -> N
         assert spool.last_seq() == 3
         assert len(list(spool.raw_packets())) == 3
         assert [len(b.samples) for _, b in spool.batches(after=0, limit=10)] == [0, 2, 2]
+        assert claims_match(spool)
 
 
 def test_only_what_can_be_derived_again_skips_the_fsync(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from bridge.samples import Sample
 from bridge.spool import readings
 from bridge.spool.base import Tables, transaction, typed_errors
 from bridge.spool.packets import StoredPacket
+from bridge.spool.sample_store import forget_times
 
 __all__ = ["ExportTables", "History"]
 
@@ -92,6 +93,11 @@ class ExportTables(Tables):
                 "SELECT coalesce(sum(count), 0) FROM readings WHERE last_ms < ?", (before_ms,)
             ).fetchone()
             db.execute("DELETE FROM readings WHERE last_ms < ?", (before_ms,))
+            # Device ids are one byte (bridge.protocol): a range of the key each.
+            db.executemany(
+                "DELETE FROM sample_times WHERE device_id = ? AND time_ms < ?",
+                [(device, before_ms) for device in range(256)],
+            )
             straddling = db.execute(
                 'SELECT seq, keys, times, "values" FROM readings WHERE last_ms >= ? '
                 "AND first_ms < ?",
@@ -130,9 +136,13 @@ class ExportTables(Tables):
         whole); returns what was deleted. Their batches stay (the sinks' order
         and each station's last packet), and so do the raw packets."""
         where, args = _history_rows(before_ms, up_to_seq)
-        with transaction(self.db):
+        db = self.db
+        with transaction(db):
             gone = self.history(before_ms=before_ms, up_to_seq=up_to_seq)
-            self.db.execute("DELETE FROM readings" + where, args)  # noqa: S608  (fixed text; values are parameters)
+            query = "SELECT seq FROM readings" + where  # noqa: S608  (fixed text; values are parameters)
+            for (seq,) in db.execute(query, args).fetchall():
+                forget_times(db, seq)
+            db.execute("DELETE FROM readings" + where, args)  # noqa: S608  (as above)
         return gone
 
     def delivered(self) -> int:

@@ -12,7 +12,8 @@ from schema 2 fills it with them.
 
 About 8 bytes per time and per value: a packet of 30 samples of three values
 is one row of 960 bytes, where schema 2 had 30 rows of a JSON text each and two
-index entries per sample.
+index entries per sample. Beside it, ``sample_times`` keeps one narrow key per
+sample (station, time, batch): the one-sample-per-station-and-time rule.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ __all__ = [
     "Conflict",
     "SampleTables",
     "StoredBatch",
+    "forget_times",
     "insert_reading",
     "keep_conflict",
     "same_values",
@@ -64,6 +65,11 @@ class StoredBatch:
     repeated: int
     #: Samples different from the one already stored with the same station and time.
     conflicts: tuple[Conflict, ...]
+
+
+#: Times looked up in one statement (SQLite allows 32,766 parameters; old
+#: builds 999).
+_LOOKUP_CHUNK = 500
 
 
 @typed_errors
@@ -122,12 +128,23 @@ class SampleTables(Tables):
 
         A sample equal to the one stored with its station and time is not stored
         again; a different one is kept aside in ``conflicts`` with both values
-        (once: the same conflict seen again is a repeat too).
+        (once: the same conflict seen again is a repeat too). The station and
+        time of each are claimed in ``sample_times`` first: when every claim
+        succeeds (almost always), nothing is read, whatever the station's history.
         """
         if not batch.samples:
             return StoredBatch(seq, batch, 0, ())
         db = self.db
-        taken = self.stored_at(batch.device_id, [sample.time_ms for sample in batch.samples])
+        device = batch.device_id
+        claimed = db.executemany(
+            "INSERT INTO sample_times (device_id, time_ms, seq) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [(device, sample.time_ms, seq) for sample in batch.samples],
+        ).rowcount
+        if claimed == len(batch.samples):
+            insert_reading(db, seq, device, batch.station, batch.samples)
+            return StoredBatch(seq, batch, 0, ())
+        taken = self.stored_at(device, [sample.time_ms for sample in batch.samples])
         fresh: list[Sample] = []
         conflicts: list[Conflict] = []
         repeated = 0
@@ -139,9 +156,7 @@ class SampleTables(Tables):
             elif stored == sample.values:
                 repeated += 1
             else:
-                conflict = Conflict(
-                    batch.device_id, batch.station, sample.time_ms, stored, sample.values
-                )
+                conflict = Conflict(device, batch.station, sample.time_ms, stored, sample.values)
                 if keep_conflict(
                     db, seq, conflict, values_json(stored), values_json(sample.values)
                 ):
@@ -149,35 +164,37 @@ class SampleTables(Tables):
                 else:
                     repeated += 1
         if fresh:
-            insert_reading(db, seq, batch.device_id, batch.station, fresh)
-        if len(fresh) < len(batch.samples):
-            batch = replace(batch, samples=tuple(fresh))
-        return StoredBatch(seq, batch, repeated, tuple(conflicts))
+            insert_reading(db, seq, device, batch.station, fresh)
+        return StoredBatch(seq, replace(batch, samples=tuple(fresh)), repeated, tuple(conflicts))
 
     def stored_at(
         self, device_id: int, times: Sequence[int], *, besides: int | None = None
     ) -> dict[int, dict[str, float]]:
         """The stored samples of a station at any of ``times`` (unix ms), by time;
         ``besides``: not those of that batch."""
-        wanted = set(times)
         db = self.db
-        # The times alone first: in most rows of the range none is wanted.
-        holding = [
-            seq
-            for seq, stamps in db.execute(
-                "SELECT seq, times FROM readings "
-                "WHERE device_id = ? AND last_ms >= ? AND first_ms <= ?",
-                (device_id, min(wanted), max(wanted)),
+        owners: dict[int, set[int]] = {}
+        wanted = sorted(set(times))
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = db.execute(
+                "SELECT time_ms, seq FROM sample_times "  # noqa: S608  (placeholders only)
+                f"WHERE device_id = ? AND time_ms IN ({marks})",
+                (device_id, *chunk),
             )
-            if seq != besides and not wanted.isdisjoint(readings.unpack_times(stamps))
-        ]
+            for time_ms, seq in rows:
+                if seq != besides:
+                    owners.setdefault(seq, set()).add(time_ms)
         found: dict[int, dict[str, float]] = {}
-        for seq in holding:
-            keys, stamps, values = db.execute(
+        for seq, owned in owners.items():
+            row = db.execute(
                 'SELECT keys, times, "values" FROM readings WHERE seq = ?', (seq,)
             ).fetchone()
-            for sample in readings.unpack(keys, stamps, values):
-                if sample.time_ms in wanted:
+            if row is None:  # claimed by the batch being stored, not stored yet
+                continue
+            for sample in readings.unpack(*row):
+                if sample.time_ms in owned:
                     found[sample.time_ms] = sample.values
         return found
 
@@ -200,8 +217,13 @@ class SampleTables(Tables):
                 f"{format_time(min(taken))}"
             )
         with transaction(db):
+            forget_times(db, seq)
             db.execute("DELETE FROM readings WHERE seq = ?", (seq,))
             if samples:
+                db.executemany(
+                    "INSERT INTO sample_times (device_id, time_ms, seq) VALUES (?, ?, ?)",
+                    [(device_id, time_ms, seq) for time_ms in times],
+                )
                 insert_reading(db, seq, device_id, json.loads(info)["station"], samples)
 
     def batches(self, *, after: int, limit: int) -> list[tuple[int, Batch]]:
@@ -269,6 +291,17 @@ def insert_reading(
             row.times,
             row.values,
         ),
+    )
+
+
+def forget_times(db: sqlite3.Connection, seq: int) -> None:
+    """Give up the station and times batch ``seq``'s readings row claims (before
+    the row is deleted or rewritten)."""
+    db.execute(
+        "DELETE FROM sample_times WHERE (device_id, time_ms, seq) IN (SELECT r.device_id, "
+        "t.time_ms, r.seq FROM readings r JOIN sample_times t ON t.device_id = r.device_id "
+        "AND t.time_ms BETWEEN r.first_ms AND r.last_ms WHERE r.seq = ? AND t.seq = r.seq)",
+        (seq,),
     )
 
 

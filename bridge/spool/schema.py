@@ -37,7 +37,7 @@ _CONFLICTS = """CREATE TABLE conflicts (
 )"""
 
 # Schema 3: one row per decoded packet with its samples as compact arrays
-# (see bridge/spool/readings.py), looked up by station and time range, and by age.
+# (see bridge/spool/readings.py), looked up by station and time, and by age.
 _READINGS = """CREATE TABLE readings (
     seq INTEGER PRIMARY KEY REFERENCES batches (seq),
     device_id INTEGER NOT NULL,
@@ -53,8 +53,17 @@ _READINGS = """CREATE TABLE readings (
     times BLOB NOT NULL,
     "values" BLOB NOT NULL
 );
-CREATE INDEX readings_by_time ON readings (device_id, last_ms);
-CREATE INDEX readings_by_age ON readings (last_ms, first_ms)"""
+CREATE INDEX readings_by_station ON readings (device_id, first_ms);
+CREATE INDEX readings_by_age ON readings (last_ms, first_ms);
+-- Each stored sample's station and time, with the batch whose row holds it:
+-- at most one sample per station and time, checked at the same cost per
+-- packet whatever the station's history.
+CREATE TABLE sample_times (
+    device_id INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (device_id, time_ms)
+) WITHOUT ROWID"""
 
 SCHEMA_VERSION = 3
 SCHEMA = f"""
@@ -205,6 +214,10 @@ def _upgrade_from_2(db: sqlite3.Connection) -> None:
     ):
         samples = [Sample(int(time_ms), json.loads(values)) for *_, time_ms, values in group]
         insert_reading(db, seq, device_id, station, samples)
+    db.execute(
+        "INSERT INTO sample_times (device_id, time_ms, seq) "
+        "SELECT device_id, time_ms, seq FROM samples"
+    )
     db.execute("DROP TABLE samples")
 
 
