@@ -37,18 +37,19 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import watch
-from bench.audit import Ledger, ledger, progress, samples_after
 from bench.measure import CpuWindow, memory_kb, percentile
 from bridge.cli import event_loop_factory
-from tests.runtime_helpers import BridgeProcess, write_config
-from tests.servers import INFLUXD_BIN, MOSQUITTO_BIN, InfluxDB1, Mosquitto, free_port
+from tests.support.bridge import BridgeProcess, write_config
+from tests.support.ledger import Ledger, ledger, progress, samples_after
+from tests.support.servers import INFLUXD_BIN, MOSQUITTO_BIN, InfluxDB1, Mosquitto, free_port
+from tests.support.waiting import wait_until
 
 __all__ = ["SIZES", "Size", "main"]
 
@@ -174,16 +175,6 @@ class Broker(Mosquitto):
             config.write(f"set_tcp_nodelay {'false' if self.nagle else 'true'}\n")
 
 
-def _until(check: Callable[[], bool], within: float, what: str, step: float = POLL) -> float:
-    """Poll ``check`` until it holds; returns the moment it did (unix time)."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up after {within:.0f} s waiting for {what}")
-        time.sleep(step)
-    return time.time()
-
-
 class Bench:
     """The servers, the bridge and the subscriber of one run."""
 
@@ -244,10 +235,10 @@ class Bench:
         if self.watcher.stdout.readline().strip() != "subscribed":
             raise RuntimeError("the MQTT subscriber did not subscribe")
         self.bridge.start()
-        _until(
+        wait_until(
             lambda: "MQTT: connected" in self.bridge.log_file.read_text(errors="replace"),
-            self.size.patience,
             "the bridge to connect to the broker",
+            self.size.patience,
             step=0.1,
         )
 
@@ -298,6 +289,21 @@ class Bench:
             text=True,
         )
 
+    def stream(self, packets: int, rate: float | None = None) -> subprocess.Popen[str]:
+        """The size's stations sending ``packets`` in all, ``rate`` a second or as
+        fast as they can."""
+        pace = () if rate is None else ("--rate", str(rate))
+        return self.stations(
+            "stream",
+            "--stations",
+            str(self.size.stations),
+            "--packets",
+            str(packets),
+            "--concurrency",
+            str(self.size.concurrency),
+            *pace,
+        )
+
     def sending(self, stations: subprocess.Popen[str]) -> float:
         assert stations.stdout is not None
         line = stations.stdout.readline()
@@ -317,10 +323,11 @@ class Bench:
     # --- waiting on the bridge ------------------------------------------------------
 
     def committed(self, packets: int) -> float:
-        return _until(
+        return wait_until(
             lambda: progress(self.database).packets >= packets,
-            self.size.patience,
             f"{packets} packets committed",
+            self.size.patience,
+            step=POLL,
         )
 
     def delivered(self, sink: str, packets: int) -> float:
@@ -330,7 +337,7 @@ class Bench:
             now = progress(self.database)
             return now.packets >= packets and now.new == 0 and now.delivered(sink)
 
-        return _until(done, self.size.patience, f"{sink} to deliver every batch")
+        return wait_until(done, f"{sink} to deliver every batch", self.size.patience, step=POLL)
 
     def stages(self) -> Stages:
         """The bridge's CPU time by stage now: asked for with SIGUSR1, read from its log."""
@@ -338,10 +345,10 @@ class Bench:
         seen = self.bridge.log_file.read_text(errors="replace").count(marker)
         assert self.bridge.process is not None
         self.bridge.process.send_signal(signal.SIGUSR1)
-        _until(
+        wait_until(
             lambda: self.bridge.log_file.read_text(errors="replace").count(marker) > seen,
-            self.size.patience,
             "the bridge to log its CPU by stage",
+            self.size.patience,
         )
         text = self.bridge.log_file.read_text(errors="replace")
         line = text[text.rindex(marker) + len(marker) :].splitlines()[0]
@@ -479,16 +486,8 @@ def measure_ceiling(bench: Bench, results: Results) -> float:
 def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
     size = bench.size
     before = progress(bench.database).packets
-    stations = bench.stations(
-        "stream",
-        "--stations",
-        str(size.stations),
-        "--packets",
-        str(size.packets),
-        "--concurrency",
-        str(size.concurrency),
-    )
     stages_before = bench.stages()
+    stations = bench.stream(size.packets)
     began = bench.sending(stations)
     window = CpuWindow(bench.pids()).start()
     hwm_before = memory_kb(bench.pid)["VmHWM"]
@@ -547,18 +546,8 @@ def measure_latency(bench: Bench, results: Results) -> None:
     size = bench.size
     packets = round(size.rate * size.seconds)
     before = progress(bench.database).packets
-    stations = bench.stations(
-        "stream",
-        "--stations",
-        str(size.stations),
-        "--packets",
-        str(packets),
-        "--rate",
-        str(size.rate),
-        "--concurrency",
-        str(size.concurrency),
-    )
     stages_before = bench.stages()
+    stations = bench.stream(packets, rate=size.rate)
     began = bench.sending(stations)
     report = bench.sent(stations)
     caught_up = bench.delivered("mqtt", before + report["packets_sent"]) - report["ended"]
@@ -573,10 +562,10 @@ def measure_latency(bench: Bench, results: Results) -> None:
 
     # Every packet of the phase has its batch message: wait until the
     # subscriber has them all, so no late one is left out of the figures.
-    _until(
+    wait_until(
         lambda: sum(1 for m in phase() if m[0] == "batch") >= report["packets_sent"],
-        size.patience,
         "the subscriber to receive every batch",
+        size.patience,
         step=0.5,
     )
     messages = phase()
@@ -658,15 +647,7 @@ def measure_backlog(bench: Bench, results: Results) -> None:
     size = bench.size
     bench.influx.stop()
     before = progress(bench.database).packets
-    stations = bench.stations(
-        "stream",
-        "--stations",
-        str(size.stations),
-        "--packets",
-        str(size.backlog),
-        "--concurrency",
-        str(size.concurrency),
-    )
+    stations = bench.stream(size.backlog)
     bench.sending(stations)
     report = bench.sent(stations)
     bench.delivered("mqtt", before + report["packets_sent"])
@@ -675,15 +656,17 @@ def measure_backlog(bench: Bench, results: Results) -> None:
     waiting = samples_after(bench.database, delivered)
     bench.influx.start()
     restarted = time.time()
-    first = _until(
+    first = wait_until(
         lambda: progress(bench.database).sinks.get("influxdb", 0) > delivered,
-        size.patience,
         "the InfluxDB sink to retry",
-    )
-    done = _until(
-        lambda: progress(bench.database).sinks.get("influxdb", 0) >= last,
         size.patience,
+        step=POLL,
+    )
+    done = wait_until(
+        lambda: progress(bench.database).sinks.get("influxdb", 0) >= last,
         "the backlog written to InfluxDB",
+        size.patience,
+        step=POLL,
     )
     # The first write landed at ``first``; the samples it carried were written
     # before it, so the rate counts from the retry that found InfluxDB back.

@@ -41,7 +41,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.audit import Ledger, Progress, ledger, progress
 from bridge import noise
 from bridge.config import parse_config
 from bridge.decoding import decode_one
@@ -51,19 +50,19 @@ from bridge.samples import format_time
 from bridge.sim import SimStation, send_packet
 from bridge.spool import StoredPacket
 from bridge.timing import StationClock
-from tests import floods
-from tests.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE
-from tests.helpers import READINGS, readings_samples
-from tests.runtime_helpers import (
+from tests.support import floods
+from tests.support.bridge import (
+    BridgeProcess,
     bridge_config,
     bridge_process,
     running_bridge,
-    wait_until,
     write_config,
 )
-from tests.servers import InfluxDB1, Mosquitto, free_port
-from tests.servers import wait_until as wait_for
-from tests.test_mqtt import Watcher
+from tests.support.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE
+from tests.support.ledger import READINGS, Ledger, Progress, ledger, progress, readings_samples
+from tests.support.mqtt import Watcher
+from tests.support.servers import InfluxDB1, Mosquitto, Server, free_port
+from tests.support.waiting import eventually, wait_until
 
 pytestmark = pytest.mark.servers
 
@@ -100,6 +99,14 @@ def config_file(
 
 def influx_section(influx: InfluxDB1, database: str) -> dict[str, Any]:
     return {"url": influx.url, "api": 1, "database": database, "flush_interval": 0.2}
+
+
+def both_sinks(influx: InfluxDB1, database: str, broker: Mosquitto) -> dict[str, Any]:
+    """The config's sections for both sinks: ``database`` on ``influx``, and ``broker``."""
+    return {
+        "influxdb": influx_section(influx, database),
+        "mqtt": {"host": broker.host, "port": broker.port},
+    }
 
 
 class Stations:
@@ -153,16 +160,34 @@ class Count:
 
     test: str
     sent: int
-    committed: int
     counts: Ledger
     in_influx: int | None
     crashes: int
     extra: str = ""
 
+    @classmethod
+    def of(
+        cls,
+        test: str,
+        sent: int,
+        db: Path,
+        log: Path | None = None,
+        influx: tuple[InfluxDB1, str] | None = None,
+    ) -> Count:
+        """The counts of the bridge that wrote ``db``: a traceback in ``log`` is a
+        crash; with ``influx`` (server, database), the points written there."""
+        return cls(
+            test,
+            sent,
+            ledger(db),
+            None if influx is None else influx_points(*influx),
+            0 if log is None else tracebacks(log),
+        )
+
     def print(self) -> None:
         influx = "-" if self.in_influx is None else f"{self.in_influx}"
         print(
-            f"\nfaults: {self.test}: sent {self.sent} packets, committed {self.committed}, "
+            f"\nfaults: {self.test}: sent {self.sent} packets, committed {self.counts.packets}, "
             f"decoded {self.counts.done} (twice {self.counts.decoded_twice}, "
             f"incomplete {self.counts.incomplete}, kept aside {self.counts.kept}, "
             f"waiting {self.counts.new}); samples stored {self.counts.samples} "
@@ -172,10 +197,12 @@ class Count:
         )
 
     def assert_no_loss(self) -> None:
-        """Every committed packet decoded once, whole, and (with InfluxDB) written."""
+        """Print the line; every committed packet decoded once, whole, and (with
+        InfluxDB) written."""
+        self.print()
         assert self.counts.new == 0
         assert self.counts.kept == 0
-        assert self.counts.done == self.counts.packets == self.committed
+        assert self.counts.done == self.counts.packets
         assert self.counts.decoded_twice == 0
         assert self.counts.incomplete == 0
         if self.in_influx is not None:
@@ -188,10 +215,24 @@ def settled(
 ) -> None:
     """Wait until ``check`` holds for the bridge's progress; fail with what it was."""
     try:
-        wait_for(lambda: check(progress(db)), within, what="the bridge")
+        wait_until(lambda: check(progress(db)), "the bridge", within)
     except TimeoutError:
         tail = log.read_text(errors="replace")[-3000:]
         raise AssertionError(f"{note}\n{ledger(db)}\n--- bridge log:\n{tail}") from None
+
+
+def outage_under_load(
+    bridge: BridgeProcess, server: Server, down: float, port: int, packets: int, *, rate: float
+) -> dict[str, Any]:
+    """The bridge started, and ``server`` stopped for ``down`` seconds while
+    stations send it ``packets`` at ``rate``; the stations' report once they are done."""
+    bridge.start()
+    stations = Stations(port, packets, rate=rate)
+    time.sleep(1.0)
+    server.stop()
+    time.sleep(down)
+    server.start()
+    return stations.report()
 
 
 def delivered(db: Path, *sinks: str) -> bool:
@@ -210,12 +251,7 @@ def test_kill_9_repeatedly_under_load_with_both_sinks(
     them in InfluxDB, with no duplicate."""
     port = free_port()
     with Mosquitto() as broker:
-        config = config_file(
-            tmp_path,
-            port,
-            influxdb=influx_section(influx, database),
-            mqtt={"host": broker.host, "port": broker.port},
-        )
+        config = config_file(tmp_path, port, **both_sinks(influx, database, broker))
         db = tmp_path / "wx.db"
         log = tmp_path / "bridge.log"
         rng = random.Random(7)
@@ -229,21 +265,15 @@ def test_kill_9_repeatedly_under_load_with_both_sinks(
                 kills += 1
                 bridge.start()
             report = stations.report()
-            wait_for(lambda: delivered(db, "influxdb", "mqtt"), 60, what="delivery")
+            wait_until(lambda: delivered(db, "influxdb", "mqtt"), "delivery", 60)
             assert bridge.terminate() == 0
-        counts = ledger(db)
-        count = Count(
-            "kill -9 x4",
-            report["packets_sent"],
-            counts.packets,
-            counts,
-            influx_points(influx, database),
-            # The four kills are ours; anything else that ended the bridge is a crash.
-            tracebacks(log),
-            extra=f"; in flight at the kills {report['packets_sent'] - counts.packets}, "
-            f"refused while down {report['failures']}",
-        )
-    count.print()
+    # The four kills are ours; anything else that ended the bridge is a crash.
+    count = Count.of("kill -9 x4", report["packets_sent"], db, log, (influx, database))
+    counts = count.counts
+    count.extra = (
+        f"; in flight at the kills {report['packets_sent'] - counts.packets}, "
+        f"refused while down {report['failures']}"
+    )
     count.assert_no_loss()
     assert kills == 4
     # The kills happened under load. How many packets arrive between kills
@@ -270,29 +300,17 @@ def test_influxdb_stopped_and_restarted_under_load(
     log = tmp_path / "bridge.log"
     try:
         with bridge_process(config, log) as bridge:
-            bridge.start()
-            stations = Stations(port, 1200, rate=300)
-            time.sleep(1.0)
-            influx.stop()
-            time.sleep(2.0)
-            influx.start()
-            report = stations.report()
-            wait_for(lambda: delivered(db, "influxdb"), 60, what="InfluxDB to catch up")
+            report = outage_under_load(bridge, influx, 2.0, port, 1200, rate=300)
+            wait_until(lambda: delivered(db, "influxdb"), "InfluxDB to catch up", 60)
             assert bridge.process is not None
             assert bridge.process.poll() is None
             assert bridge.terminate() == 0
     finally:
         influx.start()
-    counts = ledger(db)
-    count = Count(
-        "InfluxDB stopped and restarted",
-        report["packets_sent"],
-        counts.packets,
-        counts,
-        influx_points(influx, database),
-        tracebacks(log),
+    count = Count.of(
+        "InfluxDB stopped and restarted", report["packets_sent"], db, log, (influx, database)
     )
-    count.print()
+    counts = count.counts
     count.assert_no_loss()
     assert report["failures"] == 0
     assert counts.packets == report["packets_sent"] == 1200
@@ -308,44 +326,29 @@ def test_broker_stopped_and_restarted_under_load(
     does not disturb InfluxDB."""
     port = free_port()
     with Mosquitto(persistence=True) as broker:
-        config = config_file(
-            tmp_path,
-            port,
-            influxdb=influx_section(influx, database),
-            mqtt={"host": broker.host, "port": broker.port},
-        )
+        config = config_file(tmp_path, port, **both_sinks(influx, database, broker))
         db = tmp_path / "wx.db"
         log = tmp_path / "bridge.log"
         watcher = Watcher(broker, "wxstation/+/batch", client_id="faults", persistent=True)
         try:
             with bridge_process(config, log) as bridge:
-                bridge.start()
-                stations = Stations(port, 900, rate=200)
-                time.sleep(1.0)
-                broker.stop()
-                time.sleep(1.5)
-                broker.start()
-                report = stations.report()
-                wait_for(lambda: delivered(db, "influxdb", "mqtt"), 60, what="delivery")
+                report = outage_under_load(bridge, broker, 1.5, port, 900, rate=200)
+                wait_until(lambda: delivered(db, "influxdb", "mqtt"), "delivery", 60)
                 stored = _sample_keys(db)
-                wait_for(lambda: len(_published(watcher)) >= len(stored), 30, what="the subscriber")
+                wait_until(lambda: len(_published(watcher)) >= len(stored), "the subscriber", 30)
                 assert bridge.terminate() == 0
         finally:
             watcher.close()
         published = _published(watcher)
         received = sum(len(m.json()["samples"]) for m in watcher.messages)
-    counts = ledger(db)
-    count = Count(
-        "broker stopped and restarted",
-        report["packets_sent"],
-        counts.packets,
-        counts,
-        influx_points(influx, database),
-        tracebacks(log),
-        extra=f"; on MQTT {len(published)} distinct samples, {received - len(published)} "
-        "received twice (QoS 1 is at least once)",
+    count = Count.of(
+        "broker stopped and restarted", report["packets_sent"], db, log, (influx, database)
     )
-    count.print()
+    counts = count.counts
+    count.extra = (
+        f"; on MQTT {len(published)} distinct samples, {received - len(published)} "
+        "received twice (QoS 1 is at least once)"
+    )
     count.assert_no_loss()
     assert report["failures"] == 0
     assert counts.packets == report["packets_sent"]
@@ -429,7 +432,7 @@ def test_disk_full_stops_accepting_and_loses_nothing(tmp_path: Path) -> None:
             assert "cannot write the database" in log.read_text(), "the disk never filled up"
             full_log = log.read_text()
             filler.unlink()
-            wait_for(lambda: port_accepts(port), 30, what="the bridge to accept again")
+            wait_until(lambda: port_accepts(port), "the bridge to accept again", 30)
             for _ in range(20):
                 send_packet("127.0.0.1", port, next(station), timeout=5)
                 sent += 1
@@ -441,19 +444,11 @@ def test_disk_full_stops_accepting_and_loses_nothing(tmp_path: Path) -> None:
                 note=f"sent {sent}, refused {refused}",
             )
             assert bridge.terminate() == 0
-        counts = ledger(db)
-    count = Count(
-        "disk full (tmpfs)",
-        sent,
-        counts.packets,
-        counts,
-        None,
-        tracebacks(log),
-        extra=f"; refused while full {refused}",
-    )
-    count.print()
+        # Read before the file system goes away.
+        count = Count.of("disk full (tmpfs)", sent, db, log)
+    count.extra = f"; refused while full {refused}"
     count.assert_no_loss()
-    assert counts.samples_and_conflicts == samples
+    assert count.counts.samples_and_conflicts == samples
     assert "not accepting packets: cannot write the database" in full_log
 
 
@@ -509,7 +504,7 @@ async def test_database_full_keeps_packets_and_resumes(
         packets = _station_packets(100)
         for _ in range(5):
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 5)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM packets") == 5)
         pages = await thread.call(lambda: db.execute("PRAGMA page_count").fetchone()[0])
         await thread.call(db.execute, f"PRAGMA max_page_count = {pages}")
         sent = 5
@@ -518,23 +513,21 @@ async def test_database_full_keeps_packets_and_resumes(
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
             sent += 1
             await asyncio.sleep(0.02)
-        await wait_until(lambda: bridge.receiver.paused is not None, what="pause")
+        await eventually(lambda: bridge.receiver.paused is not None, what="pause")
         assert "database or disk is full" in (bridge.receiver.paused or "")
         with pytest.raises(ConnectionRefusedError):
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
         await thread.call(db.execute, "PRAGMA max_page_count = 1073741823")
-        await wait_until(lambda: bridge.receiver.paused is None, what="resume")
+        await eventually(lambda: bridge.receiver.paused is None, what="resume")
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
         sent += 1
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'done'") == sent,
             what="every accepted packet decoded",
         )
-    counts = ledger(tmp_path / "wxstation.db")
-    count = Count("database full (max_page_count)", sent, counts.packets, counts, None, 0)
-    count.print()
+    count = Count.of("database full (max_page_count)", sent, tmp_path / "wxstation.db")
     count.assert_no_loss()
-    assert counts.samples_and_conflicts == 30 * sent
+    assert count.counts.samples_and_conflicts == 30 * sent
 
 
 async def test_pausing_serves_the_connections_already_in_the_backlog(tmp_path: Path) -> None:
@@ -548,15 +541,12 @@ async def test_pausing_serves_the_connections_already_in_the_backlog(tmp_path: P
         for _ in range(10):
             send_packet("127.0.0.1", bridge.port, next(packets))
         await bridge.receiver.pause("a test")
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 10)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM packets") == 10)
         await bridge.receiver.resume()
         for _ in range(10):
             send_packet("127.0.0.1", bridge.port, next(packets))
         assert await bridge.shutdown() == 0
-    counts = ledger(tmp_path / "wxstation.db")
-    count = Count("backlog at pause and stop", 20, counts.packets, counts, None, 0)
-    count.print()
-    count.assert_no_loss()
+    Count.of("backlog at pause and stop", 20, tmp_path / "wxstation.db").assert_no_loss()
 
 
 # --- hostile input --------------------------------------------------------------------
@@ -667,12 +657,12 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
         round_of()
         # A station's packet is stored; anything else is counted for its address
         # (and the first few of a window kept apart): see bridge/noise.py.
-        wait_for(
+        wait_until(
             lambda: ledger(db).packets + noise_connections(db) == len(sent),
+            "every connection stored or counted",
             30,
-            what="every connection stored or counted",
         )
-        wait_for(lambda: ledger(db).new == 0, 30, what="decoding")
+        wait_until(lambda: ledger(db).new == 0, "decoding", 30)
         assert bridge.process is not None
         alive = bridge.process.poll() is None
         assert bridge.terminate() == 0
@@ -686,18 +676,14 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
         reader.close()
     real = {bytes(data): samples for data, state, _, samples in rows if bytes(data) in valid}
     kept = [reason for _, state, reason, _ in rows if state == "kept"]
-    counts = ledger(db)
     counted = noise_connections(db)
-    count = Count(
-        "fuzzed packets",
-        len(sent),
-        counts.packets,
-        counts,
-        None,
-        tracebacks(log) + (not alive),
-        extra=f"; real {len(valid)} with all samples {sum(1 for n in real.values() if n == 30)}, "
+    count = Count.of("fuzzed packets", len(sent), db, log)
+    counts = count.counts
+    count.crashes += not alive
+    count.extra = (
+        f"; real {len(valid)} with all samples {sum(1 for n in real.values() if n == 30)}, "
         f"kept aside with a reason {sum(1 for r in kept if r)} of {len(kept)}, "
-        f"not a station's (counted, none refused) {counted}",
+        f"not a station's (counted, none refused) {counted}"
     )
     count.print()
     assert alive
@@ -736,31 +722,23 @@ def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) 
             packets = list(_station_packets(100))
             for data in packets:
                 send_packet("127.0.0.1", port, data, timeout=10)
-            wait_for(lambda: ledger(db).done == len(packets), 30, what="the stations")
+            wait_until(lambda: ledger(db).done == len(packets), "the stations", 30)
             served = time.monotonic() - began
             closed = sum(1 for sock in idle if closed_by_peer(sock))
         finally:
             for sock in idle:
                 sock.close()
         assert bridge.terminate() == 0
-    counts = ledger(db)
-    count = Count(
-        "300 idle connections",
-        len(packets),
-        counts.packets,
-        counts,
-        None,
-        tracebacks(log),
-        extra=f"; idle connections closed by the bridge {closed}; stations served "
-        f"within {served:.1f} s",
+    count = Count.of("300 idle connections", len(packets), db, log)
+    count.extra = (
+        f"; idle connections closed by the bridge {closed}; stations served within {served:.1f} s"
     )
-    count.print()
     count.assert_no_loss()
     assert closed == 300
-    assert counts.samples_and_conflicts == 30 * len(packets)
+    assert count.counts.samples_and_conflicts == 30 * len(packets)
 
 
-# --- floods of traffic that is not a station's (tests/floods.py; CI sizes in test_flood.py) --
+# --- floods of traffic that is not a station's (tests/support/floods.py; CI sizes in test_flood.py)
 
 
 def test_garbage_flood_at_full_size(tmp_path: Path) -> None:

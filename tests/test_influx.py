@@ -40,9 +40,10 @@ from bridge.sinks.influx import (
 )
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock
-from tests.helpers import READINGS, readings_samples
-from tests.runtime_helpers import bridge_config, running_bridge, wait_until
-from tests.servers import InfluxDB1, VictoriaMetrics, free_port
+from tests.support.bridge import bridge_config, running_bridge
+from tests.support.ledger import READINGS, readings_samples
+from tests.support.servers import InfluxDB1, VictoriaMetrics, free_port
+from tests.support.waiting import eventually
 
 PARSER = make_parser("reference")
 GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
@@ -448,10 +449,7 @@ async def delivered(running: Pipeline) -> None:
         last = await spool.call(spool.spool.last_seq)
         return last > 0 and await spool.call(spool.spool.progress, "influxdb") == last
 
-    deadline = time.monotonic() + 20
-    while not await done():
-        assert time.monotonic() < deadline, "the sink did not catch up in 20 s"
-        await asyncio.sleep(0.05)
+    await eventually(done, "the sink to catch up", 20)
 
 
 def influx_points(server: InfluxDB1) -> list[dict[str, Any]]:
@@ -621,7 +619,7 @@ async def test_influxdb1_outage_mid_stream(
             progress = bridge.query("SELECT seq FROM sink_progress WHERE sink = 'influxdb'")
             return last == 16 and bool(progress) and progress[0][0] == last
 
-        await wait_until(caught_up, within=30, what="InfluxDB caught up")
+        await eventually(caught_up, within=30, what="InfluxDB caught up")
         stored = {
             (station, time_ms): values
             for _, station, time_ms, values in readings_samples(bridge.query(READINGS))

@@ -25,15 +25,17 @@ from bridge.samples import Batch
 from bridge.service import loop_exception
 from bridge.sim import SimStation, run_fleet, send_packet
 from bridge.sinks import Sink, SinkUnavailableError
-from tests.helpers import SAMPLE_COUNT, load_vectors
-from tests.runtime_helpers import (
+from tests.support.bridge import (
     bridge_config,
     bridge_process,
+    cli,
     running_bridge,
-    wait_until,
     write_config,
 )
-from tests.servers import InfluxDB1, Mosquitto, free_port
+from tests.support.ledger import SAMPLE_COUNT
+from tests.support.servers import InfluxDB1, Mosquitto, free_port
+from tests.support.vectors import load_vectors
+from tests.support.waiting import eventually, wait_until
 
 PARSER = ReferenceParser()
 ROOT = Path(__file__).parent.parent
@@ -43,12 +45,6 @@ def packet(device_id: int = 1, start: float = 1_790_000_000.0, seed: int = 0) ->
     return SimStation(device_id, PARSER, start, seed=seed).wake().packet
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True, check=False
-    )
-
-
 async def test_many_concurrent_stations_all_stored(tmp_path: Path) -> None:
     """Test that a fleet of stations sending at once gets every sample stored."""
     async with running_bridge(bridge_config(tmp_path)) as bridge:
@@ -56,7 +52,7 @@ async def test_many_concurrent_stations_all_stored(tmp_path: Path) -> None:
             "127.0.0.1", bridge.port, {}, stations=60, rate=0, packets=240, seed=1
         )
         assert report.failures == 0
-        await wait_until(
+        await eventually(
             lambda: bridge.count(SAMPLE_COUNT) == report.samples_sent,
             what="all samples stored",
         )
@@ -70,7 +66,7 @@ async def test_packet_written_one_byte_at_a_time(tmp_path: Path) -> None:
         await asyncio.to_thread(
             send_packet, "127.0.0.1", bridge.port, data, chunk=1, chunk_delay=0.001
         )
-        await wait_until(lambda: bridge.count(SAMPLE_COUNT) == 30)
+        await eventually(lambda: bridge.count(SAMPLE_COUNT) == 30)
         (stored,) = bridge.query("SELECT data FROM packets")
         assert stored[0] == data
 
@@ -114,13 +110,13 @@ async def test_bad_connections_are_closed_and_good_stations_served(
         await asyncio.to_thread(send_packet, "127.0.0.1", port, b"GET / HTTP/1.0\r\n\r\n")
         good = packet(device_id=2, seed=9)
         await asyncio.to_thread(send_packet, "127.0.0.1", port, good)
-        await wait_until(
+        await eventually(
             lambda: bridge.count(SAMPLE_COUNT + " WHERE device_id = 2") == 30,
             what="the good station's samples",
         )
         assert await asyncio.wait_for(idle_task, 10) == b""
         assert await asyncio.wait_for(slow_task, 40) < 30
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM noise_kept") == 3, what="kept noise"
         )
         assert bridge.query("SELECT data FROM packets") == [(good,)]
@@ -164,13 +160,13 @@ async def test_a_slow_sink_holds_up_decoding_and_nothing_is_read_back(
     async with running_bridge(bridge_config(tmp_path), [slow, fast]) as bridge:
         for n in range(12):
             send_packet("127.0.0.1", bridge.port, packet(1 + n, seed=n))
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 12)
-        await wait_until(lambda: len(fast.arrivals) == 4, what="the first batches delivered")
+        await eventually(lambda: bridge.count("SELECT count(*) FROM packets") == 12)
+        await eventually(lambda: len(fast.arrivals) == 4, what="the first batches delivered")
         await asyncio.sleep(0.5)
         assert bridge.count("SELECT count(*) FROM packets WHERE state = 'new'") == 8
         assert len(fast.arrivals) == 4
         slow.gate.set()
-        await wait_until(
+        await eventually(
             lambda: len(slow.arrivals) == len(fast.arrivals) == 12, what="every batch delivered"
         )
         assert bridge.pipeline.stages.calls["read_back"] == 0
@@ -188,10 +184,10 @@ async def test_a_sink_that_is_down_holds_up_nothing_and_reads_back_later(
     async with running_bridge(bridge_config(tmp_path), [down, fast]) as bridge:
         for n in range(12):
             send_packet("127.0.0.1", bridge.port, packet(1 + n, seed=n))
-        await wait_until(lambda: len(fast.arrivals) == 12, what="every batch to the working sink")
+        await eventually(lambda: len(fast.arrivals) == 12, what="every batch to the working sink")
         assert bridge.count("SELECT count(*) FROM packets WHERE state = 'done'") == 12
         down.down = False
-        await wait_until(lambda: len(down.arrivals) == 12, 15, "the batches once it is back")
+        await eventually(lambda: len(down.arrivals) == 12, "the batches once it is back", 15)
         assert sorted(down.arrivals) == sorted(fast.arrivals)
         assert bridge.pipeline.stages.calls["read_back"] > 0
 
@@ -310,28 +306,30 @@ def test_export_filters_by_station_and_time(tmp_path: Path) -> None:
     assert [json.loads(line)["time"] for line in window.stdout.splitlines()] == times[25:28]
 
 
-async def test_address_pinning_keeps_a_foreign_packet_aside(tmp_path: Path) -> None:
-    """Test that a packet claiming a pinned station from another address is kept aside."""
-    config = bridge_config(tmp_path, {"stations": {1: {"name": "Garden", "address": "10.9.9.9"}}})
-    async with running_bridge(config) as bridge:
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (
+            {"stations": {1: {"name": "Garden", "address": "10.9.9.9"}}},
+            "must send from 10.9.9.9, this came from 127.0.0.1",
+        ),
+        ({"listen": {"allowed_networks": ["192.168.0.0/16"]}}, "is not in listen.allowed_networks"),
+    ],
+    ids=["station-address", "allowed-networks"],
+)
+async def test_a_packet_from_an_address_the_config_refuses_is_kept_aside(
+    tmp_path: Path, raw: dict[str, Any], reason: str
+) -> None:
+    """Test that a packet from outside listen.allowed_networks, or claiming a station
+    pinned to another address, is kept aside with the reason and decoded into nothing."""
+    async with running_bridge(bridge_config(tmp_path, raw)) as bridge:
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet())
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'kept'") == 1
         )
-        ((reason,),) = bridge.query("SELECT reason FROM packets")
-        assert "must send from 10.9.9.9, this came from 127.0.0.1" in reason
+        ((kept_reason,),) = bridge.query("SELECT reason FROM packets")
+        assert reason in kept_reason
         assert bridge.count(SAMPLE_COUNT) == 0
-
-
-async def test_allowed_networks_keep_outsiders_aside(tmp_path: Path) -> None:
-    config = bridge_config(tmp_path, {"listen": {"allowed_networks": ["192.168.0.0/16"]}})
-    async with running_bridge(config) as bridge:
-        await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet())
-        await wait_until(
-            lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'kept'") == 1
-        )
-        ((reason,),) = bridge.query("SELECT reason FROM packets")
-        assert "is not in listen.allowed_networks" in reason
 
 
 async def test_full_spool_stops_accepting_then_resumes(
@@ -345,14 +343,14 @@ async def test_full_spool_stops_accepting_then_resumes(
         spool = bridge.pipeline.spool.spool
         spool.max_size = 1  # every byte is over the cap now
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=1))
-        await wait_until(lambda: bridge.receiver.paused is not None, what="pause")
+        await eventually(lambda: bridge.receiver.paused is not None, what="pause")
         assert "at its cap" in (bridge.receiver.paused or "")
         with pytest.raises(ConnectionRefusedError):
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=2))
         spool.max_size = 10**12
-        await wait_until(lambda: bridge.receiver.paused is None, what="resume")
+        await eventually(lambda: bridge.receiver.paused is None, what="resume")
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=3))
-        await wait_until(lambda: bridge.count(SAMPLE_COUNT) == 60)
+        await eventually(lambda: bridge.count(SAMPLE_COUNT) == 60)
 
 
 def test_kill_9_under_load_loses_nothing_committed(tmp_path: Path) -> None:
@@ -433,10 +431,9 @@ def test_run_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     with bridge_process(config_file, tmp_path / "bridge.log") as bridge:
         bridge.start()
         send_packet("127.0.0.1", port, packet())
-        deadline = time.monotonic() + 10
-        while "30 samples" not in (tmp_path / "bridge.log").read_text():
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(
+            lambda: "30 samples" in (tmp_path / "bridge.log").read_text(), "the packet decoded", 10
+        )
         assert bridge.terminate() == 0
     log = (tmp_path / "bridge.log").read_text()
     assert "stopped; 1 packets decoded, 0 kept aside, 0 waiting" in log
@@ -466,10 +463,7 @@ def test_stops_within_systemds_limit_with_both_sinks_hanging(tmp_path: Path) -> 
         )
         with bridge_process(config_file, log_file) as bridge:
             bridge.start()
-            deadline = time.monotonic() + 20
-            while "MQTT: connected" not in log_file.read_text():
-                assert time.monotonic() < deadline, log_file.read_text()
-                time.sleep(0.05)
+            wait_until(lambda: "MQTT: connected" in log_file.read_text(), "the broker", 20)
             with influx.hung(), broker.hung():
                 for device_id in range(1, 11):
                     send_packet("127.0.0.1", port, packet(device_id=device_id))

@@ -1,9 +1,11 @@
-"""Helpers for the integration's tests: entries, stations and packets."""
+"""Helpers for the integration's tests: entries, stations, packets, waiting, and
+Home Assistant's reports of our code."""
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from homeassistant.components import websocket_api
@@ -12,11 +14,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
 
 from bridge.parsers import ReferenceParser
-from bridge.sim import SimStation, build_packet
+from bridge.sim import SimStation, build_packet, send_packet_async
 from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MODE_MQTT, MODE_TCP
 
 # The integration's own lookup of a device by identifier and entry, for the tests too.
 from custom_components.wxstation.handover import find_device as find_device
+from custom_components.wxstation.hub import WxStationHub
+from tests.support.waiting import eventually
 
 #: A quarter past an hour (2026-11-24 10:15 UTC), so a station's hour of
 #: samples straddles two clock hours.
@@ -25,14 +29,21 @@ T0 = 1_795_515_300.0
 #: ``frozen_now`` fixture). Data made at fixed times is judged at a fixed time.
 NOW = T0 + 60
 REFERENCE = ReferenceParser()
+#: Seconds a station's connection may take, from connect to close.
+SEND_TIMEOUT = 5.0
 
 
 def tcp_entry(
-    port: int = 0, options: dict[str, Any] | None = None, host: str = "127.0.0.1"
+    port: int = 0,
+    options: dict[str, Any] | None = None,
+    host: str = "127.0.0.1",
+    entry_id: str | None = None,
 ) -> MockConfigEntry:
-    """A direct-mode entry; port 0 lets the system pick a free one."""
+    """A direct-mode entry; port 0 lets the system pick a free one. Its id is
+    new each time unless ``entry_id`` fixes it."""
     return MockConfigEntry(
         domain=DOMAIN,
+        entry_id=entry_id,
         title=f"Stations on port {port}",
         unique_id=f"{MODE_TCP}:{port}",
         data={CONF_MODE: MODE_TCP, "host": host, "port": port},
@@ -76,6 +87,13 @@ async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await hass.async_block_till_done()
 
 
+async def set_up_hub(hass: HomeAssistant, entry: MockConfigEntry) -> WxStationHub:
+    """Set one of this integration's entries up; its hub."""
+    await setup_entry(hass, entry)
+    hub: WxStationHub = entry.runtime_data.hub
+    return hub
+
+
 def station(device_id: int = 1, start: float = T0 - 3600, **kwargs: Any) -> SimStation:
     """A reference station whose first wake-up is an hour after ``start``."""
     return SimStation(device_id, REFERENCE, start, **kwargs)
@@ -90,31 +108,53 @@ def reference_packet(device_id: int, values: list[tuple[float, float, float]]) -
     return build_packet(device_id, records, record_size=6, value_count=3)
 
 
-async def send(port: int, data: bytes) -> None:
-    """One station connection: connect, write the packet, close."""
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    await writer.drain()
-    writer.close()
-    await writer.wait_closed()
-
-
 async def send_and_wait(
     hass: HomeAssistant, entry: MockConfigEntry, data: bytes, arrival: float | None = None
 ) -> None:
     """Send a packet to the entry's port (arriving at ``arrival``) and wait until it is handled."""
     source = entry.runtime_data.source
     if arrival is not None:
-        source.receiver.clock = lambda: arrival
+        source.clock = lambda: arrival
     before = source.handled
-    await send(source.port, data)
-    await wait_for(hass, lambda: source.handled > before)
+    await send_packet_async("127.0.0.1", source.port, data, SEND_TIMEOUT)
+    await until(hass, lambda: source.handled > before, "the packet handled")
 
 
-async def wait_for(hass: HomeAssistant, condition: Callable[[], bool]) -> None:
-    for _ in range(200):
-        await hass.async_block_till_done()
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out")
+async def until(
+    hass: HomeAssistant, condition: Callable[[], bool], what: str, within: float = 20.0
+) -> None:
+    """Wait (real time) until ``condition`` holds, letting Home Assistant finish
+    what it has to do before each look."""
+    await eventually(condition, what, within, step=0.01, settle=hass.async_block_till_done)
+
+
+#: This repository's code (not the venv that may lie in it): a report whose
+#: stack passes through it was made for our code.
+_TREE = Path(__file__).resolve().parents[2]
+OUR_CODE = tuple(f"{_TREE / part}/" for part in ("custom_components", "bridge", "tests"))
+
+#: Where Home Assistant reports code that uses it wrongly or through deprecated
+#: calls ("Detected that custom integration 'wxstation' calls ...", or
+#: "Detected code that ..." where it finds no integration on the stack).
+FRAME_LOGGER = "homeassistant.helpers.frame"
+
+
+class UsageReports(logging.Handler):
+    """Home Assistant's reports of wrong or deprecated use by this project's code."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        ours = "integration 'wxstation'" in message or (
+            message.startswith("Detected code that")
+            and any(path in (record.stack_info or "") for path in OUR_CODE)
+        )
+        if ours:
+            self.found.append(message)
+
+    def take(self) -> list[str]:
+        found, self.found = self.found, []
+        return found

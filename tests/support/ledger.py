@@ -6,12 +6,23 @@ Read through a read-only connection of its own while the bridge runs.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bridge.spool import readings
 
-__all__ = ["Ledger", "Progress", "ledger", "progress", "samples_after"]
+__all__ = [
+    "READINGS",
+    "SAMPLE_COUNT",
+    "Ledger",
+    "Progress",
+    "ledger",
+    "progress",
+    "readings_samples",
+    "samples_after",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,4 +148,22 @@ def ledger(path: Path) -> Ledger:
         conflicts=conflicts,
         points=points,
         progress={str(k): int(v) for k, v in sinks.items()},
+    )
+
+
+#: Samples stored in a bridge's database, for a connection of one's own to it.
+SAMPLE_COUNT = "SELECT coalesce(sum(count), 0) FROM readings"
+#: The rows :func:`readings_samples` reads.
+READINGS = 'SELECT device_id, station, keys, times, "values" FROM readings'
+
+
+def readings_samples(
+    rows: Iterable[tuple[Any, ...]],
+) -> list[tuple[int, str, int, dict[str, float]]]:
+    """Every sample of the rows :data:`READINGS` gave: (device id, station, time
+    in ms, values), by station and time."""
+    return sorted(
+        (int(device), str(station), sample.time_ms, sample.values)
+        for device, station, keys, times, values in rows
+        for sample in readings.unpack(keys, times, values)
     )
