@@ -433,9 +433,9 @@ class Pipeline:
         if result.seq is None or result.batch is None:
             return
         self._newest = max(self._newest, result.seq)
+        self._trim()
         if len(self._recent) < RECENT_BATCHES:
             self._recent[result.seq] = result.batch
-        self._trim()
 
     def _waited_for(self, sink: str) -> bool:
         """Whether memory keeps batches for ``sink``: its service is up and the
