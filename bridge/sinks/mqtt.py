@@ -69,13 +69,11 @@ SCAN_TIMEOUT = 5.0
 #: of the wall clock (NTP, a machine back from suspend) is noticed.
 AVAILABILITY_RECHECK = 60.0
 #: QoS of the stations' retained state and availability messages in a delivery.
-#: Each is superseded by the next, the broker reads a connection's messages in
-#: order (so the acknowledgement of the batch messages published after them in
-#: the same delivery says they arrived), and what a lost connection took with it
-#: is found out of date and published again by the look at what the broker
-#: retains at the next connection. Their acknowledgements would only cost (see
-#: docs/mqtt.md). Outside a delivery (at a connection, a station gone) they go
-#: at the configured QoS: nothing acknowledged follows them there.
+#: Each is superseded by the next, and one that a lost connection took with it
+#: is found out of date by the look at what the broker retains at the next
+#: connection, and published again: their acknowledgements would only cost (see
+#: docs/mqtt.md). Outside a delivery (at a connection, a station gone) they go at
+#: the configured QoS.
 RETAINED_QOS = 0
 
 
@@ -473,7 +471,6 @@ class MqttSink(Sink):
         announced: dict[int, bytes] = {}
         states: dict[int, dict[str, Any]] = {}
         messages: list[Message] = []
-        batch_messages: list[Message] = []
         for batch in batches:
             device = batch.device_id
             self._hear(device, LastPacket(batch.arrival, batch.header.wake_every_s))
@@ -494,7 +491,7 @@ class MqttSink(Sink):
                 if announcement is not None and announcement.payload != current:
                     messages.append(announcement)
                     announced[device] = announcement.payload
-            batch_messages.append(
+            messages.append(
                 Message(self.topics.batch(device), encode(batch_payload(batch)), retain=False)
             )
         # Each station's newest state only, encoded once per delivery.
@@ -507,8 +504,6 @@ class MqttSink(Sink):
         # After the states, so that a station shows its new values as it comes back.
         availability = self._availability_changes(self._served() | states.keys(), RETAINED_QOS)
         messages.extend(availability)
-        # Last: their acknowledgement says the broker has read everything before them.
-        messages.extend(batch_messages)
         try:
             await self.connection.send(link, messages)
         except SinkUnavailableError:
