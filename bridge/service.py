@@ -12,6 +12,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import json
 import logging
 import resource
 import signal
@@ -31,6 +32,7 @@ from bridge.receiver import Receiver
 from bridge.sim import run_fleet
 from bridge.sinks import Sink
 from bridge.spool import Spool
+from bridge.stages import StageClock
 from bridge.timing import StationClock
 
 if TYPE_CHECKING:
@@ -174,16 +176,28 @@ async def serve(
         thread = SpoolThread(spool)
         resources.callback(thread.close)
         noise = NoiseTracker()
+        stages = StageClock()
         pipeline = Pipeline(
-            config, thread, build_sinks(config) if sinks is None else sinks, noise=noise
+            config,
+            thread,
+            build_sinks(config) if sinks is None else sinks,
+            noise=noise,
+            stages=stages,
         )
         receiver = Receiver(
             config.listen,
             pipeline.submit,
             refusal=functools.partial(refusal, config),
             noise=noise,
+            stages=stages,
         )
         background: list[asyncio.Task[None]] = []
+
+        def report_stages() -> None:
+            background.append(asyncio.create_task(_log_stages(stages, thread)))
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGUSR1, report_stages)
 
         def room(reason: str | None) -> None:
             if (reason is None) == (receiver.paused is None):
@@ -245,7 +259,7 @@ async def serve(
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
             loop.set_exception_handler(previous_handler)
@@ -257,6 +271,20 @@ async def serve(
             counts.get("new", 0),
         )
     return 0
+
+
+async def _log_stages(stages: StageClock, thread: SpoolThread) -> None:
+    """Log the CPU time by stage and the threads' totals (on ``SIGUSR1``): one
+    JSON line, for the benchmark and for anyone asking where the CPU goes."""
+    report = {
+        **stages.snapshot(),
+        # Read on the event loop's thread and the database's; the InfluxDB
+        # writer's is what the process used besides the two.
+        "loop_thread": time.thread_time(),
+        "spool_thread": await thread.call(time.thread_time),
+        "process": time.process_time(),
+    }
+    log.info("CPU by stage: %s", json.dumps(report))
 
 
 def _listen_hint(err: OSError, key: str = "http.port") -> str:
