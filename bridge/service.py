@@ -293,6 +293,26 @@ def _listen_hint(err: OSError, key: str = "http.port") -> str:
     return str(err.strerror or err)
 
 
+class _Throttle:
+    """At most one report per ``every`` seconds, and how many were held back."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.last: float | None = None
+        self.held = 0
+
+    def count(self, now: float) -> int | None:
+        """None to stay silent; otherwise the number held back since the last report."""
+        if self.last is not None and now - self.last < self.every:
+            self.held += 1
+            return None
+        held, self.held, self.last = self.held, 0, now
+        return held
+
+
+_OUT_OF_FILES = _Throttle(60.0)
+
+
 def loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """The event loop's handler for errors in callbacks nobody awaits.
 
@@ -301,18 +321,24 @@ def loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
     loop gets to it, and the loop reports a bad file descriptor with a traceback.
     The client notices the lost connection itself and reconnects, so that one case
     is a warning. So is running out of file descriptors while accepting (a flood
-    of connections faster than they are closed): the loop stops accepting for a
-    second and goes on by itself, and the stations' connections wait in the
-    kernel's backlog meanwhile. Everything else goes to the loop's default
-    handler.
+    of connections faster than they are closed; one line a minute at most): the
+    loop stops accepting for a second and goes on by itself, and the stations'
+    connections wait in the kernel's backlog meanwhile. Everything else goes to
+    the loop's default handler.
     """
     error = context.get("exception")
     if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
-        log.warning(
-            "out of file descriptors accepting connections (%s); accepting again in "
-            "a second. Raise the open-files limit (LimitNOFILE) if this is not a flood",
-            error,
-        )
+        # The loop reports it for every connection it fails to take, thousands a
+        # second in a flood: one line a minute says it, with how often.
+        repeats = _OUT_OF_FILES.count(time.monotonic())
+        if repeats is not None:
+            log.warning(
+                "out of file descriptors accepting connections (%s%s); accepting again "
+                "in a second. Raise the open-files limit (LimitNOFILE) if this is not "
+                "a flood",
+                error,
+                f"; {repeats} more times in the last minute" if repeats else "",
+            )
         return
     callback = repr(context.get("handle"))
     if (
