@@ -222,11 +222,11 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(1, 600))
             await eventually(lambda: bool(watcher.on("wxstation/1/state")), "the state")
             # Published after the state (docs/mqtt.md): the broker has it once the
-            # watcher does.
+            # watcher does. The delivery's last message, so at the configured QoS.
             await eventually(
                 lambda: (
                     watcher.last(TOPICS.station_availability(1))
-                    == Seen(TOPICS.station_availability(1), b"online", False, 0)
+                    == Seen(TOPICS.station_availability(1), b"online", False, 1)
                 ),
                 "the station online",
             )

@@ -504,6 +504,11 @@ class MqttSink(Sink):
         # After the states, so that a station shows its new values as it comes back.
         availability = self._availability_changes(self._served() | states.keys(), RETAINED_QOS)
         messages.extend(availability)
+        if messages and messages[-1].qos == RETAINED_QOS:
+            # The last at the configured QoS: its acknowledgement says the broker
+            # has every message before it on this connection, so a delivery that
+            # returned is on the broker, states and availability too.
+            messages[-1] = replace(messages[-1], qos=None)
         try:
             await self.connection.send(link, messages)
         except SinkUnavailableError:
