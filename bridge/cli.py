@@ -95,7 +95,15 @@ def decode(args: argparse.Namespace) -> int:
             )
             return 1
         arrival = time.time() if args.arrival is None else args.arrival
-        batch, _ = make_batch(station.name, station.parser, StationClock(), data, arrival)
+        batch, _ = make_batch(
+            station.name,
+            station.parser,
+            StationClock(),
+            data,
+            arrival,
+            quality=station.quality,
+            send_delay=station.send_delay,
+        )
     except PacketError as err:
         print(f"refused: {err}", file=sys.stderr)
         return 1
@@ -109,6 +117,7 @@ def decode(args: argparse.Namespace) -> int:
                 "received": batch.received,
                 "cut": batch.cut,
                 "problems": list(batch.problems),
+                "out_of_range": [one.as_dict() for one in batch.out_of_range],
                 "samples": [sample.as_dict() for sample in batch.samples],
             },
             indent=2 if args.pretty else None,

@@ -63,5 +63,9 @@ def batch_payload(batch: Batch) -> dict[str, Any]:
         "header": batch.header.as_dict(),
         "health": batch.health(),
         "problems": list(batch.problems),
+        "out_of_range": [
+            {"time": format_time(one.time_ms), "key": one.key, "value": one.value}
+            for one in batch.out_of_range
+        ],
         "samples": [sample.as_dict() for sample in batch.samples],
     }
