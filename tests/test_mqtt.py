@@ -73,6 +73,8 @@ def expected_health(arrival_ms: int, wake_every_s: int) -> dict[str, Any]:
         "clock_error": 0.0,
         "wake_every": wake_every_s,
         "measure_every": 120,
+        "out_of_range": 0,
+        "id_clashes": 0,
     }
 
 
@@ -361,6 +363,14 @@ def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health() ->
                 icon="mdi:clock-alert-outline",
                 **diagnostic,
             ),
+            "health_out_of_range": garden_sensor(
+                "health_out_of_range",
+                "Values out of range",
+                state_class="measurement",
+                suggested_display_precision=0,
+                icon="mdi:alert-outline",
+                **diagnostic,
+            ),
         },
     }
 
@@ -413,6 +423,7 @@ def test_state_and_batch_payloads() -> None:
         "header": expected_header(2, 3600),
         "health": health,
         "problems": [],
+        "out_of_range": [],
         "samples": [
             {"time": format_time(arrival_ms - 120_000), **oldest},
             {"time": format_time(arrival_ms), **newest},
@@ -464,6 +475,7 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
         "header": expected_header(1, 600),
         "health": health,
         "problems": [],
+        "out_of_range": [],
         "samples": [
             {"time": format_time(arrival_ms - 120_000), **oldest},
             {"time": format_time(arrival_ms), **newest},
