@@ -247,6 +247,7 @@ def status(args: argparse.Namespace) -> int:
             print(f"  {conflict}")
         if count > len(conflicts):
             print(f"  and {count - len(conflicts)} older ones")
+        _print_shared_ids(spool, config)
         _print_noise(spool)
         last = spool.last_seq()
         progress = spool.sinks_progress()
@@ -265,6 +266,22 @@ def status(args: argparse.Namespace) -> int:
                 f"{rejected.get(sink, 0)} refused and kept aside"
             )
     return 0
+
+
+def _print_shared_ids(spool: Spool, config: Config) -> None:
+    """The device ids that two stations seem to send with (see bridge.timing)."""
+    for device_id, clock in sorted(spool.clocks().items()):
+        if not clock.shared_id:
+            continue
+        station = config.station(device_id)
+        name = station.name if station else f"device {device_id}"
+        last = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(clock.clashes[-1]))
+        print(
+            f"shared device id {device_id} ({name}): {len(clock.clashes)} packets in the day "
+            f"before its newest came sooner after the one before than its wake interval "
+            f"allows, the last at {last} UTC: two stations seem to send with this id; every "
+            "sample is kept, but give each station its own device id"
+        )
 
 
 def _print_noise(spool: Spool) -> None:

@@ -20,6 +20,7 @@ from bridge.service import decode_offline
 from bridge.sim import SimStation, Wake
 from bridge.spool import Received, Spool
 from bridge.timing import SHARED_ID_CLASHES, StationClock
+from tests.runtime_helpers import cli, write_config
 
 PARSER = ReferenceParser()
 START = 1_790_000_000.0
@@ -183,7 +184,8 @@ def test_two_stations_with_one_id_keep_every_sample_and_say_so(
     times = [s.time_ms for b in batches for s in b.samples]
     assert len(set(times)) == len(times)
     clashes = [b.id_clashes for b in batches]
-    assert clashes[0] == 0 and clashes[-1] >= SHARED_ID_CLASHES
+    assert clashes[0] == 0
+    assert clashes[-1] >= SHARED_ID_CLASHES
     assert all(b.clock_factor == 1.0 for b in batches[1:])
     assert shares_id(batches[-1].health())
     assert not shares_id(batches[0].health())
@@ -191,6 +193,15 @@ def test_two_stations_with_one_id_keep_every_sample_and_say_so(
     assert len(warned) == sum(1 for b in batches if b.shared_id) > 0
     assert warned[0].startswith("Twins (9): ")
     assert "give each station its own device id" in warned[0]
+
+    config_file = write_config(
+        tmp_path / "config.yaml", {"storage": {"path": "wx.db"}, "stations": {9: {"name": "Twins"}}}
+    )
+    status = cli("status", "-c", str(config_file)).stdout
+    shared = [line for line in status.splitlines() if line.startswith("shared device id")]
+    assert len(shared) == 1
+    assert shared[0].startswith(f"shared device id 9 (Twins): {clashes[-1]} packets in the day")
+    assert "give each station its own device id" in shared[0]
 
 
 def test_one_station_reset_between_wake_ups_is_not_two() -> None:
@@ -203,7 +214,8 @@ def test_one_station_reset_between_wake_ups_is_not_two() -> None:
     batch, clock = make_batch("S", PARSER, clock, wake.packet, wake.arrival)
     reset = SimStation(4, PARSER, wake.arrival + 600 - 3600, seed=5, send_delay=0.0).wake()
     batch, clock = make_batch("S", PARSER, clock, reset.packet, reset.arrival)
-    assert batch.id_clashes == 1 and not batch.shared_id
+    assert batch.id_clashes == 1
+    assert not batch.shared_id
     later = SimStation(4, PARSER, reset.arrival + 86400, seed=6, send_delay=0.0).wake()
     batch, clock = make_batch("S", PARSER, clock, later.packet, later.arrival)
     assert batch.id_clashes == 0
