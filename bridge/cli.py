@@ -59,7 +59,12 @@ def _summary(config: Config) -> str:
     ]
     for device_id, station in sorted(config.stations.items()):
         fields = ", ".join(f.key for f in station.parser.all_fields)
-        lines.append(f"  {device_id}: {station.name} ({station.parser.kind}: {fields})")
+        notes = ""
+        if station.send_delay:
+            notes += f"; send delay {station.send_delay:g} s"
+        if station.quality.calibrate:
+            notes += f"; calibrated: {', '.join(station.quality.calibrate)}"
+        lines.append(f"  {device_id}: {station.name} ({station.parser.kind}: {fields}{notes})")
     unknown = config.unknown_stations
     lines.append(
         "unknown stations: "
