@@ -23,6 +23,7 @@ from bridge.errors import (
     WxStationError,
 )
 from bridge.protocol import PacketError, parse_header
+from bridge.reprocess import replay_station
 from bridge.samples import format_time, make_batch, parse_time
 from bridge.service import (
     EXIT_CONFIG,
@@ -175,10 +176,49 @@ def _decode_now(spool: Spool, config: Config, alone: bool) -> None:
 def reprocess(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(args.log_level or config.log_level)
+    if args.station is not None:
+        return _reprocess_station(args, config)
+    if args.since or args.until:
+        print("--since and --until go with --station", file=sys.stderr)
+        return 2
     with _open_spool(config) as (spool, alone):
         count = spool.requeue_kept(args.device)
         print(f"{count} kept-aside packets queued for decoding")
         _decode_now(spool, config, alone)
+    return 0
+
+
+def _reprocess_station(args: argparse.Namespace, config: Config) -> int:
+    """Decode a station's decoded packets again and replace their samples."""
+    device_id = args.station
+    station = config.station(device_id)
+    if station is None:
+        print(
+            f"device {device_id} is not configured (unknown_stations: keep): add it under "
+            "stations first",
+            file=sys.stderr,
+        )
+        return 1
+    since = _parse_time(args.since) / 1000 if args.since else None
+    until = _parse_time(args.until) / 1000 if args.until else None
+    with _open_spool(config) as (spool, alone):
+        replay = replay_station(config, spool.station_packets(device_id), since=since, until=until)
+        stored = spool.replace_batches(replay.batches)
+    for packet_id, reason in replay.refused:
+        print(f"packet {packet_id} is not decoded with this config, its samples stay: {reason}")
+    samples = sum(len(one.batch.samples) for one in stored)
+    outside = sum(len(one.batch.out_of_range) for one in stored)
+    print(
+        f"{station.name} ({device_id}): {len(stored)} packets decoded again, {samples} samples "
+        f"replaced at their times, {outside} values out of range"
+    )
+    if alone:
+        print("the bridge delivers them to its sinks when it next runs")
+    else:
+        print(
+            "the running bridge delivers them to its sinks within seconds; restart it with "
+            "this config so that new packets get it too"
+        )
     return 0
 
 
@@ -382,8 +422,20 @@ def _build_cli() -> argparse.ArgumentParser:
     )
     runner.add_argument("--demo-stations", type=int, default=3, help="simulated stations (3)")
     runner.set_defaults(run=run)
-    again = command("reprocess", "decode kept-aside packets again, e.g. after fixing the config")
-    again.add_argument("--device", type=int, help="only packets claiming this device id")
+    again = command(
+        "reprocess",
+        "decode kept-aside packets again, e.g. after fixing the config; with --station, a "
+        "station's decoded packets, replacing their samples (e.g. after a calibration)",
+    )
+    again.add_argument("--device", type=int, help="only kept-aside packets claiming this device id")
+    again.add_argument(
+        "--station",
+        type=int,
+        metavar="ID",
+        help="decode this station's decoded packets again and replace their samples",
+    )
+    again.add_argument("--since", help="with --station: packets that arrived from this time on")
+    again.add_argument("--until", help="with --station: packets that arrived before this time")
     again.set_defaults(run=reprocess)
     exporter = command("export", "print stored samples (or, with --raw, the received packets)")
     exporter.add_argument("--station", type=int, metavar="ID", help="only this device id")

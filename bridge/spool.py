@@ -546,6 +546,48 @@ class Spool:
             )
         return stored
 
+    def station_packets(self, device_id: int) -> list[StoredPacket]:
+        """A station's decoded packets, in the order they were decoded (its
+        batches' order): the order its clock followed them in."""
+        rows = self.db.execute(
+            "SELECT p.id, p.data, p.received_at, p.peer, p.device_id, p.state, p.reason "
+            "FROM batches b JOIN packets p ON p.id = b.packet_id "
+            "WHERE b.device_id = ? ORDER BY b.seq",
+            (device_id,),
+        ).fetchall()
+        return [StoredPacket(*row) for row in rows]
+
+    def replace_batches(self, decoded: Sequence[tuple[int, Batch]]) -> list[StoredBatch]:
+        """Replace the batches of decoded packets (``decoded`` pairs a packet id with
+        its new batch), all in one transaction.
+
+        Each packet's old batch goes with its samples, its conflicts and a
+        sink's refusal of it; the new batch is stored as a new one (a new
+        ``seq``), so every sink delivers it. The old samples all go before the
+        new ones are stored: a sample takes the time it had.
+        """
+        db = self.db
+        stored = []
+        with _transaction(db):
+            for packet_id, _ in decoded:
+                old = [
+                    (seq,)
+                    for (seq,) in db.execute(
+                        "SELECT seq FROM batches WHERE packet_id = ?", (packet_id,)
+                    )
+                ]
+                db.executemany("DELETE FROM samples WHERE seq = ?", old)
+                db.executemany("DELETE FROM conflicts WHERE seq = ?", old)
+                db.executemany("DELETE FROM rejected WHERE seq = ?", old)
+                db.executemany("DELETE FROM batches WHERE seq = ?", old)
+            for packet_id, batch in decoded:
+                cursor = db.execute(
+                    "INSERT INTO batches (packet_id, device_id, info) VALUES (?, ?, ?)",
+                    (packet_id, batch.device_id, json.dumps(batch.to_dict())),
+                )
+                stored.append(self._store_samples(int(cursor.lastrowid or 0), batch))
+        return stored
+
     def _store_samples(self, seq: int, batch: Batch) -> StoredBatch:
         """Store the samples of batch ``seq`` whose station and time are free.
 
