@@ -199,15 +199,18 @@ def make_batch(
     checks = quality if quality is not None else Quality.of(parser)
     samples: list[Sample] = []
     out_of_range: list[OutOfRange] = []
+    check = checks.check
     for stamp, values in zip(timed.stamps, decoded.values, strict=True):
         if stamp is None:
             continue
         time_ms = round(stamp * 1000)
-        kept, outside = checks.check(values)
+        kept, outside = check(values)
         samples.append(Sample(time_ms, kept))
-        out_of_range.extend(
-            OutOfRange(time_ms, key, value, *checks.ranges[key]) for key, value in outside.items()
-        )
+        if outside:
+            out_of_range.extend(
+                OutOfRange(time_ms, key, value, *checks.ranges[key])
+                for key, value in outside.items()
+            )
     batch = Batch(
         device_id=header.device_id,
         station=station,
