@@ -155,7 +155,7 @@ def log_result(result: DecodeResult) -> None:
             one.low,
             one.high,
         )
-    if batch.shared_id:
+    if batch.shared_id_news:
         log.warning(
             "%s (%d): %d packets of device id %d in the last day came sooner after the one "
             "before than its wake interval (%d s) allows and resent nothing: two stations "

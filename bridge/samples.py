@@ -112,6 +112,8 @@ class Batch:
     #: Packets of this device id in the last day whose spacing contradicted the
     #: wake interval (see :mod:`bridge.timing`), this one included.
     id_clashes: int = 0
+    #: This packet is a clash worth saying (see :attr:`StationClock.clash_is_news`).
+    shared_id_news: bool = False
 
     @property
     def cut(self) -> bool:
@@ -139,6 +141,7 @@ class Batch:
             "problems": list(self.problems),
             "out_of_range": [one.as_dict() for one in self.out_of_range],
             "id_clashes": self.id_clashes,
+            "shared_id_news": self.shared_id_news,
         }
 
     @classmethod
@@ -227,5 +230,6 @@ def make_batch(
         problems=decoded.problems,
         out_of_range=tuple(out_of_range),
         id_clashes=len(timed.clock.clashes),
+        shared_id_news=timed.clash and timed.clock.clash_is_news,
     )
     return batch, timed.clock

@@ -36,7 +36,9 @@ from dataclasses import dataclass
 
 __all__ = [
     "CALIBRATION_WINDOW",
+    "CLASH_LIMIT",
     "CLASH_MEMORY_S",
+    "CLASH_QUIET_S",
     "CLASH_WINDOW",
     "SHARED_ID_CLASHES",
     "LastBatch",
@@ -61,6 +63,13 @@ CLASH_MEMORY_S = 86400.0
 #: Clashes within :data:`CLASH_MEMORY_S` that mean two stations share an id. One
 #: alone can be a station that was reset (new batteries) between wake-ups.
 SHARED_ID_CLASHES = 2
+#: Clashes remembered at most: a day of two stations' hourly packets, with room
+#: to spare; more (a sender far faster than its wake interval) says no more.
+CLASH_LIMIT = 64
+#: Seconds without a clash after which a clash of a shared id is news again
+#: (two stations of hourly packets clash about once an hour: each is said; a
+#: sender far faster than its wake interval is said once).
+CLASH_QUIET_S = 1800.0
 #: Seconds a stamp is moved to keep it off a time the previous packet's samples
 #: have: one millisecond, the stamps' resolution.
 NUDGE_S = 0.001
@@ -95,6 +104,16 @@ class StationClock:
     def shared_id(self) -> bool:
         """True when the clashes remembered say two stations send with this id."""
         return len(self.clashes) >= SHARED_ID_CLASHES
+
+    @property
+    def clash_is_news(self) -> bool:
+        """True when the newest packet is a clash worth saying: the one that showed
+        two stations share the id, or the first of a shared id after
+        :data:`CLASH_QUIET_S` without one."""
+        clashes = self.clashes
+        if not self.shared_id or self.last is None or clashes[-1] != self.last.arrival:
+            return False
+        return len(clashes) == SHARED_ID_CLASHES or clashes[-1] - clashes[-2] >= CLASH_QUIET_S
 
     def to_json(self) -> str:
         last = self.last
@@ -215,7 +234,7 @@ def stamp_packet(
 def _remember_clashes(clashes: tuple[float, ...], arrival: float, clash: bool) -> tuple[float, ...]:
     """The clashes to remember once a packet arrived at ``arrival``."""
     kept = tuple(t for t in clashes if arrival - t < CLASH_MEMORY_S)
-    return (*kept, arrival) if clash else kept
+    return (*kept, arrival)[-CLASH_LIMIT:] if clash else kept
 
 
 def _off_stamps(stamps: tuple[float, ...], taken: Sequence[float]) -> tuple[float, ...]:

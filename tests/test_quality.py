@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bridge.config import ConfigError, parse_config
+from bridge.decoding import DecodeResult, log_result
 from bridge.parsers import ReferenceParser
 from bridge.parsers.conversions import raw_si7021_temperature
 from bridge.parsers.derived import dew_point
@@ -18,12 +19,14 @@ from bridge.quality import Calibration, OutOfRange, Quality
 from bridge.samples import Batch, make_batch, shares_id
 from bridge.service import decode_offline
 from bridge.sim import SimStation, Wake
-from bridge.spool import Received, Spool
-from bridge.timing import SHARED_ID_CLASHES, StationClock
+from bridge.spool import Received, Spool, StoredPacket
+from bridge.timing import CLASH_LIMIT, SHARED_ID_CLASHES, StationClock
 from tests.runtime_helpers import cli, write_config
 
 PARSER = ReferenceParser()
 START = 1_790_000_000.0
+#: A packet to log a batch with.
+PACKET = StoredPacket(1, b"", START, "10.0.0.5:4000", 5, "done", None)
 #: Byte offset of a record's temperature word in a reference packet.
 TEMPERATURE_AT = 4
 
@@ -190,7 +193,12 @@ def test_two_stations_with_one_id_keep_every_sample_and_say_so(
     assert shares_id(batches[-1].health())
     assert not shares_id(batches[0].health())
     warned = [r.getMessage() for r in caplog.records if "two stations" in r.getMessage()]
-    assert len(warned) == sum(1 for b in batches if b.shared_id) > 0
+    # Said with the clash that showed it, then with clashes after half an hour
+    # without one: not with every packet.
+    news = [b for b in batches if b.shared_id_news]
+    assert news[0].id_clashes == SHARED_ID_CLASHES
+    assert len(warned) == len(news)
+    assert 2 <= len(news) < clashes[-1]
     assert warned[0].startswith("Twins (9): ")
     assert "give each station its own device id" in warned[0]
 
@@ -202,6 +210,28 @@ def test_two_stations_with_one_id_keep_every_sample_and_say_so(
     assert len(shared) == 1
     assert shared[0].startswith(f"shared device id 9 (Twins): {clashes[-1]} packets in the day")
     assert "give each station its own device id" in shared[0]
+
+
+def test_a_sender_far_faster_than_its_wake_interval_is_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Test that packets every 10 s of a station that says it wakes hourly (a load
+    test, or stations sharing an id under a flood) are said once, and that the
+    clashes remembered stay bounded."""
+    clock = StationClock()
+    station = SimStation(5, PARSER, START, seed=5, send_delay=0.0)
+    batches = []
+    with caplog.at_level(logging.WARNING, logger="bridge.decoding"):
+        for number in range(200):
+            wake = station.wake()
+            station.delivered()
+            batch, clock = make_batch("Fast", PARSER, clock, wake.packet, START + 10 * number)
+            log_result(DecodeResult(PACKET, batch=batch))
+            batches.append(batch)
+    assert len(clock.clashes) == CLASH_LIMIT
+    assert [b.id_clashes for b in batches[:3]] == [0, 1, 2]
+    assert sum(b.shared_id_news for b in batches) == 1
+    assert len([r for r in caplog.records if "two stations" in r.getMessage()]) == 1
 
 
 def test_one_station_reset_between_wake_ups_is_not_two() -> None:
