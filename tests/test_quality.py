@@ -21,7 +21,7 @@ from bridge.service import decode_offline
 from bridge.sim import SimStation, Wake
 from bridge.spool import Received, Spool, StoredPacket
 from bridge.timing import CLASH_LIMIT, SHARED_ID_CLASHES, StationClock
-from tests.runtime_helpers import cli, write_config
+from tests.support.bridge import cli, write_config
 
 PARSER = ReferenceParser()
 START = 1_790_000_000.0

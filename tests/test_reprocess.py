@@ -3,22 +3,20 @@ change, their samples replaced at the same times, in the database and the sinks.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import pytest
 
 from bridge.parsers import ReferenceParser
 from bridge.service import build_sinks
 from bridge.sim import SimStation, Wake
 from bridge.spool import Spool
-from tests.runtime_helpers import RunningBridge, bridge_config, cli, running_bridge, write_config
-from tests.servers import InfluxDB1, Mosquitto
+from tests.support.bridge import RunningBridge, bridge_config, cli, running_bridge, write_config
+from tests.support.mqtt import batch_messages
+from tests.support.servers import InfluxDB1, Mosquitto
+from tests.support.waiting import eventually
 
 START = 1_790_000_000.0
 PEER = "192.168.1.50:40000"
@@ -150,35 +148,15 @@ def test_reprocess_of_a_station_the_config_does_not_have(tmp_path: Path) -> None
     assert "--since and --until go with --station" in result.stderr
 
 
-@asynccontextmanager
-async def batch_messages(broker: Mosquitto) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every message on the MQTT batch topics while the block runs."""
-    seen: list[dict[str, Any]] = []
-    async with aiomqtt.Client(broker.host, broker.port) as client:
-        await client.subscribe("wxstation/+/batch", qos=1)
-
-        async def keep() -> None:
-            async for message in client.messages:
-                assert isinstance(message.payload, bytes)
-                seen.append(json.loads(message.payload))
-
-        task = asyncio.create_task(keep())
-        try:
-            yield seen
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-
 async def delivered(bridge: RunningBridge, published: list[Any], messages: int) -> None:
     """Wait until both sinks delivered the newest batch and ``messages`` arrived."""
-    for _ in range(600):
+
+    def done() -> bool:
         last = bridge.count("SELECT coalesce(max(seq), 0) FROM batches")
         progress = dict(bridge.query("SELECT sink, seq FROM sink_progress"))
-        if progress == {"influxdb": last, "mqtt": last} and len(published) >= messages:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not delivered: {len(published)} of {messages} messages")
+        return progress == {"influxdb": last, "mqtt": last} and len(published) >= messages
+
+    await eventually(done, f"{messages} batch messages and both sinks delivered", within=30)
 
 
 @pytest.mark.servers
