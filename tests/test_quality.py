@@ -3,6 +3,7 @@ delay, and two stations flashed with one device id."""
 
 from __future__ import annotations
 
+import json
 import logging
 import struct
 from pathlib import Path
@@ -10,13 +11,14 @@ from typing import Any
 
 import pytest
 
+from bridge import cli as bridge_cli
 from bridge.config import ConfigError, parse_config
 from bridge.decoding import DecodeResult, log_result
 from bridge.parsers import ReferenceParser
 from bridge.parsers.conversions import raw_si7021_temperature
 from bridge.parsers.derived import dew_point
 from bridge.quality import Calibration, OutOfRange, Quality
-from bridge.samples import Batch, make_batch, shares_id
+from bridge.samples import Batch, format_time, make_batch, shares_id
 from bridge.service import decode_offline
 from bridge.sim import SimStation, Wake
 from bridge.spool import Received, Spool, StoredPacket
@@ -86,6 +88,40 @@ def test_a_spike_of_a_drifting_station_is_no_value_and_is_counted(
     assert len(logged) == 1
     assert logged[0].startswith("Garden (1): temperature 128.859 at ")
     assert "outside its plausible range -40..125" in logged[0]
+
+
+def test_decode_applies_the_config_s_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test that the decode command applies the station's send delay, calibration
+    and ranges, and names the values out of range."""
+    station = SimStation(1, PARSER, START, seed=3, send_delay=0.0)
+    wake = with_temperature_raw(station.wake(), 29, 0xFFFC)
+    config_file = write_config(
+        tmp_path / "config.yaml",
+        {"stations": {1: {"send_delay": 2.5, "calibrate": {"humidity": {"offset": 1}}}}},
+    )
+    assert (
+        bridge_cli.main(
+            ["decode", wake.packet.hex(), "-c", str(config_file), "--arrival", str(wake.arrival)]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    newest = out["samples"][-1]
+    assert newest["time"] == format_time(round((wake.arrival - 2.5) * 1000))
+    assert "temperature" not in newest
+    assert out["out_of_range"] == [
+        {
+            "time_ms": round((wake.arrival - 2.5) * 1000),
+            "key": "temperature",
+            "value": pytest.approx(128.859, abs=0.001),
+            "low": -40.0,
+            "high": 125.0,
+        }
+    ]
+    plain = PARSER.decode(wake.packet).values[-1]
+    assert newest["humidity"] == pytest.approx(plain["humidity"] + 1)
 
 
 def test_a_configured_range_narrows_the_sensors_own(tmp_path: Path) -> None:
@@ -176,9 +212,7 @@ def test_two_stations_with_one_id_keep_every_sample_and_say_so(
     clock factor not learnt from their mixed-up spacing."""
     one = SimStation(9, PARSER, START, clock_factor=1.0, seed=1, send_delay=0.0)
     other = SimStation(9, PARSER, START + 1200, clock_factor=1.03, seed=2, send_delay=0.0)
-    wakes = sorted(
-        [*delivered_wakes(one, 6), *delivered_wakes(other, 6)], key=lambda w: w.arrival
-    )
+    wakes = sorted([*delivered_wakes(one, 6), *delivered_wakes(other, 6)], key=lambda w: w.arrival)
     received = [Received(w.packet, w.arrival, f"10.0.0.{n % 2}:4000") for n, w in enumerate(wakes)]
     with caplog.at_level(logging.WARNING, logger="bridge.decoding"):
         batches = decoded(tmp_path, {"stations": {9: {"name": "Twins"}}}, received)
@@ -285,8 +319,7 @@ def test_one_station_reset_between_wake_ups_is_not_two() -> None:
         ),
         (
             {"send_delay": 2500},
-            "stations -> 3 -> send_delay: seconds from 0 to 60 (see docs/protocol.md) "
-            "(got 2500)",
+            "stations -> 3 -> send_delay: seconds from 0 to 60 (see docs/protocol.md) (got 2500)",
         ),
     ],
 )
