@@ -23,8 +23,10 @@ __all__ = [
     "HEALTH_FIELDS",
     "Batch",
     "Sample",
+    "export_record",
     "format_time",
     "make_batch",
+    "parse_moment",
     "parse_time",
     "shares_id",
 ]
@@ -73,6 +75,22 @@ def parse_time(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return round(moment.timestamp() * 1000)
+
+
+def parse_moment(text: str) -> int:
+    """Unix milliseconds of unix seconds or an RFC 3339 time, as a user gives a
+    range (``export --since``, the status page's API); raises ``ValueError``."""
+    try:
+        return round(float(text) * 1000)
+    except ValueError:
+        return parse_time(text)
+
+
+def export_record(
+    device_id: int, station: str, time_ms: int, values: dict[str, float]
+) -> dict[str, Any]:
+    """One stored sample as ``export`` writes it and the status page's API serves it."""
+    return {"device_id": device_id, "station": station, "time": format_time(time_ms), **values}
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,11 +51,17 @@ from bridge.sim import SimStation, send_packet
 from bridge.spool import StoredPacket
 from bridge.timing import StationClock
 from tests.support import floods
-from tests.support.bridge import bridge_config, bridge_process, running_bridge, write_config
+from tests.support.bridge import (
+    BridgeProcess,
+    bridge_config,
+    bridge_process,
+    running_bridge,
+    write_config,
+)
 from tests.support.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE
 from tests.support.ledger import Ledger, Progress, ledger, progress
 from tests.support.mqtt import Watcher
-from tests.support.servers import InfluxDB1, Mosquitto, free_port
+from tests.support.servers import InfluxDB1, Mosquitto, Server, free_port
 from tests.support.waiting import eventually, wait_until
 
 pytestmark = pytest.mark.servers
@@ -93,6 +99,14 @@ def config_file(
 
 def influx_section(influx: InfluxDB1, database: str) -> dict[str, Any]:
     return {"url": influx.url, "api": 1, "database": database, "flush_interval": 0.2}
+
+
+def both_sinks(influx: InfluxDB1, database: str, broker: Mosquitto) -> dict[str, Any]:
+    """The config's sections for both sinks: ``database`` on ``influx``, and ``broker``."""
+    return {
+        "influxdb": influx_section(influx, database),
+        "mqtt": {"host": broker.host, "port": broker.port},
+    }
 
 
 class Stations:
@@ -146,16 +160,34 @@ class Count:
 
     test: str
     sent: int
-    committed: int
     counts: Ledger
     in_influx: int | None
     crashes: int
     extra: str = ""
 
+    @classmethod
+    def of(
+        cls,
+        test: str,
+        sent: int,
+        db: Path,
+        log: Path | None = None,
+        influx: tuple[InfluxDB1, str] | None = None,
+    ) -> Count:
+        """The counts of the bridge that wrote ``db``: a traceback in ``log`` is a
+        crash; with ``influx`` (server, database), the points written there."""
+        return cls(
+            test,
+            sent,
+            ledger(db),
+            None if influx is None else influx_points(*influx),
+            0 if log is None else tracebacks(log),
+        )
+
     def print(self) -> None:
         influx = "-" if self.in_influx is None else f"{self.in_influx}"
         print(
-            f"\nfaults: {self.test}: sent {self.sent} packets, committed {self.committed}, "
+            f"\nfaults: {self.test}: sent {self.sent} packets, committed {self.counts.packets}, "
             f"decoded {self.counts.done} (twice {self.counts.decoded_twice}, "
             f"incomplete {self.counts.incomplete}, kept aside {self.counts.kept}, "
             f"waiting {self.counts.new}); samples stored {self.counts.samples} "
@@ -165,10 +197,12 @@ class Count:
         )
 
     def assert_no_loss(self) -> None:
-        """Every committed packet decoded once, whole, and (with InfluxDB) written."""
+        """Print the line; every committed packet decoded once, whole, and (with
+        InfluxDB) written."""
+        self.print()
         assert self.counts.new == 0
         assert self.counts.kept == 0
-        assert self.counts.done == self.counts.packets == self.committed
+        assert self.counts.done == self.counts.packets
         assert self.counts.decoded_twice == 0
         assert self.counts.incomplete == 0
         if self.in_influx is not None:
@@ -187,6 +221,20 @@ def settled(
         raise AssertionError(f"{note}\n{ledger(db)}\n--- bridge log:\n{tail}") from None
 
 
+def outage_under_load(
+    bridge: BridgeProcess, server: Server, down: float, port: int, packets: int, *, rate: float
+) -> dict[str, Any]:
+    """The bridge started, and ``server`` stopped for ``down`` seconds while
+    stations send it ``packets`` at ``rate``; the stations' report once they are done."""
+    bridge.start()
+    stations = Stations(port, packets, rate=rate)
+    time.sleep(1.0)
+    server.stop()
+    time.sleep(down)
+    server.start()
+    return stations.report()
+
+
 def delivered(db: Path, *sinks: str) -> bool:
     now = progress(db)
     return now.new == 0 and all(now.delivered(sink) for sink in sinks)
@@ -203,12 +251,7 @@ def test_kill_9_repeatedly_under_load_with_both_sinks(
     them in InfluxDB, with no duplicate."""
     port = free_port()
     with Mosquitto() as broker:
-        config = config_file(
-            tmp_path,
-            port,
-            influxdb=influx_section(influx, database),
-            mqtt={"host": broker.host, "port": broker.port},
-        )
+        config = config_file(tmp_path, port, **both_sinks(influx, database, broker))
         db = tmp_path / "wx.db"
         log = tmp_path / "bridge.log"
         rng = random.Random(7)
@@ -224,19 +267,13 @@ def test_kill_9_repeatedly_under_load_with_both_sinks(
             report = stations.report()
             wait_until(lambda: delivered(db, "influxdb", "mqtt"), "delivery", 60)
             assert bridge.terminate() == 0
-        counts = ledger(db)
-        count = Count(
-            "kill -9 x4",
-            report["packets_sent"],
-            counts.packets,
-            counts,
-            influx_points(influx, database),
-            # The four kills are ours; anything else that ended the bridge is a crash.
-            tracebacks(log),
-            extra=f"; in flight at the kills {report['packets_sent'] - counts.packets}, "
-            f"refused while down {report['failures']}",
-        )
-    count.print()
+    # The four kills are ours; anything else that ended the bridge is a crash.
+    count = Count.of("kill -9 x4", report["packets_sent"], db, log, (influx, database))
+    counts = count.counts
+    count.extra = (
+        f"; in flight at the kills {report['packets_sent'] - counts.packets}, "
+        f"refused while down {report['failures']}"
+    )
     count.assert_no_loss()
     assert kills == 4
     # The kills happened under load. How many packets arrive between kills
@@ -263,29 +300,17 @@ def test_influxdb_stopped_and_restarted_under_load(
     log = tmp_path / "bridge.log"
     try:
         with bridge_process(config, log) as bridge:
-            bridge.start()
-            stations = Stations(port, 1200, rate=300)
-            time.sleep(1.0)
-            influx.stop()
-            time.sleep(2.0)
-            influx.start()
-            report = stations.report()
+            report = outage_under_load(bridge, influx, 2.0, port, 1200, rate=300)
             wait_until(lambda: delivered(db, "influxdb"), "InfluxDB to catch up", 60)
             assert bridge.process is not None
             assert bridge.process.poll() is None
             assert bridge.terminate() == 0
     finally:
         influx.start()
-    counts = ledger(db)
-    count = Count(
-        "InfluxDB stopped and restarted",
-        report["packets_sent"],
-        counts.packets,
-        counts,
-        influx_points(influx, database),
-        tracebacks(log),
+    count = Count.of(
+        "InfluxDB stopped and restarted", report["packets_sent"], db, log, (influx, database)
     )
-    count.print()
+    counts = count.counts
     count.assert_no_loss()
     assert report["failures"] == 0
     assert counts.packets == report["packets_sent"] == 1200
@@ -301,24 +326,13 @@ def test_broker_stopped_and_restarted_under_load(
     does not disturb InfluxDB."""
     port = free_port()
     with Mosquitto(persistence=True) as broker:
-        config = config_file(
-            tmp_path,
-            port,
-            influxdb=influx_section(influx, database),
-            mqtt={"host": broker.host, "port": broker.port},
-        )
+        config = config_file(tmp_path, port, **both_sinks(influx, database, broker))
         db = tmp_path / "wx.db"
         log = tmp_path / "bridge.log"
         watcher = Watcher(broker, "wxstation/+/batch", client_id="faults", persistent=True)
         try:
             with bridge_process(config, log) as bridge:
-                bridge.start()
-                stations = Stations(port, 900, rate=200)
-                time.sleep(1.0)
-                broker.stop()
-                time.sleep(1.5)
-                broker.start()
-                report = stations.report()
+                report = outage_under_load(bridge, broker, 1.5, port, 900, rate=200)
                 wait_until(lambda: delivered(db, "influxdb", "mqtt"), "delivery", 60)
                 stored = _sample_keys(db)
                 wait_until(lambda: len(_published(watcher)) >= len(stored), "the subscriber", 30)
@@ -327,18 +341,14 @@ def test_broker_stopped_and_restarted_under_load(
             watcher.close()
         published = _published(watcher)
         received = sum(len(m.json()["samples"]) for m in watcher.messages)
-    counts = ledger(db)
-    count = Count(
-        "broker stopped and restarted",
-        report["packets_sent"],
-        counts.packets,
-        counts,
-        influx_points(influx, database),
-        tracebacks(log),
-        extra=f"; on MQTT {len(published)} distinct samples, {received - len(published)} "
-        "received twice (QoS 1 is at least once)",
+    count = Count.of(
+        "broker stopped and restarted", report["packets_sent"], db, log, (influx, database)
     )
-    count.print()
+    counts = count.counts
+    count.extra = (
+        f"; on MQTT {len(published)} distinct samples, {received - len(published)} "
+        "received twice (QoS 1 is at least once)"
+    )
     count.assert_no_loss()
     assert report["failures"] == 0
     assert counts.packets == report["packets_sent"]
@@ -434,19 +444,11 @@ def test_disk_full_stops_accepting_and_loses_nothing(tmp_path: Path) -> None:
                 note=f"sent {sent}, refused {refused}",
             )
             assert bridge.terminate() == 0
-        counts = ledger(db)
-    count = Count(
-        "disk full (tmpfs)",
-        sent,
-        counts.packets,
-        counts,
-        None,
-        tracebacks(log),
-        extra=f"; refused while full {refused}",
-    )
-    count.print()
+        # Read before the file system goes away.
+        count = Count.of("disk full (tmpfs)", sent, db, log)
+    count.extra = f"; refused while full {refused}"
     count.assert_no_loss()
-    assert counts.samples_and_conflicts == samples
+    assert count.counts.samples_and_conflicts == samples
     assert "not accepting packets: cannot write the database" in full_log
 
 
@@ -523,11 +525,9 @@ async def test_database_full_keeps_packets_and_resumes(
             lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'done'") == sent,
             what="every accepted packet decoded",
         )
-    counts = ledger(tmp_path / "wxstation.db")
-    count = Count("database full (max_page_count)", sent, counts.packets, counts, None, 0)
-    count.print()
+    count = Count.of("database full (max_page_count)", sent, tmp_path / "wxstation.db")
     count.assert_no_loss()
-    assert counts.samples_and_conflicts == 30 * sent
+    assert count.counts.samples_and_conflicts == 30 * sent
 
 
 async def test_pausing_serves_the_connections_already_in_the_backlog(tmp_path: Path) -> None:
@@ -546,10 +546,7 @@ async def test_pausing_serves_the_connections_already_in_the_backlog(tmp_path: P
         for _ in range(10):
             send_packet("127.0.0.1", bridge.port, next(packets))
         assert await bridge.shutdown() == 0
-    counts = ledger(tmp_path / "wxstation.db")
-    count = Count("backlog at pause and stop", 20, counts.packets, counts, None, 0)
-    count.print()
-    count.assert_no_loss()
+    Count.of("backlog at pause and stop", 20, tmp_path / "wxstation.db").assert_no_loss()
 
 
 # --- hostile input --------------------------------------------------------------------
@@ -679,18 +676,14 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
         reader.close()
     real = {bytes(data): samples for data, state, _, samples in rows if bytes(data) in valid}
     kept = [reason for _, state, reason, _ in rows if state == "kept"]
-    counts = ledger(db)
     counted = noise_connections(db)
-    count = Count(
-        "fuzzed packets",
-        len(sent),
-        counts.packets,
-        counts,
-        None,
-        tracebacks(log) + (not alive),
-        extra=f"; real {len(valid)} with all samples {sum(1 for n in real.values() if n == 30)}, "
+    count = Count.of("fuzzed packets", len(sent), db, log)
+    counts = count.counts
+    count.crashes += not alive
+    count.extra = (
+        f"; real {len(valid)} with all samples {sum(1 for n in real.values() if n == 30)}, "
         f"kept aside with a reason {sum(1 for r in kept if r)} of {len(kept)}, "
-        f"not a station's (counted, none refused) {counted}",
+        f"not a station's (counted, none refused) {counted}"
     )
     count.print()
     assert alive
@@ -736,21 +729,13 @@ def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) 
             for sock in idle:
                 sock.close()
         assert bridge.terminate() == 0
-    counts = ledger(db)
-    count = Count(
-        "300 idle connections",
-        len(packets),
-        counts.packets,
-        counts,
-        None,
-        tracebacks(log),
-        extra=f"; idle connections closed by the bridge {closed}; stations served "
-        f"within {served:.1f} s",
+    count = Count.of("300 idle connections", len(packets), db, log)
+    count.extra = (
+        f"; idle connections closed by the bridge {closed}; stations served within {served:.1f} s"
     )
-    count.print()
     count.assert_no_loss()
     assert closed == 300
-    assert counts.samples_and_conflicts == 30 * len(packets)
+    assert count.counts.samples_and_conflicts == 30 * len(packets)
 
 
 # --- floods of traffic that is not a station's (tests/support/floods.py; CI sizes in test_flood.py)
