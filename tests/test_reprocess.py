@@ -128,9 +128,9 @@ def test_reprocess_replaces_a_station_s_samples_at_their_times(tmp_path: Path) -
     assert sum(len(b.out_of_range) for b in new_batches) == out_of_range
     assert (
         f"Garden (1): {len(new_batches)} packets decoded again, {replaced} samples replaced "
-        f"at their times, {out_of_range} values out of range"
+        f"at their times, {out_of_range} values out of range; the bridge delivers them to its "
+        "sinks when it next runs"
     ) in said
-    assert "the bridge delivers them to its sinks when it next runs" in said
 
 
 def test_reprocess_of_a_station_the_config_does_not_have(tmp_path: Path) -> None:
@@ -161,13 +161,13 @@ async def delivered(bridge: RunningBridge, published: list[Any], messages: int) 
 
 @pytest.mark.servers
 async def test_reprocess_overwrites_influxdb_points_and_republishes_on_mqtt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    """Test that with a bridge running on real InfluxDB and Mosquitto, reprocess
-    --station after a calibration leaves InfluxDB with the same points (same
-    count, same times) holding the corrected values, and publishes the station's
-    packets again on MQTT with the corrected samples at the same times."""
-    monkeypatch.setattr("bridge.pipeline.POLL_INTERVAL", 0.2)  # the replaced batches at once
+    """Test that reprocess --station after a calibration, refused while the bridge
+    runs and done once it is stopped, leaves InfluxDB with the same points (same
+    count, same times) holding the corrected values once the bridge runs again,
+    which also publishes the station's packets again on MQTT with the corrected
+    samples at the same times."""
     wakes = garden_wakes()
     with InfluxDB1() as influxdb, Mosquitto() as broker:
         start = influxdb.now() - 2 * 86400
@@ -186,20 +186,24 @@ async def test_reprocess_overwrites_influxdb_points_and_republishes_on_mqtt(
         config = bridge_config(tmp_path, raw)
         capture = write_capture(tmp_path / "capture.jsonl", wakes)
         garden_packets = sum(1 for w in wakes if w.packet[7] == 1)
-        async with (
-            batch_messages(broker) as published,
-            running_bridge(config, build_sinks(config)) as bridge,
-        ):
-            run("ingest", str(capture), "-c", str(config_file))
-            await delivered(bridge, published, len(wakes))
-            points_before = influxdb.query(GARDEN_POINTS, "wx")
-            first_round = list(published)
+        async with batch_messages(broker) as published:
+            async with running_bridge(config, build_sinks(config)) as bridge:
+                run("ingest", str(capture), "-c", str(config_file))
+                await delivered(bridge, published, len(wakes))
+                points_before = influxdb.query(GARDEN_POINTS, "wx")
+                first_round = list(published)
 
-            raw["stations"][1]["calibrate"] = {"temperature": {"offset": -0.4}}
-            write_config(config_file, raw)
+                raw["stations"][1]["calibrate"] = {"temperature": {"offset": -0.4}}
+                write_config(config_file, raw)
+                refused = cli("reprocess", "--station", "1", "-c", str(config_file))
+                assert refused.returncode == 4
+                assert "stop the bridge first" in refused.stderr
+
             said = run("reprocess", "--station", "1", "-c", str(config_file))
-            assert "the running bridge delivers them to its sinks within seconds" in said
-            await delivered(bridge, published, len(wakes) + garden_packets)
+            assert "the bridge delivers them to its sinks when it next runs" in said
+            config = bridge_config(tmp_path, raw)
+            async with running_bridge(config, build_sinks(config)) as bridge:
+                await delivered(bridge, published, len(wakes) + garden_packets)
             again = published[len(first_round) :]
         points_after = influxdb.query(GARDEN_POINTS, "wx")
 
