@@ -39,7 +39,7 @@ from bridge.parsers import (
 )
 from bridge.protocol import DEFAULT_WAKE_EVERY_S, PacketError, parse_header
 from bridge.receiver import Receiver
-from bridge.samples import HEALTH_FIELDS, Batch, Sample, parse_time
+from bridge.samples import HEALTH_FIELDS, Batch, Sample, parse_time, shares_id
 from bridge.sinks.discovery import AVAILABLE, MANUFACTURER, NODE, Topics, component, device_model
 from bridge.spool import Received, StoredPacket
 from bridge.timing import StationClock
@@ -72,6 +72,7 @@ __all__ = [
     "find_parser_class",
     "is_available",
     "parse_time",
+    "shares_id",
 ]
 
 _LOGGER = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ from bridge.errors import (
 )
 from bridge.overview import sink_overviews, station_overviews
 from bridge.protocol import PacketError, parse_header
+from bridge.reprocess import replay_station
 from bridge.samples import export_record, format_time, make_batch, parse_moment
 from bridge.service import (
     EXIT_CONFIG,
@@ -62,7 +63,12 @@ def _summary(config: Config) -> str:
     ]
     for device_id, station in sorted(config.stations.items()):
         fields = ", ".join(f.key for f in station.parser.all_fields)
-        lines.append(f"  {device_id}: {station.name} ({station.parser.kind}: {fields})")
+        notes = ""
+        if station.send_delay:
+            notes += f"; send delay {station.send_delay:g} s"
+        if station.quality.calibrate:
+            notes += f"; calibrated: {', '.join(station.quality.calibrate)}"
+        lines.append(f"  {device_id}: {station.name} ({station.parser.kind}: {fields}{notes})")
     unknown = config.unknown_stations
     lines.append(
         "unknown stations: "
@@ -105,7 +111,15 @@ def decode(args: argparse.Namespace) -> int:
             )
             return 1
         arrival = time.time() if args.arrival is None else args.arrival
-        batch, _ = make_batch(station.name, station.parser, StationClock(), data, arrival)
+        batch, _ = make_batch(
+            station.name,
+            station.parser,
+            StationClock(),
+            data,
+            arrival,
+            quality=station.quality,
+            send_delay=station.send_delay,
+        )
     except PacketError as err:
         print(f"refused: {err}", file=sys.stderr)
         return 1
@@ -119,6 +133,7 @@ def decode(args: argparse.Namespace) -> int:
                 "received": batch.received,
                 "cut": batch.cut,
                 "problems": list(batch.problems),
+                "out_of_range": [one.as_dict() for one in batch.out_of_range],
                 "samples": [sample.as_dict() for sample in batch.samples],
             },
             indent=2 if args.pretty else None,
@@ -189,10 +204,50 @@ def _decode_now(spool: Spool, config: Config, alone: bool) -> None:
 def reprocess(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(args.log_level or config.log_level)
+    if args.station is not None:
+        return _reprocess_station(args, config)
+    if args.since or args.until:
+        print("--since and --until go with --station", file=sys.stderr)
+        return 2
     with _open_spool(config) as (spool, alone):
         count = spool.requeue_kept(args.device)
         print(f"{count} kept-aside packets queued for decoding")
         _decode_now(spool, config, alone)
+    return 0
+
+
+def _reprocess_station(args: argparse.Namespace, config: Config) -> int:
+    """Decode a station's decoded packets again and replace their samples."""
+    device_id = args.station
+    station = config.station(device_id)
+    if station is None:
+        print(
+            f"device {device_id} is not configured (unknown_stations: keep): add it under "
+            "stations first",
+            file=sys.stderr,
+        )
+        return 1
+    since = parse_moment(args.since) / 1000 if args.since else None
+    until = parse_moment(args.until) / 1000 if args.until else None
+    with _open_spool(config) as (spool, alone):
+        if not alone:
+            print(
+                "stop the bridge first: it decodes with the config it started with and "
+                "delivers what it decoded itself; start it again with this config afterwards",
+                file=sys.stderr,
+            )
+            return EXIT_DATABASE
+        replay = replay_station(config, spool.station_packets(device_id), since=since, until=until)
+        stored = spool.replace_batches(replay.batches)
+    for packet_id, reason in replay.refused:
+        print(f"packet {packet_id} is not decoded with this config, its samples stay: {reason}")
+    samples = sum(len(one.batch.samples) for one in stored)
+    outside = sum(len(one.batch.out_of_range) for one in stored)
+    print(
+        f"{station.name} ({device_id}): {len(stored)} packets decoded again, {samples} samples "
+        f"replaced at their times, {outside} values out of range; the bridge delivers them to "
+        "its sinks when it next runs"
+    )
     return 0
 
 
@@ -266,6 +321,7 @@ def status(args: argparse.Namespace) -> int:
             print(f"  {conflict}")
         if count > len(conflicts):
             print(f"  and {count - len(conflicts)} older ones")
+        _print_shared_ids(spool, config)
         _print_noise(spool)
         newest = spool.newest_batches(), spool.newest_samples()
         for station in station_overviews(config, *newest, time.time()):
@@ -275,6 +331,22 @@ def status(args: argparse.Namespace) -> int:
         ):
             print(sink.line())
     return 0
+
+
+def _print_shared_ids(spool: Spool, config: Config) -> None:
+    """The device ids that two stations seem to send with (see bridge.timing)."""
+    for device_id, clock in sorted(spool.clocks().items()):
+        if not clock.shared_id:
+            continue
+        station = config.station(device_id)
+        name = station.name if station else f"device {device_id}"
+        last = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(clock.clashes[-1]))
+        print(
+            f"shared device id {device_id} ({name}): {len(clock.clashes)} packets in the day "
+            f"before its newest came sooner after the one before than its wake interval "
+            f"allows, the last at {last} UTC: two stations seem to send with this id; every "
+            "sample is kept, but give each station its own device id"
+        )
 
 
 def _print_noise(spool: Spool) -> None:
@@ -386,8 +458,20 @@ def _build_cli() -> argparse.ArgumentParser:
         help="auto (the default): uvloop when it is installed, else asyncio's own",
     )
     runner.set_defaults(run=run)
-    again = command("reprocess", "decode kept-aside packets again, e.g. after fixing the config")
-    again.add_argument("--device", type=int, help="only packets claiming this device id")
+    again = command(
+        "reprocess",
+        "decode kept-aside packets again, e.g. after fixing the config; with --station, a "
+        "station's decoded packets, replacing their samples (e.g. after a calibration)",
+    )
+    again.add_argument("--device", type=int, help="only kept-aside packets claiming this device id")
+    again.add_argument(
+        "--station",
+        type=int,
+        metavar="ID",
+        help="decode this station's decoded packets again and replace their samples",
+    )
+    again.add_argument("--since", help="with --station: packets that arrived from this time on")
+    again.add_argument("--until", help="with --station: packets that arrived before this time")
     again.set_defaults(run=reprocess)
     exporter = command("export", "print stored samples (or, with --raw, the received packets)")
     exporter.add_argument("--station", type=int, metavar="ID", help="only this device id")

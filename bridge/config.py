@@ -29,6 +29,7 @@ from bridge.parsers import (
 from bridge.parsers.conversions import CONVERSIONS
 from bridge.parsers.declarative import TYPES
 from bridge.parsers.derived import DERIVED
+from bridge.quality import Calibration, Quality
 
 __all__ = [
     "DEFAULT_HTTP_PORT",
@@ -124,6 +125,11 @@ def default_station_name(device_id: int) -> str:
     return f"Station {device_id}"
 
 
+#: The longest ``send_delay`` taken: the ESP's own client gives up far sooner,
+#: so more is a typo (milliseconds for seconds).
+MAX_SEND_DELAY = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
     """The status page, ``/metrics``, the JSON API and ``/healthz``."""
@@ -144,6 +150,15 @@ class StationConfig:
     parser: StationParser
     #: The only address this station may send from, when set.
     address: IPAddress | None = None
+    #: Seconds from the newest sample to the packet's arrival: the ESP boots,
+    #: joins the network and connects after the ATtiny measured.
+    send_delay: float = 0.0
+    #: Calibration and plausible ranges; by default the parser's ranges.
+    quality: Quality = None  # type: ignore[assignment]  # filled in from the parser
+
+    def __post_init__(self) -> None:
+        if self.quality is None:
+            object.__setattr__(self, "quality", Quality.of(self.parser))
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +351,29 @@ def _unique_keys(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return fields
 
 
+def _calibration(value: Any) -> Calibration:
+    spec = vol.Schema(
+        vol.All(
+            {vol.Optional("offset"): vol.Coerce(float), vol.Optional("scale"): vol.Coerce(float)},
+            vol.Length(min=1, msg="give an offset, a scale or both, e.g. {offset: -0.4}"),
+        )
+    )(value)
+    return Calibration(**spec)
+
+
+def _range(value: Any) -> tuple[float, float]:
+    pair = vol.Schema(
+        vol.All(
+            [vol.Coerce(float)],
+            vol.Length(min=2, max=2, msg="give [lowest, highest], e.g. [-30, 50]"),
+        )
+    )(value)
+    low, high = pair
+    if not low < high:
+        raise vol.Invalid(f"the lowest value must be below the highest (got [{low:g}, {high:g}])")
+    return (low, high)
+
+
 _STATION = vol.Schema(
     vol.All(
         {
@@ -344,6 +382,16 @@ _STATION = vol.Schema(
             vol.Exclusive("fields", "layout"): vol.All([_FIELD], vol.Length(min=1), _unique_keys),
             vol.Optional("derived", default=[]): [_one_of(*DERIVED)],
             vol.Optional("address"): _address,
+            _option(StationConfig, "send_delay"): vol.All(
+                vol.Coerce(float),
+                vol.Range(
+                    min=0,
+                    max=MAX_SEND_DELAY,
+                    msg=f"seconds from 0 to {MAX_SEND_DELAY:g} (see docs/protocol.md)",
+                ),
+            ),
+            vol.Optional("calibrate", default={}): {str: _calibration},
+            vol.Optional("range", default={}): {str: _range},
         }
     )
 )
@@ -483,11 +531,22 @@ def parse_config(raw: Any, source: Path | None = None) -> Config:
                 source=source,
                 problems=(f"stations -> {device_id}: {err}",),
             ) from err
+        calibrate = spec.get("calibrate", {})
+        ranges = spec.get("range", {})
+        unknown = _unknown_keys(device_id, parser, calibrate, ranges)
+        if unknown:
+            raise ConfigError(
+                f"{source or 'config'}: " + "\n  ".join(["invalid config:", *unknown]),
+                source=source,
+                problems=tuple(unknown),
+            )
         stations[device_id] = StationConfig(
             device_id,
             spec.get("name") or default_station_name(device_id),
             parser,
             spec.get("address"),
+            spec.get("send_delay", config_default(StationConfig, "send_delay")),
+            Quality.of(parser, calibrate, ranges),
         )
     influx = data.get("influxdb")
     mqtt = data.get("mqtt")
@@ -509,6 +568,31 @@ def parse_config(raw: Any, source: Path | None = None) -> Config:
         log_level=data["log_level"],
         source=source,
     )
+
+
+def _unknown_keys(
+    device_id: int,
+    parser: StationParser,
+    calibrate: Mapping[str, Calibration],
+    ranges: Mapping[str, tuple[float, float]],
+) -> list[str]:
+    """A problem line for each calibrated or ranged key the station does not report.
+
+    Calibration is of measured values (derived ones follow from them); a range
+    may be given to derived values too.
+    """
+    own = [f.key for f in parser.fields]
+    every = [f.key for f in parser.all_fields]
+    problems = []
+    for section, keys, allowed in (("calibrate", calibrate, own), ("range", ranges, every)):
+        for key in keys:
+            if key not in allowed:
+                problems.append(
+                    f"stations -> {device_id} -> {section} -> {key}: the station has no "
+                    f"{'measured ' if section == 'calibrate' else ''}field {key!r}; "
+                    f"its {parser.kind} parser has: {', '.join(allowed)}"
+                )
+    return problems
 
 
 # --- YAML with !secret and !env ------------------------------------------------

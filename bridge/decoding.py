@@ -96,7 +96,13 @@ def decode_one(
     clock = clocks.get(device_id, StationClock())
     try:
         batch, after = make_batch(
-            station.name, station.parser, clock, packet.data, packet.received_at
+            station.name,
+            station.parser,
+            clock,
+            packet.data,
+            packet.received_at,
+            quality=station.quality,
+            send_delay=station.send_delay,
         )
     except PacketError as err:
         return DecodeResult(packet, kept=str(err), kept_kind=UNDECODABLE)
@@ -130,7 +136,13 @@ def log_result(result: DecodeResult) -> None:
     if result.conflicts:
         notes.append(f"{len(result.conflicts)} samples kept aside as conflicts")
     notes.extend(batch.problems)
-    level = logging.WARNING if batch.cut or batch.problems or result.conflicts else logging.INFO
+    if batch.out_of_range:
+        notes.append(f"{len(batch.out_of_range)} values out of range, not stored")
+    level = (
+        logging.WARNING
+        if batch.cut or batch.problems or result.conflicts or batch.out_of_range
+        else logging.INFO
+    )
     log.log(
         level,
         "%s (%d) from %s: %d samples%s every %.1f s, clock %+.2f %%%s",
@@ -143,6 +155,31 @@ def log_result(result: DecodeResult) -> None:
         (batch.clock_factor - 1) * 100,
         f" ({'; '.join(notes)})" if notes else "",
     )
+    for one in batch.out_of_range:
+        log.warning(
+            "%s (%d): %s %g at %s is outside its plausible range %g..%g: not stored as a "
+            "value (the packet keeps it; fix the range and 'wxstation-bridge reprocess' if "
+            "it was real)",
+            batch.station,
+            batch.device_id,
+            one.key,
+            one.value,
+            format_time(one.time_ms),
+            one.low,
+            one.high,
+        )
+    if batch.shared_id_news:
+        log.warning(
+            "%s (%d): %d packets of device id %d in the last day came sooner after the one "
+            "before than its wake interval (%d s) allows and resent nothing: two stations "
+            "seem to send with this device id. Every sample is kept, but their clocks are "
+            "not learnt; give each station its own device id",
+            batch.station,
+            batch.device_id,
+            batch.id_clashes,
+            batch.device_id,
+            batch.header.wake_every_s,
+        )
     for conflict in result.conflicts:
         log.warning(
             "two different samples of one station and time, %s: the stored one stays, "

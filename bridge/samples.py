@@ -1,6 +1,7 @@
-"""A packet made into samples: decoded by the station's parser, stamped by its clock.
+"""A packet made into samples: decoded by the station's parser, checked, stamped by its clock.
 
-:func:`make_batch` is the one place where decoding and timing meet. It is pure,
+:func:`make_batch` is the one place where decoding, quality control
+(:mod:`bridge.quality`) and timing meet. It is pure,
 so the bridge's pipeline, the ``decode`` command and the Home Assistant
 integration all turn the same bytes into the same samples.
 """
@@ -8,14 +9,15 @@ integration all turn the same bytes into the same samples.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bridge.parsers import Field, StationParser
 from bridge.protocol import Header
-from bridge.timing import StationClock, stamp_packet
+from bridge.quality import OutOfRange, Quality
+from bridge.timing import SHARED_ID_CLASHES, StationClock, stamp_packet
 
 __all__ = [
     "HEALTH_FIELDS",
@@ -27,6 +29,7 @@ __all__ = [
     "make_batch",
     "parse_moment",
     "parse_time",
+    "shares_id",
 ]
 
 
@@ -37,7 +40,16 @@ HEALTH_FIELDS = (
     Field("samples", "Samples in last packet", precision=0, icon="mdi:counter"),
     Field("interval", "Sample interval", "s", "duration", precision=1),
     Field("clock_error", "Clock error", "%", precision=2, icon="mdi:clock-alert-outline"),
+    Field("out_of_range", "Values out of range", precision=0, icon="mdi:alert-outline"),
 )
+
+
+def shares_id(health: Mapping[str, object]) -> bool:
+    """Whether a station's health (:meth:`Batch.health`) says two stations send
+    with its device id: its packets' spacing contradicted the wake interval
+    often enough (see :mod:`bridge.timing`)."""
+    clashes = health.get("id_clashes", 0)
+    return isinstance(clashes, int) and clashes >= SHARED_ID_CLASHES
 
 
 def format_time(time_ms: int) -> str:
@@ -132,10 +144,22 @@ class Batch:
     clock_factor: float
     calibrated: bool
     problems: tuple[str, ...] = ()
+    #: Values outside their plausible range, taken out of their samples.
+    out_of_range: tuple[OutOfRange, ...] = ()
+    #: Packets of this device id in the last day whose spacing contradicted the
+    #: wake interval (see :mod:`bridge.timing`), this one included.
+    id_clashes: int = 0
+    #: This packet is a clash worth saying (see :attr:`StationClock.clash_is_news`).
+    shared_id_news: bool = False
 
     @property
     def cut(self) -> bool:
         return self.received < self.announced
+
+    @property
+    def shared_id(self) -> bool:
+        """True when two stations seem to send with this device id."""
+        return self.id_clashes >= SHARED_ID_CLASHES
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the samples, as JSON-ready data (see :meth:`from_dict`)."""
@@ -152,11 +176,19 @@ class Batch:
             "clock_factor": self.clock_factor,
             "calibrated": self.calibrated,
             "problems": list(self.problems),
+            "out_of_range": [one.as_dict() for one in self.out_of_range],
+            "id_clashes": self.id_clashes,
+            "shared_id_news": self.shared_id_news,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], samples: tuple[Sample, ...]) -> Batch:
-        fields = {**data, "header": Header(**data["header"]), "problems": tuple(data["problems"])}
+        fields = {
+            **data,
+            "header": Header(**data["header"]),
+            "problems": tuple(data["problems"]),
+            "out_of_range": tuple(OutOfRange.from_dict(o) for o in data.get("out_of_range", ())),
+        }
         return cls(samples=samples, **fields)
 
     def health(self) -> dict[str, Any]:
@@ -171,6 +203,8 @@ class Batch:
             "clock_error": round((self.clock_factor - 1.0) * 100.0, 3),
             "wake_every": self.header.wake_every_s,
             "measure_every": self.header.measure_every_s,
+            "out_of_range": len(self.out_of_range),
+            "id_clashes": self.id_clashes,
         }
 
 
@@ -180,8 +214,16 @@ def make_batch(
     clock: StationClock,
     data: bytes,
     arrival: float,
+    *,
+    quality: Quality | None = None,
+    send_delay: float = 0.0,
 ) -> tuple[Batch, StationClock]:
-    """Decode and stamp one packet; raises :class:`~bridge.protocol.PacketError`."""
+    """Decode, check and stamp one packet; raises :class:`~bridge.protocol.PacketError`.
+
+    ``quality`` is the station's calibration and ranges (without it, the
+    parser's ranges); ``send_delay`` the seconds from the newest sample to the
+    packet's arrival.
+    """
     decoded = parser.decode(data)
     header = decoded.header
     timed = stamp_packet(
@@ -192,18 +234,29 @@ def make_batch(
         records=decoded.records,
         announced=decoded.announced,
         store_records=parser.store_records,
+        send_delay=send_delay,
     )
-    samples = tuple(
-        Sample(round(stamp * 1000), values)
-        for stamp, values in zip(timed.stamps, decoded.values, strict=True)
-        if stamp is not None
-    )
+    checks = quality if quality is not None else Quality.of(parser)
+    samples: list[Sample] = []
+    out_of_range: list[OutOfRange] = []
+    check = checks.check
+    for stamp, values in zip(timed.stamps, decoded.values, strict=True):
+        if stamp is None:
+            continue
+        time_ms = round(stamp * 1000)
+        kept, outside = check(values)
+        samples.append(Sample(time_ms, kept))
+        if outside:
+            out_of_range.extend(
+                OutOfRange(time_ms, key, value, *checks.ranges[key])
+                for key, value in outside.items()
+            )
     batch = Batch(
         device_id=header.device_id,
         station=station,
         arrival=arrival,
         header=header,
-        samples=samples,
+        samples=tuple(samples),
         announced=decoded.announced,
         received=len(decoded.records),
         resent=timed.resent,
@@ -212,5 +265,8 @@ def make_batch(
         clock_factor=timed.clock.clock_factor,
         calibrated=timed.calibrated,
         problems=decoded.problems,
+        out_of_range=tuple(out_of_range),
+        id_clashes=len(timed.clock.clashes),
+        shared_id_news=timed.clash and timed.clock.clash_is_news,
     )
     return batch, timed.clock

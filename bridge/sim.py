@@ -103,6 +103,9 @@ class SimStation:
     wake_every_s: int = DEFAULT_WAKE_EVERY_S
     measure_every_s: int = DEFAULT_MEASURE_EVERY_S
     seed: int = 0
+    #: Seconds from the newest sample to the packet's arrival; None: a random
+    #: delay in :data:`ESP_DELAY`, as a real ESP's boot and connection take.
+    send_delay: float | None = None
     store: list[tuple[float, bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -134,7 +137,8 @@ class SimStation:
             wake_every_s=self.wake_every_s,
             measure_every_s=self.measure_every_s,
         )
-        arrival = self._now + self._rng.uniform(*ESP_DELAY)
+        delay = self._rng.uniform(*ESP_DELAY) if self.send_delay is None else self.send_delay
+        arrival = self._now + delay
         return Wake(arrival, packet, tuple(t for t, _ in self.store))
 
     def delivered(self) -> None:

@@ -34,6 +34,7 @@ def test_check_config_accepts_the_example() -> None:
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
     assert "7: Greenhouse (fields: light, temperature, humidity, battery)" in result.stdout
+    assert "send delay 2.5 s; calibrated: temperature, humidity)" in result.stdout
 
 
 def test_check_config_names_the_broken_key(tmp_path: Path) -> None:

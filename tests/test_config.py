@@ -27,7 +27,13 @@ def test_example_config_is_valid() -> None:
     """Test that config.example.yaml loads and sets up what it shows."""
     config = load_config(ROOT / "config.example.yaml")
     assert set(config.stations) == {1, 7}
-    assert isinstance(config.stations[1].parser, ReferenceParser)
+    garden = config.stations[1]
+    assert isinstance(garden.parser, ReferenceParser)
+    assert garden.send_delay == 2.5
+    assert set(garden.quality.calibrate) == {"temperature", "humidity"}
+    assert garden.quality.ranges["temperature"] == (-30.0, 50.0)
+    assert config.stations[7].send_delay == 0.0
+    assert config.stations[7].quality.ranges == {"light": (0.0, 40000.0)}
     greenhouse = config.stations[7].parser
     assert isinstance(greenhouse, DeclarativeParser)
     assert (greenhouse.record_size, greenhouse.value_count) == (7, 4)

@@ -225,7 +225,8 @@ def test_default_and_legacy_layouts() -> None:
     assert default[-1] == (
         "weather_health,device_id=1,station=Garden samples=30.0,announced=30.0,"
         f"received=30.0,resent=0.0,interval={round(batch.spacing, 3)!r},clock_error=0.0,"
-        f"wake_every=3600.0,measure_every=120.0 {round(batch.arrival * 1000)}"
+        f"wake_every=3600.0,measure_every=120.0,out_of_range=0.0,id_clashes=0.0 "
+        f"{round(batch.arrival * 1000)}"
     )
     legacy = batch_lines(batch, "weather", "legacy")
     assert len(legacy) == 3 * len(batch.samples)

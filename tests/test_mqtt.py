@@ -66,6 +66,8 @@ def expected_health(arrival_ms: int, wake_every_s: int) -> dict[str, Any]:
         "clock_error": 0.0,
         "wake_every": wake_every_s,
         "measure_every": 120,
+        "out_of_range": 0,
+        "id_clashes": 0,
     }
 
 
@@ -103,6 +105,7 @@ def expected_batch(
         "header": expected_header(device_id, wake_every_s),
         "health": expected_health(arrival_ms, wake_every_s),
         "problems": [],
+        "out_of_range": [],
         "samples": [
             {"time": format_time(arrival_ms - 120_000), **oldest},
             {"time": format_time(arrival_ms), **newest},

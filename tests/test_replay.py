@@ -9,20 +9,19 @@ import io
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import pytest
 
 from bridge.config import parse_config
+from bridge.decoding import DecodeResult, log_result
 from bridge.parsers import ReferenceParser
-from bridge.samples import format_time
+from bridge.samples import format_time, make_batch
 from bridge.service import build_sinks, decode_offline
 from bridge.sim import SimStation, Wake, send_packet
 from bridge.spool import Received, Spool
+from bridge.timing import StationClock
 from tests.support.bridge import (
     RunningBridge,
     bridge_config,
@@ -31,6 +30,7 @@ from tests.support.bridge import (
     write_config,
 )
 from tests.support.ledger import READINGS, readings_samples
+from tests.support.mqtt import batch_messages
 from tests.support.servers import InfluxDB1, Mosquitto
 from tests.support.waiting import eventually
 
@@ -176,26 +176,6 @@ def decoded(bridge: RunningBridge) -> int:
 # --- the sinks ---------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def batch_messages(broker: Mosquitto) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every message on the MQTT batch topics while the block runs."""
-    seen: list[dict[str, Any]] = []
-    async with aiomqtt.Client(broker.host, broker.port) as client:
-        await client.subscribe("wxstation/+/batch", qos=1)
-
-        async def keep() -> None:
-            async for message in client.messages:
-                assert isinstance(message.payload, bytes)
-                seen.append(json.loads(message.payload))
-
-        task = asyncio.create_task(keep())
-        try:
-            yield seen
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-
 @pytest.mark.servers
 async def test_the_sinks_deliver_a_replayed_capture_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -262,9 +242,9 @@ def test_two_stations_with_one_id_in_the_same_millisecond_lose_no_sample(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Test that two different packets of one device id that arrive in the same
-    millisecond from two addresses (two stations flashed with one id) leave one
-    sample per time in the store and the other kept aside with both values, each
-    logged with the station, the time and both values."""
+    millisecond from two addresses (two stations flashed with one id) are both
+    stored whole, the second one's samples a millisecond after the first's, so
+    no two different samples of the station share a time; the clash is counted."""
     twins = [SimStation(3, ReferenceParser(), 1_790_000_000.0, seed=seed) for seed in (1, 2)]
     packets = [twin.wake().packet for twin in twins]
     with Spool(tmp_path / "wx.db") as spool:
@@ -273,6 +253,50 @@ def test_two_stations_with_one_id_in_the_same_millisecond_lose_no_sample(
         )
         with caplog.at_level(logging.WARNING, logger="bridge.decoding"):
             assert decode_offline(spool, parse_config({})) == (2, 0)
+        stored = [(time_ms, values) for _, _, time_ms, values in spool.samples()]
+        assert spool.conflicts(100) == (0, [])
+        batches = [batch for _, batch in spool.batches(after=0, limit=10)]
+    decoded = [PARSER.decode(data).values for data in packets]
+    first, second = (b.samples for b in batches)
+    assert [s.values for s in first] == list(decoded[0])
+    assert [s.values for s in second] == list(decoded[1])
+    assert [s.time_ms for s in second] == [s.time_ms + 1 for s in first]
+    assert sorted(stored, key=lambda one: one[0]) == sorted(
+        (s.time_ms, s.values) for s in (*first, *second)
+    )
+    assert [b.id_clashes for b in batches] == [0, 1]
+    assert not any("two different samples" in r.getMessage() for r in caplog.records)
+
+
+def test_two_different_samples_of_one_time_are_a_logged_conflict(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Test that where two different samples of one station get one time (batches
+    stamped apart, as a database from before clashes were recognised holds), the
+    store keeps the first and the other aside with both values, each logged with
+    the station, the time and both values."""
+    twins = [SimStation(3, ReferenceParser(), 1_790_000_000.0, seed=seed) for seed in (1, 2)]
+    packets = [twin.wake().packet for twin in twins]
+    with Spool(tmp_path / "wx.db") as spool:
+        ids = spool.add_packets(
+            [Received(data, 1_790_003_600.0, f"10.0.0.{n}:4000") for n, data in enumerate(packets)]
+        )
+        batches = [
+            make_batch("Station 3", PARSER, StationClock(), data, 1_790_003_600.0)[0]
+            for data in packets
+        ]
+        results = spool.record(list(zip(ids, batches, strict=True)), [], {})
+        with caplog.at_level(logging.WARNING, logger="bridge.decoding"):
+            for packet_id, stored_batch in zip(ids, results, strict=True):
+                log_result(
+                    DecodeResult(
+                        next(p for p in spool.raw_packets() if p.id == packet_id),
+                        batch=stored_batch.batch,
+                        seq=stored_batch.seq,
+                        repeated=stored_batch.repeated,
+                        conflicts=stored_batch.conflicts,
+                    )
+                )
         stored = {time_ms: values for _, _, time_ms, values in spool.samples()}
         count, conflicts = spool.conflicts(100)
     decoded = [PARSER.decode(data).values for data in packets]

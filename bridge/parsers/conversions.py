@@ -9,7 +9,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["CONVERSIONS", "Conversion"]
+__all__ = [
+    "CONVERSIONS",
+    "SI7021_HUMIDITY_RANGE",
+    "SI7021_TEMPERATURE_RANGE",
+    "TSL2561_RANGE",
+    "Conversion",
+]
+
+#: The sensors' measurement ranges from their datasheets: a value outside one
+#: is a fault (a bit error, a sensor that lost power), not weather.
+#: TSL2561: 0.1 to 40,000 lux.
+TSL2561_RANGE = (0.0, 40000.0)
+#: SI7021: relative humidity 0 to 100 %RH (the conversion clamps to it, as the
+#: datasheet asks), temperature -40 to +125 degC.
+SI7021_HUMIDITY_RANGE = (0.0, 100.0)
+SI7021_TEMPERATURE_RANGE = (-40.0, 125.0)
 
 
 def lux(raw: float) -> float:
@@ -53,12 +68,16 @@ class Conversion:
     unit: str
     device_class: str
     precision: int
+    #: The sensor's measurement range, the default plausible range of the value.
+    range: tuple[float, float] | None = None
 
 
 CONVERSIONS: dict[str, Conversion] = {
-    "lux": Conversion(lux, raw_lux, "lx", "illuminance", 0),
-    "si7021_humidity": Conversion(si7021_humidity, raw_si7021_humidity, "%", "humidity", 1),
+    "lux": Conversion(lux, raw_lux, "lx", "illuminance", 0, TSL2561_RANGE),
+    "si7021_humidity": Conversion(
+        si7021_humidity, raw_si7021_humidity, "%", "humidity", 1, SI7021_HUMIDITY_RANGE
+    ),
     "si7021_temperature": Conversion(
-        si7021_temperature, raw_si7021_temperature, "°C", "temperature", 2
+        si7021_temperature, raw_si7021_temperature, "°C", "temperature", 2, SI7021_TEMPERATURE_RANGE
     ),
 }

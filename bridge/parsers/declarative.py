@@ -61,13 +61,22 @@ class FieldSpec:
     def field(self) -> Field:
         """Presentation of the value; a named conversion fills in what is not set."""
         unit, device_class, precision = self.unit, self.device_class, self.precision
+        plausible = None
         if self.convert is not None:
             known = CONVERSIONS[self.convert]
             unit = unit if unit is not None else known.unit
             device_class = device_class if device_class is not None else known.device_class
             precision = precision if precision is not None else known.precision
+            plausible = known.range
         return Field(
-            self.key, self.name, unit, device_class, self.state_class, precision, self.icon
+            self.key,
+            self.name,
+            unit,
+            device_class,
+            self.state_class,
+            precision,
+            self.icon,
+            plausible,
         )
 
 

@@ -13,7 +13,8 @@ class Field:
 
     ``device_class``, ``unit``, ``state_class`` and ``precision`` follow Home
     Assistant's sensor vocabulary, so discovery and the integration can use them
-    as they are.
+    as they are. ``range`` is the default of the station's plausible range for
+    the value (``stations -> ID -> range`` in the config overrides it).
     """
 
     key: str
@@ -23,6 +24,9 @@ class Field:
     state_class: str | None = "measurement"
     precision: int | None = None
     icon: str | None = None
+    #: The values the sensor can give (its datasheet's measurement range), as
+    #: (lowest, highest); a value outside it is no reading. None: no limit known.
+    range: tuple[float, float] | None = None
 
     @property
     def label(self) -> str:

@@ -8,6 +8,9 @@ from typing import Any
 
 from bridge.parsers.base import StationParser
 from bridge.parsers.conversions import (
+    SI7021_HUMIDITY_RANGE,
+    SI7021_TEMPERATURE_RANGE,
+    TSL2561_RANGE,
     lux,
     raw_lux,
     raw_si7021_humidity,
@@ -29,9 +32,16 @@ class ReferenceParser(StationParser):
     record_size = RECORD.size
     value_count = 3
     fields = (
-        Field("light", "Light", "lx", "illuminance", precision=0),
-        Field("humidity", "Humidity", "%", "humidity", precision=1),
-        Field("temperature", "Temperature", "°C", "temperature", precision=2),
+        Field("light", "Light", "lx", "illuminance", precision=0, range=TSL2561_RANGE),
+        Field("humidity", "Humidity", "%", "humidity", precision=1, range=SI7021_HUMIDITY_RANGE),
+        Field(
+            "temperature",
+            "Temperature",
+            "°C",
+            "temperature",
+            precision=2,
+            range=SI7021_TEMPERATURE_RANGE,
+        ),
     )
 
     record_struct = RECORD

@@ -71,6 +71,10 @@ def batch_payload(batch: Batch) -> dict[str, Any]:
         "header": batch.header.as_dict(),
         "health": batch.health(),
         "problems": list(batch.problems),
+        "out_of_range": [
+            {"time": format_time(one.time_ms), "key": one.key, "value": one.value}
+            for one in batch.out_of_range
+        ],
         "samples": [
             {"time": text, **sample.values}
             for text, sample in zip(times, batch.samples, strict=True)

@@ -22,6 +22,7 @@ from bridge.availability import LastPacket
 from bridge.samples import Batch, Sample, format_time
 from bridge.spool import readings
 from bridge.spool.base import Tables, transaction, typed_errors
+from bridge.spool.packets import StoredPacket
 from bridge.timing import StationClock
 
 __all__ = [
@@ -120,6 +121,48 @@ class SampleTables(Tables):
                     for device, clock in clocks.items()
                 ],
             )
+        return stored
+
+    def station_packets(self, device_id: int) -> list[StoredPacket]:
+        """A station's decoded packets, in the order they were decoded (its
+        batches' order): the order its clock followed them in."""
+        rows = self.db.execute(
+            "SELECT p.id, p.data, p.received_at, p.peer, p.device_id, p.state, p.reason "
+            "FROM batches b JOIN packets p ON p.id = b.packet_id "
+            "WHERE b.device_id = ? ORDER BY b.seq",
+            (device_id,),
+        ).fetchall()
+        return [StoredPacket(*row) for row in rows]
+
+    def replace_batches(self, decoded: Sequence[tuple[int, Batch]]) -> list[StoredBatch]:
+        """Replace the batches of decoded packets (``decoded`` pairs a packet id with
+        its new batch), all in one transaction.
+
+        Each packet's old batch goes with its samples (its ``readings`` row and
+        the times it claims), its conflicts and a
+        sink's refusal of it (``rejected``); the new batch is stored as a new
+        one (a new ``seq``), so every sink delivers it. The old samples all go
+        before the new ones are stored: a sample takes the time it had.
+        """
+        db = self.db
+        stored = []
+        with transaction(db):
+            for packet_id, _ in decoded:
+                old = db.execute(
+                    "SELECT seq FROM batches WHERE packet_id = ?", (packet_id,)
+                ).fetchall()
+                for (seq,) in old:
+                    forget_times(db, seq)
+                db.executemany("DELETE FROM readings WHERE seq = ?", old)
+                db.executemany("DELETE FROM conflicts WHERE seq = ?", old)
+                db.executemany("DELETE FROM rejected WHERE seq = ?", old)
+                db.executemany("DELETE FROM batches WHERE seq = ?", old)
+            for packet_id, batch in decoded:
+                cursor = db.execute(
+                    "INSERT INTO batches (packet_id, device_id, info) VALUES (?, ?, ?)",
+                    (packet_id, batch.device_id, json.dumps(batch.to_dict())),
+                )
+                stored.append(self._store_samples(int(cursor.lastrowid or 0), batch))
         return stored
 
     def _store_samples(self, seq: int, batch: Batch) -> StoredBatch:

@@ -38,7 +38,11 @@ from .const import (
 from .hub import WxStationHub
 from .receive_mqtt import MqttSource
 from .receive_tcp import DirectSource
-from .repairs import async_delete_duplicate_station_issues, async_delete_unknown_station_issues
+from .repairs import (
+    async_delete_duplicate_station_issues,
+    async_delete_shared_id_issues,
+    async_delete_unknown_station_issues,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -115,6 +119,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: WxStationConfigEntry) -
         ).async_remove()
     async_delete_unknown_station_issues(hass, entry.entry_id)
     async_delete_duplicate_station_issues(hass, entry.entry_id)
+    async_delete_shared_id_issues(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

@@ -24,7 +24,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from bridge.api import default_station_name
+from bridge.api import default_station_name, shares_id
 
 from .const import (
     AVAILABILITY_CHECK_INTERVAL,
@@ -36,7 +36,11 @@ from .const import (
 )
 from .handover import bridge_devices_of, hand_over
 from .models import StationReport, StationState
-from .repairs import async_create_duplicate_station_issue, async_delete_duplicate_station_issues
+from .repairs import (
+    async_create_duplicate_station_issue,
+    async_delete_duplicate_station_issues,
+    async_update_shared_id_issue,
+)
 from .statistics import HourlyStatistics
 
 _LOGGER = logging.getLogger(__name__)
@@ -168,6 +172,13 @@ class WxStationHub:
                 newest = report.samples[-1]
                 state.values = dict(newest.values)
                 state.time_ms = newest.time_ms
+            async_update_shared_id_issue(
+                self.hass,
+                self.entry_id,
+                device_id,
+                self.name(device_id),
+                int(report.health["id_clashes"]) if shares_id(report.health) else None,
+            )
         self.statistics.add(
             device_id, self.name(device_id), state.fields, report.samples, self.clock()
         )
@@ -273,6 +284,7 @@ class WxStationHub:
     @callback
     def forget(self, device_id: int) -> None:
         """Drop a station the user removed; it comes back when it reports again."""
+        async_update_shared_id_issue(self.hass, self.entry_id, device_id, "", None)
         self.stations.pop(device_id, None)
         self._available.pop(device_id, None)
         self.statistics.forget(device_id)

@@ -99,7 +99,11 @@ class StationState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StationState:
-        fields = [Field(**one) for one in data["fields"]]
+        # JSON gives a field's range back as a list.
+        fields = [
+            Field(**{**one, "range": tuple(one["range"]) if one.get("range") else None})
+            for one in data["fields"]
+        ]
         return cls(
             device_id=int(data["device_id"]),
             reported_name=str(data["reported_name"]),

@@ -1,5 +1,5 @@
-"""Repair issues: a station that keeps sending while it is not configured, and a
-station shown twice.
+"""Repair issues: a station that keeps sending while it is not configured, a
+station shown twice, and two stations that send with one device id.
 
 With unknown stations kept aside, a new station's packets pile up unseen; after
 a few the user is asked to name it, which configures it and decodes its kept
@@ -98,6 +98,44 @@ def async_delete_duplicate_station_issues(
 ) -> None:
     """Delete this entry's shown-twice issues but those of ``keep``."""
     _delete_issues(hass, _duplicate_prefix(entry_id), keep)
+
+
+def _shared_id_prefix(entry_id: str) -> str:
+    return f"shared_id_{entry_id}_"
+
+
+@callback
+def async_update_shared_id_issue(
+    hass: HomeAssistant, entry_id: str, device_id: int, station: str, clashes: int | None
+) -> None:
+    """Say that two stations send with ``device_id`` (``clashes`` packets in a day
+    contradicted its wake interval, see ``bridge.timing``), or, with None, that
+    they no longer do."""
+    issue_id = f"{_shared_id_prefix(entry_id)}{device_id}"
+    if clashes is None:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="shared_id",
+        translation_placeholders={
+            "device_id": str(device_id),
+            "station": station,
+            "count": str(clashes),
+        },
+    )
+
+
+@callback
+def async_delete_shared_id_issues(
+    hass: HomeAssistant, entry_id: str, keep: Collection[int] = ()
+) -> None:
+    """Delete this entry's shared-id issues but those of ``keep``."""
+    _delete_issues(hass, _shared_id_prefix(entry_id), keep)
 
 
 def _delete_issues(hass: HomeAssistant, prefix: str, keep: Collection[int]) -> None:

@@ -69,7 +69,14 @@ pytestmark = [
 
 VALUES = ("light", "humidity", "temperature")
 #: The object ids of a station's sensors after its name: a value's key, the health's names.
-OBJECTS = (*VALUES, "last_seen", "samples_in_last_packet", "sample_interval", "clock_error")
+OBJECTS = (
+    *VALUES,
+    "last_seen",
+    "samples_in_last_packet",
+    "sample_interval",
+    "clock_error",
+    "values_out_of_range",
+)
 
 
 @pytest.fixture(autouse=True)

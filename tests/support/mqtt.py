@@ -7,6 +7,7 @@ included, receives.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aiomqtt
 import paho.mqtt.client as paho
 
 from bridge.config import Config
@@ -21,7 +23,7 @@ from bridge.sinks.mqtt import MqttSink
 from tests.support.servers import Mosquitto
 from tests.support.waiting import eventually
 
-__all__ = ["Seen", "Watcher", "retained", "running_sink"]
+__all__ = ["Seen", "Watcher", "batch_messages", "retained", "running_sink"]
 
 
 @dataclass(frozen=True)
@@ -108,3 +110,23 @@ async def running_sink(config: Config, **options: Any) -> AsyncIterator[MqttSink
         yield sink
     finally:
         await sink.stop()
+
+
+@asynccontextmanager
+async def batch_messages(broker: Mosquitto) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every message on the bridge's MQTT batch topics while the block runs, as JSON."""
+    seen: list[dict[str, Any]] = []
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.subscribe("wxstation/+/batch", qos=1)
+
+        async def keep() -> None:
+            async for message in client.messages:
+                assert isinstance(message.payload, bytes)
+                seen.append(json.loads(message.payload))
+
+        task = asyncio.create_task(keep())
+        try:
+            yield seen
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
