@@ -238,6 +238,7 @@ def status(args: argparse.Namespace) -> int:
             print(f"  {conflict}")
         if count > len(conflicts):
             print(f"  and {count - len(conflicts)} older ones")
+        _print_capacity(spool)
         _print_noise(spool)
         last = spool.last_seq()
         progress = spool.sinks_progress()
@@ -256,6 +257,28 @@ def status(args: argparse.Namespace) -> int:
                 f"{rejected.get(sink, 0)} refused and kept aside"
             )
     return 0
+
+
+def _print_capacity(spool: Spool) -> None:
+    """The database against its cap: the projection, and what gave way so far."""
+    projection = spool.projection(time.time())
+    print(f"storage: {projection.summary()}")
+    warning = projection.warning()
+    if warning is not None:
+        print(f"  warning: {warning}")
+    removed = spool.removed_history()
+    if removed:
+        print(
+            f"removed at the cap: the decoded history of {sum(r.packets for r in removed)} "
+            f"packets ({sum(r.samples for r in removed)} samples) that every sink had "
+            "delivered; their raw packets are kept ('reprocess --removed' decodes them again):"
+        )
+        for entry in removed:
+            print(f"  {entry}; last removed {_utc(entry.at)}")
+
+
+def _utc(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(moment))
 
 
 def _print_noise(spool: Spool) -> None:

@@ -146,8 +146,13 @@ async def serve(
     sinks: list[Sink] | None = None,
     on_ready: Callable[[Receiver, Pipeline], None] | None = None,
     stop: asyncio.Event | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> int:
-    """Run the bridge until SIGTERM, SIGINT or ``stop``; returns the exit code."""
+    """Run the bridge until SIGTERM, SIGINT or ``stop``; returns the exit code.
+
+    ``clock`` is the wall clock (unix seconds) that packets' arrivals and
+    everything judged by them are read from.
+    """
     raise_file_limit()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -170,15 +175,20 @@ async def serve(
             return EXIT_DATABASE
         thread = SpoolThread(spool)
         resources.callback(thread.close)
-        noise = NoiseTracker()
+        noise = NoiseTracker(clock=clock)
         pipeline = Pipeline(
-            config, thread, build_sinks(config) if sinks is None else sinks, noise=noise
+            config,
+            thread,
+            build_sinks(config) if sinks is None else sinks,
+            noise=noise,
+            clock=clock,
         )
         receiver = Receiver(
             config.listen,
             pipeline.submit,
             refusal=functools.partial(refusal, config),
             noise=noise,
+            clock=clock,
         )
         background: list[asyncio.Task[None]] = []
 
@@ -205,7 +215,7 @@ async def serve(
             if demo is not None:
                 background.append(asyncio.create_task(_run_demo(config, receiver, demo)))
             if storage.retention_days > 0:
-                pruning = prune_history(thread, storage.retention_days)
+                pruning = prune_history(thread, storage.retention_days, clock)
                 background.append(asyncio.create_task(pruning))
             if on_ready is not None:
                 on_ready(receiver, pipeline)

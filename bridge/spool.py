@@ -20,6 +20,8 @@ Tables:
   source (counts, first and last seen, a sample) and the bytes of the few
   connections kept to look at (see :mod:`bridge.noise`). Bounded, and the
   first room given back when the database is full.
+- ``size_readings`` and ``removed_history``: the database's size over the last
+  week, and what decoded history gave way at the cap (see :mod:`bridge.giving_way`).
 
 The schema's version is the database's ``user_version``; a database of an older
 version is upgraded in place, in one transaction, when it is opened.
@@ -35,14 +37,15 @@ import json
 import math
 import shutil
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bridge import noise
+from bridge import giving_way, noise
 from bridge.availability import LastPacket
+from bridge.capacity import GIVE_WAY_AT, GIVE_WAY_TO, Projection, project
 from bridge.config import StorageConfig, config_default
 from bridge.errors import DatabaseError, SchemaError
 from bridge.protocol import claimed_device, screen
@@ -309,7 +312,7 @@ class Spool:
             except BaseException:
                 db.close()
                 raise
-        db.executescript(f"BEGIN; {NOISE_SCHEMA} COMMIT;")
+        db.executescript(f"BEGIN; {NOISE_SCHEMA} {giving_way.HISTORY_SCHEMA} COMMIT;")
         # A log that stays small beside the cap, and is cut back to that size
         # after each checkpoint instead of keeping the size of its longest run.
         page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
@@ -381,7 +384,10 @@ class Spool:
         if size >= self.max_size and self.give_back():
             size = self.used()
         if size >= self.max_size:
-            return f"the database is {size / 1e6:.1f} MB, at its cap (storage.max_size_mb)"
+            return (
+                f"the database is {size / 1e6:.1f} MB, at its cap (storage.max_size_mb), "
+                "and raw packets and undelivered samples alone fill it"
+            )
         free = shutil.disk_usage(self.path.parent).free
         if free < self.min_free:
             return (
@@ -389,6 +395,39 @@ class Spool:
                 "(storage.min_free_mb)"
             )
         return None
+
+    # --- the cap, ahead of time ----------------------------------------------------
+
+    def give_way(self, sinks: Collection[str], now: float) -> giving_way.Removal | None:
+        """From :data:`~bridge.capacity.GIVE_WAY_AT` of the cap, remove the oldest
+        decoded history that every sink in ``sinks`` delivered, down to
+        :data:`~bridge.capacity.GIVE_WAY_TO` (see :mod:`bridge.giving_way`)."""
+        used = giving_way.used_pages(self.db)
+        if used < self.max_size * GIVE_WAY_AT:
+            return None
+        return giving_way.remove_delivered_history(
+            self.db, sinks, down_to=int(self.max_size * GIVE_WAY_TO), now=now, used=used
+        )
+
+    def projection(self, now: float) -> Projection:
+        """Where the database stands against its cap at ``now``, and where it is heading."""
+        removed = giving_way.removed_history(self.db)
+        return project(
+            giving_way.readings(self.db),
+            used=giving_way.used_pages(self.db),
+            cap=self.max_size,
+            now=now,
+            removed_at=max((r.at for r in removed), default=None),
+            oldest_history_ms=giving_way.oldest_history_ms(self.db),
+        )
+
+    def add_reading(self, now: float) -> bool:
+        """Write down the database's size, once an hour (see :mod:`bridge.capacity`)."""
+        return giving_way.add_reading(self.db, now)
+
+    def removed_history(self) -> list[giving_way.RemovedHistory]:
+        """What decoded history gave way at the cap so far, per station."""
+        return giving_way.removed_history(self.db)
 
     # --- traffic that is not a station's ----------------------------------------
 

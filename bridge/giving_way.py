@@ -1,0 +1,302 @@
+"""What gives way at the database's cap: decoded history every sink delivered.
+
+Raw packets are never removed here, nor anything a configured sink has not
+delivered (a batch after its progress, or one it refused and keeps aside), nor
+a batch that a conflict points at, nor the packets of the last
+:data:`KEEP_RECENT` (after a restart they say which stations are still
+sending). What goes is the decoded history of older packets, in the order they
+were decoded: their batch and its samples. The packet stays ``done``;
+``wxstation-bridge reprocess --removed`` decodes it again.
+
+Beside the numbered schema, in any database that lacks them (a bridge that does
+not know them ignores them):
+
+- ``size_readings``: the database's size every hour, for the growth projection
+  of :mod:`bridge.capacity`;
+- ``removed_history``: per station, what gave way so far, for the log and
+  ``status``.
+
+Functions on the spool's connection, called on the spool's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from bridge.capacity import GROWTH_WINDOW, READING_EVERY, Reading
+from bridge.samples import format_time
+
+__all__ = [
+    "HISTORY_SCHEMA",
+    "KEEP_RECENT",
+    "Removal",
+    "RemovedHistory",
+    "add_reading",
+    "delivered_everywhere",
+    "readings",
+    "remove_delivered_history",
+    "removed_history",
+]
+
+HISTORY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS size_readings (
+    at REAL PRIMARY KEY,
+    used INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS removed_history (
+    device_id INTEGER PRIMARY KEY,
+    station TEXT NOT NULL,
+    packets INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    -- the oldest and newest removed sample (epoch ms)
+    first_ms INTEGER,
+    last_ms INTEGER,
+    -- when history of the station last gave way (unix seconds)
+    at REAL NOT NULL
+);
+"""
+#: Seconds before "now" whose packets keep their decoded history: each
+#: station's newest packet tells, after a restart, whether it is still sending
+#: (:mod:`bridge.availability`).
+KEEP_RECENT = 2 * 86400.0
+#: Batches removed per transaction: each is one commit, and the size is read
+#: again after it.
+REMOVE_GROUP = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedHistory:
+    """What gave way of one station's decoded history."""
+
+    device_id: int
+    station: str
+    packets: int
+    samples: int
+    #: The oldest and newest removed sample (epoch ms); None when the removed
+    #: packets brought no new samples.
+    first_ms: int | None
+    last_ms: int | None
+    at: float
+
+    def __str__(self) -> str:
+        text = f"{self.station} ({self.device_id}): {self.packets} packets, {self.samples} samples"
+        if self.first_ms is not None and self.last_ms is not None:
+            text += f" taken {_minute(self.first_ms)} .. {_minute(self.last_ms)}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What one pass of :func:`remove_delivered_history` did."""
+
+    #: Per station, what this pass removed.
+    stations: tuple[RemovedHistory, ...]
+    #: Bytes the database took before and after.
+    before: int
+    after: int
+
+    @property
+    def packets(self) -> int:
+        return sum(s.packets for s in self.stations)
+
+    @property
+    def samples(self) -> int:
+        return sum(s.samples for s in self.stations)
+
+    def __str__(self) -> str:
+        firsts = [s.first_ms for s in self.stations if s.first_ms is not None]
+        lasts = [s.last_ms for s in self.stations if s.last_ms is not None]
+        taken = f" taken {_minute(min(firsts))} .. {_minute(max(lasts))}" if firsts else ""
+        return (
+            f"the database reached {self.before / 1e6:.1f} MB: removed the decoded history "
+            f"of {self.packets} packets of {len(self.stations)} stations ({self.samples} "
+            f"samples{taken}) that every sink had delivered; now {self.after / 1e6:.1f} MB. "
+            "Their raw packets are kept: 'wxstation-bridge reprocess --removed' decodes "
+            "them again"
+        )
+
+
+def used_pages(db: sqlite3.Connection) -> int:
+    """Bytes of the database's pages in use (without its write-ahead log)."""
+    page_size, pages, free = (
+        int(db.execute(f"PRAGMA {name}").fetchone()[0])
+        for name in ("page_size", "page_count", "freelist_count")
+    )
+    return (pages - free) * page_size
+
+
+def delivered_everywhere(db: sqlite3.Connection, sinks: Collection[str]) -> int:
+    """The last batch every sink in ``sinks`` delivered (all of them, with no sinks)."""
+    if not sinks:
+        return int(db.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()[0])
+    progress = dict(db.execute("SELECT sink, seq FROM sink_progress"))
+    return min(int(progress.get(sink, 0)) for sink in sinks)
+
+
+def remove_delivered_history(
+    db: sqlite3.Connection,
+    sinks: Collection[str],
+    *,
+    down_to: int,
+    now: float,
+    used: int | None = None,
+) -> Removal | None:
+    """Remove the oldest decoded history that every sink in ``sinks`` delivered
+    until the database takes ``down_to`` bytes or nothing removable is left;
+    None when nothing was removed."""
+    before = used_pages(db) if used is None else used
+    size = before
+    delivered = delivered_everywhere(db, sinks)
+    kept = {
+        int(seq)
+        for (seq,) in db.execute("SELECT seq FROM rejected UNION SELECT seq FROM conflicts")
+    }
+    removed: dict[int, RemovedHistory] = {}
+    after_seq = 0
+    while size > down_to:
+        rows = db.execute(
+            "SELECT b.seq, p.received_at FROM batches b JOIN packets p ON p.id = b.packet_id "
+            "WHERE b.seq > ? AND b.seq <= ? ORDER BY b.seq LIMIT ?",
+            (after_seq, delivered, REMOVE_GROUP),
+        ).fetchall()
+        if not rows:
+            break
+        after_seq = int(rows[-1][0])
+        seqs = [
+            (int(seq),)
+            for seq, received_at in rows
+            if int(seq) not in kept and received_at < now - KEEP_RECENT
+        ]
+        if not seqs:
+            continue
+        with _transaction(db):
+            for entry in _summary(db, [seq for (seq,) in seqs], now):
+                _remember(db, entry)
+                earlier = removed.get(entry.device_id)
+                removed[entry.device_id] = entry if earlier is None else _merged(earlier, entry)
+            db.executemany("DELETE FROM samples WHERE seq = ?", seqs)
+            db.executemany("DELETE FROM batches WHERE seq = ?", seqs)
+        size = used_pages(db)
+    if not removed:
+        return None
+    return Removal(tuple(removed[d] for d in sorted(removed)), before, size)
+
+
+def _summary(db: sqlite3.Connection, seqs: list[int], now: float) -> list[RemovedHistory]:
+    """Per station: the packets, samples and sample times of batches ``seqs``."""
+    rows = db.execute(
+        "SELECT b.device_id, json_extract(min(b.info), '$.station'), count(DISTINCT b.seq), "
+        "count(s.rowid), min(s.time_ms), max(s.time_ms) "
+        "FROM batches b LEFT JOIN samples s ON s.seq = b.seq "
+        "WHERE b.seq IN (SELECT value FROM json_each(?)) GROUP BY b.device_id",
+        (json.dumps(seqs),),
+    ).fetchall()
+    return [
+        RemovedHistory(int(device), str(station), int(packets), int(samples), first, last, now)
+        for device, station, packets, samples, first, last in rows
+    ]
+
+
+def _merged(one: RemovedHistory, other: RemovedHistory) -> RemovedHistory:
+    """Two removals of one station's history as one."""
+    return RemovedHistory(
+        one.device_id,
+        other.station,
+        one.packets + other.packets,
+        one.samples + other.samples,
+        _either(min, one.first_ms, other.first_ms),
+        _either(max, one.last_ms, other.last_ms),
+        max(one.at, other.at),
+    )
+
+
+def _either(pick: Callable[[int, int], int], one: int | None, other: int | None) -> int | None:
+    """``pick`` of the two times that are known."""
+    if one is None or other is None:
+        return other if one is None else one
+    return pick(one, other)
+
+
+def _minute(time_ms: int) -> str:
+    return format_time(time_ms)[:16].replace("T", " ")
+
+
+def _remember(db: sqlite3.Connection, removed: RemovedHistory) -> None:
+    db.execute(
+        "INSERT INTO removed_history (device_id, station, packets, samples, first_ms, last_ms, at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET "
+        "station = excluded.station, "
+        "packets = packets + excluded.packets, samples = samples + excluded.samples, "
+        # The scalar min() and max() are NULL when either is: coalesce keeps the known one.
+        "first_ms = coalesce(min(first_ms, excluded.first_ms), first_ms, excluded.first_ms), "
+        "last_ms = coalesce(max(last_ms, excluded.last_ms), last_ms, excluded.last_ms), "
+        "at = excluded.at",
+        (
+            removed.device_id,
+            removed.station,
+            removed.packets,
+            removed.samples,
+            removed.first_ms,
+            removed.last_ms,
+            removed.at,
+        ),
+    )
+
+
+def removed_history(db: sqlite3.Connection) -> list[RemovedHistory]:
+    """What gave way so far, per station."""
+    rows = db.execute(
+        "SELECT device_id, station, packets, samples, first_ms, last_ms, at "
+        "FROM removed_history ORDER BY device_id"
+    ).fetchall()
+    return [RemovedHistory(*row) for row in rows]
+
+
+def add_reading(db: sqlite3.Connection, now: float) -> bool:
+    """Write down the database's size when the newest reading is
+    :data:`READING_EVERY` old; drop readings past the growth window. True when
+    it wrote one."""
+    newest = db.execute("SELECT max(at) FROM size_readings").fetchone()[0]
+    if newest is not None and 0 <= now - newest < READING_EVERY:
+        return False
+    with _transaction(db):
+        db.execute(
+            "INSERT OR REPLACE INTO size_readings (at, used) VALUES (?, ?)", (now, used_pages(db))
+        )
+        # Readings from the future are a clock set back: they would say nothing true.
+        db.execute(
+            "DELETE FROM size_readings WHERE at < ? OR at > ?",
+            (now - GROWTH_WINDOW - READING_EVERY, now),
+        )
+    return True
+
+
+def readings(db: sqlite3.Connection) -> list[Reading]:
+    return [
+        Reading(float(at), int(used))
+        for at, used in db.execute("SELECT at, used FROM size_readings ORDER BY at")
+    ]
+
+
+def oldest_history_ms(db: sqlite3.Connection) -> int | None:
+    """When the oldest sample of the oldest decoded batch still kept was taken."""
+    row = db.execute(
+        "SELECT min(time_ms) FROM samples WHERE seq = (SELECT min(seq) FROM batches)"
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

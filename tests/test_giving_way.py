@@ -1,0 +1,111 @@
+"""At the database's cap, delivered decoded history gives way, and nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bridge.capacity import GIVE_WAY_AT, GIVE_WAY_TO
+from bridge.config import parse_config
+from bridge.giving_way import KEEP_RECENT, used_pages
+from bridge.parsers import ReferenceParser
+from bridge.service import decode_offline
+from bridge.sim import SimStation
+from bridge.spool import Received, Spool
+
+#: 2026-06-01T00:00:00Z: the first sample; "now" is the last packet's arrival.
+START = 1780272000.0
+STATIONS = 3
+DAYS = 20
+
+
+def filled(path: Path, max_size_mb: float) -> tuple[Spool, float]:
+    """A spool with ``DAYS`` of hourly packets of ``STATIONS`` stations, decoded;
+    returns it with the newest arrival."""
+    spool = Spool(path, max_size_mb=max_size_mb).open()
+    sims = [SimStation(device, ReferenceParser(), START) for device in range(1, STATIONS + 1)]
+    items = []
+    for _ in range(DAYS * 24):
+        for sim in sims:
+            wake = sim.wake()
+            sim.delivered()
+            items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
+    spool.add_packets(items)
+    decode_offline(spool, parse_config({}))
+    return spool, max(item.received_at for item in items)
+
+
+def sample_count(spool: Spool) -> int:
+    return int(spool.db.execute("SELECT count(*) FROM samples").fetchone()[0])
+
+
+def test_below_the_give_way_share_nothing_is_removed(tmp_path: Path) -> None:
+    """Test that a database below 95 % of its cap keeps all its history."""
+    spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
+    with spool:
+        assert spool.give_way([], now) is None
+        assert sample_count(spool) == STATIONS * DAYS * 24 * 30
+
+
+def test_delivered_history_gives_way_oldest_first(tmp_path: Path) -> None:
+    """Test that near the cap the oldest batches every sink delivered go, down
+    to 90 % of the cap, while raw packets, batches a sink has not delivered or
+    refused, conflicts' batches and the last two days stay, and that what was
+    removed is recorded per station."""
+    spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
+    with spool:
+        used = used_pages(spool.db)
+        # A cap the database is just at the give-way share of.
+        spool.max_size = int(used / GIVE_WAY_AT) - 4096
+        last = spool.last_seq()
+        spool.set_progress("influxdb", last - 200)
+        spool.set_progress("mqtt", last - 100)
+        spool.set_progress("gone", 0)  # a sink no longer configured holds nothing back
+        spool.reject("mqtt", [5], "refused", now)
+        packets_before = spool.counts()
+        samples_before = sample_count(spool)
+
+        removal = spool.give_way(["influxdb", "mqtt"], now)
+
+        assert removal is not None
+        assert removal.after <= spool.max_size * GIVE_WAY_TO < removal.before
+        assert spool.counts() == packets_before  # every raw packet, still decoded
+        kept = {seq for (seq,) in spool.db.execute("SELECT seq FROM batches")}
+        assert 5 in kept
+        assert set(range(last - 200 + 1, last + 1)) <= kept  # not delivered by influxdb
+        removed = set(range(1, last + 1)) - kept
+        # Oldest first: every batch removed is older than every batch kept but 5.
+        assert max(removed) < min(kept - {5})
+        assert removal.packets == len(removed)
+        assert removal.samples == samples_before - sample_count(spool)
+        assert {r.device_id for r in removal.stations} == {1, 2, 3}
+        assert spool.removed_history() == list(removal.stations)
+        assert "that every sink had delivered" in str(removal)
+        assert "reprocess --removed" in str(removal)
+
+
+def test_history_that_is_not_delivered_never_gives_way(tmp_path: Path) -> None:
+    """Test that with a sink that delivered nothing, nothing is removed, and the
+    room check then says that raw packets and undelivered data fill the cap."""
+    spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
+    with spool:
+        spool.max_size = used_pages(spool.db)
+        assert spool.give_way(["influxdb"], now) is None
+        reason = spool.room()
+        assert reason is not None
+        assert "raw packets and undelivered samples alone fill it" in reason
+
+
+def test_the_last_days_keep_their_history(tmp_path: Path) -> None:
+    """Test that even with everything delivered and a cap far below the
+    database, the packets of the last two days keep their decoded history."""
+    spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
+    with spool:
+        spool.max_size = 100_000
+        removal = spool.give_way([], now)
+        assert removal is not None
+        oldest_kept = spool.db.execute(
+            "SELECT min(p.received_at) FROM batches b JOIN packets p ON p.id = b.packet_id"
+        ).fetchone()[0]
+        assert oldest_kept >= now - KEEP_RECENT
+        assert oldest_kept < now - KEEP_RECENT + 3600
+        assert spool.counts() == {"done": STATIONS * DAYS * 24}
