@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from bridge.samples import format_time
 
 __all__ = [
+    "AT_CAP",
     "GIVE_WAY_AT",
     "GIVE_WAY_TO",
     "GROWTH_WINDOW",
@@ -43,6 +44,10 @@ GIVE_WAY_AT = 0.95
 #: Share of the cap that removing history goes down to: each pass frees a
 #: twentieth of the cap, so it runs seldom, not with every packet.
 GIVE_WAY_TO = 0.90
+#: Share of the cap from which a database whose history has given way before
+#: is at its cap: each removal leaves it at about :data:`GIVE_WAY_TO` less its
+#: write-ahead log.
+AT_CAP = 0.85
 #: Days ahead of the cap that the log, ``status`` and Home Assistant warn.
 WARN_DAYS = 30.0
 #: Seconds between two readings of the database's size.
@@ -158,18 +163,17 @@ def project(
     used: int,
     cap: int,
     now: float,
-    removed_at: float | None = None,
+    removing: bool = False,
     oldest_history_ms: int | None = None,
 ) -> Projection:
     """Where the database of ``used`` bytes stands against its ``cap`` at ``now``.
 
-    ``removed_at`` is when delivered history last gave way: within
-    :data:`GROWTH_WINDOW` of ``now``, the database is at its cap, whatever its
-    size between two removals.
+    ``removing`` says that delivered history has given way before: the
+    database is then at its cap from :data:`AT_CAP` on.
     """
     per_day = growth_per_day(readings, now)
     limit = int(cap * GIVE_WAY_AT)
-    if used >= limit or (removed_at is not None and now - removed_at <= GROWTH_WINDOW):
+    if used >= limit or (removing and used >= cap * AT_CAP):
         days_left: float | None = 0.0
     elif per_day is None or per_day <= 0:
         days_left = None

@@ -64,8 +64,8 @@ CREATE TABLE IF NOT EXISTS removed_history (
 #: (:mod:`bridge.availability`).
 KEEP_RECENT = 2 * 86400.0
 #: Batches removed per transaction: each is one commit, and the size is read
-#: again after it.
-REMOVE_GROUP = 200
+#: again after it, so a removal stops within this many batches of its target.
+REMOVE_GROUP = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +143,13 @@ def remove_delivered_history(
     *,
     down_to: int,
     now: float,
-    used: int | None = None,
+    log_size: int = 0,
 ) -> Removal | None:
     """Remove the oldest decoded history that every sink in ``sinks`` delivered
-    until the database takes ``down_to`` bytes or nothing removable is left;
-    None when nothing was removed."""
-    before = used_pages(db) if used is None else used
-    size = before
+    until the database, with a write-ahead log of ``log_size`` bytes, takes
+    ``down_to`` bytes or nothing removable is left; None when nothing was
+    removed."""
+    before = size = used_pages(db) + log_size
     delivered = delivered_everywhere(db, sinks)
     kept = {
         int(seq)
@@ -180,7 +180,7 @@ def remove_delivered_history(
                 removed[entry.device_id] = entry if earlier is None else _merged(earlier, entry)
             db.executemany("DELETE FROM samples WHERE seq = ?", seqs)
             db.executemany("DELETE FROM batches WHERE seq = ?", seqs)
-        size = used_pages(db)
+        size = used_pages(db) + log_size
     if not removed:
         return None
     return Removal(tuple(removed[d] for d in sorted(removed)), before, size)

@@ -68,7 +68,7 @@ SINK_STOP_RESERVE = 2.0
 #: disconnect is what keeps Home Assistant from waiting for the last will.
 SINK_STOP_MIN = 0.5
 #: Seconds between two warnings in the log that the database nears its cap
-#: (a new warning, or the database reaching its cap, is logged at once).
+#: (the first, and the database reaching its cap, are logged at once).
 CAPACITY_WARN_EVERY = 86400.0
 #: Decoded batches kept in memory for the sinks (the oldest dropped first). A
 #: sink that keeps up takes its batches from here instead of reading back from
@@ -192,7 +192,7 @@ class Pipeline:
         self.clock = clock
         #: The last projection against the database's cap, and when it was logged.
         self.projection: Projection | None = None
-        self._capacity_logged: tuple[float, float | None] | None = None
+        self._capacity_logged: tuple[float, bool] | None = None
         #: Decoded batches, for whoever wants to watch (tests, the demo).
         self.listeners: list[Callable[[Batch], None]] = []
 
@@ -357,13 +357,15 @@ class Pipeline:
             self._capacity_logged = None
             return
         logged = self._capacity_logged
-        # Once a day, and at once when the database has come to its cap.
+        at_cap = projection.days_left == 0
+        # When it first comes, when the database comes to its cap, and then once
+        # a day while the cap comes nearer; at the cap each removal says itself.
         if (
             logged is None
-            or now - logged[0] >= CAPACITY_WARN_EVERY
-            or (projection.days_left == 0) != (logged[1] == 0)
+            or at_cap != logged[1]
+            or (not at_cap and now - logged[0] >= CAPACITY_WARN_EVERY)
         ):
-            self._capacity_logged = (now, projection.days_left)
+            self._capacity_logged = (now, at_cap)
             log.warning("%s", warning)
 
     async def _write_noise(self) -> None:

@@ -401,12 +401,20 @@ class Spool:
     def give_way(self, sinks: Collection[str], now: float) -> giving_way.Removal | None:
         """From :data:`~bridge.capacity.GIVE_WAY_AT` of the cap, remove the oldest
         decoded history that every sink in ``sinks`` delivered, down to
-        :data:`~bridge.capacity.GIVE_WAY_TO` (see :mod:`bridge.giving_way`)."""
-        used = giving_way.used_pages(self.db)
+        :data:`~bridge.capacity.GIVE_WAY_TO` (see :mod:`bridge.giving_way`).
+
+        Both count the write-ahead log, as :meth:`room` does: it is part of
+        what the database takes on disk.
+        """
+        used = self.used()
         if used < self.max_size * GIVE_WAY_AT:
             return None
         return giving_way.remove_delivered_history(
-            self.db, sinks, down_to=int(self.max_size * GIVE_WAY_TO), now=now, used=used
+            self.db,
+            sinks,
+            down_to=int(self.max_size * GIVE_WAY_TO),
+            now=now,
+            log_size=used - giving_way.used_pages(self.db),
         )
 
     def projection(self, now: float) -> Projection:
@@ -414,10 +422,10 @@ class Spool:
         removed = giving_way.removed_history(self.db)
         return project(
             giving_way.readings(self.db),
-            used=giving_way.used_pages(self.db),
+            used=self.used(),
             cap=self.max_size,
             now=now,
-            removed_at=max((r.at for r in removed), default=None),
+            removing=bool(removed),
             oldest_history_ms=giving_way.oldest_history_ms(self.db),
         )
 

@@ -64,9 +64,10 @@ class RunningBridge:
 
 @contextlib.asynccontextmanager
 async def running_bridge(
-    config: Config, sinks: list[Sink] | None = None
+    config: Config, sinks: list[Sink] | None = None, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[RunningBridge]:
-    """The whole service in this event loop, stopped (gracefully) at the end."""
+    """The whole service in this event loop, stopped (gracefully) at the end;
+    ``clock`` is its wall clock (a test's simulated time)."""
     ready: asyncio.Future[tuple[Receiver, Pipeline]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -75,6 +76,7 @@ async def running_bridge(
             sinks=sinks if sinks is not None else [],
             stop=stop,
             on_ready=lambda r, p: ready.set_result((r, p)),
+            clock=clock,
         )
     )
     done, _ = await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)

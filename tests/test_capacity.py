@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bridge.capacity import (
+    AT_CAP,
     GIVE_WAY_AT,
-    GROWTH_WINDOW,
     READING_EVERY,
     WARN_DAYS,
     Reading,
@@ -108,19 +108,18 @@ def test_a_database_that_does_not_grow_is_never_projected_to_fill() -> None:
 
 
 def test_at_the_cap_while_history_gives_way() -> None:
-    """Test that the database is at its cap at the give-way share, and between
-    two removals (below it) while the last removal is within the window."""
+    """Test that the database is at its cap at the give-way share, and, once
+    history has given way, from the share each removal goes down to."""
     readings = hourly(7, 900, 1)
     at_share = project(readings, used=int(CAP * GIVE_WAY_AT), cap=CAP, now=NOW)
     assert at_share.days_left == 0
     assert at_share.warn
-    between = project(readings, used=910 * MB, cap=CAP, now=NOW, removed_at=NOW - 2 * DAY)
+    between = project(readings, used=int(CAP * AT_CAP), cap=CAP, now=NOW, removing=True)
     assert between.days_left == 0
     warning = between.warning()
     assert warning is not None
-    assert warning.startswith("the database is at its cap (910 MB of 1000 MB")
+    assert warning.startswith("the database is at its cap (850 MB of 1000 MB")
     assert "at its cap: delivered decoded history gives way" in between.summary()
-    long_ago = project(
-        readings, used=910 * MB, cap=CAP, now=NOW, removed_at=NOW - GROWTH_WINDOW - DAY
-    )
-    assert long_ago.days_left != 0
+    # Retention set since keeps the database below: no longer at its cap.
+    below = project(readings, used=int(CAP * AT_CAP) - MB, cap=CAP, now=NOW, removing=True)
+    assert below.days_left != 0
