@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bridge import noise
@@ -137,14 +137,14 @@ def _open_spool(config: Config) -> Iterator[tuple[Spool, bool]]:
     """The database, and whether this process may decode (no bridge is running)."""
     storage = config.storage
     spool = Spool(storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb)
-    try:
-        with database_lock(storage.path), spool:
-            yield spool, True
-        return
-    except DatabaseBusyError:
-        pass
-    with spool:
-        yield spool, False
+    with ExitStack() as held:
+        try:
+            held.enter_context(database_lock(storage.path))
+            alone = True
+        except DatabaseBusyError:
+            alone = False
+        with spool:
+            yield spool, alone
 
 
 def _decode_now(spool: Spool, config: Config, alone: bool) -> None:

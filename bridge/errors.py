@@ -50,10 +50,11 @@ class DatabaseError(WxStationError):
 
 
 class DatabaseBusyError(DatabaseError):
-    """Another bridge process holds the database."""
+    """Another process holds the database: a bridge (its lock file), or
+    SQLite's lock for longer than a statement waits."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, f"another wxstation bridge is using {path}")
+    def __init__(self, path: Path, message: str | None = None) -> None:
+        super().__init__(path, message or f"another wxstation bridge is using {path}")
 
 
 class SchemaError(DatabaseError):

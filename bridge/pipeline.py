@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from bridge.backoff import Backoff
 from bridge.capacity import Projection
 from bridge.config import Config
 from bridge.decoding import DecodeResult, decode_one, log_result
+from bridge.errors import DatabaseError
 from bridge.noise import NoiseTracker, source_of
 from bridge.samples import Batch, format_time
 from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
@@ -379,7 +379,7 @@ class Pipeline:
         self._noise_pruned = now
         try:
             await self.spool.call(self.spool.spool.add_noise, kept, counts, self.noise.clock())
-        except sqlite3.Error as err:
+        except DatabaseError as err:
             # Counts of traffic that is not a station's are worth less than the
             # room a retry would hold on to.
             log.warning("cannot store the counts of traffic that is not a station's: %s", err)
@@ -395,7 +395,7 @@ class Pipeline:
                     results = await self.spool.call(
                         decode_pending, self.spool.spool, self.config, self.clocks
                     )
-                except sqlite3.Error as err:
+                except DatabaseError as err:
                     log.error("cannot store decoded packets (%s); retrying", err)
                     await asyncio.sleep(FULL_RETRY_INTERVAL)
                     continue

@@ -15,7 +15,6 @@ import functools
 import logging
 import resource
 import signal
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -170,7 +169,7 @@ async def serve(
                 storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb
             )
             resources.enter_context(spool)
-        except (DatabaseError, OSError, sqlite3.Error) as err:
+        except (DatabaseError, OSError) as err:
             log.error("cannot use the database %s: %s", storage.path, err)
             return EXIT_DATABASE
         thread = SpoolThread(spool)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from bridge.capacity import GIVE_WAY_AT, GIVE_WAY_TO
 from bridge.config import parse_config
-from bridge.giving_way import KEEP_RECENT, used_pages
 from bridge.parsers import ReferenceParser
 from bridge.service import decode_offline
 from bridge.sim import SimStation
 from bridge.spool import Received, Spool
+from bridge.spool.giving_way import KEEP_RECENT, used_pages
 
 #: 2026-06-01T00:00:00Z: the first sample; "now" is the last packet's arrival.
 START = 1780272000.0

@@ -14,12 +14,13 @@ import pytest
 
 from bridge.availability import LastPacket
 from bridge.config import parse_config
-from bridge.errors import SchemaError
+from bridge.errors import DatabaseBusyError, DatabaseError, SchemaError
 from bridge.parsers import ReferenceParser
 from bridge.samples import Batch, Sample, make_batch
 from bridge.service import decode_offline
 from bridge.sim import SimStation
 from bridge.spool import Conflict, Received, Spool, StoredPacket
+from bridge.spool.base import BUSY_TIMEOUT_MS
 from bridge.timing import StationClock
 from tests.helpers import VECTORS
 from tests.runtime_helpers import write_config
@@ -293,6 +294,84 @@ def test_prune_deletes_conflicts_as_old_as_the_samples(tmp_path: Path) -> None:
     assert [c.time_ms for c in conflicts] == [1_790_000_100_000]
     assert count == 1
     assert removed == before - len(after) + 29
+
+
+def damage_packets_table(path: Path) -> None:
+    """Write over the first page of the ``packets`` table and of its indexes,
+    leaving the database's header and schema whole: it opens, and fails when
+    the packets are read."""
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    roots = [
+        root
+        for (root,) in db.execute("SELECT rootpage FROM sqlite_master WHERE tbl_name = 'packets'")
+    ]
+    (page_size,) = db.execute("PRAGMA page_size").fetchone()
+    db.close()
+    with path.open("r+b") as file:
+        for root in roots:
+            file.seek((root - 1) * page_size)
+            file.write(b"\xff" * page_size)
+
+
+def test_a_damaged_database_raises_a_database_error(tmp_path: Path) -> None:
+    """Test that SQLite's error on a damaged database, after it opened, is a
+    DatabaseError with the path and what to do, from a query and from an iterator."""
+    path = tmp_path / "wx.db"
+    with filled_spool(path):
+        pass
+    damage_packets_table(path)
+    with Spool(path) as spool:
+        with pytest.raises(DatabaseError) as raised:
+            spool.counts()
+        assert str(raised.value).startswith(f"cannot use {path} (database disk image is malformed)")
+        assert "it is damaged: stop the bridge, move it aside" in str(raised.value)
+        assert raised.value.path == path
+        assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
+        with pytest.raises(DatabaseError, match="malformed"):
+            list(spool.raw_packets())
+
+
+def test_a_damaged_database_exits_4(tmp_path: Path) -> None:
+    """Test that a command on a database that opens but cannot be read exits 4
+    with the database's error, not a traceback."""
+    with filled_spool(tmp_path / "wx.db"):
+        pass
+    damage_packets_table(tmp_path / "wx.db")
+    config_file = write_config(tmp_path / "config.yaml", {"storage": {"path": "wx.db"}})
+    result = subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "status", "-c", str(config_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 4, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"cannot use the database: cannot use {tmp_path / 'wx.db'} (database disk image" in (
+        result.stderr
+    )
+
+
+def test_a_locked_database_raises_database_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test that a write that waits in vain for another process's lock raises
+    DatabaseBusyError, saying who to stop, and stores nothing."""
+    assert BUSY_TIMEOUT_MS >= 1000
+    monkeypatch.setattr("bridge.spool.schema.BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "wx.db"
+    with Spool(path) as spool:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(DatabaseBusyError) as raised:
+            spool.add_packets([Received(b"\x01" * 9, 1_790_000_000.0, "10.0.0.2:4000")])
+        assert str(raised.value) == (
+            f"{path} is locked by another process (database is locked): stop whatever "
+            "else writes to it (another bridge, a sqlite3 shell)"
+        )
+        other.execute("ROLLBACK")
+        other.close()
+        assert spool.counts() == {}
 
 
 @pytest.mark.parametrize("device_id", [7, None])

@@ -8,57 +8,41 @@ sending). What goes is the decoded history of older packets, in the order they
 were decoded: their batch and its samples. The packet stays ``done``;
 ``wxstation-bridge reprocess --removed`` decodes it again.
 
-Beside the numbered schema, in any database that lacks them (a bridge that does
-not know them ignores them):
-
-- ``size_readings``: the database's size every hour, for the growth projection
-  of :mod:`bridge.capacity`;
-- ``removed_history``: per station, what gave way so far, for the log and
-  ``status``.
-
-Functions on the spool's connection, called on the spool's thread.
+Its tables (``HISTORY_SCHEMA`` in :mod:`bridge.spool.schema`): ``size_readings``,
+the database's size every hour, for the growth projection of
+:mod:`bridge.capacity`; ``removed_history``, per station, what gave way so far,
+for the log and ``status``.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from bridge.capacity import GROWTH_WINDOW, READING_EVERY, Reading
+from bridge.capacity import (
+    GIVE_WAY_AT,
+    GIVE_WAY_TO,
+    GROWTH_WINDOW,
+    READING_EVERY,
+    Projection,
+    Reading,
+    project,
+)
 from bridge.samples import format_time
+from bridge.spool.base import Tables, transaction, typed_errors
 
 __all__ = [
-    "HISTORY_SCHEMA",
     "KEEP_RECENT",
+    "HistoryTables",
     "Removal",
     "RemovedHistory",
-    "add_reading",
     "delivered_everywhere",
-    "readings",
     "remove_delivered_history",
-    "removed_history",
+    "used_pages",
 ]
 
-HISTORY_SCHEMA = """
-CREATE TABLE IF NOT EXISTS size_readings (
-    at REAL PRIMARY KEY,
-    used INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS removed_history (
-    device_id INTEGER PRIMARY KEY,
-    station TEXT NOT NULL,
-    packets INTEGER NOT NULL,
-    samples INTEGER NOT NULL,
-    -- the oldest and newest removed sample (epoch ms)
-    first_ms INTEGER,
-    last_ms INTEGER,
-    -- when history of the station last gave way (unix seconds)
-    at REAL NOT NULL
-);
-"""
 #: Seconds before "now" whose packets keep their decoded history: each
 #: station's newest packet tells, after a restart, whether it is still sending
 #: (:mod:`bridge.availability`).
@@ -173,7 +157,7 @@ def remove_delivered_history(
         ]
         if not seqs:
             continue
-        with _transaction(db):
+        with transaction(db):
             for entry in _summary(db, [seq for (seq,) in seqs], now):
                 _remember(db, entry)
                 earlier = removed.get(entry.device_id)
@@ -247,7 +231,7 @@ def _remember(db: sqlite3.Connection, removed: RemovedHistory) -> None:
     )
 
 
-def removed_history(db: sqlite3.Connection) -> list[RemovedHistory]:
+def _removed_history(db: sqlite3.Connection) -> list[RemovedHistory]:
     """What gave way so far, per station."""
     rows = db.execute(
         "SELECT device_id, station, packets, samples, first_ms, last_ms, at "
@@ -256,14 +240,14 @@ def removed_history(db: sqlite3.Connection) -> list[RemovedHistory]:
     return [RemovedHistory(*row) for row in rows]
 
 
-def add_reading(db: sqlite3.Connection, now: float) -> bool:
+def _add_reading(db: sqlite3.Connection, now: float) -> bool:
     """Write down the database's size when the newest reading is
     :data:`READING_EVERY` old; drop readings past the growth window. True when
     it wrote one."""
     newest = db.execute("SELECT max(at) FROM size_readings").fetchone()[0]
     if newest is not None and 0 <= now - newest < READING_EVERY:
         return False
-    with _transaction(db):
+    with transaction(db):
         db.execute(
             "INSERT OR REPLACE INTO size_readings (at, used) VALUES (?, ?)", (now, used_pages(db))
         )
@@ -275,14 +259,14 @@ def add_reading(db: sqlite3.Connection, now: float) -> bool:
     return True
 
 
-def readings(db: sqlite3.Connection) -> list[Reading]:
+def _readings(db: sqlite3.Connection) -> list[Reading]:
     return [
         Reading(float(at), int(used))
         for at, used in db.execute("SELECT at, used FROM size_readings ORDER BY at")
     ]
 
 
-def oldest_history_ms(db: sqlite3.Connection) -> int | None:
+def _oldest_history_ms(db: sqlite3.Connection) -> int | None:
     """When the oldest sample of the oldest decoded batch still kept was taken."""
     row = db.execute(
         "SELECT min(time_ms) FROM samples WHERE seq = (SELECT min(seq) FROM batches)"
@@ -290,13 +274,48 @@ def oldest_history_ms(db: sqlite3.Connection) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
+@typed_errors
+class HistoryTables(Tables):
+    """The database against its cap: what gives way, and where it is heading."""
+
+    def used(self) -> int:
+        """Bytes the database takes with its write-ahead log (:class:`bridge.spool.Spool`)."""
+        raise NotImplementedError
+
+    def give_way(self, sinks: Collection[str], now: float) -> Removal | None:
+        """From :data:`~bridge.capacity.GIVE_WAY_AT` of the cap, remove the oldest
+        decoded history that every sink in ``sinks`` delivered, down to
+        :data:`~bridge.capacity.GIVE_WAY_TO`.
+
+        Both count the write-ahead log, as :meth:`room` does: it is part of
+        what the database takes on disk.
+        """
+        used = self.used()
+        if used < self.max_size * GIVE_WAY_AT:
+            return None
+        return remove_delivered_history(
+            self.db,
+            sinks,
+            down_to=int(self.max_size * GIVE_WAY_TO),
+            now=now,
+            log_size=used - used_pages(self.db),
+        )
+
+    def projection(self, now: float) -> Projection:
+        """Where the database stands against its cap at ``now``, and where it is heading."""
+        return project(
+            _readings(self.db),
+            used=self.used(),
+            cap=self.max_size,
+            now=now,
+            removing=bool(_removed_history(self.db)),
+            oldest_history_ms=_oldest_history_ms(self.db),
+        )
+
+    def add_reading(self, now: float) -> bool:
+        """Write down the database's size, once an hour (see :mod:`bridge.capacity`)."""
+        return _add_reading(self.db, now)
+
+    def removed_history(self) -> list[RemovedHistory]:
+        """What decoded history gave way at the cap so far, per station."""
+        return _removed_history(self.db)

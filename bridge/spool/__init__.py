@@ -1,0 +1,28 @@
+"""The bridge's SQLite database: every packet as received, and all that follows from it.
+
+One module per group of tables, each with the methods that read and write them;
+:class:`Spool` (``database.py``) is all of them over one connection.
+
+- ``schema.py``: the tables, the schema's version, opening the database and
+  upgrading an older one in place.
+- ``packets.py``: ``packets``, what each connection delivered, committed
+  before anything else is done with it (:class:`Received`, :class:`StoredPacket`).
+- ``sample_store.py``: ``batches``, ``samples`` (one per station and time),
+  ``conflicts`` and the stations' clocks (:class:`StoredBatch`, :class:`Conflict`).
+- ``sink_progress.py``: ``sink_progress`` and ``rejected``, where each sink is
+  and what it refused for good.
+- ``noise_store.py``: ``noise_sources`` and ``noise_kept``, traffic that was
+  not a station's (:class:`NoisySource`); the first room given back.
+- ``export.py``: samples and raw packets read out, and old samples pruned.
+- ``giving_way.py``: ``size_readings`` and ``removed_history``; at the cap,
+  the delivered decoded history that gives way, and the growth projection.
+- ``base.py``: the connection, transactions, and SQLite's errors turned into
+  :class:`~bridge.errors.DatabaseError`, which every public method raises.
+"""
+
+from bridge.spool.database import Spool
+from bridge.spool.noise_store import NoisySource
+from bridge.spool.packets import Received, StoredPacket
+from bridge.spool.sample_store import Conflict, StoredBatch
+
+__all__ = ["Conflict", "NoisySource", "Received", "Spool", "StoredBatch", "StoredPacket"]

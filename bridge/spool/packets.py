@@ -1,0 +1,143 @@
+"""The ``packets`` table: what each connection delivered, as it arrived.
+
+A packet is committed before anything else is done with it; the same bytes
+from the same peer at the same time (a capture ingested again) are one packet.
+Its ``state`` is ``new`` (not yet decoded), ``done`` (decoded into a batch) or
+``kept`` (kept aside with a ``reason``: undecodable, unknown station, wrong
+address).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.protocol import claimed_device
+from bridge.spool.base import Tables, transaction, typed_errors
+
+__all__ = ["PacketTables", "Received", "StoredPacket"]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What one connection delivered."""
+
+    data: bytes
+    received_at: float
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPacket:
+    id: int
+    data: bytes
+    received_at: float
+    peer: str
+    device_id: int | None
+    state: str
+    reason: str | None
+
+    @property
+    def peer_host(self) -> str:
+        return peer_host(self.peer)
+
+    def as_capture(self) -> dict[str, object]:
+        """The line ``ingest`` reads and ``export --raw`` writes."""
+        return {"received_at": self.received_at, "peer": self.peer, "data": self.data.hex()}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The packet in JSON values, without its state: how the integration
+        stores a packet it keeps aside and shows it in diagnostics."""
+        return {
+            "id": self.id,
+            "data": self.data.hex(),
+            "received_at": self.received_at,
+            "peer": self.peer,
+            "device_id": self.device_id,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], state: str = "kept") -> StoredPacket:
+        """The packet :meth:`as_dict` gave."""
+        return cls(
+            id=int(raw["id"]),
+            data=bytes.fromhex(raw["data"]),
+            received_at=float(raw["received_at"]),
+            peer=str(raw["peer"]),
+            device_id=raw["device_id"],
+            state=state,
+            reason=raw["reason"],
+        )
+
+
+def peer_host(peer: str) -> str:
+    """The host of a peer written ``host:port`` (``[v6 address]:port``)."""
+    host, _, _ = peer.rpartition(":")
+    return host.strip("[]") or peer
+
+
+@typed_errors
+class PacketTables(Tables):
+    """Storing packets, and reading them back by state."""
+
+    def add_packets(self, items: Sequence[Received]) -> list[int]:
+        """Commit what connections delivered, in one transaction; returns the ids of
+        those stored. A packet already stored (the same bytes from the same peer at
+        the same time: a capture ingested again) is not stored twice."""
+        ids = []
+        with transaction(self.db):
+            for item in items:
+                device = claimed_device(item.data)
+                cursor = self.db.execute(
+                    "INSERT INTO packets (received_at, peer, data, device_id) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (item.received_at, item.peer, item.data, device),
+                )
+                if cursor.rowcount:
+                    ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    def packets(self, state: str, *, after: int = 0, limit: int = 1000) -> list[StoredPacket]:
+        rows = self.db.execute(
+            "SELECT id, data, received_at, peer, device_id, state, reason FROM packets "
+            "WHERE state = ? AND id > ? ORDER BY id LIMIT ?",
+            (state, after, limit),
+        ).fetchall()
+        return [StoredPacket(*row) for row in rows]
+
+    def requeue_kept(self, device_id: int | None = None) -> int:
+        """Mark kept-aside packets as new again, so they are decoded once more."""
+        query = "UPDATE packets SET state = 'new' WHERE state = 'kept'"
+        args: tuple[int, ...] = ()
+        if device_id is not None:
+            query += " AND device_id = ?"
+            args = (device_id,)
+        with transaction(self.db):
+            return self.db.execute(query, args).rowcount
+
+    def counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT state, count(*) FROM packets GROUP BY state").fetchall()
+        return {state: int(count) for state, count in rows}
+
+    def kept_reasons(self) -> list[tuple[str, int]]:
+        """Why packets are kept aside, most common first, with their counts."""
+        rows = self.db.execute(
+            "SELECT reason, count(*) FROM packets WHERE state = 'kept' "
+            "GROUP BY reason ORDER BY count(*) DESC"
+        ).fetchall()
+        return [(str(reason), int(count)) for reason, count in rows]
+
+    def station_hosts(self, limit: int = 10_000) -> dict[str, float]:
+        """The hosts that sent the newest ``limit`` decoded packets, with the
+        arrival of each one's newest: the stations' addresses, after a restart."""
+        rows = self.db.execute(
+            "SELECT peer, received_at FROM packets WHERE state = 'done' ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        hosts: dict[str, float] = {}
+        for peer, received_at in rows:
+            host = peer_host(peer)
+            hosts[host] = max(hosts.get(host, 0.0), received_at)
+        return hosts
