@@ -32,6 +32,7 @@ from bridge.service import (
     configure_logging,
     database_lock,
     decode_offline,
+    decode_removed,
     demo_database,
     serve,
 )
@@ -161,10 +162,26 @@ def _decode_now(spool: Spool, config: Config, alone: bool) -> None:
 def reprocess(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(args.log_level or config.log_level)
+    if args.removed:
+        return _reprocess_removed(config)
     with _open_spool(config) as (spool, alone):
         count = spool.requeue_kept(args.device)
         print(f"{count} kept-aside packets queued for decoding")
         _decode_now(spool, config, alone)
+    return 0
+
+
+def _reprocess_removed(config: Config) -> int:
+    with _open_spool(config) as (spool, alone):
+        if not alone:
+            print(
+                "stop the bridge first: it would let the history give way again while "
+                "it is decoded (and raise storage.max_size_mb, so that it fits)",
+                file=sys.stderr,
+            )
+            return EXIT_DATABASE
+        packets, samples = decode_removed(spool, config)
+    print(f"decoded {packets} packets again whose history had given way ({samples} samples)")
     return 0
 
 
@@ -376,6 +393,12 @@ def _build_cli() -> argparse.ArgumentParser:
     runner.set_defaults(run=run)
     again = command("reprocess", "decode kept-aside packets again, e.g. after fixing the config")
     again.add_argument("--device", type=int, help="only packets claiming this device id")
+    again.add_argument(
+        "--removed",
+        action="store_true",
+        help="instead, decode again the packets whose decoded history gave way at the "
+        "database's cap, with the times they had (stop the bridge first)",
+    )
     again.set_defaults(run=reprocess)
     exporter = command("export", "print stored samples (or, with --raw, the received packets)")
     exporter.add_argument("--station", type=int, metavar="ID", help="only this device id")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bridge.config import Config
-from bridge.decoding import log_result, refusal
+from bridge.decoding import decode_one, log_result, refusal
 from bridge.errors import DatabaseBusyError, DatabaseError
 from bridge.noise import NoiseTracker
 from bridge.pipeline import Pipeline, SpoolThread, decode_pending
@@ -42,6 +42,7 @@ __all__ = [
     "build_sinks",
     "database_lock",
     "decode_offline",
+    "decode_removed",
     "raise_file_limit",
     "serve",
 ]
@@ -114,6 +115,34 @@ def decode_offline(spool: Spool, config: Config) -> tuple[int, int]:
             else:
                 decoded += 1
     return decoded, kept
+
+
+def decode_removed(spool: Spool, config: Config) -> tuple[int, int]:
+    """Decode again the packets whose decoded history gave way at the cap;
+    returns how many, and the samples they brought.
+
+    Each such station's packets are replayed from its first one with a clock of
+    their own (the station's clock in the database stays as it is), so the
+    samples get the times they had; only the packets whose history was removed
+    are stored again, as new batches that the sinks deliver again (InfluxDB
+    writes the same points, Home Assistant takes a sample once).
+    """
+    packets = samples = 0
+    for removed in spool.removed_history():
+        clocks: dict[int, StationClock] = {}
+        after = 0
+        while rows := spool.station_packets(removed.device_id, after=after):
+            after = rows[-1][0].id
+            again = []
+            for packet, gave_way in rows:
+                result = decode_one(config, clocks, packet)
+                if gave_way and result.batch is not None:
+                    again.append((packet.id, result.batch))
+            for stored in spool.record(again, [], {}):
+                packets += 1
+                samples += len(stored.batch.samples)
+        spool.forget_removed(removed.device_id)
+    return packets, samples
 
 
 def raise_file_limit() -> None:

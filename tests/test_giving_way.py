@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from bridge import cli
 from bridge.capacity import GIVE_WAY_AT, GIVE_WAY_TO
 from bridge.config import parse_config
 from bridge.parsers import ReferenceParser
@@ -11,6 +14,7 @@ from bridge.service import decode_offline
 from bridge.sim import SimStation
 from bridge.spool import Received, Spool
 from bridge.spool.giving_way import KEEP_RECENT, used_pages
+from tests.runtime_helpers import write_config
 
 #: 2026-06-01T00:00:00Z: the first sample; "now" is the last packet's arrival.
 START = 1780272000.0
@@ -109,3 +113,34 @@ def test_the_last_days_keep_their_history(tmp_path: Path) -> None:
         assert oldest_kept >= now - KEEP_RECENT
         assert oldest_kept < now - KEEP_RECENT + 3600
         assert spool.counts() == {"done": STATIONS * DAYS * 24}
+
+
+def test_reprocess_removed_brings_back_the_same_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test that ``reprocess --removed`` decodes the packets whose history gave
+    way again, with the times and values they had, stores nothing twice, and
+    that ``status`` no longer lists it afterwards."""
+    spool, now = filled(tmp_path / "wxstation.db", max_size_mb=100)
+    with spool:
+        before = sorted(spool.samples())
+        batches = spool.last_seq()
+        spool.max_size = int(used_pages(spool.db) / GIVE_WAY_AT)
+        removal = spool.give_way([], now)
+        assert removal is not None
+        assert len(list(spool.samples())) < len(before)
+    config = write_config(tmp_path / "config.yaml", {"storage": {"path": "wxstation.db"}})
+    assert cli.main(["status", "-c", str(config)]) == 0
+    assert f"the decoded history of {removal.packets} packets" in capsys.readouterr().out
+
+    assert cli.main(["reprocess", "--removed", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"decoded {removal.packets} packets again" in out
+    assert f"({removal.samples} samples)" in out
+    with Spool(tmp_path / "wxstation.db") as again:
+        assert sorted(again.samples()) == before
+        assert again.last_seq() == batches + removal.packets
+        assert again.removed_history() == []
+        assert again.counts() == {"done": STATIONS * DAYS * 24}
+    assert cli.main(["status", "-c", str(config)]) == 0
+    assert "removed at the cap" not in capsys.readouterr().out

@@ -32,6 +32,7 @@ from bridge.capacity import (
 )
 from bridge.samples import format_time
 from bridge.spool.base import Tables, transaction, typed_errors
+from bridge.spool.packets import StoredPacket
 
 __all__ = [
     "KEEP_RECENT",
@@ -319,3 +320,21 @@ class HistoryTables(Tables):
     def removed_history(self) -> list[RemovedHistory]:
         """What decoded history gave way at the cap so far, per station."""
         return _removed_history(self.db)
+
+    def station_packets(
+        self, device_id: int, *, after: int = 0, limit: int = 1000
+    ) -> list[tuple[StoredPacket, bool]]:
+        """A station's decoded packets after packet ``after``, in the order they
+        were stored, each with whether its decoded history gave way."""
+        rows = self.db.execute(
+            "SELECT p.id, p.data, p.received_at, p.peer, p.device_id, p.state, p.reason, "
+            "b.seq IS NULL FROM packets p LEFT JOIN batches b ON b.packet_id = p.id "
+            "WHERE p.state = 'done' AND p.device_id = ? AND p.id > ? ORDER BY p.id LIMIT ?",
+            (device_id, after, limit),
+        ).fetchall()
+        return [(StoredPacket(*row[:7]), bool(row[7])) for row in rows]
+
+    def forget_removed(self, device_id: int) -> None:
+        """The station's removed history is decoded again: no longer say it gave way."""
+        with transaction(self.db):
+            self.db.execute("DELETE FROM removed_history WHERE device_id = ?", (device_id,))
