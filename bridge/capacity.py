@@ -89,6 +89,18 @@ class Projection:
         return int(self.cap * GIVE_WAY_AT)
 
     @property
+    def at_cap(self) -> bool:
+        """Whether delivered history gives way already."""
+        return self.days_left == 0
+
+    @property
+    def reaches_cap(self) -> str | None:
+        """The day (UTC, ``YYYY-MM-DD``) history starts giving way at this rate, if it will."""
+        if not self.days_left:
+            return None
+        return time.strftime("%Y-%m-%d", time.gmtime(self.now + self.days_left * DAY))
+
+    @property
     def warn(self) -> bool:
         """Whether history gives way within :data:`WARN_DAYS` at this rate (or already does)."""
         return self.days_left is not None and self.days_left <= WARN_DAYS
@@ -101,15 +113,15 @@ class Projection:
         line += f", growing {self.per_day / 1e6:.2f} MB a day"
         if self.days_left is None:
             return line
-        if self.days_left == 0:
+        if self.at_cap:
             return line + "; at its cap: delivered decoded history gives way, oldest first"
-        return line + f"; reaches its cap in {self.days_left:.0f} days ({self._when()})"
+        return line + f"; reaches its cap in {self.days_left:.0f} days ({self.reaches_cap})"
 
     def warning(self) -> str | None:
         """What the log says when :attr:`warn`: the projection and what will give way."""
         if not self.warn:
             return None
-        if self.days_left == 0:
+        if self.at_cap:
             head = (
                 f"the database is at its cap ({self.used / 1e6:.0f} MB of "
                 f"{self.cap / 1e6:.0f} MB, storage.max_size_mb): "
@@ -121,7 +133,7 @@ class Projection:
                 f"the database ({self.used / 1e6:.0f} MB) grew {self.per_day / 1e6:.1f} MB a day "
                 f"over the last {self._window_days()}; at this rate it reaches its cap "
                 f"({self.cap / 1e6:.0f} MB, storage.max_size_mb) in {self.days_left:.0f} days "
-                f"({self._when()}). Then "
+                f"({self.reaches_cap}). Then "
             )
         oldest = (
             f" (it now reaches back to {format_time(self.oldest_history_ms)[:10]})"
@@ -134,10 +146,6 @@ class Projection:
             "'wxstation-bridge reprocess --removed' decodes removed history again. "
             "To keep more, raise storage.max_size_mb"
         )
-
-    def _when(self) -> str:
-        assert self.days_left is not None
-        return time.strftime("%Y-%m-%d", time.gmtime(self.now + self.days_left * DAY))
 
     def _window_days(self) -> str:
         return f"{GROWTH_WINDOW / DAY:.0f} days"

@@ -357,7 +357,7 @@ class Pipeline:
             self._capacity_logged = None
             return
         logged = self._capacity_logged
-        at_cap = projection.days_left == 0
+        at_cap = projection.at_cap
         # When it first comes, when the database comes to its cap, and then once
         # a day while the cap comes nearer; at the cap each removal says itself.
         if (
