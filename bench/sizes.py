@@ -45,35 +45,40 @@ def fill(path: Path, stations: int, days: float, parser: str) -> tuple[int, int]
     config = parse_config({"unknown_stations": {"action": "decode", "parser": parser}})
     packets = samples = 0
     with Spool(path) as spool:
-        end = START + days * DAY
-        while True:
+        for _ in range(round(days * DAY / sims[0].wake_every_s)):
             items = []
             for sim in sims:
                 wake = sim.wake()
                 sim.delivered()
                 items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
-            if items[0].received_at > end:
-                break
             packets += len(spool.add_packets(items))
             decode_offline(spool, config)
         samples = int(spool.db.execute("SELECT count(*) FROM samples").fetchone()[0])
     return packets, samples
 
 
-def sizes(path: Path) -> dict[str, int]:
-    """Bytes each part of the database takes, by SQLite's own page accounting
-    (``dbstat``: every page of a table and of its indexes)."""
+def by_table(path: Path) -> dict[str, int]:
+    """Bytes each table and each index takes, by SQLite's own page accounting
+    (``dbstat``), largest first."""
     db = sqlite3.connect(path)
     try:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        rows = db.execute(
+            "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+        ).fetchall()
         owners = dict(db.execute("SELECT name, tbl_name FROM sqlite_schema"))
-        used: dict[str, int] = {}
-        for name, size in db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
-            table = owners.get(name, name)
-            part = next((p for p, tables in PARTS.items() if table in tables), "other")
-            used[part] = used.get(part, 0) + int(size)
     finally:
         db.close()
+    return {f"{owners.get(name, name)}.{name}": int(size) for name, size in rows}
+
+
+def sizes(tables: dict[str, int]) -> dict[str, int]:
+    """Bytes each part of the database takes: its tables with their indexes."""
+    used: dict[str, int] = {}
+    for name, size in tables.items():
+        table = name.partition(".")[0]
+        part = next((p for p, owned in PARTS.items() if table in owned), "other")
+        used[part] = used.get(part, 0) + size
     return used
 
 
@@ -82,11 +87,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     cli.add_argument("--stations", type=int, default=3)
     cli.add_argument("--days", type=float, default=30.0)
     cli.add_argument("--parser", default="reference")
+    cli.add_argument("--tables", action="store_true", help="also each table and index")
     args = cli.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="wxstation-sizes-") as tmp:
         path = Path(tmp) / "wx.db"
         packets, samples = fill(path, args.stations, args.days, args.parser)
-        used = sizes(path)
+        tables = by_table(path)
+        used = sizes(tables)
         file_size = path.stat().st_size
     station_years = args.stations * args.days / YEAR_DAYS
     total = sum(used.values())
@@ -105,6 +112,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{'all':<16} {total / 1e6:8.2f} {total / packets:9.0f} {total / samples:9.1f} "
         f"{total / 1e6 / station_years:16.1f}"
     )
+    if args.tables:
+        print(f"\n{'table.index':<40} {'MB':>8} {'B/packet':>9} {'MB/station-year':>16}")
+        for name, size in tables.items():
+            if size * 1000 >= total:  # what takes a thousandth or more
+                print(
+                    f"{name:<40} {size / 1e6:8.2f} {size / packets:9.0f} "
+                    f"{size / 1e6 / station_years:16.1f}"
+                )
 
 
 if __name__ == "__main__":

@@ -50,3 +50,22 @@ def test_smoke_size_prints_every_row() -> None:
     table = result.stdout.split("\n\n")[-1].splitlines()
     assert [row for row in ROWS if not any(line.startswith(row) for line in table)] == []
     assert "exit code 0" in table[-1]
+
+
+def test_sizes_prints_every_part() -> None:
+    """Test that ``python -m bench.sizes`` fills and measures a database and
+    prints each part's row and the tables' rows."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.sizes", "--stations", "2", "--days", "2", "--tables"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("2 stations (reference), 2 days: 96 packets, 2880 samples")
+    for part in ("raw packets", "decoded history", "other", "all", "packets.packets "):
+        assert any(line.startswith(part) for line in lines), part
