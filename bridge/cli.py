@@ -280,9 +280,9 @@ def _print_capacity(spool: Spool) -> None:
     """The database against its cap: the projection, and what gave way so far."""
     projection = spool.projection(time.time())
     print(f"storage: {projection.summary()}")
-    warning = projection.warning()
-    if warning is not None:
-        print(f"  warning: {warning}")
+    for warning in (projection.warning(), spool.disk_short_of_cap()):
+        if warning is not None:
+            print(f"  warning: {warning}")
     removed = spool.removed_history()
     if removed:
         print(

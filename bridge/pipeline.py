@@ -205,6 +205,9 @@ class Pipeline:
             for host, at in (await self.spool.call(self.spool.spool.station_hosts)).items():
                 self.noise.station(source_of(host), at)
         await self._check_capacity(force=True)
+        short = await self.spool.call(self.spool.spool.disk_short_of_cap)
+        if short is not None:
+            log.warning("%s", short)
         reason = await self.spool.call(self.spool.spool.room)
         self.on_room(reason)
         last_packets = await self.spool.call(self.spool.spool.last_packets)

@@ -926,6 +926,8 @@ async def test_years_of_packets_against_a_small_cap(
         f"kept decoded {stored}, removed {removed} in {len(gave_way)} passes; largest "
         f"database {largest / 1e6:.2f} MB of {cap / 1e6:.2f} MB"
     )
+    print(f"faults: the last removal: {gave_way[-1] if gave_way else '-'}")
+    print(status)
 
     # Every packet accepted and stored raw, decoded once.
     assert refused == 0

@@ -144,3 +144,16 @@ def test_reprocess_removed_brings_back_the_same_samples(
         assert again.counts() == {"done": STATIONS * DAYS * 24}
     assert cli.main(["status", "-c", str(config)]) == 0
     assert "removed at the cap" not in capsys.readouterr().out
+
+
+def test_a_cap_beyond_the_disk_is_said(tmp_path: Path) -> None:
+    """Test that a cap the disk cannot hold (history would not give way before
+    the disk is full) is said with the size that fits, and a cap that fits is
+    not."""
+    with Spool(tmp_path / "wx.db", max_size_mb=10) as spool:
+        assert spool.disk_short_of_cap() is None
+    with Spool(tmp_path / "wx.db", max_size_mb=1e12) as spool:
+        short = spool.disk_short_of_cap()
+        assert short is not None
+        assert short.startswith("storage.max_size_mb (1048576000000 MB) is more than the disk")
+        assert "Set storage.max_size_mb to" in short

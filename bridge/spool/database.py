@@ -69,6 +69,27 @@ class Spool(PacketTables, SampleTables, SinkTables, NoiseTables, ExportTables, H
         wal = self.path.with_name(self.path.name + "-wal")
         return (pages - free) * page_size + (wal.stat().st_size if wal.exists() else 0)
 
+    def disk_short_of_cap(self) -> str | None:
+        """What to change when the disk fills before the database reaches its cap,
+        or None when the cap fits.
+
+        Delivered history gives way at the cap, not at a full disk: on a disk
+        smaller than that, the bridge stops accepting packets once
+        ``storage.min_free_mb`` is reached, as it does when raw packets fill it.
+        """
+        files = [self.path, self.path.with_name(self.path.name + "-wal")]
+        on_disk = sum(f.stat().st_size for f in files if f.exists())
+        room = on_disk + shutil.disk_usage(self.path.parent).free - self.min_free
+        if self.max_size <= room:
+            return None
+        return (
+            f"storage.max_size_mb ({self.max_size / 1e6:.0f} MB) is more than the disk of "
+            f"{self.path.parent} can give the database ({max(room, 0) / 1e6:.0f} MB, keeping "
+            "storage.min_free_mb free): it would fill before decoded history gives way, and "
+            f"the bridge would then stop accepting packets. Set storage.max_size_mb to "
+            f"{max(room, 0) * 0.9 / 1024 / 1024:.0f} or less, or free space on the disk"
+        )
+
     def room(self) -> str | None:
         """Why no more packets fit, or None while they do.
 
