@@ -36,17 +36,18 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import watch
-from bench.audit import Ledger, ledger, progress, samples_after
 from bench.measure import CpuWindow, memory_kb, percentile
-from tests.runtime_helpers import BridgeProcess, write_config
-from tests.servers import INFLUXD_BIN, MOSQUITTO_BIN, InfluxDB1, Mosquitto, free_port
+from tests.support.bridge import BridgeProcess, write_config
+from tests.support.ledger import Ledger, ledger, progress, samples_after
+from tests.support.servers import INFLUXD_BIN, MOSQUITTO_BIN, InfluxDB1, Mosquitto, free_port
+from tests.support.waiting import wait_until
 
 __all__ = ["SIZES", "Size", "main"]
 
@@ -168,16 +169,6 @@ class Broker(Mosquitto):
             config.write(f"set_tcp_nodelay {'false' if self.nagle else 'true'}\n")
 
 
-def _until(check: Callable[[], bool], within: float, what: str, step: float = POLL) -> float:
-    """Poll ``check`` until it holds; returns the moment it did (unix time)."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up after {within:.0f} s waiting for {what}")
-        time.sleep(step)
-    return time.time()
-
-
 class Bench:
     """The servers, the bridge and the subscriber of one run."""
 
@@ -230,10 +221,10 @@ class Bench:
         if self.watcher.stdout.readline().strip() != "subscribed":
             raise RuntimeError("the MQTT subscriber did not subscribe")
         self.bridge.start()
-        _until(
+        wait_until(
             lambda: "MQTT: connected" in self.bridge.log_file.read_text(errors="replace"),
-            self.size.patience,
             "the bridge to connect to the broker",
+            self.size.patience,
             step=0.1,
         )
 
@@ -303,10 +294,11 @@ class Bench:
     # --- waiting on the bridge ------------------------------------------------------
 
     def committed(self, packets: int) -> float:
-        return _until(
+        return wait_until(
             lambda: progress(self.database).packets >= packets,
-            self.size.patience,
             f"{packets} packets committed",
+            self.size.patience,
+            step=POLL,
         )
 
     def delivered(self, sink: str, packets: int) -> float:
@@ -316,7 +308,7 @@ class Bench:
             now = progress(self.database)
             return now.packets >= packets and now.new == 0 and now.delivered(sink)
 
-        return _until(done, self.size.patience, f"{sink} to deliver every batch")
+        return wait_until(done, f"{sink} to deliver every batch", self.size.patience, step=POLL)
 
     def influx_points(self, database: str = DATABASE) -> int:
         rows = self.influx.query("SELECT count(temperature) FROM weather", database)
@@ -493,10 +485,10 @@ def measure_latency(bench: Bench, results: Results) -> None:
 
     # Every packet of the phase has its batch message: wait until the
     # subscriber has them all, so no late one is left out of the figures.
-    _until(
+    wait_until(
         lambda: sum(1 for m in phase() if m[0] == "batch") >= report["packets_sent"],
-        size.patience,
         "the subscriber to receive every batch",
+        size.patience,
         step=0.5,
     )
     messages = phase()
@@ -588,15 +580,17 @@ def measure_backlog(bench: Bench, results: Results) -> None:
     waiting = samples_after(bench.database, delivered)
     bench.influx.start()
     restarted = time.time()
-    first = _until(
+    first = wait_until(
         lambda: progress(bench.database).sinks.get("influxdb", 0) > delivered,
-        size.patience,
         "the InfluxDB sink to retry",
-    )
-    done = _until(
-        lambda: progress(bench.database).sinks.get("influxdb", 0) >= last,
         size.patience,
+        step=POLL,
+    )
+    done = wait_until(
+        lambda: progress(bench.database).sinks.get("influxdb", 0) >= last,
         "the backlog written to InfluxDB",
+        size.patience,
+        step=POLL,
     )
     # The first write landed at ``first``; the samples it carried were written
     # before it, so the rate counts from the retry that found InfluxDB back.

@@ -20,7 +20,7 @@ HA_ROOT_CACHE=/var/cache/wxstation
 HA_ROOT_SUITE=forky
 # What the root needs beyond debootstrap's minimal base: the Python and its
 # venv module, Debian's CA bundle for pip, faketime for the test passes with a
-# shifted clock, and the broker that tests run for real (tests/servers.py).
+# shifted clock, and the broker that tests run for real (tests/support/servers.py).
 HA_ROOT_INCLUDE=python3.14,python3.14-venv,ca-certificates,faketime,mosquitto
 HA_ROOT_PYTHON=/usr/bin/python3.14
 HA_ROOT="$HA_ROOT_CACHE/ha-root-$HA_ROOT_SUITE"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import load_vectors
+from tests.support.vectors import load_vectors
 
 
 @pytest.fixture(scope="session")

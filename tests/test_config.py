@@ -142,7 +142,7 @@ def test_keep_policy_makes_no_station() -> None:
 
 def test_custom_parser_by_import_path() -> None:
     """Test a station whose parser is a class given by import path."""
-    config = parse_config({"stations": {5: {"parser": "tests.custom_parser:ShedParser"}}})
+    config = parse_config({"stations": {5: {"parser": "tests.support.custom_parser:ShedParser"}}})
     parser = config.stations[5].parser
     assert parser.kind == "shed"
     assert parser.decode_record(b"\x10\x00") == {"temperature": 1.6}
@@ -154,7 +154,7 @@ def test_custom_parser_by_entry_point(tmp_path: Path, monkeypatch: pytest.Monkey
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: shed-station\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
-        "[wxstation.parsers]\nshed = tests.custom_parser:ShedParser\n"
+        "[wxstation.parsers]\nshed = tests.support.custom_parser:ShedParser\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     config = parse_config({"stations": {5: {"parser": "shed"}}})

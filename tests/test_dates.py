@@ -28,7 +28,7 @@ from bridge.service import decode_offline, prune_history, retention_cutoff_ms
 from bridge.sim import SimStation
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock
-from tests.runtime_helpers import write_config
+from tests.support.bridge import write_config
 
 PARSER = ReferenceParser()
 DAY = 86400.0

@@ -13,7 +13,7 @@ from bridge import protocol
 from bridge.parsers import DeclarativeParser, FieldSpec, ReferenceParser, make_parser
 from bridge.protocol import MAX_PACKET_SIZE, PacketError, parse_header
 from bridge.sim import build_packet
-from tests.helpers import load_vectors, profile_parser
+from tests.support.vectors import load_vectors, profile_parser
 
 CASES = load_vectors("decode.json")
 

@@ -42,30 +42,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.audit import Ledger, Progress, ledger, progress
 from bridge import cli, noise
 from bridge.config import parse_config
 from bridge.decoding import decode_one
 from bridge.parsers import ReferenceParser
 from bridge.protocol import HEADER, HEADER_SIZE
 from bridge.samples import format_time
-from bridge.service import build_sinks
 from bridge.sim import SimStation, send_packet
 from bridge.spool import StoredPacket
 from bridge.timing import StationClock
-from tests import floods
-from tests.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE
-from tests.helpers import Clock
-from tests.runtime_helpers import (
-    bridge_config,
-    bridge_process,
-    running_bridge,
-    wait_until,
-    write_config,
-)
-from tests.servers import InfluxDB1, Mosquitto, free_port
-from tests.servers import wait_until as wait_for
-from tests.test_mqtt import Watcher
+from tests.support import floods
+from tests.support.bridge import bridge_config, bridge_process, running_bridge, write_config
+from tests.support.clock import Clock
+from tests.support.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE
+from tests.support.ledger import Ledger, Progress, ledger, progress
+from tests.support.mqtt import Watcher
+from tests.support.servers import InfluxDB1, Mosquitto, free_port
+from tests.support.waiting import eventually, wait_until
 
 pytestmark = pytest.mark.servers
 
@@ -190,7 +183,7 @@ def settled(
 ) -> None:
     """Wait until ``check`` holds for the bridge's progress; fail with what it was."""
     try:
-        wait_for(lambda: check(progress(db)), within, what="the bridge")
+        wait_until(lambda: check(progress(db)), "the bridge", within)
     except TimeoutError:
         tail = log.read_text(errors="replace")[-3000:]
         raise AssertionError(f"{note}\n{ledger(db)}\n--- bridge log:\n{tail}") from None
@@ -231,7 +224,7 @@ def test_kill_9_repeatedly_under_load_with_both_sinks(
                 kills += 1
                 bridge.start()
             report = stations.report()
-            wait_for(lambda: delivered(db, "influxdb", "mqtt"), 60, what="delivery")
+            wait_until(lambda: delivered(db, "influxdb", "mqtt"), "delivery", 60)
             assert bridge.terminate() == 0
         counts = ledger(db)
         count = Count(
@@ -279,7 +272,7 @@ def test_influxdb_stopped_and_restarted_under_load(
             time.sleep(2.0)
             influx.start()
             report = stations.report()
-            wait_for(lambda: delivered(db, "influxdb"), 60, what="InfluxDB to catch up")
+            wait_until(lambda: delivered(db, "influxdb"), "InfluxDB to catch up", 60)
             assert bridge.process is not None
             assert bridge.process.poll() is None
             assert bridge.terminate() == 0
@@ -328,9 +321,9 @@ def test_broker_stopped_and_restarted_under_load(
                 time.sleep(1.5)
                 broker.start()
                 report = stations.report()
-                wait_for(lambda: delivered(db, "influxdb", "mqtt"), 60, what="delivery")
+                wait_until(lambda: delivered(db, "influxdb", "mqtt"), "delivery", 60)
                 stored = _sample_keys(db)
-                wait_for(lambda: len(_published(watcher)) >= len(stored), 30, what="the subscriber")
+                wait_until(lambda: len(_published(watcher)) >= len(stored), "the subscriber", 30)
                 assert bridge.terminate() == 0
         finally:
             watcher.close()
@@ -431,7 +424,7 @@ def test_disk_full_stops_accepting_and_loses_nothing(tmp_path: Path) -> None:
             assert "cannot write the database" in log.read_text(), "the disk never filled up"
             full_log = log.read_text()
             filler.unlink()
-            wait_for(lambda: port_accepts(port), 30, what="the bridge to accept again")
+            wait_until(lambda: port_accepts(port), "the bridge to accept again", 30)
             for _ in range(20):
                 send_packet("127.0.0.1", port, next(station), timeout=5)
                 sent += 1
@@ -511,7 +504,7 @@ async def test_database_full_keeps_packets_and_resumes(
         packets = _station_packets(100)
         for _ in range(5):
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 5)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM packets") == 5)
         pages = await thread.call(lambda: db.execute("PRAGMA page_count").fetchone()[0])
         await thread.call(db.execute, f"PRAGMA max_page_count = {pages}")
         sent = 5
@@ -520,15 +513,15 @@ async def test_database_full_keeps_packets_and_resumes(
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
             sent += 1
             await asyncio.sleep(0.02)
-        await wait_until(lambda: bridge.receiver.paused is not None, what="pause")
+        await eventually(lambda: bridge.receiver.paused is not None, what="pause")
         assert "database or disk is full" in (bridge.receiver.paused or "")
         with pytest.raises(ConnectionRefusedError):
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
         await thread.call(db.execute, "PRAGMA max_page_count = 1073741823")
-        await wait_until(lambda: bridge.receiver.paused is None, what="resume")
+        await eventually(lambda: bridge.receiver.paused is None, what="resume")
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
         sent += 1
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'done'") == sent,
             what="every accepted packet decoded",
         )
@@ -550,7 +543,7 @@ async def test_pausing_serves_the_connections_already_in_the_backlog(tmp_path: P
         for _ in range(10):
             send_packet("127.0.0.1", bridge.port, next(packets))
         await bridge.receiver.pause("a test")
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM packets") == 10)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM packets") == 10)
         await bridge.receiver.resume()
         for _ in range(10):
             send_packet("127.0.0.1", bridge.port, next(packets))
@@ -669,12 +662,12 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
         round_of()
         # A station's packet is stored; anything else is counted for its address
         # (and the first few of a window kept apart): see bridge/noise.py.
-        wait_for(
+        wait_until(
             lambda: ledger(db).packets + noise_connections(db) == len(sent),
+            "every connection stored or counted",
             30,
-            what="every connection stored or counted",
         )
-        wait_for(lambda: ledger(db).new == 0, 30, what="decoding")
+        wait_until(lambda: ledger(db).new == 0, "decoding", 30)
         assert bridge.process is not None
         alive = bridge.process.poll() is None
         assert bridge.terminate() == 0
@@ -738,7 +731,7 @@ def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) 
             packets = list(_station_packets(100))
             for data in packets:
                 send_packet("127.0.0.1", port, data, timeout=10)
-            wait_for(lambda: ledger(db).done == len(packets), 30, what="the stations")
+            wait_until(lambda: ledger(db).done == len(packets), "the stations", 30)
             served = time.monotonic() - began
             closed = sum(1 for sock in idle if closed_by_peer(sock))
         finally:
@@ -762,7 +755,7 @@ def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) 
     assert counts.samples_and_conflicts == 30 * len(packets)
 
 
-# --- floods of traffic that is not a station's (tests/floods.py; CI sizes in test_flood.py) --
+# --- floods of traffic that is not a station's (tests/support/floods.py; CI sizes in test_flood.py)
 
 
 def test_garbage_flood_at_full_size(tmp_path: Path) -> None:
@@ -881,7 +874,7 @@ async def test_years_of_packets_against_a_small_cap(
             return False
         return True
 
-    async with running_bridge(config, build_sinks(config), clock) as bridge:
+    async with running_bridge(config, clock=clock) as bridge:
         bridge.pipeline.listeners.append(count)
         for _ in range(rounds):
             wakes = [sim.wake() for sim in sims]
@@ -895,13 +888,11 @@ async def test_years_of_packets_against_a_small_cap(
             refused += accepted.count(False)
             await asyncio.wait_for(all_decoded.wait(), 30)
             largest = max(largest, _file_sizes(db_path))
-        await wait_until(
-            lambda: delivered(db_path, "influxdb"), within=60, what="InfluxDB delivered all"
-        )
-        await wait_until(
+        await eventually(lambda: delivered(db_path, "influxdb"), "InfluxDB delivered all", 60)
+        await eventually(
             lambda: influx_points(influx, database) == expected_samples,
-            within=30,
-            what="every sample in InfluxDB",
+            "every sample in InfluxDB",
+            30,
         )
         config_path = write_config(tmp_path / "config.yaml", raw)
         assert cli.main(["status", "-c", str(config_path)]) == 0

@@ -1,4 +1,4 @@
-"""Floods of traffic that is not a station's, at a size that fits CI (tests/floods.py).
+"""Floods of traffic that is not a station's, at a size that fits CI (tests/support/floods.py).
 
 The same floods run at full size in the fault suite (tests/test_faults.py).
 """
@@ -14,9 +14,10 @@ import pytest
 from bridge import noise
 from bridge.sim import send_packet
 from bridge.spool import Received, Spool
-from tests import floods
-from tests.floods import CI, FLOOD_SOURCE, MB, SECOND_SOURCE
-from tests.runtime_helpers import bridge_config, running_bridge, wait_until
+from tests.support import floods
+from tests.support.bridge import bridge_config, running_bridge
+from tests.support.floods import CI, FLOOD_SOURCE, MB, SECOND_SOURCE
+from tests.support.waiting import eventually
 
 
 def test_garbage_flood_ten_times_the_cap_leaves_every_station_sample(tmp_path: Path) -> None:
@@ -69,7 +70,7 @@ async def test_a_station_address_is_a_station_address_after_a_restart(tmp_path: 
     async with running_bridge(config) as bridge:
         assert not bridge.receiver.noise.is_station("127.0.0.1")
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, floods.station_packet())
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM batches") == 1)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM batches") == 1)
     async with running_bridge(config) as bridge:
         assert bridge.receiver.noise.is_station("127.0.0.1")
         assert not bridge.receiver.noise.is_station("127.0.0.2")
@@ -101,9 +102,9 @@ async def test_well_formed_packets_the_config_refuses_are_bounded(
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, floods.station_packet())
         flood = await asyncio.to_thread(floods.report, flooder)
         assert flood["connections"] == 300
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
         # The flood's packets are decoded in their turn, maybe after the station's.
-        await wait_until(
+        await eventually(
             lambda: all(
                 state != "new" for state, _ in floods.stored_from(config.storage.path, FLOOD_SOURCE)
             ),
@@ -131,6 +132,6 @@ async def test_a_database_filled_by_garbage_gives_it_back_and_listens(tmp_path: 
     async with running_bridge(config) as bridge:
         assert bridge.receiver.paused is None
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, floods.station_packet())
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
         assert bridge.count("SELECT count(*) FROM packets") == 1
         assert bridge.receiver.paused is None

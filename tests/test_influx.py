@@ -40,8 +40,9 @@ from bridge.sinks.influx import (
 )
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock
-from tests.runtime_helpers import bridge_config, running_bridge, wait_until
-from tests.servers import InfluxDB1, VictoriaMetrics, free_port
+from tests.support.bridge import bridge_config, running_bridge
+from tests.support.servers import InfluxDB1, VictoriaMetrics, free_port
+from tests.support.waiting import eventually
 
 PARSER = make_parser("reference")
 GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
@@ -620,7 +621,7 @@ async def test_influxdb1_outage_mid_stream(
             progress = bridge.query("SELECT seq FROM sink_progress WHERE sink = 'influxdb'")
             return last == 16 and bool(progress) and progress[0][0] == last
 
-        await wait_until(caught_up, within=30, what="InfluxDB caught up")
+        await eventually(caught_up, within=30, what="InfluxDB caught up")
         stored = {
             (station, time_ms): json.loads(values)
             for station, time_ms, values in bridge.query(

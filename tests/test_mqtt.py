@@ -1,50 +1,43 @@
 """The MQTT sink: exact payloads, and its behaviour against a real Mosquitto.
 
-The broker tests start Mosquitto on a free loopback port (tests/servers.py) and
-watch it with a plain paho-mqtt subscriber, so what they check is what any
+The broker tests start Mosquitto on a free loopback port and watch it with a
+plain paho-mqtt subscriber (tests/support/), so what they check is what any
 consumer, Home Assistant included, receives.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import json
 import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-import yaml
+from syrupy.assertion import SnapshotAssertion
 
 from bridge.availability import unavailable_at
 from bridge.capacity import Reading, project
 from bridge.config import Config, parse_config
 from bridge.parsers.derived import absolute_humidity, dew_point
-from bridge.pipeline import Pipeline
 from bridge.protocol import HEADER
-from bridge.receiver import Receiver
 from bridge.samples import Batch, format_time, make_batch
-from bridge.service import decode_offline, serve
+from bridge.service import decode_offline
 from bridge.sim import SimStation, send_packet
-from bridge.sinks import Sink, SinkUnavailableError
+from bridge.sinks import SinkUnavailableError
 from bridge.sinks.discovery import DiscoveryStation, Topics, device_config
 from bridge.sinks.mqtt import MqttSink
 from bridge.sinks.payloads import batch_payload, capacity_payload, encode, state_payload
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock
-from tests.helpers import Clock
-from tests.servers import Mosquitto, free_port, wait_until
+from tests.support.bridge import bridge_process, running_bridge, write_config
+from tests.support.clock import Clock
+from tests.support.mqtt import Watcher, retained, running_sink
+from tests.support.servers import Mosquitto, free_port
+from tests.support.waiting import eventually, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 TOPICS = Topics()
 #: The two records of docs/protocol.md's example packet, oldest first.
 RECORDS = bytes.fromhex("78005c6b106a7600806b0c6a")
@@ -128,242 +121,22 @@ def batch_of(config: Config, device_id: int, arrival: float, wake_every_s: int =
     return batch
 
 
-# --- a subscriber, and waiting ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Seen:
-    topic: str
-    payload: bytes
-    retain: bool
-
-    def json(self) -> Any:
-        return json.loads(self.payload)
-
-
-class Watcher:
-    """A subscriber on paho's own thread that keeps every message it receives."""
-
-    def __init__(
-        self, broker: Mosquitto, *topics: str, client_id: str = "", persistent: bool = False
-    ) -> None:
-        self._lock = threading.Lock()
-        self._messages: list[Seen] = []
-        self._subscribed = threading.Event()
-        self.client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent
-        )
-        self.client.reconnect_delay_set(0.1, 0.5)
-        self.client.on_connect = lambda client, *_: client.subscribe([(t, 1) for t in topics])
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
-        self.client.on_message = self._keep
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        assert self._subscribed.wait(5), "the test subscriber could not subscribe"
-
-    def _keep(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        with self._lock:
-            self._messages.append(Seen(message.topic, bytes(message.payload), message.retain))
-
-    @property
-    def messages(self) -> list[Seen]:
-        with self._lock:
-            return list(self._messages)
-
-    def on(self, topic: str) -> list[Seen]:
-        return [m for m in self.messages if m.topic == topic]
-
-    def last(self, topic: str) -> Seen | None:
-        seen = self.on(topic)
-        return seen[-1] if seen else None
-
-    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False) -> None:
-        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 @pytest.fixture
 def broker() -> Iterator[Mosquitto]:
     with Mosquitto() as server:
         yield server
 
 
-async def eventually(
-    check: Callable[[], bool | Awaitable[bool]], what: str, within: float = 15.0
-) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def retained(broker: Mosquitto, *filters: str) -> dict[str, Seen]:
-    """What the broker retains under ``filters``, as a new subscriber sees it."""
-    marker = "test/retained-read"
-    watcher = Watcher(broker, *filters, marker)
-    try:
-        watcher.publish(marker, b"1")
-        await eventually(lambda: bool(watcher.on(marker)), "the broker's retained messages")
-        return {m.topic: m for m in watcher.messages if m.retain}
-    finally:
-        watcher.close()
-
-
-@asynccontextmanager
-async def running_sink(config: Config, **options: Any) -> AsyncIterator[MqttSink]:
-    assert config.mqtt is not None
-    sink = MqttSink(config.mqtt, config, **options)
-    await sink.start()
-    try:
-        await eventually(lambda: sink.connected, "the sink to connect")
-        yield sink
-    finally:
-        await sink.stop()
-
-
-@asynccontextmanager
-async def running_bridge(
-    config: Config, sinks: list[Sink] | None = None
-) -> AsyncIterator[tuple[Receiver, Pipeline]]:
-    """The whole bridge in this process (``serve``), with ``sinks`` or those its config sets up."""
-    ready: asyncio.Future[tuple[Receiver, Pipeline]] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve(config, sinks=sinks, stop=stop, on_ready=lambda r, p: ready.set_result((r, p)))
-    )
-    await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-    assert ready.done(), f"the bridge did not start: {task.result() if task.done() else ''}"
-    try:
-        yield ready.result()
-    finally:
-        stop.set()
-        assert await asyncio.wait_for(task, 30) == 0
-
-
 # --- payloads --------------------------------------------------------------------
 
 
-def garden_sensor(key: str, name: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "platform": "sensor",
-        "unique_id": f"wxstation_1_{key}",
-        "name": name,
-        "state_topic": "wxstation/1/state",
-        "value_template": "{{ value_json." + key.replace("health_", "health.") + " }}",
-        "qos": 1,
-        **extra,
-    }
-
-
-def availability_of(*topics: str) -> list[dict[str, str]]:
-    return [
-        {"topic": topic, "payload_available": "online", "payload_not_available": "offline"}
-        for topic in topics
-    ]
-
-
-def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health() -> None:
+def test_discovery_payload_is_one_device_with_a_sensor_per_value_and_health(
+    snapshot: SnapshotAssertion,
+) -> None:
     """Test the whole discovery payload of a reference station with derived values."""
     config = parse_config({"stations": STATIONS})
     station = DiscoveryStation.of(config.stations[1])
-    measured = {"state_class": "measurement"}
-    diagnostic = {"entity_category": "diagnostic"}
-    assert device_config(station, TOPICS, qos=1, sw_version="1.2.3") == {
-        "device": {
-            "identifiers": ["wxstation_1"],
-            "name": "Garden",
-            "manufacturer": "wxstation",
-            "model": "Battery weather station (reference parser)",
-            "serial_number": "1",
-        },
-        "origin": {"name": "wxstation", "sw_version": "1.2.3"},
-        "availability": availability_of("wxstation/bridge/state", "wxstation/1/availability"),
-        "availability_mode": "all",
-        "components": {
-            "light": garden_sensor(
-                "light",
-                "Light",
-                device_class="illuminance",
-                unit_of_measurement="lx",
-                suggested_display_precision=0,
-                **measured,
-            ),
-            "humidity": garden_sensor(
-                "humidity",
-                "Humidity",
-                device_class="humidity",
-                unit_of_measurement="%",
-                suggested_display_precision=1,
-                **measured,
-            ),
-            "temperature": garden_sensor(
-                "temperature",
-                "Temperature",
-                device_class="temperature",
-                unit_of_measurement="°C",
-                suggested_display_precision=2,
-                **measured,
-            ),
-            "dew_point": garden_sensor(
-                "dew_point",
-                "Dew point",
-                device_class="temperature",
-                unit_of_measurement="°C",
-                suggested_display_precision=1,
-                **measured,
-            ),
-            "absolute_humidity": garden_sensor(
-                "absolute_humidity",
-                "Absolute humidity",
-                unit_of_measurement="g/m³",
-                suggested_display_precision=1,
-                icon="mdi:water",
-                **measured,
-            ),
-            "health_last_seen": garden_sensor(
-                "health_last_seen",
-                "Last seen",
-                device_class="timestamp",
-                availability=availability_of("wxstation/bridge/state"),
-                **diagnostic,
-            ),
-            "health_samples": garden_sensor(
-                "health_samples",
-                "Samples in last packet",
-                state_class="measurement",
-                suggested_display_precision=0,
-                icon="mdi:counter",
-                **diagnostic,
-            ),
-            "health_interval": garden_sensor(
-                "health_interval",
-                "Sample interval",
-                device_class="duration",
-                unit_of_measurement="s",
-                state_class="measurement",
-                suggested_display_precision=1,
-                **diagnostic,
-            ),
-            "health_clock_error": garden_sensor(
-                "health_clock_error",
-                "Clock error",
-                unit_of_measurement="%",
-                state_class="measurement",
-                suggested_display_precision=2,
-                icon="mdi:clock-alert-outline",
-                **diagnostic,
-            ),
-        },
-    }
+    assert device_config(station, TOPICS, qos=1, sw_version="1.2.3") == snapshot
 
 
 def test_renaming_a_station_keeps_every_id() -> None:
@@ -436,10 +209,10 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
     config = make_config(broker, tmp_path)
     watcher = Watcher(broker, "wxstation/#", "homeassistant/#")
     try:
-        async with running_bridge(config) as (receiver, pipeline):
+        async with running_bridge(config) as bridge:
             decoded: list[Batch] = []
-            pipeline.listeners.append(decoded.append)
-            await asyncio.to_thread(send_packet, "127.0.0.1", receiver.port, packet(1, 600))
+            bridge.pipeline.listeners.append(decoded.append)
+            await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(1, 600))
             await eventually(lambda: bool(watcher.on("wxstation/1/state")), "the state")
             snapshot = await retained(broker, "#")
         availability = "wxstation/bridge/state"
@@ -493,42 +266,27 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
 def test_the_last_will_says_offline_when_the_bridge_dies(broker: Mosquitto, tmp_path: Path) -> None:
     """Test that a killed bridge process flips its availability through the last will."""
     listen = free_port()
-    config = tmp_path / "wxstation.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "listen": {"host": "127.0.0.1", "port": listen},
-                "storage": {"path": str(tmp_path / "wxstation.db")},
-                "stations": {1: {"name": "Garden"}},
-                "mqtt": {"host": broker.host, "port": broker.port},
-            }
-        )
+    config = write_config(
+        tmp_path / "wxstation.yaml",
+        {
+            "listen": {"host": "127.0.0.1", "port": listen},
+            "storage": {"path": str(tmp_path / "wxstation.db")},
+            "stations": {1: {"name": "Garden"}},
+            "mqtt": {"host": broker.host, "port": broker.port},
+        },
     )
     watcher = Watcher(broker, "wxstation/#")
-    with (tmp_path / "bridge.log").open("wb") as log:
-        bridge = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "run", "-c", str(config)],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until(
-                lambda: watcher.on("wxstation/bridge/state") != [], 15, what="the bridge online"
-            )
+    try:
+        with bridge_process(config, tmp_path / "bridge.log") as bridge:
+            bridge.start()
+            wait_until(lambda: watcher.on("wxstation/bridge/state") != [], "the bridge online")
             assert watcher.on("wxstation/bridge/state")[0].payload == b"online"
             send_packet("127.0.0.1", listen, packet(1))
-            wait_until(lambda: watcher.on("wxstation/1/state") != [], 15, what="a state")
+            wait_until(lambda: watcher.on("wxstation/1/state") != [], "a state")
             bridge.kill()
-            bridge.wait(10)
-            wait_until(
-                lambda: len(watcher.on("wxstation/bridge/state")) == 2, 15, what="the last will"
-            )
-        finally:
-            if bridge.poll() is None:
-                bridge.kill()
-                bridge.wait()
-            watcher.close()
+            wait_until(lambda: len(watcher.on("wxstation/bridge/state")) == 2, "the last will")
+    finally:
+        watcher.close()
     will = watcher.on("wxstation/bridge/state")[1]
     assert will.payload == b"offline", (tmp_path / "bridge.log").read_text()
     assert asyncio.run(retained(broker, "wxstation/bridge/state"))[
@@ -578,7 +336,7 @@ async def test_a_broker_restart_mid_stream_loses_no_sample(tmp_path: Path) -> No
         config = make_config(broker, tmp_path)
         watcher = Watcher(broker, "wxstation/+/batch", client_id="test-batches", persistent=True)
         try:
-            async with running_bridge(config) as (receiver, pipeline):
+            async with running_bridge(config) as bridge:
                 stations = [
                     SimStation(
                         device,
@@ -596,7 +354,7 @@ async def test_a_broker_restart_mid_stream_loses_no_sample(tmp_path: Path) -> No
                         for station in stations:
                             wake = station.wake()
                             await asyncio.to_thread(
-                                send_packet, "127.0.0.1", receiver.port, wake.packet
+                                send_packet, "127.0.0.1", bridge.port, wake.packet
                             )
                             station.delivered()
                         await asyncio.sleep(0.05)
@@ -607,7 +365,7 @@ async def test_a_broker_restart_mid_stream_loses_no_sample(tmp_path: Path) -> No
                 await asyncio.to_thread(broker.start)
                 await send(4)
 
-                spool = pipeline.spool
+                spool = bridge.pipeline.spool
 
                 async def all_delivered() -> bool:
                     last = await spool.call(spool.spool.last_seq)
@@ -938,7 +696,7 @@ async def test_the_database_against_its_cap_is_retained(broker: Mosquitto, tmp_p
             sink.report_capacity(nearing)
             await asyncio.sleep(0.5)
             assert len(watcher.on(topic)) == 1
-            payload = json.loads(watcher.on(topic)[0].payload)
+            payload = watcher.on(topic)[0].json()
             assert payload == capacity_payload(nearing)
             assert payload["days_left"] == 18
             assert payload["reaches_cap"] == "2027-02-02"

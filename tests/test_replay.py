@@ -23,15 +23,15 @@ from bridge.samples import format_time
 from bridge.service import build_sinks, decode_offline
 from bridge.sim import SimStation, Wake, send_packet
 from bridge.spool import Received, Spool
-from tests.runtime_helpers import (
+from tests.support.bridge import (
     RunningBridge,
     bridge_config,
     cli,
     running_bridge,
-    wait_until,
     write_config,
 )
-from tests.servers import InfluxDB1, Mosquitto
+from tests.support.servers import InfluxDB1, Mosquitto
+from tests.support.waiting import eventually
 
 PARSER = ReferenceParser()
 PEER = "192.168.1.50:40000"
@@ -153,7 +153,7 @@ async def test_the_same_bytes_twice_within_a_second_are_stored_once(tmp_path: Pa
         for number, (data, arrival) in enumerate(sends, 1):
             now[0] = arrival
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, data)
-            await wait_until(lambda n=number: decoded(bridge) == n, what=f"packet {number} decoded")
+            await eventually(lambda n=number: decoded(bridge) == n, what=f"packet {number} decoded")
         per_batch = bridge.query(
             "SELECT p.received_at, (SELECT count(*) FROM samples s WHERE s.seq = b.seq) "
             "FROM batches b JOIN packets p ON p.id = b.packet_id ORDER BY b.seq"
@@ -253,7 +253,7 @@ async def delivered(bridge: RunningBridge, batches: int, published: list[Any]) -
             and len(published) >= batches
         )
 
-    await wait_until(done, within=30, what=f"{batches} batches delivered")
+    await eventually(done, within=30, what=f"{batches} batches delivered")
 
 
 def test_two_stations_with_one_id_in_the_same_millisecond_lose_no_sample(

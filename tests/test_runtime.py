@@ -21,15 +21,15 @@ from bridge import receiver as receiver_module
 from bridge.parsers import FieldSpec, ReferenceParser, make_parser
 from bridge.service import loop_exception
 from bridge.sim import SimStation, run_fleet, send_packet
-from tests.helpers import load_vectors
-from tests.runtime_helpers import (
+from tests.support.bridge import (
     bridge_config,
     bridge_process,
     running_bridge,
-    wait_until,
     write_config,
 )
-from tests.servers import InfluxDB1, Mosquitto, free_port
+from tests.support.servers import InfluxDB1, Mosquitto, free_port
+from tests.support.vectors import load_vectors
+from tests.support.waiting import eventually
 
 PARSER = ReferenceParser()
 ROOT = Path(__file__).parent.parent
@@ -52,7 +52,7 @@ async def test_many_concurrent_stations_all_stored(tmp_path: Path) -> None:
             "127.0.0.1", bridge.port, {}, stations=60, rate=0, packets=240, seed=1
         )
         assert report.failures == 0
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM samples") == report.samples_sent,
             what="all samples stored",
         )
@@ -66,7 +66,7 @@ async def test_packet_written_one_byte_at_a_time(tmp_path: Path) -> None:
         await asyncio.to_thread(
             send_packet, "127.0.0.1", bridge.port, data, chunk=1, chunk_delay=0.001
         )
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
         (stored,) = bridge.query("SELECT data FROM packets")
         assert stored[0] == data
 
@@ -110,13 +110,13 @@ async def test_bad_connections_are_closed_and_good_stations_served(
         await asyncio.to_thread(send_packet, "127.0.0.1", port, b"GET / HTTP/1.0\r\n\r\n")
         good = packet(device_id=2, seed=9)
         await asyncio.to_thread(send_packet, "127.0.0.1", port, good)
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM samples WHERE device_id = 2") == 30,
             what="the good station's samples",
         )
         assert await asyncio.wait_for(idle_task, 10) == b""
         assert await asyncio.wait_for(slow_task, 40) < 30
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM noise_kept") == 3, what="kept noise"
         )
         assert bridge.query("SELECT data FROM packets") == [(good,)]
@@ -250,7 +250,7 @@ async def test_address_pinning_keeps_a_foreign_packet_aside(tmp_path: Path) -> N
     config = bridge_config(tmp_path, {"stations": {1: {"name": "Garden", "address": "10.9.9.9"}}})
     async with running_bridge(config) as bridge:
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet())
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'kept'") == 1
         )
         ((reason,),) = bridge.query("SELECT reason FROM packets")
@@ -262,7 +262,7 @@ async def test_allowed_networks_keep_outsiders_aside(tmp_path: Path) -> None:
     config = bridge_config(tmp_path, {"listen": {"allowed_networks": ["192.168.0.0/16"]}})
     async with running_bridge(config) as bridge:
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet())
-        await wait_until(
+        await eventually(
             lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'kept'") == 1
         )
         ((reason,),) = bridge.query("SELECT reason FROM packets")
@@ -280,14 +280,14 @@ async def test_full_spool_stops_accepting_then_resumes(
         spool = bridge.pipeline.spool.spool
         spool.max_size = 1  # every byte is over the cap now
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=1))
-        await wait_until(lambda: bridge.receiver.paused is not None, what="pause")
+        await eventually(lambda: bridge.receiver.paused is not None, what="pause")
         assert "at its cap" in (bridge.receiver.paused or "")
         with pytest.raises(ConnectionRefusedError):
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=2))
         spool.max_size = 10**12
-        await wait_until(lambda: bridge.receiver.paused is None, what="resume")
+        await eventually(lambda: bridge.receiver.paused is None, what="resume")
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=3))
-        await wait_until(lambda: bridge.count("SELECT count(*) FROM samples") == 60)
+        await eventually(lambda: bridge.count("SELECT count(*) FROM samples") == 60)
 
 
 def test_kill_9_under_load_loses_nothing_committed(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The real-server helpers in tests/servers.py start, serve, stop and restart."""
+"""The real-server helpers in tests/support/servers.py start, serve, stop and restart."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.servers import (
+from tests.support.servers import (
     InfluxDB1,
     Mosquitto,
     Server,

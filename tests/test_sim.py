@@ -8,7 +8,7 @@ import pytest
 
 from bridge.parsers import FieldSpec, ReferenceParser, make_parser
 from bridge.sim import SimStation, build_packet, weather
-from tests.helpers import load_vectors
+from tests.support.vectors import load_vectors
 
 PARSER = ReferenceParser()
 

@@ -13,7 +13,7 @@ from bridge.parsers import ReferenceParser
 from bridge.protocol import HEADER_SIZE
 from bridge.sim import SimStation
 from bridge.timing import StationClock, Timed, stamp_packet
-from tests.helpers import load_vectors
+from tests.support.vectors import load_vectors
 
 SEQUENCES = load_vectors("timing.json")
 PARSER = ReferenceParser()

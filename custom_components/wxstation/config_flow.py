@@ -12,7 +12,6 @@ import ipaddress
 import socket
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.components import mqtt
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -30,9 +29,9 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
 )
 
-from bridge.config import DEFAULT_PORT
-from bridge.parsers import ParserLookupError, find_parser_class
+from bridge.api import DEFAULT_PORT, ParserLookupError, find_parser_class
 
+from .compat import vol
 from .const import (
     CONF_MODE,
     CONF_PARSER,
@@ -126,24 +125,7 @@ class WxStationConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_menu(step_id="user", menu_options=[MODE_TCP, MODE_MQTT])
 
     async def async_step_tcp(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        errors: dict[str, str] = {}
-        host, port = DEFAULT_HOST, DEFAULT_PORT
-        if user_input is not None:
-            host, port = user_input[CONF_HOST].strip(), user_input[CONF_PORT]
-            await self.async_set_unique_id(f"{MODE_TCP}:{port}")
-            self._abort_if_unique_id_configured()
-            error = await self.hass.async_add_executor_job(check_bind, host, port)
-            if error is None:
-                return self.async_create_entry(
-                    title=tcp_title(port),
-                    data={CONF_MODE: MODE_TCP, CONF_HOST: host, CONF_PORT: port},
-                )
-            errors["base"] = error
-        return self.async_show_form(
-            step_id="tcp",
-            data_schema=_tcp_schema(host, port),
-            errors=errors,
-        )
+        return await self._tcp_form("tcp", user_input, DEFAULT_HOST, DEFAULT_PORT)
 
     # The user's choice of MQTT mode in the menu, not MQTT discovery's step of the
     # same name: the manifest declares no MQTT discovery, so Home Assistant never
@@ -153,77 +135,57 @@ class WxStationConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         if not await mqtt.async_wait_for_mqtt_client(self.hass):
             return self.async_abort(reason="mqtt_not_available")
-        errors: dict[str, str] = {}
-        raw = DEFAULT_TOPIC
-        if user_input is not None:
-            raw = user_input[CONF_TOPIC]
-            topic = _topic(raw)
-            if topic is None:
-                errors[CONF_TOPIC] = "invalid_topic"
-            else:
-                await self.async_set_unique_id(f"{MODE_MQTT}:{topic}")
-                self._abort_if_unique_id_configured()
-                return self.async_create_entry(
-                    title=mqtt_title(topic), data={CONF_MODE: MODE_MQTT, CONF_TOPIC: topic}
-                )
-        return self.async_show_form(step_id="mqtt", data_schema=_mqtt_schema(raw), errors=errors)
+        return await self._mqtt_form("mqtt", user_input, DEFAULT_TOPIC)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         entry = self._get_reconfigure_entry()
         if entry.data[CONF_MODE] == MODE_TCP:
-            return await self._reconfigure_tcp(entry, user_input)
-        return await self._reconfigure_mqtt(entry, user_input)
+            return await self._tcp_form(
+                "reconfigure", user_input, entry.data[CONF_HOST], entry.data[CONF_PORT], entry
+            )
+        return await self._mqtt_form("reconfigure", user_input, entry.data[CONF_TOPIC], entry)
 
-    def _update_and_abort(
-        self, entry: ConfigEntry, unique_id: str, title: str, data_updates: dict[str, Any]
+    async def _tcp_form(
+        self,
+        step_id: str,
+        user_input: dict[str, Any] | None,
+        host: str,
+        port: int,
+        entry: ConfigEntry | None = None,
     ) -> ConfigFlowResult:
-        """Change the entry and end the flow; the entry's update listener reloads it.
-
-        Home Assistant asks an entry with an update listener to reload through it
-        rather than through ``async_update_reload_and_abort``. An unchanged entry
-        is not reloaded.
-        """
-        self.hass.config_entries.async_update_entry(
-            entry, unique_id=unique_id, title=title, data={**entry.data, **data_updates}
-        )
-        return self.async_abort(reason="reconfigure_successful")
-
-    async def _reconfigure_tcp(
-        self, entry: ConfigEntry, user_input: dict[str, Any] | None
-    ) -> ConfigFlowResult:
+        """The direct mode's form, for a new entry or for reconfiguring ``entry``."""
         errors: dict[str, str] = {}
-        host, port = entry.data[CONF_HOST], entry.data[CONF_PORT]
         if user_input is not None:
             host, port = user_input[CONF_HOST].strip(), user_input[CONF_PORT]
             unique_id = f"{MODE_TCP}:{port}"
-            if unique_id != entry.unique_id:
-                await self.async_set_unique_id(unique_id)
-                self._abort_if_unique_id_configured()
-            # The entry itself listens on its own port, so binding it again here
-            # would always fail: a new host on the same port is tried by the reload.
+            await self._claim(unique_id, entry)
+            # An entry listens on its own port, so binding it again here would
+            # always fail: a new host on the same port is tried by the reload.
             error = (
-                await self.hass.async_add_executor_job(check_bind, host, port)
-                if port != entry.data[CONF_PORT]
-                else None
+                None
+                if entry is not None and port == entry.data[CONF_PORT]
+                else await self.hass.async_add_executor_job(check_bind, host, port)
             )
             if error is None:
-                return self._update_and_abort(
-                    entry, unique_id, tcp_title(port), {CONF_HOST: host, CONF_PORT: port}
+                return self._finish(
+                    entry, MODE_TCP, unique_id, tcp_title(port), {CONF_HOST: host, CONF_PORT: port}
                 )
             errors["base"] = error
         return self.async_show_form(
-            step_id="reconfigure",
-            data_schema=_tcp_schema(host, port),
-            errors=errors,
+            step_id=step_id, data_schema=_tcp_schema(host, port), errors=errors
         )
 
-    async def _reconfigure_mqtt(
-        self, entry: ConfigEntry, user_input: dict[str, Any] | None
+    async def _mqtt_form(
+        self,
+        step_id: str,
+        user_input: dict[str, Any] | None,
+        raw: str,
+        entry: ConfigEntry | None = None,
     ) -> ConfigFlowResult:
+        """The MQTT mode's form, for a new entry or for reconfiguring ``entry``."""
         errors: dict[str, str] = {}
-        raw = entry.data[CONF_TOPIC]
         if user_input is not None:
             raw = user_input[CONF_TOPIC]
             topic = _topic(raw)
@@ -231,17 +193,39 @@ class WxStationConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors[CONF_TOPIC] = "invalid_topic"
             else:
                 unique_id = f"{MODE_MQTT}:{topic}"
-                if unique_id != entry.unique_id:
-                    await self.async_set_unique_id(unique_id)
-                    self._abort_if_unique_id_configured()
-                return self._update_and_abort(
-                    entry, unique_id, mqtt_title(topic), {CONF_TOPIC: topic}
+                await self._claim(unique_id, entry)
+                return self._finish(
+                    entry, MODE_MQTT, unique_id, mqtt_title(topic), {CONF_TOPIC: topic}
                 )
-        return self.async_show_form(
-            step_id="reconfigure",
-            data_schema=_mqtt_schema(raw),
-            errors=errors,
+        return self.async_show_form(step_id=step_id, data_schema=_mqtt_schema(raw), errors=errors)
+
+    async def _claim(self, unique_id: str, entry: ConfigEntry | None) -> None:
+        """Take ``unique_id`` for this flow, ending it if another entry has it
+        (an entry being reconfigured keeps its own)."""
+        if entry is None or unique_id != entry.unique_id:
+            await self.async_set_unique_id(unique_id)
+            self._abort_if_unique_id_configured()
+
+    def _finish(
+        self,
+        entry: ConfigEntry | None,
+        mode: str,
+        unique_id: str,
+        title: str,
+        data: dict[str, Any],
+    ) -> ConfigFlowResult:
+        """Create the entry, or change ``entry`` and end the flow.
+
+        A changed entry is reloaded by its update listener: Home Assistant asks
+        an entry with one to reload through it rather than through
+        ``async_update_reload_and_abort``. An unchanged entry is not reloaded.
+        """
+        if entry is None:
+            return self.async_create_entry(title=title, data={CONF_MODE: mode, **data})
+        self.hass.config_entries.async_update_entry(
+            entry, unique_id=unique_id, title=title, data={**entry.data, **data}
         )
+        return self.async_abort(reason="reconfigure_successful")
 
 
 def _known_stations(hass: HomeAssistant, entry: ConfigEntry) -> dict[int, str]:

@@ -26,7 +26,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
-from bridge.sinks.discovery import NODE, component
+from bridge.api import NODE, component
 
 from .const import DOMAIN
 

@@ -24,6 +24,8 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
+from bridge.api import default_station_name
+
 from .const import (
     AVAILABILITY_CHECK_INTERVAL,
     SAVE_DELAY,
@@ -33,7 +35,7 @@ from .const import (
     storage_key,
 )
 from .handover import bridge_devices_of, hand_over
-from .models import StationReport, StationState, default_station_name
+from .models import StationReport, StationState
 from .repairs import async_create_duplicate_station_issue, async_delete_duplicate_station_issues
 from .statistics import HourlyStatistics
 

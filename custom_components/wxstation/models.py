@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bridge.availability import is_available
-from bridge.config import default_station_name as default_station_name
-from bridge.parsers import BUILTIN_PARSERS, Field, StationParser, find_parser_class
-from bridge.protocol import DEFAULT_WAKE_EVERY_S
-from bridge.samples import Batch, Sample
+from bridge.api import (
+    BUILTIN_PARSERS,
+    DEFAULT_WAKE_EVERY_S,
+    Batch,
+    Field,
+    Sample,
+    StationParser,
+    find_parser_class,
+    is_available,
+)
 
 
 def resolve_parser(name: str) -> tuple[str, StationParser]:

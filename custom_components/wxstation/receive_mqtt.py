@@ -35,15 +35,21 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util.json import json_loads
 
-from bridge.parsers import Field, StationParser
-from bridge.protocol import DEFAULT_WAKE_EVERY_S
-from bridge.samples import Sample, parse_time
-from bridge.sinks.discovery import AVAILABLE, Topics
+from bridge.api import (
+    AVAILABLE,
+    DEFAULT_WAKE_EVERY_S,
+    Field,
+    Sample,
+    StationParser,
+    Topics,
+    default_station_name,
+    parse_time,
+)
 
 from .const import DOMAIN
 from .handover import bridge_device, mqtt_discovery_prefix
 from .hub import WxStationHub
-from .models import StationReport, default_station_name, resolve_parser
+from .models import StationReport, resolve_parser
 from .repairs import async_delete_capacity_issue, async_update_capacity_issue
 
 _LOGGER = logging.getLogger(__name__)

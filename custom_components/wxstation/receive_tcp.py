@@ -1,12 +1,11 @@
 """Direct mode: stations send their packets to a TCP port inside Home Assistant.
 
-The bridge's own :class:`~bridge.receiver.Receiver` reads each connection and
-:func:`~bridge.decoding.decode_one` decodes and stamps the packet with the
-station's clock, so a packet gives the same samples here as in the bridge. A
-packet that cannot be decoded (a station that is not configured while unknown
-stations are kept, a parser that does not fit, bad bytes) is the only copy there
-is: it is kept in storage with the reason and decoded again whenever the options
-change.
+The bridge's :class:`~bridge.api.StationListener` reads each connection and
+decodes and stamps the packet with the station's clock, so a packet gives the
+same samples here as in the bridge. A packet that cannot be decoded (a station
+that is not configured while unknown stations are kept, a parser that does not
+fit, bad bytes) is the only copy there is: it is kept in storage with the
+reason and decoded again whenever the options change.
 """
 
 from __future__ import annotations
@@ -20,12 +19,17 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers.storage import Store
 
-from bridge.config import Config, ListenConfig, StationConfig, UnknownStations
-from bridge.decoding import decode_one, log_result
-from bridge.protocol import PacketError, parse_header
-from bridge.receiver import Receiver
-from bridge.spool import Received, StoredPacket
-from bridge.timing import StationClock
+from bridge.api import (
+    Config,
+    DecodeResult,
+    ListenConfig,
+    StationClock,
+    StationConfig,
+    StationListener,
+    StoredPacket,
+    UnknownStations,
+    default_station_name,
+)
 
 from .const import (
     DOMAIN,
@@ -37,21 +41,18 @@ from .const import (
     storage_key,
 )
 from .hub import WxStationHub, home_assistant_now
-from .models import StationReport, default_station_name, resolve_parser
+from .models import StationReport, resolve_parser
 from .repairs import async_create_unknown_station_issue, async_delete_unknown_station_issues
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def _device_id(data: bytes) -> int | None:
-    try:
-        return parse_header(data).device_id
-    except PacketError as err:
-        return err.device_id
-
-
 class DirectSource:
-    """Listens for stations and decodes their packets into reports for the hub."""
+    """Listens for stations and decodes their packets into reports for the hub.
+
+    ``clock`` says when a packet arrived; it is read at each packet, so a test
+    may set it to give packets the arrival it wants.
+    """
 
     def __init__(
         self,
@@ -69,7 +70,7 @@ class DirectSource:
         self.unknown = unknown
         self.parser_name = parser_name
         self.clock = clock
-        self.receiver: Receiver | None = None
+        self.listener: StationListener | None = None
         self.clocks: dict[int, StationClock] = {}
         self.kept: list[StoredPacket] = []
         self._next_id = 1
@@ -82,7 +83,7 @@ class DirectSource:
 
     @property
     def port(self) -> int:
-        return self.receiver.port if self.receiver else self.listen.port
+        return self.listener.port if self.listener else self.listen.port
 
     async def async_start(self) -> None:
         """Load the clocks and kept packets, decode what the options now allow, listen."""
@@ -99,15 +100,24 @@ class DirectSource:
         data = await self._store.async_load() or {}
         self.clocks = {int(d): StationClock.from_json(c) for d, c in data.get("clocks", {}).items()}
         self._next_id = int(data.get("next_id", 1))
+        listener = StationListener(
+            self._config,
+            self._received,
+            clocks=self.clocks,
+            next_id=self._next_id,
+            clock=lambda: self.clock(),
+        )
         kept = [StoredPacket.from_dict(raw) for raw in data.get("kept", [])]
         self.kept = []
         for packet in kept:
-            self._decode(packet, fresh=False)
+            result = listener.decode(packet)
+            if result.batch is None:
+                _LOGGER.debug("packet %d still kept aside: %s", packet.id, result.kept)
+            self._apply(result)
         self._save()
         self._update_issues()
-        receiver = Receiver(self.listen, self._submit, clock=self.clock)
         try:
-            await receiver.start()
+            await listener.start()
         except OSError as err:
             await self._store.async_save(self._data())
             raise ConfigEntryNotReady(
@@ -119,17 +129,18 @@ class DirectSource:
                     "error": err.strerror or str(err),
                 },
             ) from err
-        self.receiver = receiver
+        self.listener = listener
 
     async def async_stop(self) -> None:
-        if self.receiver is not None:
-            await self.receiver.stop()
-            self.receiver = None
+        if self.listener is not None:
+            await self.listener.stop()
+            self._next_id = self.listener.next_id
+            self.listener = None
         await self._store.async_save(self._data())
 
     def _data(self) -> dict[str, Any]:
         return {
-            "next_id": self._next_id,
+            "next_id": self.listener.next_id if self.listener else self._next_id,
             "clocks": {str(d): clock.to_json() for d, clock in self.clocks.items()},
             "kept": [p.as_dict() for p in self.kept],
         }
@@ -137,36 +148,24 @@ class DirectSource:
     def _save(self) -> None:
         self._store.async_delay_save(self._data, SAVE_DELAY)
 
-    async def _submit(self, received: Received) -> None:
-        packet = StoredPacket(
-            id=self._next_id,
-            data=received.data,
-            received_at=received.received_at,
-            peer=received.peer,
-            device_id=_device_id(received.data),
-            state="new",
-            reason=None,
-        )
-        self._next_id += 1
-        self._decode(packet, fresh=True)
+    @callback
+    def _received(self, result: DecodeResult) -> None:
+        self._apply(result)
         self.handled += 1
         self._save()
-        if packet.device_id is not None and self._is_unknown(packet.device_id):
+        device_id = result.packet.device_id
+        if device_id is not None and self._is_unknown(device_id):
             self._update_issues()
 
     @callback
-    def _decode(self, packet: StoredPacket, *, fresh: bool) -> None:
-        result = decode_one(self._config, self.clocks, packet)
-        if fresh:
-            log_result(result)
+    def _apply(self, result: DecodeResult) -> None:
+        """Report a decoded packet's batch to the hub, or keep the packet aside."""
         batch = result.batch
         if batch is None:
-            if not fresh:
-                _LOGGER.debug("packet %d still kept aside: %s", packet.id, result.kept)
-            self._keep(replace(packet, state="kept", reason=result.kept))
+            self._keep(replace(result.packet, state="kept", reason=result.kept))
             return
         station = self._config.station(batch.device_id)
-        assert station is not None  # decode_one decodes configured stations only
+        assert station is not None  # only configured stations are decoded
         self.hub.handle_report(
             StationReport.from_batch(
                 batch,
@@ -217,7 +216,7 @@ class DirectSource:
     def diagnostics(self) -> dict[str, Any]:
         return {
             "port": self.port,
-            "connections": self.receiver.connections if self.receiver else 0,
+            "connections": self.listener.connections if self.listener else 0,
             "clocks": {str(d): clock.clock_factor for d, clock in self.clocks.items()},
             "kept": [p.as_dict() for p in self.kept],
         }

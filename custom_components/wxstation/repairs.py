@@ -19,17 +19,20 @@ directly have no such cap: their samples are in Home Assistant's own database.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import voluptuous as vol
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers import issue_registry as ir
 
+from bridge.api import default_station_name
+
+from .compat import vol
 from .const import CONF_STATIONS, DOMAIN
-from .models import default_station_name
+
+if TYPE_CHECKING:
+    from .compat import RepairsFlowResult
 
 
 def _issue_prefix(entry_id: str) -> str:
@@ -161,10 +164,10 @@ class UnknownStationRepairFlow(RepairsFlow):
         self._entry_id = entry_id
         self._device_id = device_id
 
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
         return await self.async_step_name()
 
-    async def async_step_name(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+    async def async_step_name(self, user_input: dict[str, Any] | None = None) -> RepairsFlowResult:
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
         if entry is None:
             return self.async_abort(reason="entry_removed")

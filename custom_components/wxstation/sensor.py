@@ -26,8 +26,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from bridge.parsers import Field
-from bridge.samples import HEALTH_FIELDS
+from bridge.api import HEALTH_FIELDS, Field
 
 from . import WxStationConfigEntry
 from .const import signal_new_entities

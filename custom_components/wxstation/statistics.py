@@ -30,8 +30,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 from homeassistant.util import slugify
 
-from bridge.parsers import Field
-from bridge.samples import Sample
+from bridge.api import Field, Sample
 
 from .const import DOMAIN, SAVE_DELAY, STATISTICS_MEMORY, STORAGE_VERSION, storage_key
 

@@ -1,9 +1,12 @@
-"""Helpers for the integration's tests: entries, stations and packets."""
+"""Helpers for the integration's tests: entries, stations, packets, waiting, and
+Home Assistant's reports of our code."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from homeassistant.components import websocket_api
@@ -17,6 +20,7 @@ from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MOD
 
 # The integration's own lookup of a device by identifier and entry, for the tests too.
 from custom_components.wxstation.handover import find_device as find_device
+from tests.support.waiting import eventually
 
 #: A quarter past an hour (2026-11-24 10:15 UTC), so a station's hour of
 #: samples straddles two clock hours.
@@ -28,11 +32,16 @@ REFERENCE = ReferenceParser()
 
 
 def tcp_entry(
-    port: int = 0, options: dict[str, Any] | None = None, host: str = "127.0.0.1"
+    port: int = 0,
+    options: dict[str, Any] | None = None,
+    host: str = "127.0.0.1",
+    entry_id: str | None = None,
 ) -> MockConfigEntry:
-    """A direct-mode entry; port 0 lets the system pick a free one."""
+    """A direct-mode entry; port 0 lets the system pick a free one. Its id is
+    new each time unless ``entry_id`` fixes it."""
     return MockConfigEntry(
         domain=DOMAIN,
+        entry_id=entry_id,
         title=f"Stations on port {port}",
         unique_id=f"{MODE_TCP}:{port}",
         data={CONF_MODE: MODE_TCP, "host": host, "port": port},
@@ -105,16 +114,47 @@ async def send_and_wait(
     """Send a packet to the entry's port (arriving at ``arrival``) and wait until it is handled."""
     source = entry.runtime_data.source
     if arrival is not None:
-        source.receiver.clock = lambda: arrival
+        source.clock = lambda: arrival
     before = source.handled
     await send(source.port, data)
-    await wait_for(hass, lambda: source.handled > before)
+    await until(hass, lambda: source.handled > before, "the packet handled")
 
 
-async def wait_for(hass: HomeAssistant, condition: Callable[[], bool]) -> None:
-    for _ in range(200):
-        await hass.async_block_till_done()
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out")
+async def until(
+    hass: HomeAssistant, condition: Callable[[], bool], what: str, within: float = 20.0
+) -> None:
+    """Wait (real time) until ``condition`` holds, letting Home Assistant finish
+    what it has to do before each look."""
+    await eventually(condition, what, within, step=0.01, settle=hass.async_block_till_done)
+
+
+#: This repository's code (not the venv that may lie in it): a report whose
+#: stack passes through it was made for our code.
+_TREE = Path(__file__).resolve().parents[2]
+OUR_CODE = tuple(f"{_TREE / part}/" for part in ("custom_components", "bridge", "tests"))
+
+#: Where Home Assistant reports code that uses it wrongly or through deprecated
+#: calls ("Detected that custom integration 'wxstation' calls ...", or
+#: "Detected code that ..." where it finds no integration on the stack).
+FRAME_LOGGER = "homeassistant.helpers.frame"
+
+
+class UsageReports(logging.Handler):
+    """Home Assistant's reports of wrong or deprecated use by this project's code."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        ours = "integration 'wxstation'" in message or (
+            message.startswith("Detected code that")
+            and any(path in (record.stack_info or "") for path in OUR_CODE)
+        )
+        if ours:
+            self.found.append(message)
+
+    def take(self) -> list[str]:
+        found, self.found = self.found, []
+        return found

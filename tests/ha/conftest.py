@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
@@ -14,41 +13,9 @@ from freezegun.api import FrozenDateTimeFactory
 # which hides this repository's unless `custom_components.wxstation` is imported
 # first; importing it here, before any fixture runs, makes that so for every test.
 import custom_components.wxstation  # noqa: F401
-from tests.servers import Mosquitto
+from tests.support.servers import Mosquitto
 
-from .common import NOW
-
-#: This repository's code (not the venv that may lie in it): a report whose
-#: stack passes through it was made for our code.
-_TREE = Path(__file__).resolve().parents[2]
-OUR_CODE = tuple(f"{_TREE / part}/" for part in ("custom_components", "bridge", "tests"))
-
-#: Where Home Assistant reports code that uses it wrongly or through deprecated
-#: calls ("Detected that custom integration 'wxstation' calls ...", or
-#: "Detected code that ..." where it finds no integration on the stack).
-FRAME_LOGGER = "homeassistant.helpers.frame"
-
-
-class UsageReports(logging.Handler):
-    """Home Assistant's reports of wrong or deprecated use by this project's code."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.found: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        ours = "integration 'wxstation'" in message or (
-            message.startswith("Detected code that")
-            and any(path in (record.stack_info or "") for path in OUR_CODE)
-        )
-        if ours:
-            self.found.append(message)
-
-    def take(self) -> list[str]:
-        found, self.found = self.found, []
-        return found
-
+from .common import FRAME_LOGGER, NOW, UsageReports
 
 USAGE_REPORTS = UsageReports()
 

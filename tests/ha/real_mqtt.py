@@ -1,14 +1,13 @@
 """Home Assistant's real MQTT integration against a real Mosquitto, and the bridge's
 real MQTT sink publishing to it: the parts the tests of both modes share.
 
-The broker is the Debian package (tests/servers.py) on a free loopback port.
+The broker is the Debian package (tests/support/servers.py) on a free loopback port.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,11 @@ from bridge.config import Config, parse_config
 from bridge.samples import Batch, make_batch
 from bridge.sinks.mqtt import MqttSink
 from bridge.timing import StationClock
-from tests.helpers import Clock
-from tests.servers import Mosquitto
+from tests.support.clock import Clock
+from tests.support.mqtt import running_sink
+from tests.support.servers import Mosquitto
 
-from .common import REFERENCE, setup_entry, station
-
-
-async def until(hass: HomeAssistant, condition: Callable[[], bool], what: str) -> None:
-    """Wait (real time, at most 20 s) until ``condition`` holds."""
-    for _ in range(400):
-        await hass.async_block_till_done()
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from .common import REFERENCE, setup_entry, station, until
 
 
 @asynccontextmanager
@@ -92,21 +82,9 @@ def bridge_config(
     )
 
 
-@asynccontextmanager
-async def running_bridge_sink(config: Config, clock: Clock) -> AsyncIterator[MqttSink]:
-    """The bridge's MQTT sink, judging availability by ``clock``."""
-    assert config.mqtt is not None
-    sink = MqttSink(config.mqtt, config, clock=clock, recheck=0.05, birth_delay=0)
-    await sink.start()
-    try:
-        for _ in range(400):
-            if sink.connected:
-                break
-            await asyncio.sleep(0.05)
-        assert sink.connected, "the bridge's sink did not connect"
-        yield sink
-    finally:
-        await sink.stop()
+def running_bridge_sink(config: Config, clock: Clock) -> AbstractAsyncContextManager[MqttSink]:
+    """The bridge's MQTT sink, judging availability by ``clock`` and rechecking it often."""
+    return running_sink(config, clock=clock, recheck=0.05, birth_delay=0)
 
 
 def packet_batch(arrival: float, start: float, device_id: int = 1, name: str = "Garden") -> Batch:

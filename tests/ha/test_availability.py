@@ -1,6 +1,6 @@
 """A station that stops sending turns unavailable when the bridge's rule says, and stays so.
 
-Against a real Mosquitto (tests/servers.py) with Home Assistant's real MQTT
+Against a real Mosquitto (tests/support/servers.py) with Home Assistant's real MQTT
 integration connected to it, and the bridge's real MQTT sink publishing: once
 through the bridge's MQTT discovery, once with the integration following the
 bridge, once with the integration receiving directly. Each time the station
@@ -28,17 +28,16 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from bridge.availability import unavailable_at
 from bridge.sinks.discovery import Topics
 from custom_components.wxstation.const import AVAILABILITY_CHECK_INTERVAL
-from tests.helpers import Clock
-from tests.servers import Mosquitto
+from tests.support.clock import Clock
+from tests.support.servers import Mosquitto
 
-from .common import NOW, T0, mqtt_entry, send_and_wait, setup_entry, station, tcp_entry
+from .common import NOW, T0, mqtt_entry, send_and_wait, setup_entry, station, tcp_entry, until
 from .real_mqtt import (
     bridge_config,
     packet_batch,
     real_mqtt,
     running_bridge_sink,
     set_up_again,
-    until,
 )
 
 # mock_hass_config: an empty configuration.yaml, which the MQTT integration reads.

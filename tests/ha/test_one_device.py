@@ -1,7 +1,7 @@
 """One station, one device: however Home Assistant gets a station, it is one device with
 one sensor per value.
 
-Against a real Mosquitto (tests/servers.py), with Home Assistant's real MQTT
+Against a real Mosquitto (tests/support/servers.py), with Home Assistant's real MQTT
 integration and the bridge's real MQTT sink: the bridge's discovery alone;
 following a bridge without its discovery; following a bridge with it (the
 discovery's device and sensors, the integration's statistics); receiving
@@ -45,11 +45,21 @@ from bridge.timing import StationClock
 from custom_components.wxstation.const import DOMAIN, STORAGE_VERSION, storage_key
 from custom_components.wxstation.models import StationState
 from custom_components.wxstation.statistics import HOUR_MS, statistic_id
-from tests.helpers import Clock
-from tests.servers import Mosquitto
+from tests.support.clock import Clock
+from tests.support.servers import Mosquitto
 
-from .common import NOW, REFERENCE, T0, mqtt_entry, send_and_wait, setup_entry, station, tcp_entry
-from .real_mqtt import bridge_config, packet_batch, real_mqtt, running_bridge_sink, until
+from .common import (
+    NOW,
+    REFERENCE,
+    T0,
+    mqtt_entry,
+    send_and_wait,
+    setup_entry,
+    station,
+    tcp_entry,
+    until,
+)
+from .real_mqtt import bridge_config, packet_batch, real_mqtt, running_bridge_sink
 
 # mock_hass_config: an empty configuration.yaml, which the MQTT integration reads.
 pytestmark = [

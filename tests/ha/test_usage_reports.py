@@ -12,8 +12,7 @@ from homeassistant.helpers.frame import ReportBehavior, report_usage
 from bridge.samples import Sample
 from custom_components.wxstation.models import StationReport
 
-from .common import setup_entry, tcp_entry
-from .conftest import FRAME_LOGGER, UsageReports
+from .common import FRAME_LOGGER, UsageReports, setup_entry, tcp_entry
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 

@@ -1,4 +1,4 @@
-"""Running the bridge for tests: in-process on a free port, or as a real process."""
+"""The bridge for tests: in this event loop on a free port, or as a real process."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from bridge.pipeline import Pipeline
 from bridge.receiver import Receiver
 from bridge.service import serve
 from bridge.sinks import Sink
+from tests.support.waiting import wait_until
 
 
 def bridge_config(tmp_path: Path, raw: dict[str, Any] | None = None) -> Config:
@@ -36,6 +37,8 @@ def bridge_config(tmp_path: Path, raw: dict[str, Any] | None = None) -> Config:
 
 @dataclass
 class RunningBridge:
+    """The bridge that :func:`running_bridge` started: its parts, and its database to read."""
+
     config: Config
     receiver: Receiver
     pipeline: Pipeline
@@ -59,45 +62,49 @@ class RunningBridge:
 
     async def shutdown(self) -> int:
         self.stop.set()
-        return await asyncio.wait_for(self.task, 30)
+        return await asyncio.wait_for(self.task, STOP_TIMEOUT)
+
+
+#: Seconds the bridge may take to start listening, and to stop.
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 30.0
 
 
 @contextlib.asynccontextmanager
 async def running_bridge(
     config: Config, sinks: list[Sink] | None = None, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[RunningBridge]:
-    """The whole service in this event loop, stopped (gracefully) at the end;
-    ``clock`` is its wall clock (a test's simulated time)."""
+    """The whole service (``serve``) in this event loop, with ``sinks`` or, if
+    None, those its config sets up. Stopped gracefully at the end of the block,
+    which then fails unless the bridge exits with 0. ``clock`` is its wall
+    clock (a test's simulated time)."""
     ready: asyncio.Future[tuple[Receiver, Pipeline]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(
         serve(
             config,
-            sinks=sinks if sinks is not None else [],
+            sinks=sinks,
             stop=stop,
             on_ready=lambda r, p: ready.set_result((r, p)),
             clock=clock,
         )
     )
-    done, _ = await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        raise RuntimeError(f"bridge did not start: exit code {task.result()}")
+    await asyncio.wait({task, ready}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.done():
+        if task.done():
+            raise RuntimeError(f"bridge did not start: exit code {task.result()}")
+        stop.set()
+        await asyncio.wait_for(task, STOP_TIMEOUT)
+        raise RuntimeError(f"bridge did not start within {START_TIMEOUT:g} s")
     receiver, pipeline = ready.result()
     bridge = RunningBridge(config, receiver, pipeline, stop, task)
+    code = None
     try:
         yield bridge
     finally:
         if not task.done():
-            await bridge.shutdown()
-
-
-async def wait_until(check: Callable[[], bool], within: float = 10.0, what: str = "") -> None:
-    """Poll ``check`` until it holds; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.05)
+            code = await bridge.shutdown()
+    assert code in (None, 0), f"the bridge stopped with exit code {code}"
 
 
 # --- the bridge as a real process -------------------------------------------------
@@ -115,7 +122,6 @@ class BridgeProcess:
     config_file: Path
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
-    logs: list[str] = field(default_factory=list)
 
     def start(self, ready_timeout: float = 20.0) -> None:
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
@@ -126,11 +132,17 @@ class BridgeProcess:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        deadline = time.monotonic() + ready_timeout
-        while "listening on" not in self.log_file.read_text(errors="replace")[offset:]:
-            if self.process.poll() is not None or time.monotonic() > deadline:
+        process = self.process
+
+        def listening() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError("bridge did not start:\n" + self.log_file.read_text())
-            time.sleep(0.05)
+            return "listening on" in self.log_file.read_text(errors="replace")[offset:]
+
+        try:
+            wait_until(listening, "the bridge to listen", ready_timeout)
+        except TimeoutError:
+            raise RuntimeError("bridge did not start:\n" + self.log_file.read_text()) from None
 
     def kill(self) -> None:
         """``kill -9``: no shutdown, no flush."""

@@ -1,7 +1,7 @@
 """Floods of traffic that is not a station's, against the bridge as a real process.
 
 One function per flood, each run at a :class:`FloodSize`: :data:`CI` in
-``tests/test_flood.py`` (a few seconds each), :data:`FULL` in the fault suite.
+tests/test_flood.py (a few seconds each), :data:`FULL` in the fault suite.
 Stations (``python -m bridge.sim fleet``) send from 127.0.0.1, the flood
 (``python -m bench.flood``) from 127.0.0.2 and 127.0.0.3: Linux routes all of
 127/8 to the loopback interface. Each returns the counts it judged by, for the
@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.audit import ledger
 from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation, send_packet
-from tests.runtime_helpers import bridge_process, write_config
-from tests.servers import free_port
-from tests.servers import wait_until as wait_for
+from tests.support.bridge import bridge_process, write_config
+from tests.support.ledger import ledger
+from tests.support.servers import free_port
+from tests.support.waiting import wait_until
 
 MB = 1024 * 1024
 FLOOD_SOURCE = "127.0.0.2"
@@ -210,7 +210,7 @@ def station_packet(device_id: int = 1) -> bytes:
 
 def samples(db: Path) -> int:
     """Samples decoded and kept: stored, or kept aside as conflicts (see
-    :attr:`bench.audit.Ledger.samples_and_conflicts`). Two counts, not the whole
+    :attr:`tests.support.ledger.Ledger.samples_and_conflicts`). Two counts, not the whole
     ledger: polled, a long read would hold the write-ahead log from being reset."""
     reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -223,7 +223,7 @@ def samples(db: Path) -> int:
 
 
 def _settle(db: Path, expected: int) -> None:
-    wait_for(lambda: samples(db) == expected, 60, what="every station sample")
+    wait_until(lambda: samples(db) == expected, "every station sample", 60)
 
 
 def garbage_flood(tmp_path: Path, size: FloodSize) -> Run:

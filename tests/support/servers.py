@@ -47,16 +47,17 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import pytest
+
+from tests.support.waiting import wait_until
 
 HOST = "127.0.0.1"
 
@@ -280,23 +281,25 @@ class Server:
         return self
 
     def _wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            code = self.process.poll()
+        process = self.process
+        assert process is not None
+
+        def ready() -> bool:
+            code = process.poll()
             if code is not None:
                 raise ServerStartError(
                     f"{self.name} exited with code {code} during startup "
                     f"(port {self.port}, dir {self.dir}); log tail:\n{log_tail(self.log_path)}"
                 )
-            if self.is_ready():
-                return
-            if time.monotonic() > deadline:
-                raise ServerStartError(
-                    f"{self.name} not ready after {self.start_timeout:.0f} s "
-                    f"(port {self.port}, dir {self.dir}); log tail:\n{log_tail(self.log_path)}"
-                )
-            time.sleep(0.02)
+            return self.is_ready()
+
+        try:
+            wait_until(ready, f"{self.name} to be ready", self.start_timeout, step=0.02)
+        except TimeoutError:
+            raise ServerStartError(
+                f"{self.name} not ready after {self.start_timeout:.0f} s "
+                f"(port {self.port}, dir {self.dir}); log tail:\n{log_tail(self.log_path)}"
+            ) from None
 
     def stop(self) -> None:
         """Terminate the server (SIGTERM, then SIGKILL) and wait until it has exited.
@@ -688,17 +691,3 @@ class VictoriaMetrics(Server):
                 out.append((name, labels, int(ts), float(value)))
         out.sort(key=lambda x: (x[0], sorted(x[1].items()), x[2]))
         return out
-
-
-def wait_until(
-    predicate: Callable[[], bool],
-    timeout: float = 10.0,
-    interval: float = 0.05,
-    what: str = "condition",
-) -> None:
-    """Poll ``predicate`` until it is true; raise TimeoutError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}")
-        time.sleep(interval)

@@ -1,4 +1,4 @@
-"""Small helpers the tests share."""
+"""The test vectors (tests/vectors) and the parsers of their profiles."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from bridge.parsers import FieldSpec, StationParser, make_parser
 
-VECTORS = Path(__file__).parent / "vectors"
+VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 
 
 def load_vectors(name: str) -> Any:
@@ -21,13 +21,3 @@ def profile_parser(profiles: dict[str, Any], name: str) -> StationParser:
     if name == "reference":
         return make_parser("reference")
     return make_parser(fields=[FieldSpec(**spec) for spec in profiles[name]["fields"]])
-
-
-class Clock:
-    """A wall clock (unix seconds) that moves only when a test moves it."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now

@@ -1,0 +1,199 @@
+"""The bridge's public surface: the integration uses nothing else, and its
+listener decodes as the bridge does."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import bridge.api
+from bridge.api import (
+    Config,
+    DecodeResult,
+    ListenConfig,
+    StationClock,
+    StationConfig,
+    StationListener,
+    UnknownStations,
+)
+from bridge.parsers import ReferenceParser
+from bridge.samples import make_batch
+from bridge.sim import SimStation
+from tests.helpers import Clock
+
+INTEGRATION = Path(__file__).parent.parent / "custom_components"
+ARRIVAL = 1_790_000_000.0
+LOOPBACK = ListenConfig(host="127.0.0.1", port=0)
+
+
+def bridge_imports(path: Path) -> list[tuple[int, str]]:
+    """The line and module of every import of ``bridge`` or a module in it."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        elif isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        else:
+            continue
+        found += [(node.lineno, m) for m in modules if m == "bridge" or m.startswith("bridge.")]
+    return found
+
+
+def test_the_integration_imports_only_the_public_surface() -> None:
+    """Test that no module under custom_components imports a bridge module
+    other than bridge.api."""
+    files = sorted(INTEGRATION.rglob("*.py"))
+    assert files, f"no integration under {INTEGRATION}"
+    elsewhere = [
+        f"{path.relative_to(INTEGRATION)}:{line}: {module}"
+        for path in files
+        for line, module in bridge_imports(path)
+        if module != "bridge.api"
+    ]
+    assert elsewhere == []
+    assert any(bridge_imports(path) for path in files)
+
+
+def test_the_import_check_sees_every_form(tmp_path: Path) -> None:
+    """Test that the check above finds ``import bridge.x``, ``from bridge.x import``
+    and ``from bridge import x``, and not a relative import or another package."""
+    module = tmp_path / "module.py"
+    module.write_text(
+        "import bridge.spool\nfrom bridge.config import Config\nfrom bridge import api\n"
+        "from .bridge import x\nimport bridgework\n",
+        encoding="utf-8",
+    )
+    assert bridge_imports(module) == [(1, "bridge.spool"), (2, "bridge.config"), (3, "bridge")]
+
+
+def test_everything_listed_is_there() -> None:
+    """Test that every name in bridge.api's __all__ exists, and that it has a docstring."""
+    assert "Home Assistant" in (bridge.api.__doc__ or "")
+    assert [name for name in bridge.api.__all__ if not hasattr(bridge.api, name)] == []
+
+
+async def send(port: int, data: bytes) -> None:
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+class Handed:
+    """An ``on_packet`` that queues what the listener hands over."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[DecodeResult] = asyncio.Queue()
+
+    def __call__(self, result: DecodeResult) -> None:
+        self.queue.put_nowait(result)
+
+    async def next(self) -> DecodeResult:
+        return await asyncio.wait_for(self.queue.get(), 5)
+
+
+def station_config(*stations: int, unknown: str = "keep") -> Config:
+    return Config(
+        listen=LOOPBACK,
+        stations={
+            device: StationConfig(device, f"Station {device}", ReferenceParser())
+            for device in stations
+        },
+        unknown_stations=UnknownStations(unknown),
+    )
+
+
+async def test_listener_decodes_as_the_bridge_does() -> None:
+    """Test that a packet sent to the listener is handed over as the batch the
+    bridge's own decoding gives for the same bytes, arrival and clock, numbered
+    from next_id, with the station's clock advanced; once stopped, it refuses."""
+    handed = Handed()
+    clocks: dict[int, StationClock] = {}
+    listener = StationListener(
+        station_config(3), handed, clocks=clocks, next_id=41, clock=Clock(ARRIVAL)
+    )
+    await listener.start()
+    try:
+        assert listener.port != 0
+        packet = SimStation(3, ReferenceParser(), ARRIVAL - 3600).wake().packet
+        await send(listener.port, packet)
+        result = await handed.next()
+    finally:
+        await listener.stop()
+    expected, after = make_batch("Station 3", ReferenceParser(), StationClock(), packet, ARRIVAL)
+    assert result.kept is None
+    assert result.batch == expected
+    assert (result.packet.id, result.packet.device_id, result.packet.data) == (41, 3, packet)
+    assert result.packet.received_at == ARRIVAL
+    assert listener.next_id == 42
+    assert clocks == {3: after}
+    assert listener.connections == 1
+    with pytest.raises(ConnectionRefusedError):
+        await send(listener.port, packet)
+
+
+async def test_listener_keeps_aside_and_decodes_again() -> None:
+    """Test that a packet of a station the config does not know is handed over
+    kept aside with the bridge's reason, and decodes once the config knows it;
+    bytes that are no packet are kept aside too, with no device."""
+    handed = Handed()
+    listener = StationListener(station_config(), handed, clock=Clock(ARRIVAL))
+    await listener.start()
+    try:
+        packet = SimStation(9, ReferenceParser(), ARRIVAL - 3600).wake().packet
+        await send(listener.port, packet)
+        unknown = await handed.next()
+        await send(listener.port, b"hello")
+        garbage = await handed.next()
+    finally:
+        await listener.stop()
+    assert unknown.batch is None
+    assert unknown.kept is not None
+    assert unknown.kept.startswith("device 9 is not configured (unknown_stations: keep)")
+    assert unknown.packet.device_id == 9
+    assert garbage.batch is None
+    assert garbage.kept == "fewer than 9 header bytes: only 5 arrived (byte 5)"
+    assert garbage.packet.device_id is None
+
+    listener.config = station_config(9)
+    again = listener.decode(replace(unknown.packet, state="kept", reason=unknown.kept))
+    assert again.batch is not None
+    assert again.batch.device_id == 9
+    assert 9 in listener.clocks
+
+
+async def test_a_failing_handler_is_logged_and_the_listener_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Test that an error in on_packet is logged with the packet and does not
+    stop the listener from handing over the next packet."""
+    handed = Handed()
+
+    def handler(result: DecodeResult) -> None:
+        handed(result)
+        if result.packet.id == 1:
+            raise RuntimeError("the embedder's bug")
+
+    listener = StationListener(station_config(3), handler, clock=Clock(ARRIVAL))
+    await listener.start()
+    try:
+        station = SimStation(3, ReferenceParser(), ARRIVAL - 3600)
+        seen = []
+        for _ in range(2):
+            await send(listener.port, station.wake().packet)
+            station.delivered()
+            seen.append((await handed.next()).packet.id)
+    finally:
+        await listener.stop()
+    assert seen == [1, 2]
+    (failed,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert failed.getMessage().startswith("the handler of packet 1 from 127.0.0.1:")
+    assert failed.exc_info is not None
+    assert str(failed.exc_info[1]) == "the embedder's bug"
