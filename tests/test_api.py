@@ -24,7 +24,7 @@ from bridge.api import (
 from bridge.parsers import ReferenceParser
 from bridge.samples import make_batch
 from bridge.sim import SimStation
-from tests.helpers import Clock
+from tests.support.clock import Clock
 
 INTEGRATION = Path(__file__).parent.parent / "custom_components"
 ARRIVAL = 1_790_000_000.0

@@ -14,7 +14,7 @@ from bridge.service import decode_offline
 from bridge.sim import SimStation
 from bridge.spool import Received, Spool
 from bridge.spool.giving_way import KEEP_RECENT, used_pages
-from tests.runtime_helpers import write_config
+from tests.support.bridge import write_config
 
 #: 2026-06-01T00:00:00Z: the first sample; "now" is the last packet's arrival.
 START = 1780272000.0
