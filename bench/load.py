@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import socket
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from bridge.parsers import make_parser
 from bridge.service import raise_file_limit
-from bridge.sim import SimStation
+from bridge.sim import FleetReport, SimStation, send_packet_async
 
 __all__ = ["Report", "build_packets", "connect", "main"]
 
@@ -38,20 +37,13 @@ DEVICE_IDS = 255
 
 
 @dataclass
-class Report:
-    packets_sent: int = 0
-    samples_sent: int = 0
-    failures: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
+class Report(FleetReport):
+    """The fleet's report, with when it sent and the CPU it took to."""
+
     began: float = 0.0
     ended: float = 0.0
     #: CPU seconds this process used from the first packet to the last.
     cpu_s: float = 0.0
-
-    def failed(self, err: BaseException) -> None:
-        self.failures += 1
-        name = type(err).__name__
-        self.errors[name] = self.errors.get(name, 0) + 1
 
 
 def build_packets(stations: int, packets: int, seed: int) -> list[tuple[int, bytes, int]]:
@@ -102,24 +94,12 @@ async def connect(
     return await asyncio.open_connection(sock=sock)
 
 
-async def _send(host: str, port: int, data: bytes, limit_s: float) -> None:
-    async with asyncio.timeout(limit_s):
-        _, writer = await connect(host, port)
-        try:
-            writer.write(data)
-            await writer.drain()
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-
-
 async def _send_counted(
     report: Report, host: str, port: int, data: bytes, samples: int, limit_s: float
 ) -> None:
     """Send one packet and count it as sent, or count why it failed."""
     try:
-        await _send(host, port, data, limit_s)
+        await send_packet_async(host, port, data, limit_s, connect)
     except (OSError, TimeoutError) as err:
         report.failed(err)
         return

@@ -275,6 +275,21 @@ class Bench:
             text=True,
         )
 
+    def stream(self, packets: int, rate: float | None = None) -> subprocess.Popen[str]:
+        """The size's stations sending ``packets`` in all, ``rate`` a second or as
+        fast as they can."""
+        pace = () if rate is None else ("--rate", str(rate))
+        return self.stations(
+            "stream",
+            "--stations",
+            str(self.size.stations),
+            "--packets",
+            str(packets),
+            "--concurrency",
+            str(self.size.concurrency),
+            *pace,
+        )
+
     def sending(self, stations: subprocess.Popen[str]) -> float:
         assert stations.stdout is not None
         line = stations.stdout.readline()
@@ -403,15 +418,7 @@ def measure_ceiling(bench: Bench, results: Results) -> float:
 def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
     size = bench.size
     before = progress(bench.database).packets
-    stations = bench.stations(
-        "stream",
-        "--stations",
-        str(size.stations),
-        "--packets",
-        str(size.packets),
-        "--concurrency",
-        str(size.concurrency),
-    )
+    stations = bench.stream(size.packets)
     began = bench.sending(stations)
     window = CpuWindow(bench.pids()).start()
     hwm_before = memory_kb(bench.pid)["VmHWM"]
@@ -462,17 +469,7 @@ def measure_latency(bench: Bench, results: Results) -> None:
     size = bench.size
     packets = round(size.rate * size.seconds)
     before = progress(bench.database).packets
-    stations = bench.stations(
-        "stream",
-        "--stations",
-        str(size.stations),
-        "--packets",
-        str(packets),
-        "--rate",
-        str(size.rate),
-        "--concurrency",
-        str(size.concurrency),
-    )
+    stations = bench.stream(packets, rate=size.rate)
     began = bench.sending(stations)
     report = bench.sent(stations)
     caught_up = bench.delivered("mqtt", before + report["packets_sent"]) - report["ended"]
@@ -563,15 +560,7 @@ def measure_backlog(bench: Bench, results: Results) -> None:
     size = bench.size
     bench.influx.stop()
     before = progress(bench.database).packets
-    stations = bench.stations(
-        "stream",
-        "--stations",
-        str(size.stations),
-        "--packets",
-        str(size.backlog),
-        "--concurrency",
-        str(size.concurrency),
-    )
+    stations = bench.stream(size.backlog)
     bench.sending(stations)
     report = bench.sent(stations)
     bench.delivered("mqtt", before + report["packets_sent"])

@@ -22,7 +22,7 @@ import random
 import socket
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bridge.config import DEFAULT_PORT, ConfigError, load_config
@@ -168,9 +168,18 @@ def send_packet(
         sock.shutdown(socket.SHUT_WR)
 
 
-async def _send_async(host: str, port: int, data: bytes, limit_s: float) -> None:
+#: Opens a connection to (host, port): ``asyncio.open_connection`` or one that
+#: chooses the local address too.
+Connect = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+
+
+async def send_packet_async(
+    host: str, port: int, data: bytes, limit_s: float, connect: Connect = asyncio.open_connection
+) -> None:
+    """:func:`send_packet` in an event loop: connect, write ``data``, close, all
+    within ``limit_s`` seconds."""
     async with asyncio.timeout(limit_s):
-        _, writer = await asyncio.open_connection(host, port)
+        _, writer = await connect(host, port)
         try:
             writer.write(data)
             await writer.drain()
@@ -182,10 +191,17 @@ async def _send_async(host: str, port: int, data: bytes, limit_s: float) -> None
 
 @dataclass
 class FleetReport:
+    """What simulated stations sent, and how many packets failed, by the error's type."""
+
     packets_sent: int = 0
     samples_sent: int = 0
     failures: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+
+    def failed(self, err: BaseException) -> None:
+        self.failures += 1
+        name = type(err).__name__
+        self.errors[name] = self.errors.get(name, 0) + 1
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -247,11 +263,9 @@ async def run_fleet(
             wake = station.wake()
             async with limit:
                 try:
-                    await _send_async(host, port, wake.packet, send_timeout_s)
+                    await send_packet_async(host, port, wake.packet, send_timeout_s)
                 except (OSError, TimeoutError) as err:
-                    report.failures += 1
-                    name = type(err).__name__
-                    report.errors[name] = report.errors.get(name, 0) + 1
+                    report.failed(err)
                     return
             station.delivered()
             report.packets_sent += 1

@@ -23,7 +23,7 @@ from bridge.api import (
 )
 from bridge.parsers import ReferenceParser
 from bridge.samples import make_batch
-from bridge.sim import SimStation
+from bridge.sim import SimStation, send_packet_async
 from tests.support.clock import Clock
 
 INTEGRATION = Path(__file__).parent.parent / "custom_components"
@@ -79,11 +79,8 @@ def test_everything_listed_is_there() -> None:
 
 
 async def send(port: int, data: bytes) -> None:
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    await writer.drain()
-    writer.close()
-    await writer.wait_closed()
+    """One station connection to the listener on ``port``."""
+    await send_packet_async("127.0.0.1", port, data, 5)
 
 
 class Handed:

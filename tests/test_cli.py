@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,19 +24,13 @@ from bridge.protocol import PacketError
 from bridge.samples import format_time, parse_time
 from bridge.service import database_lock
 from bridge.sinks import SinkError
+from tests.support.bridge import cli as command
 
 ROOT = Path(__file__).parent.parent
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "bridge.cli", *args], capture_output=True, text=True, check=False
-    )
-
-
 def test_check_config_accepts_the_example() -> None:
-    result = run("check-config", "-c", str(ROOT / "config.example.yaml"))
+    result = command("check-config", "-c", str(ROOT / "config.example.yaml"))
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
     assert "7: Greenhouse (fields: light, temperature, humidity, battery)" in result.stdout
@@ -48,7 +40,7 @@ def test_check_config_names_the_broken_key(tmp_path: Path) -> None:
     """Test that a broken config exits 1 with the key path in the message."""
     broken = tmp_path / "config.yaml"
     broken.write_text("stations:\n  7:\n    fields:\n      - key: t\n        type: u17\n")
-    result = run("check-config", "-c", str(broken))
+    result = command("check-config", "-c", str(broken))
     assert result.returncode == 1
     assert "stations -> 7 -> fields -> 0 -> type" in result.stderr
     assert "'u17'" in result.stderr
@@ -87,7 +79,7 @@ def test_decode_with_a_declarative_station(capsys: pytest.CaptureFixture[str]) -
 
 def test_help_everywhere() -> None:
     for args in ([], ["check-config"], ["decode"]):
-        result = run(*args, "--help")
+        result = command(*args, "--help")
         assert result.returncode == 0
         assert "usage: wxstation-bridge" in result.stdout
 
@@ -120,7 +112,7 @@ def test_ingest_of_a_missing_file_exits_5(tmp_path: Path) -> None:
     """Test that ingesting a file that is not there exits 5, naming the file, and
     creates no database."""
     missing = tmp_path / "missing.jsonl"
-    result = run("ingest", str(missing), "-c", str(_config(tmp_path)))
+    result = command("ingest", str(missing), "-c", str(_config(tmp_path)))
     assert result.returncode == 5, result.stderr
     assert f"cannot read the input: {missing}: No such file or directory" in result.stderr
     assert "database" not in result.stderr
@@ -133,7 +125,7 @@ def test_ingest_of_a_line_that_is_no_capture_exits_5(tmp_path: Path) -> None:
         '{"received_at": 1790000000, "peer": "10.0.0.2:4000", "data": "00"}\n{"data": 1}\n',
         encoding="utf-8",
     )
-    result = run("ingest", str(capture), "-c", str(_config(tmp_path)))
+    result = command("ingest", str(capture), "-c", str(_config(tmp_path)))
     assert result.returncode == 5, result.stderr
     assert f"{capture}:2: not a capture line" in result.stderr
 
@@ -143,7 +135,7 @@ def test_a_database_from_a_newer_bridge_exits_4(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "wx.db")
     db.execute("PRAGMA user_version=99")
     db.close()
-    result = run("status", "-c", str(_config(tmp_path)))
+    result = command("status", "-c", str(_config(tmp_path)))
     assert result.returncode == 4, result.stderr
     assert "written by a newer wxstation (schema 99); upgrade" in result.stderr
 
@@ -151,7 +143,7 @@ def test_a_database_from_a_newer_bridge_exits_4(tmp_path: Path) -> None:
 def test_a_database_that_is_not_one_exits_4(tmp_path: Path) -> None:
     """Test that a file that is no SQLite database exits 4 with its path."""
     (tmp_path / "wx.db").write_bytes(b"not a database, but some text " * 100)
-    result = run("status", "-c", str(_config(tmp_path)))
+    result = command("status", "-c", str(_config(tmp_path)))
     assert result.returncode == 4, result.stderr
     assert f"cannot open {tmp_path / 'wx.db'}" in result.stderr
 
@@ -160,7 +152,7 @@ def test_redeliver_while_a_bridge_holds_the_database_exits_4(tmp_path: Path) -> 
     """Test that redeliver refuses, with exit code 4, while a bridge holds the database."""
     config = _config(tmp_path)
     with database_lock(tmp_path / "wx.db"):
-        result = run("redeliver", "mqtt", "-c", str(config))
+        result = command("redeliver", "mqtt", "-c", str(config))
     assert result.returncode == 4, result.stderr
     assert "stop the bridge first" in result.stderr
 
@@ -173,15 +165,15 @@ def test_a_bridge_on_a_busy_database_exits_4(tmp_path: Path) -> None:
         "listen:\n  host: 127.0.0.1\n  port: 5001\nstorage:\n  path: wx.db\n", encoding="utf-8"
     )
     with database_lock(tmp_path / "wx.db"):
-        result = run("run", "-c", str(config))
+        result = command("run", "-c", str(config))
     assert result.returncode == 4, result.stderr
     assert f"another wxstation bridge is using {tmp_path / 'wx.db'}" in result.stderr
 
 
 def test_bad_arguments_exit_2() -> None:
     """Test that arguments the command line cannot read exit 2, as argparse does."""
-    assert run("decode").returncode == 2
-    assert run("decode", "not hex").returncode == 2
+    assert command("decode").returncode == 2
+    assert command("decode", "not hex").returncode == 2
 
 
 def test_errors_map_to_exit_codes_by_type() -> None:

@@ -29,6 +29,7 @@ from bridge.sim import SimStation
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock
 from tests.support.bridge import write_config
+from tests.support.waiting import eventually
 
 PARSER = ReferenceParser()
 DAY = 86400.0
@@ -87,11 +88,9 @@ def test_retention_counts_back_from_the_given_now(tmp_path: Path) -> None:
         thread = SpoolThread(spool)
         task = asyncio.create_task(prune_history(thread, days, clock=lambda: now, interval=3600))
         try:
-            for _ in range(500):
-                await asyncio.sleep(0.01)
-                if len(stored_times(spool)) < 150:
-                    return
-            raise AssertionError("the retention pass deleted nothing within 5 s")
+            await eventually(
+                lambda: len(stored_times(spool)) < 150, "the retention pass to delete", 5, 0.01
+            )
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -48,16 +48,22 @@ from bridge.decoding import decode_one
 from bridge.parsers import ReferenceParser
 from bridge.protocol import HEADER, HEADER_SIZE
 from bridge.samples import format_time
-from bridge.sim import SimStation, send_packet
+from bridge.sim import SimStation, send_packet, send_packet_async
 from bridge.spool import StoredPacket
 from bridge.timing import StationClock
 from tests.support import floods
-from tests.support.bridge import bridge_config, bridge_process, running_bridge, write_config
+from tests.support.bridge import (
+    BridgeProcess,
+    bridge_config,
+    bridge_process,
+    running_bridge,
+    write_config,
+)
 from tests.support.clock import Clock
-from tests.support.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE
+from tests.support.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE, largest_database
 from tests.support.ledger import Ledger, Progress, ledger, progress
 from tests.support.mqtt import Watcher
-from tests.support.servers import InfluxDB1, Mosquitto, free_port
+from tests.support.servers import InfluxDB1, Mosquitto, Server, free_port
 from tests.support.waiting import eventually, wait_until
 
 pytestmark = pytest.mark.servers
@@ -95,6 +101,14 @@ def config_file(
 
 def influx_section(influx: InfluxDB1, database: str) -> dict[str, Any]:
     return {"url": influx.url, "api": 1, "database": database, "flush_interval": 0.2}
+
+
+def both_sinks(influx: InfluxDB1, database: str, broker: Mosquitto) -> dict[str, Any]:
+    """The config's sections for both sinks: ``database`` on ``influx``, and ``broker``."""
+    return {
+        "influxdb": influx_section(influx, database),
+        "mqtt": {"host": broker.host, "port": broker.port},
+    }
 
 
 class Stations:
@@ -148,16 +162,34 @@ class Count:
 
     test: str
     sent: int
-    committed: int
     counts: Ledger
     in_influx: int | None
     crashes: int
     extra: str = ""
 
+    @classmethod
+    def of(
+        cls,
+        test: str,
+        sent: int,
+        db: Path,
+        log: Path | None = None,
+        influx: tuple[InfluxDB1, str] | None = None,
+    ) -> Count:
+        """The counts of the bridge that wrote ``db``: a traceback in ``log`` is a
+        crash; with ``influx`` (server, database), the points written there."""
+        return cls(
+            test,
+            sent,
+            ledger(db),
+            None if influx is None else influx_points(*influx),
+            0 if log is None else tracebacks(log),
+        )
+
     def print(self) -> None:
         influx = "-" if self.in_influx is None else f"{self.in_influx}"
         print(
-            f"\nfaults: {self.test}: sent {self.sent} packets, committed {self.committed}, "
+            f"\nfaults: {self.test}: sent {self.sent} packets, committed {self.counts.packets}, "
             f"decoded {self.counts.done} (twice {self.counts.decoded_twice}, "
             f"incomplete {self.counts.incomplete}, kept aside {self.counts.kept}, "
             f"waiting {self.counts.new}); samples stored {self.counts.samples} "
@@ -167,10 +199,12 @@ class Count:
         )
 
     def assert_no_loss(self) -> None:
-        """Every committed packet decoded once, whole, and (with InfluxDB) written."""
+        """Print the line; every committed packet decoded once, whole, and (with
+        InfluxDB) written."""
+        self.print()
         assert self.counts.new == 0
         assert self.counts.kept == 0
-        assert self.counts.done == self.counts.packets == self.committed
+        assert self.counts.done == self.counts.packets
         assert self.counts.decoded_twice == 0
         assert self.counts.incomplete == 0
         if self.in_influx is not None:
@@ -189,6 +223,20 @@ def settled(
         raise AssertionError(f"{note}\n{ledger(db)}\n--- bridge log:\n{tail}") from None
 
 
+def outage_under_load(
+    bridge: BridgeProcess, server: Server, down: float, port: int, packets: int, *, rate: float
+) -> dict[str, Any]:
+    """The bridge started, and ``server`` stopped for ``down`` seconds while
+    stations send it ``packets`` at ``rate``; the stations' report once they are done."""
+    bridge.start()
+    stations = Stations(port, packets, rate=rate)
+    time.sleep(1.0)
+    server.stop()
+    time.sleep(down)
+    server.start()
+    return stations.report()
+
+
 def delivered(db: Path, *sinks: str) -> bool:
     now = progress(db)
     return now.new == 0 and all(now.delivered(sink) for sink in sinks)
@@ -205,12 +253,7 @@ def test_kill_9_repeatedly_under_load_with_both_sinks(
     them in InfluxDB, with no duplicate."""
     port = free_port()
     with Mosquitto() as broker:
-        config = config_file(
-            tmp_path,
-            port,
-            influxdb=influx_section(influx, database),
-            mqtt={"host": broker.host, "port": broker.port},
-        )
+        config = config_file(tmp_path, port, **both_sinks(influx, database, broker))
         db = tmp_path / "wx.db"
         log = tmp_path / "bridge.log"
         rng = random.Random(7)
@@ -226,19 +269,13 @@ def test_kill_9_repeatedly_under_load_with_both_sinks(
             report = stations.report()
             wait_until(lambda: delivered(db, "influxdb", "mqtt"), "delivery", 60)
             assert bridge.terminate() == 0
-        counts = ledger(db)
-        count = Count(
-            "kill -9 x4",
-            report["packets_sent"],
-            counts.packets,
-            counts,
-            influx_points(influx, database),
-            # The four kills are ours; anything else that ended the bridge is a crash.
-            tracebacks(log),
-            extra=f"; in flight at the kills {report['packets_sent'] - counts.packets}, "
-            f"refused while down {report['failures']}",
-        )
-    count.print()
+    # The four kills are ours; anything else that ended the bridge is a crash.
+    count = Count.of("kill -9 x4", report["packets_sent"], db, log, (influx, database))
+    counts = count.counts
+    count.extra = (
+        f"; in flight at the kills {report['packets_sent'] - counts.packets}, "
+        f"refused while down {report['failures']}"
+    )
     count.assert_no_loss()
     assert kills == 4
     # The kills happened under load. How many packets arrive between kills
@@ -265,29 +302,17 @@ def test_influxdb_stopped_and_restarted_under_load(
     log = tmp_path / "bridge.log"
     try:
         with bridge_process(config, log) as bridge:
-            bridge.start()
-            stations = Stations(port, 1200, rate=300)
-            time.sleep(1.0)
-            influx.stop()
-            time.sleep(2.0)
-            influx.start()
-            report = stations.report()
+            report = outage_under_load(bridge, influx, 2.0, port, 1200, rate=300)
             wait_until(lambda: delivered(db, "influxdb"), "InfluxDB to catch up", 60)
             assert bridge.process is not None
             assert bridge.process.poll() is None
             assert bridge.terminate() == 0
     finally:
         influx.start()
-    counts = ledger(db)
-    count = Count(
-        "InfluxDB stopped and restarted",
-        report["packets_sent"],
-        counts.packets,
-        counts,
-        influx_points(influx, database),
-        tracebacks(log),
+    count = Count.of(
+        "InfluxDB stopped and restarted", report["packets_sent"], db, log, (influx, database)
     )
-    count.print()
+    counts = count.counts
     count.assert_no_loss()
     assert report["failures"] == 0
     assert counts.packets == report["packets_sent"] == 1200
@@ -303,24 +328,13 @@ def test_broker_stopped_and_restarted_under_load(
     does not disturb InfluxDB."""
     port = free_port()
     with Mosquitto(persistence=True) as broker:
-        config = config_file(
-            tmp_path,
-            port,
-            influxdb=influx_section(influx, database),
-            mqtt={"host": broker.host, "port": broker.port},
-        )
+        config = config_file(tmp_path, port, **both_sinks(influx, database, broker))
         db = tmp_path / "wx.db"
         log = tmp_path / "bridge.log"
         watcher = Watcher(broker, "wxstation/+/batch", client_id="faults", persistent=True)
         try:
             with bridge_process(config, log) as bridge:
-                bridge.start()
-                stations = Stations(port, 900, rate=200)
-                time.sleep(1.0)
-                broker.stop()
-                time.sleep(1.5)
-                broker.start()
-                report = stations.report()
+                report = outage_under_load(bridge, broker, 1.5, port, 900, rate=200)
                 wait_until(lambda: delivered(db, "influxdb", "mqtt"), "delivery", 60)
                 stored = _sample_keys(db)
                 wait_until(lambda: len(_published(watcher)) >= len(stored), "the subscriber", 30)
@@ -329,18 +343,14 @@ def test_broker_stopped_and_restarted_under_load(
             watcher.close()
         published = _published(watcher)
         received = sum(len(m.json()["samples"]) for m in watcher.messages)
-    counts = ledger(db)
-    count = Count(
-        "broker stopped and restarted",
-        report["packets_sent"],
-        counts.packets,
-        counts,
-        influx_points(influx, database),
-        tracebacks(log),
-        extra=f"; on MQTT {len(published)} distinct samples, {received - len(published)} "
-        "received twice (QoS 1 is at least once)",
+    count = Count.of(
+        "broker stopped and restarted", report["packets_sent"], db, log, (influx, database)
     )
-    count.print()
+    counts = count.counts
+    count.extra = (
+        f"; on MQTT {len(published)} distinct samples, {received - len(published)} "
+        "received twice (QoS 1 is at least once)"
+    )
     count.assert_no_loss()
     assert report["failures"] == 0
     assert counts.packets == report["packets_sent"]
@@ -436,19 +446,11 @@ def test_disk_full_stops_accepting_and_loses_nothing(tmp_path: Path) -> None:
                 note=f"sent {sent}, refused {refused}",
             )
             assert bridge.terminate() == 0
-        counts = ledger(db)
-    count = Count(
-        "disk full (tmpfs)",
-        sent,
-        counts.packets,
-        counts,
-        None,
-        tracebacks(log),
-        extra=f"; refused while full {refused}",
-    )
-    count.print()
+        # Read before the file system goes away.
+        count = Count.of("disk full (tmpfs)", sent, db, log)
+    count.extra = f"; refused while full {refused}"
     count.assert_no_loss()
-    assert counts.samples_and_conflicts == samples
+    assert count.counts.samples_and_conflicts == samples
     assert "not accepting packets: cannot write the database" in full_log
 
 
@@ -525,11 +527,9 @@ async def test_database_full_keeps_packets_and_resumes(
             lambda: bridge.count("SELECT count(*) FROM packets WHERE state = 'done'") == sent,
             what="every accepted packet decoded",
         )
-    counts = ledger(tmp_path / "wxstation.db")
-    count = Count("database full (max_page_count)", sent, counts.packets, counts, None, 0)
-    count.print()
+    count = Count.of("database full (max_page_count)", sent, tmp_path / "wxstation.db")
     count.assert_no_loss()
-    assert counts.samples_and_conflicts == 30 * sent
+    assert count.counts.samples_and_conflicts == 30 * sent
 
 
 async def test_pausing_serves_the_connections_already_in_the_backlog(tmp_path: Path) -> None:
@@ -548,10 +548,7 @@ async def test_pausing_serves_the_connections_already_in_the_backlog(tmp_path: P
         for _ in range(10):
             send_packet("127.0.0.1", bridge.port, next(packets))
         assert await bridge.shutdown() == 0
-    counts = ledger(tmp_path / "wxstation.db")
-    count = Count("backlog at pause and stop", 20, counts.packets, counts, None, 0)
-    count.print()
-    count.assert_no_loss()
+    Count.of("backlog at pause and stop", 20, tmp_path / "wxstation.db").assert_no_loss()
 
 
 # --- hostile input --------------------------------------------------------------------
@@ -681,18 +678,14 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
         reader.close()
     real = {bytes(data): samples for data, state, _, samples in rows if bytes(data) in valid}
     kept = [reason for _, state, reason, _ in rows if state == "kept"]
-    counts = ledger(db)
     counted = noise_connections(db)
-    count = Count(
-        "fuzzed packets",
-        len(sent),
-        counts.packets,
-        counts,
-        None,
-        tracebacks(log) + (not alive),
-        extra=f"; real {len(valid)} with all samples {sum(1 for n in real.values() if n == 30)}, "
+    count = Count.of("fuzzed packets", len(sent), db, log)
+    counts = count.counts
+    count.crashes += not alive
+    count.extra = (
+        f"; real {len(valid)} with all samples {sum(1 for n in real.values() if n == 30)}, "
         f"kept aside with a reason {sum(1 for r in kept if r)} of {len(kept)}, "
-        f"not a station's (counted, none refused) {counted}",
+        f"not a station's (counted, none refused) {counted}"
     )
     count.print()
     assert alive
@@ -738,21 +731,13 @@ def test_hundreds_of_idle_connections_while_stations_are_served(tmp_path: Path) 
             for sock in idle:
                 sock.close()
         assert bridge.terminate() == 0
-    counts = ledger(db)
-    count = Count(
-        "300 idle connections",
-        len(packets),
-        counts.packets,
-        counts,
-        None,
-        tracebacks(log),
-        extra=f"; idle connections closed by the bridge {closed}; stations served "
-        f"within {served:.1f} s",
+    count = Count.of("300 idle connections", len(packets), db, log)
+    count.extra = (
+        f"; idle connections closed by the bridge {closed}; stations served within {served:.1f} s"
     )
-    count.print()
     count.assert_no_loss()
     assert closed == 300
-    assert counts.samples_and_conflicts == 30 * len(packets)
+    assert count.counts.samples_and_conflicts == 30 * len(packets)
 
 
 # --- floods of traffic that is not a station's (tests/support/floods.py; CI sizes in test_flood.py)
@@ -858,7 +843,7 @@ async def test_years_of_packets_against_a_small_cap(
     db_path = config.storage.path
     decoded = 0
     all_decoded = asyncio.Event()
-    sent = refused = expected_samples = largest = 0
+    sent = refused = expected_samples = 0
     rounds = YEARS_DAYS * 86400 // YEARS_WAKE_EVERY_S
 
     def count(_: object) -> None:
@@ -869,37 +854,37 @@ async def test_years_of_packets_against_a_small_cap(
 
     async def send(data: bytes) -> bool:
         try:
-            await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, data)
-        except OSError:
+            await send_packet_async("127.0.0.1", bridge.port, data, 5)
+        except (OSError, TimeoutError):
             return False
         return True
 
-    async with running_bridge(config, clock=clock) as bridge:
-        bridge.pipeline.listeners.append(count)
-        for _ in range(rounds):
-            wakes = [sim.wake() for sim in sims]
-            for sim in sims:
-                sim.delivered()
-            clock.now = max(wake.arrival for wake in wakes)
-            all_decoded.clear()
-            sent += len(wakes)
-            expected_samples += sum(len(wake.taken) for wake in wakes)
-            accepted = await asyncio.gather(*(send(wake.packet) for wake in wakes))
-            refused += accepted.count(False)
-            await asyncio.wait_for(all_decoded.wait(), 30)
-            largest = max(largest, _file_sizes(db_path))
-        await eventually(lambda: delivered(db_path, "influxdb"), "InfluxDB delivered all", 60)
-        await eventually(
-            lambda: influx_points(influx, database) == expected_samples,
-            "every sample in InfluxDB",
-            30,
-        )
-        config_path = write_config(tmp_path / "config.yaml", raw)
-        assert cli.main(["status", "-c", str(config_path)]) == 0
-        status = capsys.readouterr().out
-        week = end - 7 * 86400
-        assert cli.main(["export", "-c", str(config_path), "--since", str(week)]) == 0
-        exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    with largest_database(db_path) as largest:
+        async with running_bridge(config, clock=clock) as bridge:
+            bridge.pipeline.listeners.append(count)
+            for _ in range(rounds):
+                wakes = [sim.wake() for sim in sims]
+                for sim in sims:
+                    sim.delivered()
+                clock.now = max(wake.arrival for wake in wakes)
+                all_decoded.clear()
+                sent += len(wakes)
+                expected_samples += sum(len(wake.taken) for wake in wakes)
+                accepted = await asyncio.gather(*(send(wake.packet) for wake in wakes))
+                refused += accepted.count(False)
+                await asyncio.wait_for(all_decoded.wait(), 30)
+            await eventually(lambda: delivered(db_path, "influxdb"), "InfluxDB delivered all", 60)
+            await eventually(
+                lambda: influx_points(influx, database) == expected_samples,
+                "every sample in InfluxDB",
+                30,
+            )
+            config_path = write_config(tmp_path / "config.yaml", raw)
+            assert cli.main(["status", "-c", str(config_path)]) == 0
+            status = capsys.readouterr().out
+            week = end - 7 * 86400
+            assert cli.main(["export", "-c", str(config_path), "--since", str(week)]) == 0
+            exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
     counts = ledger(db_path)
     stored = counts.samples
@@ -915,7 +900,7 @@ async def test_years_of_packets_against_a_small_cap(
         f"refused {refused}, committed {counts.packets}, decoded {counts.done} (twice "
         f"{counts.decoded_twice}); samples taken {expected_samples}, in InfluxDB {in_influx}, "
         f"kept decoded {stored}, removed {removed} in {len(gave_way)} passes; largest "
-        f"database {largest / 1e6:.2f} MB of {cap / 1e6:.2f} MB"
+        f"database {largest[0] / 1e6:.2f} MB of {cap / 1e6:.2f} MB"
     )
     print(f"faults: the last removal: {gave_way[-1] if gave_way else '-'}")
     print(status)
@@ -936,7 +921,7 @@ async def test_years_of_packets_against_a_small_cap(
     per_week = YEARS_STATIONS * 7 * 86400 // YEARS_MEASURE_EVERY_S
     assert abs(len(exported) - per_week) <= YEARS_STATIONS * 2
     # Within the cap.
-    assert largest <= cap
+    assert largest[0] <= cap
     # The log and status say what gave way.
     assert gave_way
     assert "that every sink had delivered" in gave_way[0]
@@ -944,9 +929,3 @@ async def test_years_of_packets_against_a_small_cap(
     assert f"({removed} samples)" in status
     for device in range(1, YEARS_STATIONS + 1):
         assert f"Station {device} ({device}): " in status
-
-
-def _file_sizes(db: Path) -> int:
-    """Bytes the database's file and its write-ahead log take on disk."""
-    wal = db.with_name(db.name + "-wal")
-    return db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)

@@ -448,10 +448,7 @@ async def delivered(running: Pipeline) -> None:
         last = await spool.call(spool.spool.last_seq)
         return last > 0 and await spool.call(spool.spool.progress, "influxdb") == last
 
-    deadline = time.monotonic() + 20
-    while not await done():
-        assert time.monotonic() < deadline, "the sink did not catch up in 20 s"
-        await asyncio.sleep(0.05)
+    await eventually(done, "the sink to catch up", 20)
 
 
 def influx_points(server: InfluxDB1) -> list[dict[str, Any]]:

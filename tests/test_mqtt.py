@@ -93,6 +93,24 @@ def expected_values(*derived: str) -> tuple[dict[str, float], dict[str, float]]:
     return oldest, newest
 
 
+def expected_batch(
+    device_id: int, name: str, arrival_ms: int, wake_every_s: int, *derived: str
+) -> dict[str, Any]:
+    """The batch message of a first packet of docs/protocol.md's example records."""
+    oldest, newest = expected_values(*derived)
+    return {
+        "device_id": device_id,
+        "station": name,
+        "header": expected_header(device_id, wake_every_s),
+        "health": expected_health(arrival_ms, wake_every_s),
+        "problems": [],
+        "samples": [
+            {"time": format_time(arrival_ms - 120_000), **oldest},
+            {"time": format_time(arrival_ms), **newest},
+        ],
+    }
+
+
 def packet(device_id: int, wake_every_s: int = 3600) -> bytes:
     """docs/protocol.md's example packet, from any device and wake interval."""
     return HEADER.pack(len(RECORDS), wake_every_s, 120, 6, device_id, 3) + RECORDS
@@ -173,7 +191,7 @@ def test_state_and_batch_payloads() -> None:
     arrival_ms = 1_790_000_000_123
     batch = batch_of(config, 2, arrival_ms / 1000)
     health = expected_health(arrival_ms, 3600)
-    oldest, newest = expected_values()
+    _, newest = expected_values()
     state = state_payload(batch, ["light", "humidity", "temperature", "rain"])
     assert state == {
         "time": format_time(arrival_ms),
@@ -181,17 +199,7 @@ def test_state_and_batch_payloads() -> None:
         "rain": None,
         "health": health,
     }
-    assert batch_payload(batch) == {
-        "device_id": 2,
-        "station": "Roof",
-        "header": expected_header(2, 3600),
-        "health": health,
-        "problems": [],
-        "samples": [
-            {"time": format_time(arrival_ms - 120_000), **oldest},
-            {"time": format_time(arrival_ms), **newest},
-        ],
-    }
+    assert batch_payload(batch) == expected_batch(2, "Roof", arrival_ms, 3600)
     empty = Batch.from_dict(batch.to_dict(), ())
     assert state_payload(empty, ["light"]) is None
     kept = state_payload(empty, ["light"], state)
@@ -222,7 +230,7 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
 
     arrival_ms = round(decoded[0].arrival * 1000)
     health = expected_health(arrival_ms, 600)
-    oldest, newest = expected_values("dew_point", "absolute_humidity")
+    _, newest = expected_values("dew_point", "absolute_humidity")
 
     assert snapshot["wxstation/bridge/state"].payload == b"online"
     assert snapshot["wxstation/1/state"].json() == {
@@ -232,17 +240,9 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
     }
     (batch,) = watcher.on("wxstation/1/batch")
     assert not batch.retain
-    assert batch.json() == {
-        "device_id": 1,
-        "station": "Garden",
-        "header": expected_header(1, 600),
-        "health": health,
-        "problems": [],
-        "samples": [
-            {"time": format_time(arrival_ms - 120_000), **oldest},
-            {"time": format_time(arrival_ms), **newest},
-        ],
-    }
+    assert batch.json() == expected_batch(
+        1, "Garden", arrival_ms, 600, "dew_point", "absolute_humidity"
+    )
     # Announced once, at start: the payload does not depend on the packets.
     assert len(watcher.on(TOPICS.discovery(1))) == 1
     assert snapshot[TOPICS.discovery(1)].json() == device_config(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,7 @@ from bridge.service import decode_offline
 from bridge.sim import SimStation
 from bridge.spool import Conflict, Received, Spool, StoredPacket
 from bridge.timing import StationClock
-from tests.support.bridge import write_config
+from tests.support.bridge import cli, write_config
 from tests.support.vectors import VECTORS
 
 
@@ -95,22 +94,17 @@ def test_status_and_redeliver_commands(tmp_path: Path) -> None:
         spool.reject("influxdb", [3], "field type conflict", 0.0)
     config_file = write_config(tmp_path / "config.yaml", {"storage": {"path": "wx.db"}})
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bridge.cli", *args, "-c", str(config_file)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return cli(*args, "-c", str(config_file))
 
-    shown = cli("status").stdout
+    shown = command("status").stdout
     assert "packets: 4 decoded, 1 kept aside, 0 waiting" in shown
     assert "kept aside 1x: fewer than 9 header bytes" in shown
     assert "sink influxdb: 0 batches to deliver, 1 refused and kept aside" in shown
-    result = cli("redeliver", "influxdb")
+    result = command("redeliver", "influxdb")
     assert result.returncode == 0, result.stderr
     assert "1 kept-aside batches of influxdb" in result.stdout
-    assert "sink influxdb: 2 batches to deliver, 0 refused" in cli("status").stdout
+    assert "sink influxdb: 2 batches to deliver, 0 refused" in command("status").stdout
 
 
 def sample_batch(device_id: int = 1, seed: int = 0) -> Batch:
@@ -236,12 +230,7 @@ def test_status_lists_conflicts(tmp_path: Path) -> None:
     """Test that status counts the conflicts and shows the newest with both values."""
     v1_database(tmp_path / "wx.db")
     config_file = write_config(tmp_path / "config.yaml", {"storage": {"path": "wx.db"}})
-    result = subprocess.run(
-        [sys.executable, "-m", "bridge.cli", "status", "-c", str(config_file)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cli("status", "-c", str(config_file))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "packets: 7 decoded, 0 kept aside, 0 waiting" in lines
@@ -338,12 +327,7 @@ def test_a_damaged_database_exits_4(tmp_path: Path) -> None:
         pass
     damage_packets_table(tmp_path / "wx.db")
     config_file = write_config(tmp_path / "config.yaml", {"storage": {"path": "wx.db"}})
-    result = subprocess.run(
-        [sys.executable, "-m", "bridge.cli", "status", "-c", str(config_file)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cli("status", "-c", str(config_file))
     assert result.returncode == 4, result.stderr
     assert "Traceback" not in result.stderr
     assert f"cannot use the database: cannot use {tmp_path / 'wx.db'} (database disk image" in (

@@ -114,6 +114,12 @@ def used_pages(db: sqlite3.Connection) -> int:
     return (pages - free) * page_size
 
 
+def _log_limit(db: sqlite3.Connection) -> int:
+    """Bytes the write-ahead log is cut back to after a checkpoint (see
+    :mod:`bridge.spool.schema`): the size it reaches between two of them."""
+    return max(0, int(db.execute("PRAGMA journal_size_limit").fetchone()[0]))
+
+
 def delivered_everywhere(db: sqlite3.Connection, sinks: Collection[str]) -> int:
     """The last batch every sink in ``sinks`` delivered (all of them, with no sinks)."""
     if not sinks:
@@ -288,18 +294,21 @@ class HistoryTables(Tables):
         decoded history that every sink in ``sinks`` delivered, down to
         :data:`~bridge.capacity.GIVE_WAY_TO`.
 
-        Both count the write-ahead log, as :meth:`room` does: it is part of
-        what the database takes on disk.
+        Both count the write-ahead log at the size it may reach, not only at
+        its size now: the database's file keeps the size its pages once
+        needed, and the log grows beside it again, to its limit and one
+        transaction (a pass of the decoder, of this removal) beyond.
         """
-        used = self.used()
-        if used < self.max_size * GIVE_WAY_AT:
+        pages = used_pages(self.db)
+        log_size = max(self.used() - pages, 2 * _log_limit(self.db))
+        if pages + log_size < self.max_size * GIVE_WAY_AT:
             return None
         return remove_delivered_history(
             self.db,
             sinks,
             down_to=int(self.max_size * GIVE_WAY_TO),
             now=now,
-            log_size=used - used_pages(self.db),
+            log_size=log_size,
         )
 
     def projection(self, now: float) -> Projection:

@@ -3,7 +3,6 @@ Home Assistant's reports of our code."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,11 +14,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
 
 from bridge.parsers import ReferenceParser
-from bridge.sim import SimStation, build_packet
+from bridge.sim import SimStation, build_packet, send_packet_async
 from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MODE_MQTT, MODE_TCP
 
 # The integration's own lookup of a device by identifier and entry, for the tests too.
 from custom_components.wxstation.handover import find_device as find_device
+from custom_components.wxstation.hub import WxStationHub
 from tests.support.waiting import eventually
 
 #: A quarter past an hour (2026-11-24 10:15 UTC), so a station's hour of
@@ -29,6 +29,8 @@ T0 = 1_795_515_300.0
 #: ``frozen_now`` fixture). Data made at fixed times is judged at a fixed time.
 NOW = T0 + 60
 REFERENCE = ReferenceParser()
+#: Seconds a station's connection may take, from connect to close.
+SEND_TIMEOUT = 5.0
 
 
 def tcp_entry(
@@ -85,6 +87,13 @@ async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await hass.async_block_till_done()
 
 
+async def set_up_hub(hass: HomeAssistant, entry: MockConfigEntry) -> WxStationHub:
+    """Set one of this integration's entries up; its hub."""
+    await setup_entry(hass, entry)
+    hub: WxStationHub = entry.runtime_data.hub
+    return hub
+
+
 def station(device_id: int = 1, start: float = T0 - 3600, **kwargs: Any) -> SimStation:
     """A reference station whose first wake-up is an hour after ``start``."""
     return SimStation(device_id, REFERENCE, start, **kwargs)
@@ -99,15 +108,6 @@ def reference_packet(device_id: int, values: list[tuple[float, float, float]]) -
     return build_packet(device_id, records, record_size=6, value_count=3)
 
 
-async def send(port: int, data: bytes) -> None:
-    """One station connection: connect, write the packet, close."""
-    _, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    await writer.drain()
-    writer.close()
-    await writer.wait_closed()
-
-
 async def send_and_wait(
     hass: HomeAssistant, entry: MockConfigEntry, data: bytes, arrival: float | None = None
 ) -> None:
@@ -116,7 +116,7 @@ async def send_and_wait(
     if arrival is not None:
         source.clock = lambda: arrival
     before = source.handled
-    await send(source.port, data)
+    await send_packet_async("127.0.0.1", source.port, data, SEND_TIMEOUT)
     await until(hass, lambda: source.handled > before, "the packet handled")
 
 

@@ -22,6 +22,7 @@ from custom_components.wxstation.const import (
     DOMAIN,
     UNKNOWN_KEEP,
 )
+from tests.support.servers import free_port
 
 from .common import mqtt_entry, send_and_wait, setup_entry, station, tcp_entry
 
@@ -40,12 +41,24 @@ def no_setup() -> Generator[None]:
         yield
 
 
-def free_port() -> int:
+def any_address_port() -> int:
     """A port free on every address, as the flow checks it for host 0.0.0.0 (a
     port free on 127.0.0.1 alone can be another address's connection's)."""
-    with socket.socket() as probe:
-        probe.bind(("0.0.0.0", 0))
-        return int(probe.getsockname()[1])
+    return free_port("0.0.0.0")
+
+
+async def _busy_then_free(
+    hass: HomeAssistant, flow_id: str, busy_port: int, host: str
+) -> tuple[dict, int]:
+    """Give the flow ``busy_port`` (refused: in use), then a free port; the
+    flow's answer to that, and the port."""
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {"host": "0.0.0.0", "port": busy_port}
+    )
+    assert result["errors"] == {"base": "port_in_use"}
+    port = any_address_port()
+    result = await hass.config_entries.flow.async_configure(flow_id, {"host": host, "port": port})
+    return result, port
 
 
 @pytest.fixture
@@ -70,14 +83,7 @@ async def test_tcp_creates_entry(hass: HomeAssistant, busy_port: int) -> None:
     """A port in use is refused until a free one is given."""
     result = await _start(hass, "tcp")
     assert result["step_id"] == "tcp"
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"host": "0.0.0.0", "port": busy_port}
-    )
-    assert result["errors"] == {"base": "port_in_use"}
-    port = free_port()
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"host": " 0.0.0.0 ", "port": port}
-    )
+    result, port = await _busy_then_free(hass, result["flow_id"], busy_port, " 0.0.0.0 ")
     assert result["type"] is FlowResultType.CREATE_ENTRY, result.get("errors")
     assert result["title"] == f"Stations on port {port}"
     assert result["data"] == {"mode": "tcp", "host": "0.0.0.0", "port": port}
@@ -102,7 +108,7 @@ async def test_tcp_same_port_twice(hass: HomeAssistant) -> None:
 async def test_tcp_bad_host(hass: HomeAssistant, host: str, error: str) -> None:
     result = await _start(hass, "tcp")
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"host": host, "port": free_port()}
+        result["flow_id"], {"host": host, "port": any_address_port()}
     )
     assert result["errors"] == {"base": error}
 
@@ -110,7 +116,7 @@ async def test_tcp_bad_host(hass: HomeAssistant, host: str, error: str) -> None:
 def test_privileged_port() -> None:
     with patch("socket.socket.bind", side_effect=OSError(errno.EACCES, "denied")):
         assert check_bind("::", 80) == "port_forbidden"
-    assert check_bind("::1", free_port()) in (None, "cannot_bind")
+    assert check_bind("::1", any_address_port()) in (None, "cannot_bind")
 
 
 async def test_mqtt_needs_the_mqtt_integration(hass: HomeAssistant) -> None:
@@ -142,19 +148,12 @@ async def test_mqtt_creates_entry(hass: HomeAssistant, mqtt_mock: MqttMockHAClie
 
 async def test_reconfigure_tcp(hass: HomeAssistant, busy_port: int) -> None:
     """The port can move; a port in use or another entry's is refused."""
-    entry = tcp_entry(port=free_port())
+    entry = tcp_entry(port=any_address_port())
     await setup_entry(hass, entry)
     tcp_entry(port=5999).add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"host": "0.0.0.0", "port": busy_port}
-    )
-    assert result["errors"] == {"base": "port_in_use"}
-    new_port = free_port()
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"host": "127.0.0.1", "port": new_port}
-    )
+    result, new_port = await _busy_then_free(hass, result["flow_id"], busy_port, "127.0.0.1")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()

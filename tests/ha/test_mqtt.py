@@ -23,7 +23,7 @@ from bridge.timing import StationClock
 from custom_components.wxstation.const import CONF_STATIONS, DOMAIN
 from custom_components.wxstation.diagnostics import async_get_config_entry_diagnostics
 
-from .common import REFERENCE, T0, find_device, mqtt_entry, setup_entry, station
+from .common import REFERENCE, T0, find_device, mqtt_entry, set_up_hub, setup_entry, station
 
 pytestmark = pytest.mark.usefixtures("frozen_now")
 
@@ -56,8 +56,7 @@ async def test_batch_message_creates_station(
 ) -> None:
     """A batch message creates the station with the bridge's name and its newest values."""
     entry = mqtt_entry()
-    await setup_entry(hass, entry)
-    hub = entry.runtime_data.hub
+    hub = await set_up_hub(hass, entry)
     _say(hass, Topics().availability, "online")
     batch = _batch()
     _publish(hass, batch)
@@ -179,8 +178,7 @@ async def test_availability_is_the_bridges(
 ) -> None:
     """A station is available while the bridge says so of it and of itself."""
     entry = mqtt_entry()
-    await setup_entry(hass, entry)
-    hub = entry.runtime_data.hub
+    hub = await set_up_hub(hass, entry)
     topics = Topics()
     # A clock far past the batch: the bridge's word counts, not the local rule.
     hub.clock = lambda: T0 + 30 * 86400
@@ -225,8 +223,7 @@ async def test_discovery_read_as_home_assistant_reads_it(
     """The bridge's discovery counts where Home Assistant's MQTT integration reads it: on its
     prefix, and not at all with its discovery off (the station is then the integration's)."""
     entry = mqtt_entry()
-    await setup_entry(hass, entry)
-    hub = entry.runtime_data.hub
+    hub = await set_up_hub(hass, entry)
     prefix = mqtt_config_entry_data.get("discovery_prefix", "homeassistant")
     topics = Topics(discovery_prefix=prefix)
     async_fire_mqtt_message(hass, topics.discovery(1), '{"device": {}}', retain=True)

@@ -28,7 +28,7 @@ from custom_components.wxstation.statistics import (
     statistic_metadata,
 )
 
-from .common import REFERENCE, reference_packet, send_and_wait, setup_entry, tcp_entry
+from .common import REFERENCE, reference_packet, send_and_wait, set_up_hub, setup_entry, tcp_entry
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -180,8 +180,7 @@ def test_aggregate_skips_missing_values() -> None:
 async def test_no_recorder_no_rows(hass: HomeAssistant) -> None:
     """Without the recorder the samples are still kept for when it runs."""
     entry = tcp_entry()
-    await setup_entry(hass, entry)
-    hub = entry.runtime_data.hub
+    hub = await set_up_hub(hass, entry)
     sample = Sample(round(HOUR.timestamp() * 1000), {"temperature": 1.0})
     hub.handle_report(StationReport(1, "S", HOUR.timestamp(), (sample,), {}, (), 3600))
     assert hub.statistics.hour_samples(1) == {round(HOUR.timestamp() * 1000): 1}
@@ -194,8 +193,7 @@ def test_any_key_makes_a_valid_statistic_id() -> None:
 
 async def test_old_hours_are_forgotten(hass: HomeAssistant) -> None:
     entry = tcp_entry()
-    await setup_entry(hass, entry)
-    hub = entry.runtime_data.hub
+    hub = await set_up_hub(hass, entry)
     start = HOUR.timestamp()
     hub.clock = lambda: start
     first = Sample(round(start * 1000), {"t": 1.0})

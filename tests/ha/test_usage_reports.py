@@ -12,7 +12,7 @@ from homeassistant.helpers.frame import ReportBehavior, report_usage
 from bridge.samples import Sample
 from custom_components.wxstation.models import StationReport
 
-from .common import FRAME_LOGGER, UsageReports, setup_entry, tcp_entry
+from .common import FRAME_LOGGER, UsageReports, set_up_hub, tcp_entry
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -22,8 +22,7 @@ async def test_report_from_the_integration_is_caught(
 ) -> None:
     """A report made while the hub runs names the integration and its line, and is caught."""
     entry = tcp_entry()
-    await setup_entry(hass, entry)
-    hub = entry.runtime_data.hub
+    hub = await set_up_hub(hass, entry)
 
     def reporting_clock() -> float:
         report_usage("calls a clock the tests call deprecated")

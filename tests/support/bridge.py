@@ -24,6 +24,10 @@ from bridge.service import serve
 from bridge.sinks import Sink
 from tests.support.waiting import wait_until
 
+#: Seconds the bridge may take to start listening, and to stop.
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 30.0
+
 
 def bridge_config(tmp_path: Path, raw: dict[str, Any] | None = None) -> Config:
     """A config on a free loopback port with its database in ``tmp_path``."""
@@ -63,11 +67,6 @@ class RunningBridge:
     async def shutdown(self) -> int:
         self.stop.set()
         return await asyncio.wait_for(self.task, STOP_TIMEOUT)
-
-
-#: Seconds the bridge may take to start listening, and to stop.
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 30.0
 
 
 @contextlib.asynccontextmanager

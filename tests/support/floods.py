@@ -25,7 +25,7 @@ from typing import Any
 
 from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation, send_packet
-from tests.support.bridge import bridge_process, write_config
+from tests.support.bridge import bridge_process, cli, write_config
 from tests.support.ledger import ledger
 from tests.support.servers import free_port
 from tests.support.waiting import wait_until
@@ -195,12 +195,8 @@ def largest_database(db: Path) -> Iterator[list[int]]:
 
 
 def status(config_file: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "bridge.cli", "status", "-c", str(config_file)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = cli("status", "-c", str(config_file))
+    assert result.returncode == 0, result.stderr
     return result.stdout
 
 
