@@ -9,6 +9,11 @@
 #
 # The config's storage.path should be under /data (the default config below
 # already is) so the database outlives the container.
+#
+# The status page listens on 127.0.0.1:5002 inside the container, which the
+# health check uses. To open it from outside, set in the config
+#   http: {host: 0.0.0.0, token: !secret http_token}
+# and add -p 127.0.0.1:5002:5002 (or your LAN address) to docker run.
 FROM python:3.12-slim
 
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin wxstation \
@@ -24,9 +29,14 @@ ENV XDG_DATA_HOME=/data
 USER wxstation
 WORKDIR /data
 VOLUME ["/data"]
-EXPOSE 5001
+EXPOSE 5001 5002
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=60s --timeout=5s \
-    CMD python -c "import socket; socket.create_connection(('127.0.0.1', 5001), 2).close()" || exit 1
+# The bridge's own /healthz: healthy while it listens for stations and its
+# database takes their packets; unhealthy (with the reason in `docker inspect`)
+# when the disk is full, the database at its cap or the port closed. `health`
+# reads the same config as `run` for the page's host and port.
+HEALTHCHECK --interval=60s --timeout=10s --start-period=30s \
+    CMD if [ -f /config/config.yaml ]; then wxstation-bridge health -c /config/config.yaml; \
+        else wxstation-bridge health; fi || exit 1
 ENTRYPOINT ["wxstation-bridge"]
 CMD ["run"]

@@ -26,14 +26,20 @@ judge the same packet the same way, and tests fix "now".
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from bridge.timing import CALIBRATION_WINDOW
 
-__all__ = ["MISSED_WAKE_UPS", "LastPacket", "is_available", "unavailable_at"]
+__all__ = ["MISSED_WAKE_UPS", "LastPacket", "is_available", "missed_wake_ups", "unavailable_at"]
 
 #: Wake-ups in a row a station may miss before it counts as gone (see above).
 MISSED_WAKE_UPS = 2
+
+
+def _missed_at(arrival: float, wake_every_s: int, wake_ups: int) -> float:
+    """When the station has missed ``wake_ups`` wake-ups in a row."""
+    return arrival + (wake_ups + CALIBRATION_WINDOW) * wake_every_s
 
 
 def unavailable_at(arrival: float, wake_every_s: int) -> float:
@@ -41,7 +47,21 @@ def unavailable_at(arrival: float, wake_every_s: int) -> float:
 
     Times are unix seconds; ``wake_every_s`` is the interval that packet's header gave.
     """
-    return arrival + (MISSED_WAKE_UPS + CALIBRATION_WINDOW) * wake_every_s
+    return _missed_at(arrival, wake_every_s, MISSED_WAKE_UPS)
+
+
+def missed_wake_ups(arrival: float, wake_every_s: int, now: float) -> int:
+    """How many wake-ups in a row a station has missed at ``now`` (see above)."""
+    if wake_every_s <= 0:
+        return 0
+    missed = max(0, math.floor((now - arrival) / wake_every_s - CALIBRATION_WINDOW))
+    # Settled on the moments themselves, so that rounding never makes the count
+    # and is_available disagree at a deadline.
+    while missed > 0 and now < _missed_at(arrival, wake_every_s, missed):
+        missed -= 1
+    while now >= _missed_at(arrival, wake_every_s, missed + 1):
+        missed += 1
+    return missed
 
 
 def is_available(arrival: float, wake_every_s: int, now: float) -> bool:
@@ -60,6 +80,9 @@ class LastPacket:
 
     def available(self, now: float) -> bool:
         return is_available(self.arrival, self.wake_every_s, now)
+
+    def missed(self, now: float) -> int:
+        return missed_wake_ups(self.arrival, self.wake_every_s, now)
 
     @property
     def unavailable_at(self) -> float:

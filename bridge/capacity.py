@@ -108,13 +108,14 @@ class Projection:
     def summary(self) -> str:
         """One line for ``status``: the size, the rate, the days left."""
         line = f"{self.used / 1e6:.1f} MB of its {self.cap / 1e6:.0f} MB cap"
-        if self.per_day is None:
-            return line + "; the growth rate is known after a day of running"
-        line += f", growing {self.per_day / 1e6:.2f} MB a day"
-        if self.days_left is None:
-            return line
+        if self.per_day is not None:
+            line += f", growing {self.per_day / 1e6:.2f} MB a day"
         if self.at_cap:
             return line + "; at its cap: delivered decoded history gives way, oldest first"
+        if self.per_day is None:
+            return line + "; the growth rate is known after a day of running"
+        if self.days_left is None:
+            return line
         return line + f"; reaches its cap in {self.days_left:.0f} days ({self.reaches_cap})"
 
     def warning(self) -> str | None:

@@ -9,12 +9,14 @@ import dataclasses
 import json
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from bridge import noise
-from bridge.config import Config, load_config
+from bridge.config import Config, load_config, local_url_host
 from bridge.errors import (
     ConfigError,
     DatabaseBusyError,
@@ -22,8 +24,9 @@ from bridge.errors import (
     InputFileError,
     WxStationError,
 )
+from bridge.overview import sink_overviews, station_overviews
 from bridge.protocol import PacketError, parse_header
-from bridge.samples import format_time, make_batch, parse_time
+from bridge.samples import export_record, format_time, make_batch, parse_moment
 from bridge.service import (
     EXIT_CONFIG,
     EXIT_DATABASE,
@@ -68,6 +71,13 @@ def _summary(config: Config) -> str:
     )
     lines.append(f"influxdb: {config.influxdb.url if config.influxdb else 'off'}")
     lines.append(f"mqtt: {f'{config.mqtt.host}:{config.mqtt.port}' if config.mqtt else 'off'}")
+    http = config.http
+    lines.append(
+        f"http: {http.host}:{http.port}, actions "
+        + ("with the token" if http.token else "from this machine only")
+        if http.enabled
+        else "http: off"
+    )
     return "\n".join(lines)
 
 
@@ -257,22 +267,13 @@ def status(args: argparse.Namespace) -> int:
             print(f"  and {count - len(conflicts)} older ones")
         _print_capacity(spool)
         _print_noise(spool)
-        last = spool.last_seq()
-        progress = spool.sinks_progress()
-        rejected: dict[str, int] = {}
-        for sink, _, _ in spool.rejected():
-            rejected[sink] = rejected.get(sink, 0) + 1
-        configured = {
-            name
-            for name, section in (("influxdb", config.influxdb), ("mqtt", config.mqtt))
-            if section
-        }
-        for sink in sorted({*configured, *progress, *rejected}):
-            behind = last - progress.get(sink, 0)
-            print(
-                f"sink {sink}: {behind} batches to deliver, "
-                f"{rejected.get(sink, 0)} refused and kept aside"
-            )
+        newest = spool.newest_batches(), spool.newest_samples()
+        for station in station_overviews(config, *newest, time.time()):
+            print(f"station {station.line()}")
+        for sink in sink_overviews(
+            config, spool.last_seq(), spool.sinks_progress(), spool.rejected()
+        ):
+            print(sink.line())
     return 0
 
 
@@ -321,6 +322,25 @@ def _print_noise(spool: Spool) -> None:
         )
 
 
+def health(args: argparse.Namespace) -> int:
+    """Ask the running bridge's ``/healthz``: for Docker's and systemd's checks."""
+    config = load_config(args.config)
+    http = config.http
+    if not http.enabled:
+        print("the config turns the status page off (http.enabled: false)", file=sys.stderr)
+        return 1
+    url = f"http://{local_url_host(http.host)}:{http.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:
+            print(response.read().decode(errors="replace").strip())
+            return 0
+    except urllib.error.HTTPError as err:
+        print(err.read().decode(errors="replace").strip(), file=sys.stderr)
+    except OSError as err:
+        print(f"no bridge answers at {url}: {err}", file=sys.stderr)
+    return 1
+
+
 def redeliver(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with _open_spool(config) as (spool, alone):
@@ -330,14 +350,6 @@ def redeliver(args: argparse.Namespace) -> int:
         count = spool.rewind(args.sink)
     print(f"{count} kept-aside batches of {args.sink} will be delivered when the bridge runs")
     return 0
-
-
-def _parse_time(text: str) -> int:
-    """Unix seconds or an ISO 8601 / RFC 3339 time (UTC unless it says), as ms."""
-    try:
-        return round(float(text) * 1000)
-    except ValueError:
-        return parse_time(text)
 
 
 def export(args: argparse.Namespace) -> int:
@@ -350,13 +362,12 @@ def export(args: argparse.Namespace) -> int:
             return 0
         rows = spool.samples(
             device_id=args.station,
-            since_ms=_parse_time(args.since) if args.since else None,
-            until_ms=_parse_time(args.until) if args.until else None,
+            since_ms=parse_moment(args.since) if args.since else None,
+            until_ms=parse_moment(args.until) if args.until else None,
         )
         if args.format == "jsonl":
-            for device_id, station, time_ms, values in rows:
-                record = {"device_id": device_id, "station": station, "time": format_time(time_ms)}
-                out.write(json.dumps({**record, **values}, ensure_ascii=False) + "\n")
+            for row in rows:
+                out.write(json.dumps(export_record(*row), ensure_ascii=False) + "\n")
             return 0
         materialised = list(rows)
         keys = sorted({key for *_, values in materialised for key in values})
@@ -414,6 +425,9 @@ def _build_cli() -> argparse.ArgumentParser:
         "what the database holds: packets, kept-aside reasons, conflicts, sink backlog, "
         "noisy addresses",
     ).set_defaults(run=status)
+    checker = command("health", "ask the running bridge's /healthz; exit 0 when it is healthy")
+    checker.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (5)")
+    checker.set_defaults(run=health)
     again_sink = command(
         "redeliver", "deliver a sink's kept-aside batches again, e.g. after fixing InfluxDB"
     )

@@ -31,9 +31,11 @@ from bridge.parsers.declarative import TYPES
 from bridge.parsers.derived import DERIVED
 
 __all__ = [
+    "DEFAULT_HTTP_PORT",
     "DEFAULT_PORT",
     "Config",
     "ConfigError",
+    "HttpConfig",
     "InfluxConfig",
     "ListenConfig",
     "MqttConfig",
@@ -44,10 +46,18 @@ __all__ = [
     "default_database_path",
     "default_station_name",
     "load_config",
+    "local_url_host",
     "parse_config",
 ]
 
 DEFAULT_PORT = 5001  # the port the station firmware's captive portal suggests
+#: The status page's port: beside the stations' 5001, so the two are easy to
+#: remember and to open together, and clear of what home-automation hosts
+#: usually run (Home Assistant 8123, Node-RED 1880, zigbee2mqtt, openHAB and
+#: Domoticz 8080, Z-Wave JS UI 8091, ESPHome 6052, MQTT 1883/8883/9001,
+#: InfluxDB 8086, Grafana 3000, Prometheus 9090 and its exporters 9100 up,
+#: VictoriaMetrics 8428, Frigate 5000).
+DEFAULT_HTTP_PORT = 5002
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -101,9 +111,34 @@ class StorageConfig:
     retention_days: float = 0.0
 
 
+#: Hosts that mean "every interface" when a server binds to them.
+ANY_ADDRESS = ("0.0.0.0", "::", "")
+
+
+def local_url_host(host: str) -> str:
+    """How this machine reaches a server bound to ``host``, as a URL writes it:
+    loopback for every interface, and an IPv6 address in brackets."""
+    if host in ANY_ADDRESS:
+        host = "::1" if host == "::" else "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def default_station_name(device_id: int) -> str:
     """The name of a station that has none in the config (Home Assistant's too)."""
     return f"Station {device_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """The status page, ``/metrics``, the JSON API and ``/healthz``."""
+
+    enabled: bool = True
+    #: Only this machine by default: the page shows the stations and their data.
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_HTTP_PORT
+    #: Actions (POST) need ``Authorization: Bearer <token>``; without a token
+    #: they are taken from this machine only.
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +206,22 @@ class Config:
     unknown_stations: UnknownStations = field(default_factory=UnknownStations)
     influxdb: InfluxConfig | None = None
     mqtt: MqttConfig | None = None
+    http: HttpConfig = field(default_factory=HttpConfig)
     log_level: str = "INFO"
     #: The file this was read from, if any.
     source: Path | None = None
+
+    def secrets(self) -> tuple[str, ...]:
+        """The config's secret values (tokens, passwords, credentials in URLs):
+        what nothing the bridge serves may show."""
+        found: list[str | None] = [self.http.token]
+        if self.influxdb is not None:
+            found += [self.influxdb.token, self.influxdb.password]
+            userinfo = self.influxdb.url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+            found += [userinfo, userinfo.partition(":")[2]]
+        if self.mqtt is not None:
+            found.append(self.mqtt.password)
+        return tuple(sorted({value for value in found if value}, key=len, reverse=True))
 
     def station(self, device_id: int) -> StationConfig | None:
         """The station for a device id: configured, or made by the unknown policy."""
@@ -375,6 +423,12 @@ _SCHEMA = vol.Schema(
             vol.Optional("keyfile"): str,
             _option(MqttConfig, "tls_insecure"): bool,
         },
+        vol.Optional("http", default={}): {
+            _option(HttpConfig, "enabled"): bool,
+            _option(HttpConfig, "host"): vol.All(str, vol.Length(min=1)),
+            _option(HttpConfig, "port"): vol.All(vol.Coerce(int), vol.Range(min=0, max=65535)),
+            vol.Optional("token"): vol.All(str, vol.Length(min=16, msg="at least 16 characters")),
+        },
         _option(Config, "log_level"): vol.All(
             vol.Upper, _one_of("DEBUG", "INFO", "WARNING", "ERROR")
         ),
@@ -455,6 +509,7 @@ def parse_config(raw: Any, source: Path | None = None) -> Config:
         unknown_stations=UnknownStations(**data["unknown_stations"]),
         influxdb=InfluxConfig(**influx) if influx else None,
         mqtt=MqttConfig(**mqtt) if mqtt else None,
+        http=HttpConfig(**data["http"]),
         log_level=data["log_level"],
         source=source,
     )

@@ -19,9 +19,14 @@ from bridge.samples import Batch, format_time, make_batch
 from bridge.spool import Conflict, StoredPacket
 from bridge.timing import StationClock
 
-__all__ = ["DecodeResult", "decode_one", "log_result", "refusal"]
+__all__ = ["REFUSED", "UNDECODABLE", "DecodeResult", "decode_one", "log_result", "refusal"]
 
 log = logging.getLogger(__name__)
+
+
+#: The kinds of reasons a packet is kept aside (:attr:`DecodeResult.kept_kind`).
+UNDECODABLE = "undecodable"
+REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,10 @@ class DecodeResult:
     #: Once stored, with only the samples newly stored.
     batch: Batch | None = None
     kept: str | None = None
+    #: What kind of reason ``kept`` is, for counting: ``undecodable`` (the
+    #: bytes or the parser), ``refused`` (the config does not take the packet
+    #: from its address, or has no station for it).
+    kept_kind: str | None = None
     #: The batch's sequence number, once it is stored.
     seq: int | None = None
     #: Samples equal to the one already stored with their station and time (not
@@ -77,21 +86,25 @@ def decode_one(
     try:
         device_id = parse_header(packet.data).device_id
     except PacketError as err:
-        return DecodeResult(packet, kept=str(err))
+        return DecodeResult(packet, kept=str(err), kept_kind=UNDECODABLE)
     reason = refusal(config, packet.peer_host, device_id)
     station = config.station(device_id)
     if reason is not None or station is None:
-        return DecodeResult(packet, kept=reason or f"device {device_id} has no station")
+        return DecodeResult(
+            packet, kept=reason or f"device {device_id} has no station", kept_kind=REFUSED
+        )
     clock = clocks.get(device_id, StationClock())
     try:
         batch, after = make_batch(
             station.name, station.parser, clock, packet.data, packet.received_at
         )
     except PacketError as err:
-        return DecodeResult(packet, kept=str(err))
+        return DecodeResult(packet, kept=str(err), kept_kind=UNDECODABLE)
     except Exception as err:  # a user's own parser class may fail in any way
         log.exception("parser of device %s failed on packet %s", device_id, packet.id)
-        return DecodeResult(packet, kept=f"the {station.parser.kind} parser failed: {err!r}")
+        return DecodeResult(
+            packet, kept=f"the {station.parser.kind} parser failed: {err!r}", kept_kind=UNDECODABLE
+        )
     clocks[device_id] = after
     return DecodeResult(packet, batch=batch)
 

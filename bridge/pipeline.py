@@ -37,7 +37,7 @@ from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
 from bridge.spool import Received, Spool, StoredBatch
 from bridge.timing import StationClock
 
-__all__ = ["Pipeline", "SpoolThread", "decode_pending"]
+__all__ = ["Pipeline", "PipelineEvents", "SinkState", "SpoolThread", "decode_pending"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -144,6 +144,42 @@ async def _discard(task: asyncio.Task[T]) -> None:
 # --- the running pipeline --------------------------------------------------------
 
 
+class PipelineEvents:
+    """What the pipeline tells whoever counts its work (the bridge's metrics).
+
+    Each method is called on the event loop, right after the step it names; the
+    defaults do nothing.
+    """
+
+    def committed(self, items: Sequence[Received]) -> None:
+        """These packets are in the database."""
+
+    def decoded(self, results: Sequence[DecodeResult]) -> None:
+        """These packets were decoded and their samples stored, or kept aside."""
+
+    def delivered(self, sink: str, batches: Sequence[Batch]) -> None:
+        """A sink took these batches."""
+
+    def sink_failed(self, sink: str, reason: str) -> None:
+        """A sink's service was unavailable; its driver tries again after a wait."""
+
+    def sink_refused(self, sink: str, batch: Batch, reason: str) -> None:
+        """A sink refused a batch for good; it is kept aside."""
+
+
+@dataclass
+class SinkState:
+    """How a sink's delivery is going, as the running bridge knows it."""
+
+    #: Since when (unix seconds) the sink's service has been unavailable.
+    down_since: float | None = None
+    #: The latest failure in the service's words, and when.
+    last_error: str | None = None
+    last_error_at: float | None = None
+    #: When the sink last took batches.
+    last_delivery: float | None = None
+
+
 @dataclass
 class _Pending:
     item: Received
@@ -163,12 +199,18 @@ class Pipeline:
         *,
         on_room: Callable[[str | None], None] = lambda reason: None,
         noise: NoiseTracker | None = None,
+        events: PipelineEvents | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.spool = spool
         self.sinks = tuple(sinks)
         self.on_room = on_room
+        self.events = events or PipelineEvents()
+        #: Each sink's delivery, by the sink's name.
+        self.sink_states = {sink.name: SinkState() for sink in self.sinks}
+        #: Why packets do not fit, as last told to ``on_room``; None while they do.
+        self.room: str | None = None
         #: Counts and kept bytes of traffic that is not a station's, written
         #: with each look at the room left.
         self.noise = noise
@@ -209,7 +251,7 @@ class Pipeline:
         if short is not None:
             log.warning("%s", short)
         reason = await self.spool.call(self.spool.spool.room)
-        self.on_room(reason)
+        self._tell_room(reason)
         last_packets = await self.spool.call(self.spool.spool.last_packets)
         for sink in self.sinks:
             try:
@@ -244,6 +286,14 @@ class Pipeline:
                     await asyncio.sleep(RESTART_DELAY)
 
         return asyncio.create_task(supervised(), name=name)
+
+    def wake_decoder(self) -> None:
+        """Look for new packets now (``reprocess`` queued some) instead of at the next poll."""
+        self._to_decode.set()
+
+    def _tell_room(self, reason: str | None) -> None:
+        self.room = reason
+        self.on_room(reason)
 
     async def submit(self, item: Received) -> None:
         """Hand over what a connection delivered; returns once it is committed."""
@@ -321,7 +371,7 @@ class Pipeline:
                 # Disk full or the database failing: keep the packets in memory,
                 # stop accepting more, and try again. Nothing else may lose them.
                 self._pending[:0] = group
-                self.on_room(f"cannot write the database: {err}")
+                self._tell_room(f"cannot write the database: {err}")
                 log.error("cannot commit %d packets (%s); retrying", len(group), err)
                 await asyncio.sleep(FULL_RETRY_INTERVAL)
                 self._room_checked = 0.0
@@ -329,6 +379,7 @@ class Pipeline:
             for pending in group:
                 if not pending.committed.done():
                     pending.committed.set_result(0)
+            self.events.committed([p.item for p in group])
             self._to_decode.set()
             await self._check_room()
 
@@ -339,7 +390,7 @@ class Pipeline:
             self._room_checked = now
             await self._write_noise()
             await self._check_capacity()
-            self.on_room(await self.spool.call(self.spool.spool.room))
+            self._tell_room(await self.spool.call(self.spool.spool.room))
 
     async def _check_capacity(self, *, force: bool = False) -> None:
         """Let delivered history give way near the cap, write down the database's
@@ -402,6 +453,7 @@ class Pipeline:
                     log.error("cannot store decoded packets (%s); retrying", err)
                     await asyncio.sleep(FULL_RETRY_INTERVAL)
                     continue
+                self.events.decoded(results)
                 for result in results:
                     log_result(result)
                     if result.batch is not None:
@@ -448,6 +500,7 @@ class Pipeline:
         self._delivered[sink.name] = seq
         event = self._new_batches[sink.name]
         backoff = Backoff(FIRST_BACKOFF, MAX_BACKOFF, BACKOFF_JITTER)
+        state = self.sink_states[sink.name]
         down_since: float | None = None
         #: The batches after the ones being delivered, read meanwhile: a backlog
         #: then drains with reading and the sink's service working at once.
@@ -468,13 +521,16 @@ class Pipeline:
             event.clear()
             following = asyncio.create_task(self._batches(sink, batches[-1][0]))
             try:
-                await self._deliver(sink, batches)
+                refused = await self._deliver(sink, batches)
             except SinkUnavailableError as err:
                 await _discard(following)
                 following = None
                 if self._stopping:
                     return
+                state.last_error, state.last_error_at = err.reason, time.time()
+                self.events.sink_failed(sink.name, err.reason)
                 if down_since is None:
+                    state.down_since = state.last_error_at
                     down_since = time.monotonic()
                     log.warning(
                         "%s unavailable, samples wait in the spool: %s", sink.name, err.reason
@@ -493,17 +549,20 @@ class Pipeline:
                 raise
             if down_since is not None:
                 log.info("%s is back after %.0f s", sink.name, time.monotonic() - down_since)
-                down_since = None
+                down_since = state.down_since = None
             backoff.reset()
+            state.last_delivery = time.time()
+            self.events.delivered(sink.name, [b for q, b in batches if q not in refused])
             seq = batches[-1][0]
             await self.spool.call(spool.set_progress, sink.name, seq)
             self._forget(sink, seq)
 
-    async def _deliver(self, sink: Sink, batches: list[tuple[int, Batch]]) -> None:
-        """Deliver, and when the sink refuses, find and keep aside the batches it refuses."""
+    async def _deliver(self, sink: Sink, batches: list[tuple[int, Batch]]) -> set[int]:
+        """Deliver, and when the sink refuses, find and keep aside the batches it
+        refuses; returns their sequence numbers."""
         try:
             await sink.deliver([batch for _, batch in batches])
-            return
+            return set()
         except SinkRejectedError as err:
             if len(batches) == 1:
                 seq, batch = batches[0]
@@ -518,6 +577,11 @@ class Pipeline:
                 await self.spool.call(
                     self.spool.spool.reject, sink.name, [seq], err.reason, self.clock()
                 )
-                return
+                state = self.sink_states[sink.name]
+                state.last_error, state.last_error_at = err.reason, time.time()
+                self.events.sink_refused(sink.name, batch, err.reason)
+                return {seq}
+        refused: set[int] = set()
         for one in batches:
-            await self._deliver(sink, [one])
+            refused |= await self._deliver(sink, [one])
+        return refused

@@ -179,7 +179,11 @@ class Receiver:
         self._handlers: set[asyncio.Task[None]] = set()
         self.port: int = listen.port
         self.paused: str | None = None
+        #: Connections served (read), closed unread (their source is refused),
+        #: and closed because they went silent or ran past the deadline.
         self.connections = 0
+        self.refused = 0
+        self.timed_out = 0
 
     async def start(self) -> None:
         """Bind and listen; raises OSError when the address cannot be bound."""
@@ -192,6 +196,11 @@ class Receiver:
         )
         bound = self._server.sockets[0].getsockname()
         self.port = int(bound[1])
+
+    @property
+    def listening(self) -> bool:
+        """True while stations can connect."""
+        return self._server is not None and self.paused is None
 
     async def pause(self, reason: str) -> None:
         """Stop accepting: stations then keep their samples and try again later."""
@@ -293,6 +302,7 @@ class Receiver:
         if self.noise is None or not self.noise.refuses(source):
             return False
         self.noise.refused(source)
+        self.refused += 1
         writer.transport.abort()
         return True
 
@@ -359,12 +369,14 @@ class Receiver:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                self.timed_out += 1
                 return data, f"still sending after {CONNECTION_DEADLINE:.0f} s"
             try:
                 chunk = await asyncio.wait_for(
                     reader.read(READ_CHUNK), min(self.listen.read_timeout, remaining)
                 )
             except TimeoutError:
+                self.timed_out += 1
                 return data, f"silent for {self.listen.read_timeout:g} s"
             except (ConnectionError, OSError) as err:
                 return data, f"connection failed ({err.__class__.__name__})"

@@ -16,7 +16,16 @@ from bridge.parsers import Field, StationParser
 from bridge.protocol import Header
 from bridge.timing import StationClock, stamp_packet
 
-__all__ = ["HEALTH_FIELDS", "Batch", "Sample", "format_time", "make_batch", "parse_time"]
+__all__ = [
+    "HEALTH_FIELDS",
+    "Batch",
+    "Sample",
+    "export_record",
+    "format_time",
+    "make_batch",
+    "parse_moment",
+    "parse_time",
+]
 
 
 #: The station's health as diagnostic sensors, for MQTT discovery and the Home
@@ -53,6 +62,22 @@ def parse_time(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return round(moment.timestamp() * 1000)
+
+
+def parse_moment(text: str) -> int:
+    """Unix milliseconds of unix seconds or an RFC 3339 time, as a user gives a
+    range (``export --since``, the status page's API); raises ``ValueError``."""
+    try:
+        return round(float(text) * 1000)
+    except ValueError:
+        return parse_time(text)
+
+
+def export_record(
+    device_id: int, station: str, time_ms: int, values: dict[str, float]
+) -> dict[str, Any]:
+    """One stored sample as ``export`` writes it and the status page's API serves it."""
+    return {"device_id": device_id, "station": station, "time": format_time(time_ms), **values}
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from bridge.config import Config
+from bridge.config import Config, local_url_host
 from bridge.decoding import decode_one, log_result, refusal
 from bridge.errors import DatabaseBusyError, DatabaseError
 from bridge.noise import NoiseTracker
@@ -32,6 +32,9 @@ from bridge.sim import run_fleet
 from bridge.sinks import Sink
 from bridge.spool import Spool
 from bridge.timing import StationClock
+
+if TYPE_CHECKING:
+    from bridge.web import StatusServer
 
 __all__ = [
     "EXIT_CONFIG",
@@ -173,6 +176,7 @@ async def serve(
     demo: Demo | None = None,
     sinks: list[Sink] | None = None,
     on_ready: Callable[[Receiver, Pipeline], None] | None = None,
+    on_web: Callable[[StatusServer], None] | None = None,
     stop: asyncio.Event | None = None,
     clock: Callable[[], float] = time.time,
 ) -> int:
@@ -227,24 +231,43 @@ async def serve(
             background.append(asyncio.create_task(action))
 
         pipeline.on_room = room
+        web = None
+        if config.http.enabled:
+            # Imported here: the integration uses this module and has no use for it.
+            from bridge.web import StatusServer
+
+            web = StatusServer(config, receiver, pipeline)
+            pipeline.events = web.metrics
         try:
             await receiver.start()
         except OSError as err:
-            hint = (
-                "another program uses it: stop that program or set listen.port"
-                if err.errno == errno.EADDRINUSE
-                else str(err.strerror or err)
-            )
+            hint = _listen_hint(err, "listen.port")
             log.error("cannot listen on %s:%s: %s", config.listen.host, config.listen.port, hint)
             return EXIT_LISTEN
         try:
             await pipeline.start()
             _log_startup(config, receiver, spool, pipeline)
+            if web is not None:
+                try:
+                    await web.start()
+                    log.info("status page: %s (also /metrics, /api/stations, /healthz)", web.url)
+                except OSError as err:
+                    # Stations come first: the bridge receives without its page.
+                    log.error(
+                        "cannot serve the status page on %s:%d: %s; receiving without it "
+                        "(set http.port, or http.enabled: false)",
+                        config.http.host,
+                        config.http.port,
+                        _listen_hint(err),
+                    )
+                    web = None
             if demo is not None:
                 background.append(asyncio.create_task(_run_demo(config, receiver, demo)))
             if storage.retention_days > 0:
                 pruning = prune_history(thread, storage.retention_days, clock)
                 background.append(asyncio.create_task(pruning))
+            if on_web is not None and web is not None:
+                on_web(web)
             if on_ready is not None:
                 on_ready(receiver, pipeline)
             await stop.wait()
@@ -256,6 +279,8 @@ async def serve(
             await pipeline.stop(max(0.0, SHUTDOWN_BUDGET - (loop.time() - stopping)))
             log.info("shutdown took %.1f s", loop.time() - stopping)
         finally:
+            if web is not None:
+                await web.stop()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -271,6 +296,12 @@ async def serve(
             counts.get("new", 0),
         )
     return 0
+
+
+def _listen_hint(err: OSError, key: str = "http.port") -> str:
+    if err.errno == errno.EADDRINUSE:
+        return f"another program uses it: stop that program or set {key}"
+    return str(err.strerror or err)
 
 
 def loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -328,7 +359,7 @@ def _log_startup(config: Config, receiver: Receiver, spool: Spool, pipeline: Pip
 async def _run_demo(config: Config, receiver: Receiver, demo: Demo) -> None:
     """Simulated stations sending to this bridge until it stops."""
     parsers = {device: station.parser for device, station in config.stations.items()}
-    host = "127.0.0.1" if config.listen.host in ("0.0.0.0", "::", "") else config.listen.host
+    host = local_url_host(config.listen.host).strip("[]")
     log.info("demo: %d simulated stations send to %s:%d", demo.stations, host, receiver.port)
     await asyncio.sleep(0.2)
     await run_fleet(

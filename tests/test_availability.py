@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import math
 
-from bridge.availability import MISSED_WAKE_UPS, LastPacket, is_available, unavailable_at
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.availability import (
+    MISSED_WAKE_UPS,
+    LastPacket,
+    is_available,
+    missed_wake_ups,
+    unavailable_at,
+)
 from bridge.timing import CALIBRATION_WINDOW
 
 ARRIVAL = 1_790_000_000.0
@@ -36,3 +46,34 @@ def test_last_packet_applies_the_same_rule() -> None:
     assert not packet.available(packet.unavailable_at)
     # A packet from the future (a clock set back) keeps the station available.
     assert packet.available(ARRIVAL - 60)
+
+
+@given(
+    wake_every_s=st.integers(min_value=1, max_value=65535),
+    elapsed=st.floats(min_value=0, max_value=10**7, allow_nan=False),
+)
+def test_missed_wake_ups_say_the_same_as_availability(wake_every_s: int, elapsed: float) -> None:
+    """Test that a station is unavailable exactly when it has missed
+    MISSED_WAKE_UPS wake-ups (each counted once it is a third of an interval late)."""
+    now = ARRIVAL + elapsed
+    missed = missed_wake_ups(ARRIVAL, wake_every_s, now)
+    assert (missed >= MISSED_WAKE_UPS) == (not is_available(ARRIVAL, wake_every_s, now))
+
+
+def test_missed_wake_ups_counts_each_late_wake_up() -> None:
+    """Test the count with the firmware's hour: none until 1 h 20 min, then one per hour."""
+    assert missed_wake_ups(ARRIVAL, 3600, ARRIVAL + 4799) == 0
+    assert missed_wake_ups(ARRIVAL, 3600, ARRIVAL + 4801) == 1
+    assert missed_wake_ups(ARRIVAL, 3600, ARRIVAL + 8401) == 2
+    assert missed_wake_ups(ARRIVAL, 3600, ARRIVAL + 3 * 86400) == 71
+    assert LastPacket(ARRIVAL, 3600).missed(ARRIVAL + 8401) == 2
+
+
+@given(wake_every_s=st.integers(min_value=1, max_value=65535))
+def test_missed_wake_ups_and_availability_agree_at_the_deadline(wake_every_s: int) -> None:
+    """Test that at the very moment a station turns unavailable, and just before,
+    the count of missed wake-ups says the same."""
+    deadline = unavailable_at(ARRIVAL, wake_every_s)
+    for now in (math.nextafter(deadline, 0), deadline, math.nextafter(deadline, math.inf)):
+        missed = missed_wake_ups(ARRIVAL, wake_every_s, now)
+        assert (missed >= MISSED_WAKE_UPS) == (not is_available(ARRIVAL, wake_every_s, now))

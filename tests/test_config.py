@@ -36,6 +36,7 @@ def test_example_config_is_valid() -> None:
     assert config.influxdb.api == 2
     assert config.mqtt is not None
     assert config.mqtt.base_topic == "wxstation"
+    assert (config.http.host, config.http.port, config.http.token) == ("127.0.0.1", 5002, None)
 
 
 def test_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ The same floods run at full size in the fault suite (tests/test_faults.py).
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,8 @@ async def test_well_formed_packets_the_config_refuses_are_bounded(
         assert all(reason in kept_reason for _, kept_reason in outside), outside
         tracker = bridge.receiver.noise
         assert tracker is not None
-        assert tracker.refuses(FLOOD_SOURCE)
+        state = tracker._sources.get(FLOOD_SOURCE)  # what to look at should it fail
+        assert tracker.refuses(FLOOD_SOURCE), (state, time.time())
         assert not tracker.refuses("127.0.0.1")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 from collections import Counter
@@ -101,6 +102,14 @@ def test_status_and_redeliver_commands(tmp_path: Path) -> None:
     assert "packets: 4 decoded, 1 kept aside, 0 waiting" in shown
     assert "kept aside 1x: fewer than 9 header bytes" in shown
     assert "sink influxdb: 0 batches to deliver, 1 refused and kept aside" in shown
+    # The station as the status page shows it, gone by the availability rule.
+    assert re.search(
+        r"^station Station 1 \(1\): unavailable; last packet \S+Z "
+        r"\(\d+(\.\d)? (s|min|h|days) ago\) with 30 samples, one every 120.0 s, "
+        r"clock error [+-]\d+\.\d\d %; \d+ wake-ups missed$",
+        shown,
+        re.MULTILINE,
+    ), shown
     result = command("redeliver", "influxdb")
     assert result.returncode == 0, result.stderr
     assert "1 kept-aside batches of influxdb" in result.stdout
@@ -365,3 +374,33 @@ def test_stored_packet_dict_round_trip(device_id: int | None) -> None:
     assert raw["data"] == "01ff"
     assert "state" not in raw
     assert StoredPacket.from_dict(raw) == packet
+
+
+def test_newest_batch_and_sample_of_each_station(tmp_path: Path) -> None:
+    """Test that a station's newest batch is that of its newest packet by arrival,
+    also when an older packet is decoded after it, and its newest sample is the
+    latest stored."""
+    config = parse_config({})
+    station = SimStation(1, ReferenceParser(), 1_790_000_000.0)
+    wakes = []
+    for _ in range(3):
+        wakes.append(station.wake())
+        station.delivered()
+    other = SimStation(2, ReferenceParser(), 1_790_000_000.0).wake()
+    with Spool(tmp_path / "wx.db") as spool:
+        assert spool.newest_batches() == {}
+        assert spool.newest_samples() == {}
+        spool.add_packets([Received(w.packet, w.arrival, "10.0.0.1:1") for w in wakes[1:]])
+        spool.add_packets([Received(other.packet, other.arrival, "10.0.0.2:1")])
+        decode_offline(spool, config)
+        # The oldest packet comes last, as a capture ingested later would.
+        spool.add_packets([Received(wakes[0].packet, wakes[0].arrival, "10.0.0.1:1")])
+        decode_offline(spool, config)
+        newest = spool.newest_batches()
+        samples = spool.newest_samples()
+    assert sorted(newest) == [1, 2]
+    assert newest[1].arrival == wakes[2].arrival
+    assert len(newest[1].samples) == len(wakes[2].taken)
+    assert newest[2].arrival == other.arrival
+    assert samples[1] == newest[1].samples[-1]
+    assert samples[2] == newest[2].samples[-1]

@@ -50,6 +50,12 @@ class Sink(ABC):
     #: Most batches handed to one :meth:`deliver` call.
     batch_limit: int = 200
 
+    @property
+    def connected(self) -> bool | None:
+        """Whether the sink holds a live connection to its service; None for a
+        sink that connects for each delivery (InfluxDB's HTTP)."""
+        return None
+
     def restore(self, last_packets: Mapping[int, LastPacket]) -> None:  # noqa: B027  (optional hook)
         """Learn each station's newest packet from the database; called once before :meth:`start`.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from bridge.spool.base import Tables, transaction, typed_errors
 from bridge.spool.packets import StoredPacket
@@ -21,8 +21,10 @@ class ExportTables(Tables):
         device_id: int | None = None,
         since_ms: int | None = None,
         until_ms: int | None = None,
-    ) -> Iterator[tuple[int, str, int, dict[str, float]]]:
-        """Stored samples as (device id, station, time in ms, values), by station and time."""
+    ) -> Generator[tuple[int, str, int, dict[str, float]]]:
+        """Stored samples as (device id, station, time in ms, values), by station and time.
+
+        Read as they are taken: close the generator when done with it early."""
         where, args = [], []
         if device_id is not None:
             where.append("device_id = ?")

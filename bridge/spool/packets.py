@@ -107,6 +107,15 @@ class PacketTables(Tables):
         ).fetchall()
         return [StoredPacket(*row) for row in rows]
 
+    def newest_kept(self, limit: int) -> list[StoredPacket]:
+        """The newest ``limit`` kept-aside packets, newest first."""
+        rows = self.db.execute(
+            "SELECT id, data, received_at, peer, device_id, state, reason FROM packets "
+            "WHERE state = 'kept' ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [StoredPacket(*row) for row in rows]
+
     def requeue_kept(self, device_id: int | None = None) -> int:
         """Mark kept-aside packets as new again, so they are decoded once more."""
         query = "UPDATE packets SET state = 'new' WHERE state = 'kept'"

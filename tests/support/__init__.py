@@ -13,4 +13,5 @@ never from each other.
 - ``vectors``: the test vectors of tests/vectors and their parsers.
 - ``clock``: a clock the test moves by hand.
 - ``custom_parser``: a user's own station parser, named in configs by import path.
+- ``web``: stations that send to a running bridge, and reading its status page.
 """

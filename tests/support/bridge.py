@@ -22,6 +22,7 @@ from bridge.pipeline import Pipeline
 from bridge.receiver import Receiver
 from bridge.service import serve
 from bridge.sinks import Sink
+from bridge.web import StatusServer
 from tests.support.waiting import wait_until
 
 #: Seconds the bridge may take to start listening, and to stop.
@@ -35,6 +36,7 @@ def bridge_config(tmp_path: Path, raw: dict[str, Any] | None = None) -> Config:
     return replace(
         config,
         listen=replace(config.listen, host="127.0.0.1", port=0, read_timeout=1.0),
+        http=replace(config.http, port=0),
         storage=replace(config.storage, path=tmp_path / "wxstation.db"),
     )
 
@@ -48,6 +50,8 @@ class RunningBridge:
     pipeline: Pipeline
     stop: asyncio.Event
     task: asyncio.Task[int]
+    #: The status page's server, when the config turns it on.
+    web: StatusServer | None = None
 
     @property
     def port(self) -> int:
@@ -79,12 +83,14 @@ async def running_bridge(
     clock (a test's simulated time)."""
     ready: asyncio.Future[tuple[Receiver, Pipeline]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
+    web: list[StatusServer] = []
     task = asyncio.create_task(
         serve(
             config,
             sinks=sinks,
             stop=stop,
             on_ready=lambda r, p: ready.set_result((r, p)),
+            on_web=web.append,
             clock=clock,
         )
     )
@@ -96,7 +102,7 @@ async def running_bridge(
         await asyncio.wait_for(task, STOP_TIMEOUT)
         raise RuntimeError(f"bridge did not start within {START_TIMEOUT:g} s")
     receiver, pipeline = ready.result()
-    bridge = RunningBridge(config, receiver, pipeline, stop, task)
+    bridge = RunningBridge(config, receiver, pipeline, stop, task, web[0] if web else None)
     code = None
     try:
         yield bridge
@@ -110,7 +116,8 @@ async def running_bridge(
 
 
 def write_config(path: Path, raw: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    """Write a config; its status page on a free port unless ``raw`` says otherwise."""
+    path.write_text(yaml.safe_dump({"http": {"port": 0}, **raw}), encoding="utf-8")
     return path
 
 
