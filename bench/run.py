@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,7 @@ from typing import Any
 
 from bench import watch
 from bench.measure import CpuWindow, memory_kb, percentile
+from bridge.cli import event_loop_factory
 from tests.support.bridge import BridgeProcess, write_config
 from tests.support.ledger import Ledger, ledger, progress, samples_after
 from tests.support.servers import INFLUXD_BIN, MOSQUITTO_BIN, InfluxDB1, Mosquitto, free_port
@@ -72,6 +74,10 @@ TARGET_RATE = 1000.0
 TARGET_BURST = 10_000
 TARGET_DRAIN = 100_000.0
 TARGET_IDLE_MB = 60.0
+#: CPU per packet of 30 samples with both sinks: at saturation, and paced.
+TARGET_CPU_SATURATED_US = 300.0
+TARGET_CPU_PACED_US = 450.0
+TARGET_PACED_RATE = 500.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +179,13 @@ class Bench:
     """The servers, the bridge and the subscriber of one run."""
 
     def __init__(
-        self, size: Size, workdir: Path, log_level: str = "info", *, nagle: bool = False
+        self,
+        size: Size,
+        workdir: Path,
+        log_level: str = "info",
+        *,
+        nagle: bool = False,
+        event_loop: str = "auto",
     ) -> None:
         self.size = size
         self.dir = workdir
@@ -191,7 +203,9 @@ class Bench:
                 "log_level": log_level,
             },
         )
-        self.bridge = BridgeProcess(self.config, workdir / "bridge.log")
+        self.bridge = BridgeProcess(
+            self.config, workdir / "bridge.log", run_args=("--event-loop", event_loop)
+        )
         self.messages_file = workdir / "mqtt.txt"
         self.watcher: subprocess.Popen[str] | None = None
         #: Packets and samples the stations sent in all (sends that completed).
@@ -325,9 +339,63 @@ class Bench:
 
         return wait_until(done, f"{sink} to deliver every batch", self.size.patience, step=POLL)
 
+    def stages(self) -> Stages:
+        """The bridge's CPU time by stage now: asked for with SIGUSR1, read from its log."""
+        marker = "CPU by stage: "
+        seen = self.bridge.log_file.read_text(errors="replace").count(marker)
+        assert self.bridge.process is not None
+        self.bridge.process.send_signal(signal.SIGUSR1)
+        wait_until(
+            lambda: self.bridge.log_file.read_text(errors="replace").count(marker) > seen,
+            "the bridge to log its CPU by stage",
+            self.size.patience,
+        )
+        text = self.bridge.log_file.read_text(errors="replace")
+        line = text[text.rindex(marker) + len(marker) :].splitlines()[0]
+        return Stages(json.loads(line))
+
     def influx_points(self, database: str = DATABASE) -> int:
         rows = self.influx.query("SELECT count(temperature) FROM weather", database)
         return int(rows[0]["count"]) if rows else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """One ``CPU by stage`` report of the bridge (see :mod:`bridge.stages`)."""
+
+    report: dict[str, Any]
+
+    def per_packet(self, before: Stages, packets: int) -> dict[str, float]:
+        """CPU microseconds per packet by stage between ``before`` and this report.
+
+        Besides the measured stages: the rest of the event loop's thread
+        (transports, the MQTT client's socket callbacks, scheduling), the rest
+        of the database thread, and the other threads (the InfluxDB writer's).
+        """
+        now, then = self.report, before.report
+
+        def delta(key: str) -> float:
+            return float(now[key]) - float(then[key])
+
+        cpu = {stage: now["cpu"][stage] - then["cpu"].get(stage, 0.0) for stage in now["cpu"]}
+        on_spool = ("commit", "decode", "store", "read_back", "progress")
+        figures = dict(cpu)
+        figures["event loop, rest"] = delta("loop_thread") - sum(
+            value for stage, value in cpu.items() if stage not in on_spool
+        )
+        figures["database thread, rest"] = delta("spool_thread") - sum(
+            cpu[stage] for stage in on_spool
+        )
+        figures["InfluxDB writer thread"] = (
+            delta("process") - delta("loop_thread") - delta("spool_thread")
+        )
+        figures["total"] = delta("process")
+        return {stage: 1e6 * value / max(packets, 1) for stage, value in figures.items()}
+
+
+def stage_row(per_packet: dict[str, float]) -> str:
+    parts = [f"{stage} {value:.0f}" for stage, value in per_packet.items() if stage != "total"]
+    return f"{per_packet['total']:.0f} µs = " + ", ".join(parts)
 
 
 # --- the measurements -------------------------------------------------------------------
@@ -418,6 +486,7 @@ def measure_ceiling(bench: Bench, results: Results) -> float:
 def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
     size = bench.size
     before = progress(bench.database).packets
+    stages_before = bench.stages()
     stations = bench.stream(size.packets)
     began = bench.sending(stations)
     window = CpuWindow(bench.pids()).start()
@@ -428,6 +497,7 @@ def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
     influx_done = bench.delivered("influxdb", packets)
     mqtt_done = bench.delivered("mqtt", packets)
     window.stop()
+    per_packet = bench.stages().per_packet(stages_before, report["packets_sent"])
     samples = report["samples_sent"]
     elapsed = max(influx_done, mqtt_done) - began
     rate = samples / elapsed
@@ -446,6 +516,7 @@ def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
         "cpu_percent": cpu,
         "rss_peak_mb": memory_kb(bench.pid)["VmHWM"] / 1024,
         "rss_peak_before_mb": hwm_before / 1024,
+        "cpu_us_per_packet": per_packet,
     }
     results.add(
         "end-to-end throughput (in InfluxDB and published on MQTT)",
@@ -463,16 +534,25 @@ def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
         "CPU under load (throughput run; 200 % = both cores)",
         ", ".join(f"{name} {value:.0f} %" for name, value in cpu.items()),
     )
+    results.add(
+        "bridge CPU per packet by stage, throughput run",
+        stage_row(per_packet),
+        f"<= {TARGET_CPU_SATURATED_US:.0f} µs",
+        per_packet["total"] <= TARGET_CPU_SATURATED_US,
+    )
 
 
 def measure_latency(bench: Bench, results: Results) -> None:
     size = bench.size
     packets = round(size.rate * size.seconds)
     before = progress(bench.database).packets
+    stages_before = bench.stages()
     stations = bench.stream(packets, rate=size.rate)
     began = bench.sending(stations)
     report = bench.sent(stations)
     caught_up = bench.delivered("mqtt", before + report["packets_sent"]) - report["ended"]
+    bench.delivered("influxdb", before + report["packets_sent"])
+    per_packet = bench.stages().per_packet(stages_before, report["packets_sent"])
 
     def phase() -> list[watch.Message]:
         # Packets of this phase arrived after it began (every earlier one was
@@ -504,6 +584,7 @@ def measure_latency(bench: Bench, results: Results) -> None:
         "batch_p50_ms": percentile(batches, 0.5),
         "batch_p99_ms": percentile(batches, 0.99),
         "mqtt_caught_up_s": caught_up,
+        "cpu_us_per_packet": per_packet,
     }
     load = (
         f"at {offered:,.0f} packets/s = {offered * SAMPLES_PER_PACKET:,.0f} samples/s "
@@ -521,6 +602,12 @@ def measure_latency(bench: Bench, results: Results) -> None:
         "latency arrival -> MQTT batch (every packet), p50 / p99",
         f"{results.figures['latency']['batch_p50_ms']:.1f} / "
         f"{results.figures['latency']['batch_p99_ms']:.1f} ms ({len(batches):,} messages)",
+    )
+    results.add(
+        f"bridge CPU per packet by stage, paced at {offered:,.0f} packets/s",
+        stage_row(per_packet),
+        f"<= {TARGET_CPU_PACED_US:.0f} µs at {TARGET_PACED_RATE:.0f} packets/s",
+        per_packet["total"] <= TARGET_CPU_PACED_US and offered <= TARGET_PACED_RATE * 1.05,
     )
 
 
@@ -654,6 +741,11 @@ def machine() -> str:
     return f"{cores} cores, Linux {platform.release()}"
 
 
+def event_loop_name(choice: str) -> str:
+    factory = event_loop_factory(choice)
+    return "asyncio's own" if factory is None else f"{factory.__module__}"
+
+
 def table(results: Results) -> str:
     width = max(len(row.figure) for row in results.rows)
     lines = []
@@ -664,9 +756,11 @@ def table(results: Results) -> str:
     return "\n".join(lines)
 
 
-def run(size: Size, name: str, workdir: Path, log_level: str, *, nagle: bool) -> Results:
+def run(
+    size: Size, name: str, workdir: Path, log_level: str, *, nagle: bool, event_loop: str
+) -> Results:
     results = Results()
-    bench = Bench(size, workdir, log_level, nagle=nagle)
+    bench = Bench(size, workdir, log_level, nagle=nagle, event_loop=event_loop)
     sharing = (
         "the bridge (one process: event loop, database thread, InfluxDB writer thread), "
         "the simulated stations, the MQTT subscriber, mosquitto and influxd"
@@ -676,6 +770,8 @@ def run(size: Size, name: str, workdir: Path, log_level: str, *, nagle: bool) ->
         f"machine: {machine()}; Python {platform.python_version()}\n"
         f"sharing the cores: {sharing}\n"
         f"mosquitto: set_tcp_nodelay {'false (its default)' if nagle else 'true'}\n"
+        f"the bridge's event loop: {event_loop_name(event_loop)}; load before the run: "
+        f"{os.getloadavg()[0]:.2f}\n"
         f"{size}",
         flush=True,
     )
@@ -712,6 +808,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="leave Nagle's algorithm on in Mosquitto (its default) instead of set_tcp_nodelay",
     )
+    cli.add_argument(
+        "--event-loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="the bridge's event loop (auto: uvloop when installed)",
+    )
     cli.add_argument("--json", type=Path, help="also write every figure to this file")
     cli.add_argument("--keep", action="store_true", help="keep the working directory")
     args = cli.parse_args(argv)
@@ -729,7 +831,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     workdir = Path(tempfile.mkdtemp(prefix="wxstation-bench-"))
     try:
-        results = run(size, args.size, workdir, args.log_level, nagle=args.broker_nagle)
+        results = run(
+            size,
+            args.size,
+            workdir,
+            args.log_level,
+            nagle=args.broker_nagle,
+            event_loop=args.event_loop,
+        )
     finally:
         if args.keep:
             print(f"working directory kept: {workdir}")

@@ -4,8 +4,8 @@ Fills a database of its own with simulated stations' hourly packets (the
 firmware's default intervals: a sample every 2 minutes, a packet every hour),
 decodes them as the bridge does, and prints what each part of the database
 takes: the raw packets (every byte a station sent, with their indexes), the
-decoded history (batches and samples, with theirs), per sample and per
-station-year. The figures are measured, not asserted; docs/ quotes them.
+decoded history (batches, readings and sample_times, with theirs), per sample
+and per station-year. The figures are measured, not asserted; docs/ quotes them.
 
     python -m bench.sizes --stations 3 --days 30
 """
@@ -33,7 +33,7 @@ YEAR_DAYS = 365.25
 #: progress, SQLite's own pages) is listed as "other".
 PARTS = {
     "raw packets": ("packets",),
-    "decoded history": ("batches", "samples"),
+    "decoded history": ("batches", "readings", "sample_times"),
 }
 
 
@@ -53,7 +53,7 @@ def fill(path: Path, stations: int, days: float, parser: str) -> tuple[int, int]
                 items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
             packets += len(spool.add_packets(items))
             decode_offline(spool, config)
-        samples = int(spool.db.execute("SELECT count(*) FROM samples").fetchone()[0])
+        samples = spool.history().samples
     return packets, samples
 
 

@@ -8,7 +8,10 @@ Three kinds of work run on the event loop, each as its own task:
   reason) and stores batches, samples and station clocks in one transaction;
 - one **sink driver** per sink delivers stored batches in order from where that
   sink's progress says it stopped, retrying with backoff while the sink is
-  unavailable, so a slow or failing sink never holds up receiving or the others.
+  unavailable, so a failing sink never holds up receiving or the others. Sinks
+  take their batches from memory; a working sink that falls
+  :data:`RECENT_BATCHES` behind holds up decoding (never receiving) until it
+  catches up.
 
 Every spool call runs on one dedicated thread (:class:`SpoolThread`), so the
 event loop never waits on the disk.
@@ -35,6 +38,7 @@ from bridge.noise import NoiseTracker, source_of
 from bridge.samples import Batch, format_time
 from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
 from bridge.spool import Received, Spool, StoredBatch
+from bridge.stages import StageClock
 from bridge.timing import StationClock
 
 __all__ = ["Pipeline", "PipelineEvents", "SinkState", "SpoolThread", "decode_pending"]
@@ -45,6 +49,10 @@ T = TypeVar("T")
 #: Packets decoded per transaction: large enough to amortise the commit, small
 #: enough that the first samples of a backlog reach the sinks quickly.
 DECODE_GROUP = 500
+#: Seconds the committer waits after a packet arrives for others to commit with
+#: it: at a few hundred packets per second, a few share each fsync instead of
+#: one each, for at most this much more delay before a packet is on disk.
+GATHER_WINDOW = 0.002
 #: Seconds between checks of the database size and free disk space.
 ROOM_CHECK_INTERVAL = 2.0
 #: Seconds between attempts to commit after the disk was full.
@@ -70,11 +78,14 @@ SINK_STOP_MIN = 0.5
 #: Seconds between two warnings in the log that the database nears its cap
 #: (the first, and the database reaching its cap, are logged at once).
 CAPACITY_WARN_EVERY = 86400.0
-#: Decoded batches kept in memory for the sinks (the oldest dropped first). A
-#: sink that keeps up takes its batches from here instead of reading back from
-#: the database what was just written, which cost as much as decoding; one that
-#: lags (its service is down) reads from the database. About 10 kB per batch of
-#: an hour's samples.
+#: Decoded batches kept in memory for the sinks, at most. A sink takes its
+#: batches from here whenever they are there instead of reading back from the
+#: database what was just written (that cost as much as decoding). When a sink
+#: that is working falls this far behind, decoding waits for it (the packets wait
+#: committed in the database), so memory stays bounded and nothing is read back;
+#: a sink whose service is down is not waited for: it reads from the database
+#: once it is back, until it has caught up. About 10 kB per batch of an hour's
+#: samples.
 RECENT_BATCHES = 1000
 
 
@@ -99,28 +110,35 @@ class SpoolThread:
 
 
 def decode_pending(
-    spool: Spool, config: Config, clocks: dict[int, StationClock], limit: int = DECODE_GROUP
+    spool: Spool,
+    config: Config,
+    clocks: dict[int, StationClock],
+    limit: int = DECODE_GROUP,
+    stages: StageClock | None = None,
 ) -> list[DecodeResult]:
     """Decode up to ``limit`` new packets and store the outcome in one transaction.
 
     Synchronous: run it on the spool's thread. ``clocks`` is the caller's copy of
     the station clocks, updated only once the transaction has committed.
     """
-    packets = spool.packets("new", limit=limit)
-    if not packets:
-        return []
-    working = dict(clocks)
-    results = [decode_one(config, working, packet) for packet in packets]
+    stages = stages or StageClock()
+    with stages.measure("decode"):
+        packets = spool.packets("new", limit=limit)
+        if not packets:
+            return []
+        working = dict(clocks)
+        results = [decode_one(config, working, packet) for packet in packets]
     changed = {
         device: clock for device, clock in working.items() if clocks.get(device) is not clock
     }
-    stored = iter(
-        spool.record(
-            [(r.packet.id, r.batch) for r in results if r.batch is not None],
-            [(r.packet.id, r.kept) for r in results if r.kept is not None],
-            changed,
+    with stages.measure("store"):
+        stored = iter(
+            spool.record(
+                [(r.packet.id, r.batch) for r in results if r.batch is not None],
+                [(r.packet.id, r.kept) for r in results if r.kept is not None],
+                changed,
+            )
         )
-    )
     clocks.update(changed)
     return [r if r.batch is None else _stored(r, next(stored)) for r in results]
 
@@ -199,10 +217,13 @@ class Pipeline:
         *,
         on_room: Callable[[str | None], None] = lambda reason: None,
         noise: NoiseTracker | None = None,
+        stages: StageClock | None = None,
         events: PipelineEvents | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        #: CPU time by stage (see :mod:`bridge.stages`).
+        self.stages = stages or StageClock()
         self.spool = spool
         self.sinks = tuple(sinks)
         self.on_room = on_room
@@ -220,10 +241,16 @@ class Pipeline:
         self._to_commit = asyncio.Event()
         self._to_decode = asyncio.Event()
         self._new_batches = {sink.name: asyncio.Event() for sink in self.sinks}
-        #: The newest decoded batches by sequence number, oldest first.
+        #: Decoded batches not yet delivered by every sink that waits for them,
+        #: by sequence number, oldest first; ``_newest`` is the last one decoded.
         self._recent: dict[int, Batch] = {}
-        #: The last batch each sink delivered.
+        self._newest = 0
+        #: Set whenever batches leave memory: decoding waits on it when it is full.
+        self._room = asyncio.Event()
+        #: The last batch each sink delivered, and the sinks whose service is
+        #: down (memory does not wait for them).
         self._delivered = {sink.name: 0 for sink in self.sinks}
+        self._down: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stop_requested = asyncio.Event()
@@ -240,6 +267,7 @@ class Pipeline:
 
     async def start(self) -> None:
         self.clocks = await self.spool.call(self.spool.spool.clocks)
+        self._newest = await self.spool.call(self.spool.spool.last_seq)
         if self.noise is not None:
             # The stations' addresses are theirs from the start, not from their
             # first packet after a restart: a host sharing one (behind NAT)
@@ -364,9 +392,14 @@ class Pipeline:
                 self._to_commit.clear()
                 await self._check_room()
                 continue
+            if not self._stopping:
+                # Packets trickling in share the next commit's fsync.
+                await asyncio.sleep(GATHER_WINDOW)
             group, self._pending = self._pending, []
             try:
-                await self.spool.call(self.spool.spool.add_packets, [p.item for p in group])
+                await self.spool.call(
+                    self._measured, "commit", self.spool.spool.add_packets, [p.item for p in group]
+                )
             except Exception as err:
                 # Disk full or the database failing: keep the packets in memory,
                 # stop accepting more, and try again. Nothing else may lose them.
@@ -382,6 +415,11 @@ class Pipeline:
             self.events.committed([p.item for p in group])
             self._to_decode.set()
             await self._check_room()
+
+    def _measured(self, stage: str, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)``, its CPU time counted to ``stage``: on the spool's thread."""
+        with self.stages.measure(stage):
+            return function(*args)
 
     async def _check_room(self) -> None:
         """Tell ``on_room`` whether packets still fit, at most every few seconds."""
@@ -445,17 +483,25 @@ class Pipeline:
             self._to_decode.clear()
             last_pass = self._draining
             while True:
+                limit = await self._room_for_batches()
                 try:
                     results = await self.spool.call(
-                        decode_pending, self.spool.spool, self.config, self.clocks
+                        decode_pending,
+                        self.spool.spool,
+                        self.config,
+                        self.clocks,
+                        limit,
+                        self.stages,
                     )
                 except DatabaseError as err:
                     log.error("cannot store decoded packets (%s); retrying", err)
                     await asyncio.sleep(FULL_RETRY_INTERVAL)
                     continue
                 self.events.decoded(results)
+                with self.stages.measure("log"):
+                    for result in results:
+                        log_result(result)
                 for result in results:
-                    log_result(result)
                     if result.batch is not None:
                         self._remember(result)
                         for listener in self.listeners:
@@ -463,24 +509,59 @@ class Pipeline:
                 if any(r.batch is not None for r in results):
                     for event in self._new_batches.values():
                         event.set()
-                if len(results) < DECODE_GROUP:
+                if len(results) < limit:
                     break
             if last_pass:
                 return
 
+    async def _room_for_batches(self) -> int:
+        """How many packets to decode next: as many as memory has room for, once
+        it has any. Memory is full with :data:`RECENT_BATCHES` batches that a
+        working sink has not delivered. Once stopping, nothing waits (what does
+        not fit is read back from the database)."""
+        while len(self._recent) >= RECENT_BATCHES and not self._draining:
+            self._room.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._room.wait(), POLL_INTERVAL)
+        if self._draining:
+            return DECODE_GROUP
+        return max(1, min(DECODE_GROUP, RECENT_BATCHES - len(self._recent)))
+
     def _remember(self, result: DecodeResult) -> None:
-        if result.seq is None or result.batch is None or not self.sinks:
+        if result.seq is None or result.batch is None:
             return
-        self._recent[result.seq] = result.batch
-        while len(self._recent) > RECENT_BATCHES:
-            del self._recent[next(iter(self._recent))]
+        self._newest = max(self._newest, result.seq)
+        self._trim()
+        if len(self._recent) < RECENT_BATCHES:
+            self._recent[result.seq] = result.batch
+
+    def _waited_for(self, sink: str) -> bool:
+        """Whether memory keeps batches for ``sink``: its service is up and the
+        batches it needs next are in memory (or not decoded yet)."""
+        if sink in self._down:
+            return False
+        oldest = next(iter(self._recent), self._newest + 1)
+        return self._delivered[sink] >= oldest - 1
+
+    def _trim(self) -> None:
+        """Drop the batches every sink that memory waits for has delivered."""
+        floor = min(
+            (seq for name, seq in self._delivered.items() if self._waited_for(name)),
+            default=self._newest,
+        )
+        recent = self._recent
+        dropped = False
+        while recent and (oldest := next(iter(recent))) <= floor:
+            del recent[oldest]
+            dropped = True
+        if dropped:
+            self._room.set()
 
     def _forget(self, sink: Sink, seq: int) -> None:
-        """Drop the batches every sink has delivered."""
+        """Note what ``sink`` delivered, and drop what no sink needs any more."""
         self._delivered[sink.name] = seq
-        everyone = min(self._delivered.values())
-        while self._recent and next(iter(self._recent)) <= everyone:
-            del self._recent[next(iter(self._recent))]
+        self._down.discard(sink.name)
+        self._trim()
 
     async def _batches(self, sink: Sink, after: int) -> list[tuple[int, Batch]]:
         """The batches after ``after``, from memory while they are there, else stored."""
@@ -489,9 +570,13 @@ class Pipeline:
         while len(found) < sink.batch_limit and (batch := self._recent.get(seq)) is not None:
             found.append((seq, batch))
             seq += 1
-        if found:
+        if found or after >= self._newest:
             return found
-        return await self.spool.call(self.spool.spool.batches, after=after, limit=sink.batch_limit)
+        return await self.spool.call(
+            self._measured,
+            "read_back",
+            functools.partial(self.spool.spool.batches, after=after, limit=sink.batch_limit),
+        )
 
     async def _drive(self, sink: Sink) -> None:
         """Deliver stored batches to one sink, in order, from its saved progress."""
@@ -525,6 +610,10 @@ class Pipeline:
             except SinkUnavailableError as err:
                 await _discard(following)
                 following = None
+                # Memory does not wait for a sink that is down: it reads back
+                # from the database once it is back.
+                self._down.add(sink.name)
+                self._trim()
                 if self._stopping:
                     return
                 state.last_error, state.last_error_at = err.reason, time.time()
@@ -554,14 +643,14 @@ class Pipeline:
             state.last_delivery = time.time()
             self.events.delivered(sink.name, [b for q, b in batches if q not in refused])
             seq = batches[-1][0]
-            await self.spool.call(spool.set_progress, sink.name, seq)
+            await self.spool.call(self._measured, "progress", spool.set_progress, sink.name, seq)
             self._forget(sink, seq)
 
     async def _deliver(self, sink: Sink, batches: list[tuple[int, Batch]]) -> set[int]:
         """Deliver, and when the sink refuses, find and keep aside the batches it
         refuses; returns their sequence numbers."""
         try:
-            await sink.deliver([batch for _, batch in batches])
+            await self.stages.measured(sink.name, sink.deliver([batch for _, batch in batches]))
             return set()
         except SinkRejectedError as err:
             if len(batches) == 1:

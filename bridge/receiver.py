@@ -23,6 +23,7 @@ from bridge.config import ListenConfig
 from bridge.noise import MAX_KEPT_BYTES, NoiseTracker, source_of
 from bridge.protocol import DEVICE_ID_AT, announced_size, screen
 from bridge.spool import Received
+from bridge.stages import StageClock
 
 __all__ = ["CONNECTION_DEADLINE", "MAX_CAPTURE", "SLOTS_PER_SOURCE", "Receiver", "format_peer"]
 
@@ -161,8 +162,11 @@ class Receiver:
         *,
         refusal: Callable[[str, int], str | None] = lambda host, device_id: None,
         noise: NoiseTracker | None = None,
+        stages: StageClock | None = None,
     ) -> None:
         self.listen = listen
+        #: CPU time of the connections' handlers, counted as ``receive``.
+        self.stages = stages or StageClock()
         self.submit = submit
         self.clock = clock
         self.refusal = refusal
@@ -188,7 +192,7 @@ class Receiver:
     async def start(self) -> None:
         """Bind and listen; raises OSError when the address cannot be bound."""
         self._server = await asyncio.start_server(
-            self._accept,
+            self._handle,
             self.listen.host,
             self.port,
             backlog=BACKLOG,
@@ -277,7 +281,10 @@ class Receiver:
         except OSError:
             connection.close()
             return
-        await self._accept(reader, writer)
+        await self._handle(reader, writer)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.stages.measured("receive", self._accept(reader, writer))
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import json
 import logging
 import resource
 import signal
@@ -31,6 +32,7 @@ from bridge.receiver import Receiver
 from bridge.sim import run_fleet
 from bridge.sinks import Sink
 from bridge.spool import Spool
+from bridge.stages import StageClock
 from bridge.timing import StationClock
 
 if TYPE_CHECKING:
@@ -208,11 +210,13 @@ async def serve(
         thread = SpoolThread(spool)
         resources.callback(thread.close)
         noise = NoiseTracker(clock=clock)
+        stages = StageClock()
         pipeline = Pipeline(
             config,
             thread,
             build_sinks(config) if sinks is None else sinks,
             noise=noise,
+            stages=stages,
             clock=clock,
         )
         receiver = Receiver(
@@ -220,9 +224,16 @@ async def serve(
             pipeline.submit,
             refusal=functools.partial(refusal, config),
             noise=noise,
+            stages=stages,
             clock=clock,
         )
         background: list[asyncio.Task[None]] = []
+
+        def report_stages() -> None:
+            background.append(asyncio.create_task(_log_stages(stages, thread)))
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGUSR1, report_stages)
 
         def room(reason: str | None) -> None:
             if (reason is None) == (receiver.paused is None):
@@ -284,7 +295,7 @@ async def serve(
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
             loop.set_exception_handler(previous_handler)
@@ -298,10 +309,44 @@ async def serve(
     return 0
 
 
+async def _log_stages(stages: StageClock, thread: SpoolThread) -> None:
+    """Log the CPU time by stage and the threads' totals (on ``SIGUSR1``): one
+    JSON line, for the benchmark and for anyone asking where the CPU goes."""
+    report = {
+        **stages.snapshot(),
+        # Read on the event loop's thread and the database's; the InfluxDB
+        # writer's is what the process used besides the two.
+        "loop_thread": time.thread_time(),
+        "spool_thread": await thread.call(time.thread_time),
+        "process": time.process_time(),
+    }
+    log.info("CPU by stage: %s", json.dumps(report))
+
+
 def _listen_hint(err: OSError, key: str = "http.port") -> str:
     if err.errno == errno.EADDRINUSE:
         return f"another program uses it: stop that program or set {key}"
     return str(err.strerror or err)
+
+
+class _Throttle:
+    """At most one report per ``every`` seconds, and how many were held back."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.last: float | None = None
+        self.held = 0
+
+    def count(self, now: float) -> int | None:
+        """None to stay silent; otherwise the number held back since the last report."""
+        if self.last is not None and now - self.last < self.every:
+            self.held += 1
+            return None
+        held, self.held, self.last = self.held, 0, now
+        return held
+
+
+_OUT_OF_FILES = _Throttle(60.0)
 
 
 def loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -312,18 +357,24 @@ def loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
     loop gets to it, and the loop reports a bad file descriptor with a traceback.
     The client notices the lost connection itself and reconnects, so that one case
     is a warning. So is running out of file descriptors while accepting (a flood
-    of connections faster than they are closed): the loop stops accepting for a
-    second and goes on by itself, and the stations' connections wait in the
-    kernel's backlog meanwhile. Everything else goes to the loop's default
-    handler.
+    of connections faster than they are closed; one line a minute at most): the
+    loop stops accepting for a second and goes on by itself, and the stations'
+    connections wait in the kernel's backlog meanwhile. Everything else goes to
+    the loop's default handler.
     """
     error = context.get("exception")
     if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
-        log.warning(
-            "out of file descriptors accepting connections (%s); accepting again in "
-            "a second. Raise the open-files limit (LimitNOFILE) if this is not a flood",
-            error,
-        )
+        # The loop reports it for every connection it fails to take, thousands a
+        # second in a flood: one line a minute says it, with how often.
+        repeats = _OUT_OF_FILES.count(time.monotonic())
+        if repeats is not None:
+            log.warning(
+                "out of file descriptors accepting connections (%s%s); accepting again "
+                "in a second. Raise the open-files limit (LimitNOFILE) if this is not "
+                "a flood",
+                error,
+                f"; {repeats} more times in the last minute" if repeats else "",
+            )
         return
     callback = repr(context.get("handle"))
     if (

@@ -251,7 +251,9 @@ ha_wheel_venv() {
 # ha_wheel_venv), with custom_components/wxstation copied into WORK/config as
 # a user installs it, run from WORK so that neither the working directory nor
 # the repository is on sys.path. PIP_NO_INDEX makes any requirement Home
-# Assistant finds missing fail the setup instead of being downloaded.
+# Assistant finds missing fail the setup instead of being downloaded. The
+# shared test helpers (tests/support, which tests/ha/common.py imports) are
+# copied into WORK/helpers as the package `tests`, for the same reason.
 ha_wheel_tests() {
     local venv work
     venv="$(cd "$1" && pwd)"
@@ -261,9 +263,12 @@ ha_wheel_tests() {
     rm -rf "$work/config"
     mkdir -p "$work/config/custom_components"
     cp -a "$ROOT/custom_components/wxstation" "$work/config/custom_components/"
+    rm -rf "$work/helpers"
+    mkdir -p "$work/helpers/tests"
+    cp -a "$ROOT/tests/__init__.py" "$ROOT/tests/support" "$work/helpers/tests/"
     (
         cd "$work" || exit
-        PYTHONPATH="$work/config" PIP_NO_INDEX=1 "$venv/bin/python" -m pytest \
+        PYTHONPATH="$work/config:$work/helpers" PIP_NO_INDEX=1 "$venv/bin/python" -m pytest \
             -c "$ROOT/tests/ha_wheel/pytest.ini" \
             --rootdir "$ROOT/tests/ha_wheel" \
             --confcutdir "$ROOT/tests/ha_wheel" \

@@ -21,7 +21,7 @@ from bridge.errors import (
     WxStationError,
 )
 from bridge.protocol import PacketError
-from bridge.samples import format_time, parse_time
+from bridge.samples import format_time, format_times, parse_time
 from bridge.service import database_lock
 from bridge.sinks import SinkError
 from tests.support.bridge import cli as command
@@ -90,6 +90,18 @@ def test_format_time_is_rfc3339_utc_with_milliseconds(time_ms: int) -> None:
     """Test format_time against datetime for any millisecond from 1938 to 2100."""
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=time_ms)
     assert format_time(time_ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(min_value=-(10**12), max_value=4_102_444_800_000),
+    st.lists(st.integers(min_value=0, max_value=7_300_000), max_size=40),
+)
+def test_format_times_is_format_time_of_each(start: int, steps: list[int]) -> None:
+    """Test that format_times, which builds the date and hour once per hour, gives
+    format_time of each time, within an hour and across hours and days."""
+    times = [start + sum(steps[:i]) for i in range(len(steps) + 1)]
+    assert format_times(times) == [format_time(t) for t in times]
 
 
 @settings(max_examples=500, deadline=None)

@@ -61,7 +61,7 @@ from tests.support.bridge import (
 )
 from tests.support.clock import Clock
 from tests.support.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE, largest_database
-from tests.support.ledger import Ledger, Progress, ledger, progress
+from tests.support.ledger import READINGS, Ledger, Progress, ledger, progress, readings_samples
 from tests.support.mqtt import Watcher
 from tests.support.servers import InfluxDB1, Mosquitto, Server, free_port
 from tests.support.waiting import eventually, wait_until
@@ -362,10 +362,10 @@ def _sample_keys(db: Path) -> set[tuple[int, str]]:
     """Every stored sample as (device id, time) the way the MQTT batches write it."""
     reader = _read_only(db)
     try:
-        rows = reader.execute("SELECT device_id, time_ms FROM samples").fetchall()
+        rows = reader.execute(READINGS).fetchall()
     finally:
         reader.close()
-    return {(int(device), format_time(int(time_ms))) for device, time_ms in rows}
+    return {(device, format_time(time_ms)) for device, _, time_ms, _ in readings_samples(rows)}
 
 
 def _published(watcher: Watcher) -> set[tuple[int, str]]:
@@ -671,7 +671,7 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
     reader = _read_only(db)
     try:
         rows = reader.execute(
-            "SELECT p.data, p.state, p.reason, (SELECT count(*) FROM samples s "
+            "SELECT p.data, p.state, p.reason, (SELECT coalesce(sum(count), 0) FROM readings s "
             "JOIN batches b ON b.seq = s.seq WHERE b.packet_id = p.id) FROM packets p"
         ).fetchall()
     finally:

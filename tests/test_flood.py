@@ -18,6 +18,7 @@ from bridge.spool import Received, Spool
 from tests.support import floods
 from tests.support.bridge import bridge_config, running_bridge
 from tests.support.floods import CI, FLOOD_SOURCE, MB, SECOND_SOURCE
+from tests.support.ledger import SAMPLE_COUNT
 from tests.support.waiting import eventually
 
 
@@ -103,7 +104,7 @@ async def test_well_formed_packets_the_config_refuses_are_bounded(
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, floods.station_packet())
         flood = await asyncio.to_thread(floods.report, flooder)
         assert flood["connections"] == 300
-        await eventually(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        await eventually(lambda: bridge.count(SAMPLE_COUNT) == 30)
         # The flood's packets are decoded in their turn, maybe after the station's.
         await eventually(
             lambda: all(
@@ -134,6 +135,6 @@ async def test_a_database_filled_by_garbage_gives_it_back_and_listens(tmp_path: 
     async with running_bridge(config) as bridge:
         assert bridge.receiver.paused is None
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, floods.station_packet())
-        await eventually(lambda: bridge.count("SELECT count(*) FROM samples") == 30)
+        await eventually(lambda: bridge.count(SAMPLE_COUNT) == 30)
         assert bridge.count("SELECT count(*) FROM packets") == 1
         assert bridge.receiver.paused is None

@@ -39,7 +39,7 @@ def filled(path: Path, max_size_mb: float) -> tuple[Spool, float]:
 
 
 def sample_count(spool: Spool) -> int:
-    return int(spool.db.execute("SELECT count(*) FROM samples").fetchone()[0])
+    return spool.history().samples
 
 
 def test_below_the_give_way_share_nothing_is_removed(tmp_path: Path) -> None:
@@ -68,6 +68,7 @@ def test_delivered_history_gives_way_oldest_first(tmp_path: Path) -> None:
         spool.reject("mqtt", [5], "refused", now)
         packets_before = spool.counts()
         samples_before = sample_count(spool)
+        newest_time = dict(spool.db.execute("SELECT seq, last_ms FROM readings"))
 
         removal = spool.give_way(["influxdb", "mqtt"], now)
 
@@ -79,8 +80,11 @@ def test_delivered_history_gives_way_oldest_first(tmp_path: Path) -> None:
         assert 5 in kept
         assert set(range(last - 200 + 1, last + 1)) <= kept  # not delivered by influxdb
         removed = set(range(1, last + 1)) - kept
-        # Oldest first: every batch removed is older than every batch kept but 5.
-        assert max(removed) < min(kept - {5})
+        # Oldest first: every packet removed has older samples than every packet
+        # kept but 5.
+        assert max(newest_time[seq] for seq in removed) <= min(
+            newest_time[seq] for seq in kept - {5}
+        )
         assert removal.packets == len(removed)
         assert removal.samples == samples_before - sample_count(spool)
         assert {r.device_id for r in removal.stations} == {1, 2, 3}

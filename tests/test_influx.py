@@ -41,6 +41,7 @@ from bridge.sinks.influx import (
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock
 from tests.support.bridge import bridge_config, running_bridge
+from tests.support.ledger import READINGS, readings_samples
 from tests.support.servers import InfluxDB1, VictoriaMetrics, free_port
 from tests.support.waiting import eventually
 
@@ -620,10 +621,8 @@ async def test_influxdb1_outage_mid_stream(
 
         await eventually(caught_up, within=30, what="InfluxDB caught up")
         stored = {
-            (station, time_ms): json.loads(values)
-            for station, time_ms, values in bridge.query(
-                'SELECT station, time_ms, "values" FROM samples'
-            )
+            (station, time_ms): values
+            for _, station, time_ms, values in readings_samples(bridge.query(READINGS))
         }
         assert bridge.count("SELECT count(*) FROM rejected") == 0
     assert len(stored) == report.samples_sent

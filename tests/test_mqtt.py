@@ -34,7 +34,7 @@ from bridge.spool import Received, Spool
 from bridge.timing import StationClock
 from tests.support.bridge import bridge_process, running_bridge, write_config
 from tests.support.clock import Clock
-from tests.support.mqtt import Watcher, retained, running_sink
+from tests.support.mqtt import Seen, Watcher, retained, running_sink
 from tests.support.servers import Mosquitto, free_port
 from tests.support.waiting import eventually, wait_until
 
@@ -222,6 +222,15 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
             bridge.pipeline.listeners.append(decoded.append)
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(1, 600))
             await eventually(lambda: bool(watcher.on("wxstation/1/state")), "the state")
+            # Published after the state (docs/mqtt.md): the broker has it once the
+            # watcher does.
+            await eventually(
+                lambda: (
+                    watcher.last(TOPICS.station_availability(1))
+                    == Seen(TOPICS.station_availability(1), b"online", False, 0)
+                ),
+                "the station online",
+            )
             snapshot = await retained(broker, "#")
         availability = "wxstation/bridge/state"
         await eventually(lambda: len(watcher.on(availability)) == 2, "online, then offline")

@@ -30,6 +30,7 @@ from tests.support.bridge import (
     running_bridge,
     write_config,
 )
+from tests.support.ledger import READINGS, readings_samples
 from tests.support.servers import InfluxDB1, Mosquitto
 from tests.support.waiting import eventually
 
@@ -155,10 +156,11 @@ async def test_the_same_bytes_twice_within_a_second_are_stored_once(tmp_path: Pa
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, data)
             await eventually(lambda n=number: decoded(bridge) == n, what=f"packet {number} decoded")
         per_batch = bridge.query(
-            "SELECT p.received_at, (SELECT count(*) FROM samples s WHERE s.seq = b.seq) "
+            "SELECT p.received_at, (SELECT coalesce(sum(count), 0) FROM readings s "
+            "WHERE s.seq = b.seq) "
             "FROM batches b JOIN packets p ON p.id = b.packet_id ORDER BY b.seq"
         )
-        times = [t for (t,) in bridge.query("SELECT time_ms FROM samples ORDER BY time_ms")]
+        times = sorted(t for _, _, t, _ in readings_samples(bridge.query(READINGS)))
     assert per_batch == [
         (arrival, n) for (_, arrival), n in zip(sends, [30, 0, 30, 0], strict=True)
     ]
@@ -226,7 +228,7 @@ async def test_the_sinks_deliver_a_replayed_capture_once(
             assert bridge.count("SELECT max(seq) FROM batches") == 4
             assert "stored 4 packets, skipped 4" in ingest(whole, config_file)
             await delivered(bridge, 8, published)
-            stored = bridge.query("SELECT device_id, time_ms FROM samples")
+            stored = [(d, t) for d, _, t, _ in readings_samples(bridge.query(READINGS))]
         points = influxdb.query('SELECT * FROM "weather" GROUP BY "device_id"', "wx")
 
     assert len(stored) == 8 * PER_PACKET

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from bridge.parsers import ReferenceParser
 from bridge.samples import Batch, Sample, make_batch
 from bridge.service import decode_offline
 from bridge.sim import SimStation
-from bridge.spool import Conflict, Received, Spool, StoredPacket
+from bridge.spool import Conflict, History, Received, Spool, StoredPacket, readings
+from bridge.spool.schema import SCHEMA_VERSION
 from bridge.timing import StationClock
 from tests.support.bridge import cli, write_config
 from tests.support.vectors import VECTORS
@@ -125,8 +128,8 @@ def sample_batch(device_id: int = 1, seed: int = 0) -> Batch:
 
 def test_one_sample_per_station_and_time(tmp_path: Path) -> None:
     """Test that a sample equal to a stored one is not stored again, a different one
-    is kept aside as a conflict with both values (once), and the schema refuses a
-    second sample of a station and time whatever writes it."""
+    is kept aside as a conflict with both values (once), and replacing a batch's
+    samples refuses a second sample of a station and time."""
     whole = sample_batch()
     first, second = whole.samples[:20], whole.samples[10:]
     changed = Sample(first[15].time_ms, {**first[15].values, "temperature": -40.0})
@@ -157,12 +160,25 @@ def test_one_sample_per_station_and_time(tmp_path: Path) -> None:
             s.values for _, batch in spool.batches(after=0, limit=10) for s in batch.samples
         ]
         assert spool.conflicts(10) == (1, list(c.conflicts))
-        with pytest.raises(sqlite3.IntegrityError):
-            spool.db.execute(
-                'INSERT INTO samples (seq, device_id, station, time_ms, "values") '
-                "VALUES (1, 1, 'Garden', ?, '{}')",
-                (changed.time_ms,),
-            )
+
+        # A batch's samples replaced (decoded again with another calibration)
+        # keep the rule: a time another batch holds is refused, nothing changes.
+        with pytest.raises(ValueError, match="another batch of station 1 holds the sample"):
+            spool.replace_samples(1, [*first, whole.samples[25]])
+        assert [(time_ms, values) for _, _, time_ms, values in spool.samples()] == stored
+        warmer = [
+            Sample(s.time_ms, {**s.values, "temperature": s.values["temperature"] + 0.5})
+            for s in first
+        ]
+        spool.replace_samples(1, warmer)
+        assert [values for *_, values in spool.samples()] == [
+            *(s.values for s in warmer),
+            *(s.values for s in whole.samples[20:]),
+        ]
+        assert claims_match(spool)
+        spool.replace_samples(1, [])
+        assert [values for *_, values in spool.samples()] == [s.values for s in whole.samples[20:]]
+        assert claims_match(spool)
 
 
 def test_a_packet_is_stored_once(tmp_path: Path) -> None:
@@ -188,6 +204,82 @@ def v1_database(path: Path) -> Path:
     db.executescript((VECTORS / "spool-v1.sql").read_text(encoding="utf-8"))
     db.close()
     return path
+
+
+def claims_match(spool: Spool) -> bool:
+    """Whether ``sample_times`` claims exactly the stored samples' stations and times."""
+    claims = spool.db.execute("SELECT device_id, time_ms FROM sample_times").fetchall()
+    return sorted(claims) == [(device, time_ms) for device, _, time_ms, _ in spool.samples()]
+
+
+def v2_database(path: Path) -> Path:
+    """tests/vectors/spool-v2.sql as a database file."""
+    db = sqlite3.connect(path)
+    db.executescript((VECTORS / "spool-v2.sql").read_text(encoding="utf-8"))
+    db.close()
+    return path
+
+
+def v2_samples(path: Path) -> dict[int, list[tuple[int, int, str, dict[str, float]]]]:
+    """Schema 2's samples by batch, in the order they were stored."""
+    db = sqlite3.connect(path)
+    by_seq: dict[int, list[tuple[int, int, str, dict[str, float]]]] = {}
+    for seq, device, station, time_ms, values in db.execute(
+        'SELECT seq, device_id, station, time_ms, "values" FROM samples ORDER BY rowid'
+    ):
+        by_seq.setdefault(seq, []).append((device, time_ms, station, json.loads(values)))
+    db.close()
+    return by_seq
+
+
+CONFLICTS = "SELECT device_id, station, time_ms, stored, other, seq FROM conflicts ORDER BY rowid"
+
+
+def test_upgrade_from_schema_2_keeps_every_sample(tmp_path: Path) -> None:
+    """Test that a database written by schema 2 (tests/vectors/README.md) upgrades
+    in place to one readings row per batch: every sample with its time and values
+    (absent ones absent), each batch's samples in their order, the conflicts,
+    refusals and progress; export, status and retention read it as before."""
+    path = v2_database(tmp_path / "v2.db")
+    before = v2_samples(path)
+    assert sum(map(len, before.values())) == 192
+    expected = sorted(
+        (device, station, time_ms, values)
+        for rows in before.values()
+        for device, time_ms, station, values in rows
+    )
+    old = sqlite3.connect(path)
+    conflicts = old.execute(CONFLICTS).fetchall()
+    old.close()
+
+    with Spool(path) as upgraded, Spool(tmp_path / "fresh.db") as fresh:
+        assert schema(upgraded) == schema(fresh)
+        assert upgraded.db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert list(upgraded.samples()) == expected
+        absent = [values for device, _, _, values in expected if device == 7 and len(values) < 3]
+        assert [sorted(values) for values in absent] == [["humidity"], ["humidity", "temperature"]]
+        assert {
+            seq: [(batch.device_id, s.time_ms, batch.station, s.values) for s in batch.samples]
+            for seq, batch in upgraded.batches(after=0, limit=100)
+            if batch.samples
+        } == before
+        assert upgraded.db.execute(CONFLICTS).fetchall() == conflicts
+        assert upgraded.counts() == {"done": 10, "kept": 1}
+        assert upgraded.rejected() == [("influxdb", 2, "field type conflict")]
+        assert upgraded.sinks_progress() == {"influxdb": 10, "mqtt": 3}
+        times = [time_ms for _, _, time_ms, _ in expected]
+        # 8 bytes per time, and per sample 8 per value name (three in every row).
+        assert upgraded.history() == History(8, 192, 192 * (8 + 3 * 8), min(times), max(times))
+        cutoff = 1_790_003_000_000
+        pruned = upgraded.prune(cutoff)
+        assert list(upgraded.samples()) == [row for row in expected if row[2] >= cutoff]
+        kept_conflicts = sum(1 for c in conflicts if c[2] >= cutoff)
+        assert pruned == len(expected) - len(list(upgraded.samples())) + len(conflicts) - (
+            kept_conflicts
+        )
+        assert claims_match(upgraded)
+        capture = [Received(p.data, p.received_at, p.peer) for p in upgraded.raw_packets()]
+        assert upgraded.add_packets(capture) == []
 
 
 def schema(spool: Spool) -> set[tuple[str, str, str | None]]:
@@ -216,7 +308,7 @@ def test_upgrade_from_schema_1_with_a_capture_ingested_twice(tmp_path: Path) -> 
         fresh.add_packets(capture)
         decode_offline(fresh, parse_config({}))
         assert schema(upgraded) == schema(fresh)
-        assert upgraded.db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert upgraded.db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert upgraded.counts() == {"done": 7}
         assert list(upgraded.samples()) == list(fresh.samples())
         assert Counter(device for device, *_ in upgraded.samples()) == {1: 90, 3: 30, 4: 30}
@@ -269,7 +361,7 @@ def test_a_failed_upgrade_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(SchemaError) as raised:
         Spool(path).open()
     assert str(raised.value) == (
-        f"cannot upgrade {path} from schema 1 to 2 (table conflicts already exists); "
+        f"cannot upgrade {path} from schema 1 to 3 (table conflicts already exists); "
         "the database is as it was"
     )
     db = sqlite3.connect(path)
@@ -291,6 +383,8 @@ def test_prune_deletes_conflicts_as_old_as_the_samples(tmp_path: Path) -> None:
     assert [c.time_ms for c in conflicts] == [1_790_000_100_000]
     assert count == 1
     assert removed == before - len(after) + 29
+    with Spool(tmp_path / "wx.db") as spool:
+        assert claims_match(spool)
 
 
 def damage_packets_table(path: Path) -> None:
@@ -374,6 +468,126 @@ def test_stored_packet_dict_round_trip(device_id: int | None) -> None:
     assert raw["data"] == "01ff"
     assert "state" not in raw
     assert StoredPacket.from_dict(raw) == packet
+
+
+def test_a_failed_upgrade_from_schema_2_changes_nothing(tmp_path: Path) -> None:
+    """Test that an upgrade from schema 2 that fails part way (a table in its way)
+    leaves the database as schema 2 wrote it, and says why."""
+    path = v2_database(tmp_path / "v2.db")
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE readings (note TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(SchemaError) as raised:
+        Spool(path).open()
+    assert str(raised.value) == (
+        f"cannot upgrade {path} from schema 2 to 3 (table readings already exists); "
+        "the database is as it was"
+    )
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (2,)
+    assert db.execute("SELECT count(*) FROM samples").fetchone() == (192,)
+    db.close()
+
+
+def test_readings_keep_values_absent_and_order(tmp_path: Path) -> None:
+    """Test that a packet's samples come back from its row as they went in: the
+    values' order, a value a sample lacks (absent, not NaN), and the samples' order."""
+    samples = [
+        Sample(1_790_000_240_000, {"temperature": 20.5, "humidity": 51.0, "dew_point": 10.1}),
+        Sample(1_790_000_000_000, {"humidity": 50.0}),
+        Sample(1_790_000_120_000, {"temperature": -0.0, "humidity": 0.0}),
+    ]
+    row = readings.pack(samples)
+    assert (row.first_ms, row.last_ms, row.count) == (1_790_000_000_000, 1_790_000_240_000, 3)
+    back = readings.unpack(row.keys, row.times, row.values)
+    assert back == samples
+    assert [list(s.values) for s in back] == [list(s.values) for s in samples]
+    assert math.copysign(1.0, back[2].values["temperature"]) == -1.0
+    assert len(row.times) + len(row.values) == 3 * 8 + 3 * 3 * 8
+
+
+def test_export_orders_samples_of_a_packet_decoded_late(tmp_path: Path) -> None:
+    """Test that export gives a station's samples by time when a packet decoded
+    later holds samples older than one decoded before it, and filters by time
+    exactly within a packet's row."""
+    whole = sample_batch()
+    newer, older = whole.samples[15:], whole.samples[:15]
+    with Spool(tmp_path / "wx.db") as spool:
+        spool.add_packets([Received(b"packet %d" % n, float(n), "10.0.0.1:1") for n in range(3)])
+        spool.record(
+            [
+                (1, replace(whole, samples=newer)),
+                (2, replace(sample_batch(2), samples=())),
+                (3, replace(whole, samples=older)),
+            ],
+            [],
+            {},
+        )
+        assert [t for _, _, t, _ in spool.samples()] == [s.time_ms for s in whole.samples]
+        since, until = whole.samples[10].time_ms, whole.samples[20].time_ms
+        assert [t for _, _, t, _ in spool.samples(since_ms=since, until_ms=until)] == [
+            s.time_ms for s in whole.samples[10:20]
+        ]
+        assert list(spool.samples(device_id=2)) == []
+
+
+def test_history_counts_and_deletes_whole_delivered_packets(tmp_path: Path) -> None:
+    """Test that history counts the decoded packets' rows older than a time and
+    delivered by every sink, and delete_history deletes just those, whole, keeping
+    their batches and raw packets."""
+    batches = [
+        replace(sample_batch(), samples=tuple(Sample(t, {"light": 1.0}) for t in times))
+        for times in ([1_000, 2_000], [3_000, 4_000], [5_000, 6_000])
+    ]
+    with Spool(tmp_path / "wx.db") as spool:
+        spool.add_packets([Received(b"packet %d" % n, float(n), "10.0.0.1:1") for n in range(3)])
+        spool.record([(n + 1, batch) for n, batch in enumerate(batches)], [], {})
+        assert spool.delivered() == 0
+        spool.set_progress("influxdb", 3)
+        spool.set_progress("mqtt", 1)
+        assert spool.delivered() == 1
+        row = 2 * 8 + 2 * 8
+        assert spool.history() == History(3, 6, 3 * row, 1_000, 6_000)
+        assert spool.history(before_ms=5_000) == History(2, 4, 2 * row, 1_000, 4_000)
+        assert spool.history(before_ms=4_000) == History(1, 2, row, 1_000, 2_000)
+        assert spool.history(before_ms=5_000, up_to_seq=spool.delivered()) == History(
+            1, 2, row, 1_000, 2_000
+        )
+        gone = spool.delete_history(before_ms=5_000, up_to_seq=spool.delivered())
+        assert gone == History(1, 2, row, 1_000, 2_000)
+        assert [t for _, _, t, _ in spool.samples()] == [3_000, 4_000, 5_000, 6_000]
+        assert spool.last_seq() == 3
+        assert len(list(spool.raw_packets())) == 3
+        assert [len(b.samples) for _, b in spool.batches(after=0, limit=10)] == [0, 2, 2]
+        assert claims_match(spool)
+
+
+def test_only_what_can_be_derived_again_skips_the_fsync(tmp_path: Path) -> None:
+    """Test that committing packets is durable (synchronous=FULL), while storing
+    decoded packets and a sink's progress skip the fsync (NORMAL) and set it back."""
+    with Spool(tmp_path / "wx.db") as spool:
+        statements: list[str] = []
+        spool.db.set_trace_callback(statements.append)
+
+        def syncs(call: Callable[[], object]) -> list[str]:
+            statements.clear()
+            call()
+            return [s for s in statements if s.startswith(("PRAGMA synchronous", "COMMIT"))]
+
+        packet = Received(b"packet", 1.0, "10.0.0.1:1")
+        assert syncs(lambda: spool.add_packets([packet])) == ["COMMIT"]
+        assert syncs(lambda: spool.record([(1, sample_batch())], [], {})) == [
+            "PRAGMA synchronous=NORMAL",
+            "COMMIT",
+            "PRAGMA synchronous=FULL",
+        ]
+        assert syncs(lambda: spool.set_progress("mqtt", 1)) == [
+            "PRAGMA synchronous=NORMAL",
+            "COMMIT",
+            "PRAGMA synchronous=FULL",
+        ]
+        assert spool.db.execute("PRAGMA synchronous").fetchone() == (2,)
 
 
 def test_newest_batch_and_sample_of_each_station(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from tests.support.bridge import (
     running_bridge,
     write_config,
 )
+from tests.support.ledger import SAMPLE_COUNT
 from tests.support.servers import Mosquitto, free_port
 from tests.support.waiting import eventually
 from tests.support.web import get, http_client, send, stations, web_url
@@ -317,7 +318,7 @@ async def test_the_action_decodes_kept_aside_packets_again(tmp_path: Path) -> No
         async with http.post(web_url(bridge, "/api/reprocess"), json={"device_id": 5}) as response:
             assert await response.json() == {"queued": 1}
         await eventually(
-            lambda: bridge.count("SELECT count(*) FROM samples WHERE station = 'Attic'") == 10,
+            lambda: bridge.count(SAMPLE_COUNT + " WHERE station = 'Attic'") == 10,
             what="the kept packet decoded",
         )
 

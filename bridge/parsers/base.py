@@ -3,14 +3,18 @@
 The base class reads the header, checks the record shape against the station's
 layout, walks the complete records (salvaging those of a cut packet) and adds the
 derived values a station is configured with. What one record means is left to
-:meth:`StationParser.decode_record`, which each station's parser provides.
+:meth:`StationParser.decode_record`, which each station's parser provides, or to
+:meth:`StationParser.decode_values` for a parser whose records :mod:`struct`
+reads: the record area is then unpacked in one pass (``struct.iter_unpack``).
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bridge.parsers.derived import DERIVED, DerivedValue
 from bridge.parsers.fields import Field
@@ -77,9 +81,20 @@ class StationParser:
         """The station's own fields followed by its derived ones."""
         return self.fields + tuple(d.field for d in self.derived)
 
+    #: The record's layout, for a parser that reads its records with
+    #: :mod:`struct`: the record area is then read in one pass and each record's
+    #: numbers handed to :meth:`decode_values`.
+    record_struct: struct.Struct | None = None
+
+    def decode_values(self, raw: tuple[Any, ...]) -> dict[str, float]:
+        """Turn one record's numbers, as :attr:`record_struct` reads them, into named values."""
+        raise NotImplementedError
+
     def decode_record(self, record: bytes) -> dict[str, float]:
         """Turn one record of :attr:`record_size` bytes into named values."""
-        raise NotImplementedError
+        if self.record_struct is None:
+            raise NotImplementedError
+        return self.decode_values(self.record_struct.unpack(record))
 
     def encode_record(self, values: Mapping[str, float]) -> bytes:
         """The record the station would send for ``values``: the simulator's half.
@@ -106,22 +121,23 @@ class StationParser:
         self.check_shape(header)
         size = self.record_size
         complete = (len(data) - HEADER_SIZE) // size
-        records = tuple(
-            data[HEADER_SIZE + i * size : HEADER_SIZE + (i + 1) * size] for i in range(complete)
-        )
-        values: list[dict[str, float]] = []
+        area = data[HEADER_SIZE : HEADER_SIZE + complete * size]
+        records = tuple(area[i * size : (i + 1) * size] for i in range(complete))
+        if self.record_struct is not None:
+            values = [self.decode_values(raw) for raw in self.record_struct.iter_unpack(area)]
+        else:
+            values = [self.decode_record(record) for record in records]
         problems: list[str] = []
-        for index, record in enumerate(records):
-            sample = self.decode_record(record)
-            for key, value in list(sample.items()):
-                if not math.isfinite(value):
-                    problems.append(
-                        f"record {index} (byte {HEADER_SIZE + index * size}): {key} is {value}"
-                    )
-                    del sample[key]
+        for index, sample in enumerate(values):
+            if not all(map(math.isfinite, sample.values())):
+                for key, value in list(sample.items()):
+                    if not math.isfinite(value):
+                        problems.append(
+                            f"record {index} (byte {HEADER_SIZE + index * size}): {key} is {value}"
+                        )
+                        del sample[key]
             for extra in self.derived:
                 derived = extra.compute(sample)
                 if derived is not None:
                     sample[extra.field.key] = derived
-            values.append(sample)
         return Decoded(header, records, tuple(values), tuple(problems))

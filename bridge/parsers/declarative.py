@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.parsers.base import StationParser
 from bridge.parsers.conversions import CONVERSIONS
@@ -80,18 +81,19 @@ class DeclarativeParser(StationParser):
         if not specs:
             raise ValueError("a declarative station needs at least one field")
         self.specs = tuple(specs)
-        self.record = struct.Struct("<" + "".join(TYPES[spec.type] for spec in specs))
-        self.record_size = self.record.size
+        self.record_struct: struct.Struct = struct.Struct(
+            "<" + "".join(TYPES[spec.type] for spec in specs)
+        )
+        self.record_size = self.record_struct.size
         self.value_count = len(specs)
         self.fields = tuple(spec.field() for spec in specs)
         self._converters = tuple((spec.key, spec.converter()) for spec in specs)
 
-    def decode_record(self, record: bytes) -> dict[str, float]:
-        raws = self.record.unpack(record)
+    def decode_values(self, raws: tuple[Any, ...]) -> dict[str, float]:
         return {
             key: float(convert(raw))
             for (key, convert), raw in zip(self._converters, raws, strict=True)
         }
 
     def encode_record(self, values: Mapping[str, float]) -> bytes:
-        return self.record.pack(*(spec.raw(values[spec.key]) for spec in self.specs))
+        return self.record_struct.pack(*(spec.raw(values[spec.key]) for spec in self.specs))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
+from typing import Any
 
 from bridge.parsers.base import StationParser
 from bridge.parsers.conversions import (
@@ -33,8 +34,10 @@ class ReferenceParser(StationParser):
         Field("temperature", "Temperature", "°C", "temperature", precision=2),
     )
 
-    def decode_record(self, record: bytes) -> dict[str, float]:
-        light, humidity, temperature = RECORD.unpack(record)
+    record_struct = RECORD
+
+    def decode_values(self, raw: tuple[Any, ...]) -> dict[str, float]:
+        light, humidity, temperature = raw
         return {
             "light": lux(light),
             "humidity": si7021_humidity(humidity),

@@ -34,7 +34,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiomqtt
@@ -61,7 +61,7 @@ from bridge.sinks.payloads import (
     state_payload,
 )
 
-__all__ = ["AVAILABILITY_RECHECK", "BIRTH_DELAY_MAX", "SCAN_TIMEOUT", "MqttSink"]
+__all__ = ["AVAILABILITY_RECHECK", "BIRTH_DELAY_MAX", "RETAINED_QOS", "SCAN_TIMEOUT", "MqttSink"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,13 @@ SCAN_TIMEOUT = 5.0
 #: while the rule's deadlines are wall-clock times: this bounds how late a step
 #: of the wall clock (NTP, a machine back from suspend) is noticed.
 AVAILABILITY_RECHECK = 60.0
+#: QoS of the stations' retained state and availability messages in a delivery.
+#: Each is superseded by the next, and one that a lost connection took with it
+#: is found out of date by the look at what the broker retains at the next
+#: connection, and published again: their acknowledgements would only cost (see
+#: docs/mqtt.md). Outside a delivery (at a connection, a station gone) they go at
+#: the configured QoS.
+RETAINED_QOS = 0
 
 
 def _parse_time_ms(text: Any) -> int | None:
@@ -345,8 +352,11 @@ class MqttSink(Sink):
         }
         return set(self.config.stations) | set(self._known) | live
 
-    def _availability_changes(self, devices: Iterable[int]) -> list[Message]:
-        """The availability messages of ``devices`` whose availability the broker lacks."""
+    def _availability_changes(
+        self, devices: Iterable[int], qos: int | None = None
+    ) -> list[Message]:
+        """The availability messages of ``devices`` whose availability the broker
+        lacks, at ``qos`` (None: the configured one)."""
         now = self.clock()
         messages = []
         for device in sorted(devices):
@@ -358,7 +368,12 @@ class MqttSink(Sink):
             self._online[device] = available
             payload = AVAILABLE if available else NOT_AVAILABLE
             messages.append(
-                Message(self.topics.station_availability(device), payload.encode(), retain=True)
+                Message(
+                    self.topics.station_availability(device),
+                    payload.encode(),
+                    retain=True,
+                    qos=qos,
+                )
             )
             if before is not None:
                 station = self.config.station(device)
@@ -497,7 +512,7 @@ class MqttSink(Sink):
         link = await self.connection.ready_link()
         known = dict(self._known)
         announced: dict[int, bytes] = {}
-        states: dict[int, bytes] = {}
+        states: dict[int, dict[str, Any]] = {}
         messages: list[Message] = []
         for batch in batches:
             device = batch.device_id
@@ -510,10 +525,9 @@ class MqttSink(Sink):
                 state = state_payload(
                     batch, self._keys(device), previous.state if previous else None
                 )
-                payload = encode(state) if state is not None else None
-                known[device] = _Known(arrival_ms, state, payload)
-                if payload is not None:
-                    states[device] = payload
+                known[device] = _Known(arrival_ms, state)
+                if state is not None:
+                    states[device] = state
             if self.mqtt.discovery:
                 announcement = self._announcement(device)
                 current = announced.get(device, self._announced.get(device))
@@ -523,12 +537,15 @@ class MqttSink(Sink):
             messages.append(
                 Message(self.topics.batch(device), encode(batch_payload(batch)), retain=False)
             )
-        messages.extend(
-            Message(self.topics.state(device), payload, retain=True)
-            for device, payload in states.items()
-        )
+        # Each station's newest state only, encoded once per delivery.
+        for device, state in states.items():
+            payload = encode(state)
+            known[device] = replace(known[device], payload=payload)
+            messages.append(
+                Message(self.topics.state(device), payload, retain=True, qos=RETAINED_QOS)
+            )
         # After the states, so that a station shows its new values as it comes back.
-        availability = self._availability_changes(self._served() | states.keys())
+        availability = self._availability_changes(self._served() | states.keys(), RETAINED_QOS)
         messages.extend(availability)
         try:
             await self.connection.send(link, messages)

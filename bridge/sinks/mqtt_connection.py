@@ -84,7 +84,13 @@ class Link:
         # are awaited together.
         await asyncio.gather(
             *(
-                self.client.publish(m.topic, m.payload, self.qos, retain=m.retain, timeout=math.inf)
+                self.client.publish(
+                    m.topic,
+                    m.payload,
+                    self.qos if m.qos is None else min(m.qos, self.qos),
+                    retain=m.retain,
+                    timeout=math.inf,
+                )
                 for m in messages
             )
         )

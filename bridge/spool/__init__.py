@@ -7,13 +7,17 @@ One module per group of tables, each with the methods that read and write them;
   upgrading an older one in place.
 - ``packets.py``: ``packets``, what each connection delivered, committed
   before anything else is done with it (:class:`Received`, :class:`StoredPacket`).
-- ``sample_store.py``: ``batches``, ``samples`` (one per station and time),
-  ``conflicts`` and the stations' clocks (:class:`StoredBatch`, :class:`Conflict`).
+- ``sample_store.py``: ``batches``, ``readings`` (a decoded packet's samples,
+  at most one per station and time), ``conflicts`` and the stations' clocks
+  (:class:`StoredBatch`, :class:`Conflict`).
+- ``readings.py``: pure: a packet's samples as one ``readings`` row of compact
+  arrays, and back.
 - ``sink_progress.py``: ``sink_progress`` and ``rejected``, where each sink is
   and what it refused for good.
 - ``noise_store.py``: ``noise_sources`` and ``noise_kept``, traffic that was
   not a station's (:class:`NoisySource`); the first room given back.
-- ``export.py``: samples and raw packets read out, and old samples pruned.
+- ``export.py``: samples and raw packets read out, old samples pruned, and the
+  decoded history's size (:class:`History`) and deletion by age.
 - ``giving_way.py``: ``size_readings`` and ``removed_history``; at the cap,
   the delivered decoded history that gives way, and the growth projection.
 - ``base.py``: the connection, transactions, and SQLite's errors turned into
@@ -21,8 +25,17 @@ One module per group of tables, each with the methods that read and write them;
 """
 
 from bridge.spool.database import Spool
+from bridge.spool.export import History
 from bridge.spool.noise_store import NoisySource
 from bridge.spool.packets import Received, StoredPacket
 from bridge.spool.sample_store import Conflict, StoredBatch
 
-__all__ = ["Conflict", "NoisySource", "Received", "Spool", "StoredBatch", "StoredPacket"]
+__all__ = [
+    "Conflict",
+    "History",
+    "NoisySource",
+    "Received",
+    "Spool",
+    "StoredBatch",
+    "StoredPacket",
+]

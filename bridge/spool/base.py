@@ -59,18 +59,33 @@ def database_error(path: Path, err: sqlite3.Error) -> DatabaseError:
 
 
 @contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on error."""
-    db.execute("BEGIN IMMEDIATE")
+def transaction(db: sqlite3.Connection, *, durable: bool = True) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on error.
+
+    A ``durable`` commit is on disk when it returns (``synchronous=FULL``, the
+    connection's setting). Otherwise it skips the fsync (``NORMAL``): for what can
+    be derived again from what is durable (a packet decoded again, a batch
+    delivered again, both harmless). In WAL mode that is still atomic and in
+    order: a power cut can only lose the newest such commits, never an older
+    durable one, and the next durable commit syncs them with it; a crash of the
+    process alone loses none.
+    """
+    if not durable:
+        db.execute("PRAGMA synchronous=NORMAL")
     try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
-        # SQLite rolls back by itself on some errors (SQLITE_FULL among them);
-        # a second ROLLBACK would fail and hide the error that says what happened.
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            db.execute("COMMIT")
+        except BaseException:
+            # SQLite rolls back by itself on some errors (SQLITE_FULL among them);
+            # a second ROLLBACK would fail and hide the error that says what happened.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+    finally:
+        if not durable:
+            db.execute("PRAGMA synchronous=FULL")
 
 
 class Tables:

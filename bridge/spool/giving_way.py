@@ -4,8 +4,9 @@ Raw packets are never removed here, nor anything a configured sink has not
 delivered (a batch after its progress, or one it refused and keeps aside), nor
 a batch that a conflict points at, nor the packets of the last
 :data:`KEEP_RECENT` (after a restart they say which stations are still
-sending). What goes is the decoded history of older packets, in the order they
-were decoded: their batch and its samples. The packet stays ``done``;
+sending). What goes is the decoded history of older packets, the packets whose
+samples are oldest first: their ``readings`` row, the times it claims in
+``sample_times``, and their batch. The packet stays ``done``;
 ``wxstation-bridge reprocess --removed`` decodes it again.
 
 Its tables (``HISTORY_SCHEMA`` in :mod:`bridge.spool.schema`): ``size_readings``,
@@ -33,6 +34,7 @@ from bridge.capacity import (
 from bridge.samples import format_time
 from bridge.spool.base import Tables, transaction, typed_errors
 from bridge.spool.packets import StoredPacket
+from bridge.spool.sample_store import forget_times
 
 __all__ = [
     "KEEP_RECENT",
@@ -147,30 +149,36 @@ def remove_delivered_history(
         for (seq,) in db.execute("SELECT seq FROM rejected UNION SELECT seq FROM conflicts")
     }
     removed: dict[int, RemovedHistory] = {}
-    after_seq = 0
+    # Where the last group ended: its last row's (newest time, oldest time, seq).
+    after: tuple[int, int, int] = (-(2**62), -(2**62), 0)
     while size > down_to:
         rows = db.execute(
-            "SELECT b.seq, p.received_at FROM batches b JOIN packets p ON p.id = b.packet_id "
-            "WHERE b.seq > ? AND b.seq <= ? ORDER BY b.seq LIMIT ?",
-            (after_seq, delivered, REMOVE_GROUP),
+            "SELECT r.last_ms, r.first_ms, r.seq, p.received_at FROM readings r "
+            "JOIN batches b ON b.seq = r.seq JOIN packets p ON p.id = b.packet_id "
+            "WHERE (r.last_ms, r.first_ms, r.seq) > (?, ?, ?) AND r.seq <= ? "
+            "ORDER BY r.last_ms, r.first_ms, r.seq LIMIT ?",
+            (*after, delivered, REMOVE_GROUP),
         ).fetchall()
         if not rows:
             break
-        after_seq = int(rows[-1][0])
+        newest, oldest, last_seq, _ = rows[-1]
+        after = (int(newest), int(oldest), int(last_seq))
         seqs = [
-            (int(seq),)
-            for seq, received_at in rows
+            int(seq)
+            for _, _, seq, received_at in rows
             if int(seq) not in kept and received_at < now - KEEP_RECENT
         ]
         if not seqs:
             continue
         with transaction(db):
-            for entry in _summary(db, [seq for (seq,) in seqs], now):
+            for entry in _summary(db, seqs, now):
                 _remember(db, entry)
                 earlier = removed.get(entry.device_id)
                 removed[entry.device_id] = entry if earlier is None else _merged(earlier, entry)
-            db.executemany("DELETE FROM samples WHERE seq = ?", seqs)
-            db.executemany("DELETE FROM batches WHERE seq = ?", seqs)
+            for seq in seqs:
+                forget_times(db, seq)
+            db.executemany("DELETE FROM readings WHERE seq = ?", [(seq,) for seq in seqs])
+            db.executemany("DELETE FROM batches WHERE seq = ?", [(seq,) for seq in seqs])
         size = used_pages(db) + log_size
     if not removed:
         return None
@@ -180,10 +188,8 @@ def remove_delivered_history(
 def _summary(db: sqlite3.Connection, seqs: list[int], now: float) -> list[RemovedHistory]:
     """Per station: the packets, samples and sample times of batches ``seqs``."""
     rows = db.execute(
-        "SELECT b.device_id, json_extract(min(b.info), '$.station'), count(DISTINCT b.seq), "
-        "count(s.rowid), min(s.time_ms), max(s.time_ms) "
-        "FROM batches b LEFT JOIN samples s ON s.seq = b.seq "
-        "WHERE b.seq IN (SELECT value FROM json_each(?)) GROUP BY b.device_id",
+        "SELECT device_id, min(station), count(*), sum(count), min(first_ms), max(last_ms) "
+        "FROM readings WHERE seq IN (SELECT value FROM json_each(?)) GROUP BY device_id",
         (json.dumps(seqs),),
     ).fetchall()
     return [
@@ -274,11 +280,9 @@ def _readings(db: sqlite3.Connection) -> list[Reading]:
 
 
 def _oldest_history_ms(db: sqlite3.Connection) -> int | None:
-    """When the oldest sample of the oldest decoded batch still kept was taken."""
-    row = db.execute(
-        "SELECT min(time_ms) FROM samples WHERE seq = (SELECT min(seq) FROM batches)"
-    ).fetchone()
-    return None if row is None or row[0] is None else int(row[0])
+    """When the oldest decoded sample still kept was taken."""
+    row = db.execute("SELECT first_ms FROM readings ORDER BY last_ms, first_ms LIMIT 1").fetchone()
+    return None if row is None else int(row[0])
 
 
 @typed_errors

@@ -1,9 +1,10 @@
-"""The embedded sample store: ``batches``, ``samples``, ``conflicts`` and the
+"""The embedded sample store: ``batches``, ``readings``, ``conflicts`` and the
 stations' clocks (``stations``, see :mod:`bridge.timing`).
 
 A batch is one decoded packet; its ``seq`` orders batches for the sinks, so a
-packet decoded late (after ``reprocess``) is still delivered. A batch holds
-only the samples it newly stored: there is at most one sample per station and
+packet decoded late (after ``reprocess``) is still delivered. Its samples are
+one ``readings`` row (see :mod:`bridge.spool.readings`), which holds only the
+samples the batch newly stored: there is at most one sample per station and
 time. A sample whose station and time were taken by a different sample is
 kept in ``conflicts`` with the stored sample's values beside its own.
 """
@@ -19,10 +20,20 @@ from dataclasses import dataclass, replace
 
 from bridge.availability import LastPacket
 from bridge.samples import Batch, Sample, format_time
+from bridge.spool import readings
 from bridge.spool.base import Tables, transaction, typed_errors
 from bridge.timing import StationClock
 
-__all__ = ["Conflict", "SampleTables", "StoredBatch", "keep_conflict", "same_values"]
+__all__ = [
+    "Conflict",
+    "SampleTables",
+    "StoredBatch",
+    "forget_times",
+    "insert_reading",
+    "keep_conflict",
+    "same_values",
+    "values_json",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +67,11 @@ class StoredBatch:
     conflicts: tuple[Conflict, ...]
 
 
+#: Times looked up in one statement (SQLite allows 32,766 parameters; old
+#: builds 999).
+_LOOKUP_CHUNK = 500
+
+
 @typed_errors
 class SampleTables(Tables):
     """Storing decoded batches and their samples, and reading them back in order."""
@@ -78,7 +94,9 @@ class SampleTables(Tables):
         """
         stored = []
         db = self.db
-        with transaction(db):
+        # Not durable: lost in a power cut, the packets are decoded again from
+        # their committed bytes and clocks into the same samples.
+        with transaction(db, durable=False):
             for packet_id, batch in decoded:
                 cursor = db.execute(
                     "INSERT INTO batches (packet_id, device_id, info) VALUES (?, ?, ?)",
@@ -105,72 +123,126 @@ class SampleTables(Tables):
         return stored
 
     def _store_samples(self, seq: int, batch: Batch) -> StoredBatch:
-        """Store the samples of batch ``seq`` whose station and time are free.
+        """Store the samples of batch ``seq`` whose station and time are free, as
+        its ``readings`` row.
 
         A sample equal to the one stored with its station and time is not stored
         again; a different one is kept aside in ``conflicts`` with both values
-        (once: the same conflict seen again is a repeat too).
+        (once: the same conflict seen again is a repeat too). The station and
+        time of each are claimed in ``sample_times`` first: when every claim
+        succeeds (almost always), nothing is read, whatever the station's history.
         """
+        if not batch.samples:
+            return StoredBatch(seq, batch, 0, ())
         db = self.db
-        taken: dict[int, str] = {}
-        if batch.samples:
-            times = [sample.time_ms for sample in batch.samples]
-            taken = dict(
-                db.execute(
-                    'SELECT time_ms, "values" FROM samples '
-                    "WHERE device_id = ? AND time_ms BETWEEN ? AND ?",
-                    (batch.device_id, min(times), max(times)),
-                )
-            )
-        fresh: list[tuple[Sample, str]] = []
+        device = batch.device_id
+        claimed = db.executemany(
+            "INSERT INTO sample_times (device_id, time_ms, seq) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [(device, sample.time_ms, seq) for sample in batch.samples],
+        ).rowcount
+        if claimed == len(batch.samples):
+            insert_reading(db, seq, device, batch.station, batch.samples)
+            return StoredBatch(seq, batch, 0, ())
+        taken = self.stored_at(device, [sample.time_ms for sample in batch.samples])
+        fresh: list[Sample] = []
         conflicts: list[Conflict] = []
         repeated = 0
         for sample in batch.samples:
-            text = _values_json(sample.values)
             stored = taken.get(sample.time_ms)
             if stored is None:
-                taken[sample.time_ms] = text
-                fresh.append((sample, text))
-            elif same_values(stored, text):
+                taken[sample.time_ms] = sample.values
+                fresh.append(sample)
+            elif stored == sample.values:
                 repeated += 1
             else:
-                conflict = Conflict(
-                    batch.device_id,
-                    batch.station,
-                    sample.time_ms,
-                    json.loads(stored),
-                    sample.values,
-                )
-                if keep_conflict(db, seq, conflict, stored, text):
+                conflict = Conflict(device, batch.station, sample.time_ms, stored, sample.values)
+                if keep_conflict(
+                    db, seq, conflict, values_json(stored), values_json(sample.values)
+                ):
                     conflicts.append(conflict)
                 else:
                     repeated += 1
-        db.executemany(
-            'INSERT INTO samples (seq, device_id, station, time_ms, "values") '
-            "VALUES (?, ?, ?, ?, ?)",
-            [(seq, batch.device_id, batch.station, s.time_ms, text) for s, text in fresh],
-        )
-        if len(fresh) < len(batch.samples):
-            batch = replace(batch, samples=tuple(sample for sample, _ in fresh))
-        return StoredBatch(seq, batch, repeated, tuple(conflicts))
+        if fresh:
+            insert_reading(db, seq, device, batch.station, fresh)
+        return StoredBatch(seq, replace(batch, samples=tuple(fresh)), repeated, tuple(conflicts))
+
+    def stored_at(
+        self, device_id: int, times: Sequence[int], *, besides: int | None = None
+    ) -> dict[int, dict[str, float]]:
+        """The stored samples of a station at any of ``times`` (unix ms), by time;
+        ``besides``: not those of that batch."""
+        db = self.db
+        owners: dict[int, set[int]] = {}
+        wanted = sorted(set(times))
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = db.execute(
+                "SELECT time_ms, seq FROM sample_times "  # noqa: S608  (placeholders only)
+                f"WHERE device_id = ? AND time_ms IN ({marks})",
+                (device_id, *chunk),
+            )
+            for time_ms, seq in rows:
+                if seq != besides:
+                    owners.setdefault(seq, set()).add(time_ms)
+        found: dict[int, dict[str, float]] = {}
+        for seq, owned in owners.items():
+            row = db.execute(
+                'SELECT keys, times, "values" FROM readings WHERE seq = ?', (seq,)
+            ).fetchone()
+            if row is None:  # claimed by the batch being stored, not stored yet
+                continue
+            for sample in readings.unpack(*row):
+                if sample.time_ms in owned:
+                    found[sample.time_ms] = sample.values
+        return found
+
+    def replace_samples(self, seq: int, samples: Sequence[Sample]) -> None:
+        """Replace the samples batch ``seq`` stored with ``samples`` (decoded
+        again, with other calibrations): its ``readings`` row is written anew,
+        or deleted when there are none. The one-sample-per-station-and-time rule
+        holds: a time another batch holds raises ValueError, and nothing changes."""
+        db = self.db
+        row = db.execute("SELECT device_id, info FROM batches WHERE seq = ?", (seq,)).fetchone()
+        if row is None:
+            raise ValueError(f"there is no batch {seq}")
+        device_id, info = row
+        times = [sample.time_ms for sample in samples]
+        if len(set(times)) < len(times):
+            raise ValueError(f"batch {seq}: two samples with the same time")
+        if samples and (taken := self.stored_at(device_id, times, besides=seq)):
+            raise ValueError(
+                f"batch {seq}: another batch of station {device_id} holds the sample at "
+                f"{format_time(min(taken))}"
+            )
+        with transaction(db):
+            forget_times(db, seq)
+            db.execute("DELETE FROM readings WHERE seq = ?", (seq,))
+            if samples:
+                db.executemany(
+                    "INSERT INTO sample_times (device_id, time_ms, seq) VALUES (?, ?, ?)",
+                    [(device_id, time_ms, seq) for time_ms in times],
+                )
+                insert_reading(db, seq, device_id, json.loads(info)["station"], samples)
 
     def batches(self, *, after: int, limit: int) -> list[tuple[int, Batch]]:
         """Batches with a sequence number above ``after``, in order, with their samples."""
         rows = self.db.execute(
-            "SELECT seq, info FROM batches WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            'SELECT b.seq, b.info, r.keys, r.times, r."values" FROM batches b '
+            "LEFT JOIN readings r ON r.seq = b.seq WHERE b.seq > ? ORDER BY b.seq LIMIT ?",
+            (after, limit),
         ).fetchall()
-        if not rows:
-            return []
-        stored = self.db.execute(
-            'SELECT seq, time_ms, "values" FROM samples WHERE seq BETWEEN ? AND ? ORDER BY rowid',
-            (rows[0][0], rows[-1][0]),
-        ).fetchall()
-        # One parse for all the samples' values instead of one per sample.
-        values = json.loads("[" + ",".join(text for _, _, text in stored) + "]")
-        samples: dict[int, list[Sample]] = {seq: [] for seq, _ in rows}
-        for (seq, time_ms, _), sample_values in zip(stored, values, strict=True):
-            samples[seq].append(Sample(time_ms, sample_values))
-        return [(seq, Batch.from_dict(json.loads(info), tuple(samples[seq]))) for seq, info in rows]
+        return [
+            (
+                seq,
+                Batch.from_dict(
+                    json.loads(info),
+                    () if keys is None else tuple(readings.unpack(keys, times, values)),
+                ),
+            )
+            for seq, info, keys, times, values in rows
+        ]
 
     def last_packets(self) -> dict[int, LastPacket]:
         """Each station's newest decoded packet: when it arrived, and its wake interval."""
@@ -199,11 +271,11 @@ class SampleTables(Tables):
         newest = {}
         for device, seq, info in sorted(rows, key=lambda row: int(row[1])):
             # Of packets that arrived at the same moment, the last decoded wins.
+            row = self.db.execute(
+                'SELECT keys, times, "values" FROM readings WHERE seq = ?', (seq,)
+            ).fetchone()
             samples = tuple(
-                Sample(int(time_ms), json.loads(values))
-                for time_ms, values in self.db.execute(
-                    'SELECT time_ms, "values" FROM samples WHERE seq = ? ORDER BY time_ms', (seq,)
-                )
+                sorted(readings.unpack(*row), key=lambda sample: sample.time_ms) if row else ()
             )
             newest[int(device)] = Batch.from_dict(json.loads(info), samples)
         return newest
@@ -212,13 +284,20 @@ class SampleTables(Tables):
         """Each station's newest stored sample."""
         newest = {}
         for (device,) in self.db.execute("SELECT device_id FROM stations").fetchall():
-            row = self.db.execute(
-                'SELECT time_ms, "values" FROM samples WHERE device_id = ? '
+            claim = self.db.execute(
+                "SELECT time_ms, seq FROM sample_times WHERE device_id = ? "
                 "ORDER BY time_ms DESC LIMIT 1",
                 (device,),
             ).fetchone()
-            if row is not None:
-                newest[int(device)] = Sample(int(row[0]), json.loads(row[1]))
+            if claim is None:
+                continue
+            time_ms, seq = claim
+            row = self.db.execute(
+                'SELECT keys, times, "values" FROM readings WHERE seq = ?', (seq,)
+            ).fetchone()
+            for sample in readings.unpack(*row):
+                if sample.time_ms == time_ms:
+                    newest[int(device)] = sample
         return newest
 
     def last_seq(self) -> int:
@@ -238,15 +317,48 @@ class SampleTables(Tables):
         ]
 
 
+def insert_reading(
+    db: sqlite3.Connection, seq: int, device_id: int, station: str, samples: Sequence[Sample]
+) -> None:
+    """Store ``samples`` (at least one) as batch ``seq``'s ``readings`` row."""
+    row = readings.pack(samples)
+    db.execute(
+        "INSERT INTO readings (seq, device_id, station, first_ms, last_ms, count, keys, times, "
+        '"values") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        (
+            seq,
+            device_id,
+            station,
+            row.first_ms,
+            row.last_ms,
+            row.count,
+            row.keys,
+            row.times,
+            row.values,
+        ),
+    )
+
+
+def forget_times(db: sqlite3.Connection, seq: int) -> None:
+    """Give up the station and times batch ``seq``'s readings row claims (before
+    the row is deleted or rewritten)."""
+    db.execute(
+        "DELETE FROM sample_times WHERE (device_id, time_ms, seq) IN (SELECT r.device_id, "
+        "t.time_ms, r.seq FROM readings r JOIN sample_times t ON t.device_id = r.device_id "
+        "AND t.time_ms BETWEEN r.first_ms AND r.last_ms WHERE r.seq = ? AND t.seq = r.seq)",
+        (seq,),
+    )
+
+
 @functools.lru_cache(maxsize=1024)
 def _json_key(key: str) -> str:
     return json.dumps(key)
 
 
-def _values_json(values: dict[str, float]) -> str:
+def values_json(values: dict[str, float]) -> str:
     """``json.dumps(values)``, written out directly for the usual finite floats:
-    the spool stores one such text per sample, and the general encoder was a
-    fifth of the cost of decoding a packet."""
+    how ``conflicts`` keeps a sample's values (and recognises a conflict seen
+    before by them)."""
     parts = []
     for key, value in values.items():
         if type(value) is not float or not math.isfinite(value):

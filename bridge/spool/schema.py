@@ -9,13 +9,15 @@ that does not know them ignores them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from pathlib import Path
 
 from bridge.errors import DatabaseError, SchemaError
+from bridge.samples import Sample
 from bridge.spool.base import BUSY_TIMEOUT_MS, database_error, transaction
-from bridge.spool.sample_store import Conflict, keep_conflict, same_values
+from bridge.spool.sample_store import Conflict, insert_reading, keep_conflict, same_values
 
 __all__ = ["HISTORY_SCHEMA", "NOISE_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "connect"]
 
@@ -34,7 +36,36 @@ _CONFLICTS = """CREATE TABLE conflicts (
     PRIMARY KEY (device_id, time_ms, other)
 )"""
 
-SCHEMA_VERSION = 2
+# Schema 3: one row per decoded packet with its samples as compact arrays
+# (see bridge/spool/readings.py), looked up by station and time, and by age.
+_READINGS = """CREATE TABLE readings (
+    seq INTEGER PRIMARY KEY REFERENCES batches (seq),
+    device_id INTEGER NOT NULL,
+    station TEXT NOT NULL,
+    -- the oldest and newest sample's time, unix ms
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    -- samples in the row
+    count INTEGER NOT NULL,
+    -- the value names (a JSON list), the samples' times (int64) and values
+    -- (float64 per sample and name, NaN where a sample has none), little-endian
+    keys TEXT NOT NULL,
+    times BLOB NOT NULL,
+    "values" BLOB NOT NULL
+);
+CREATE INDEX readings_by_station ON readings (device_id, first_ms);
+CREATE INDEX readings_by_age ON readings (last_ms, first_ms);
+-- Each stored sample's station and time, with the batch whose row holds it:
+-- at most one sample per station and time, checked at the same cost per
+-- packet whatever the station's history.
+CREATE TABLE sample_times (
+    device_id INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (device_id, time_ms)
+) WITHOUT ROWID"""
+
+SCHEMA_VERSION = 3
 SCHEMA = f"""
 CREATE TABLE packets (
     id INTEGER PRIMARY KEY,
@@ -53,15 +84,7 @@ CREATE TABLE batches (
     device_id INTEGER NOT NULL,
     info TEXT NOT NULL
 );
-CREATE TABLE samples (
-    seq INTEGER NOT NULL REFERENCES batches (seq),
-    device_id INTEGER NOT NULL,
-    station TEXT NOT NULL,
-    time_ms INTEGER NOT NULL,
-    "values" TEXT NOT NULL
-);
-CREATE INDEX samples_by_seq ON samples (seq);
-{_SAMPLES_BY_TIME};
+{_READINGS};
 {_CONFLICTS};
 CREATE TABLE stations (
     device_id INTEGER PRIMARY KEY,
@@ -171,10 +194,12 @@ def _prepare(db: sqlite3.Connection, path: Path, max_size: int) -> None:
             found=version,
             supported=SCHEMA_VERSION,
         )
-    elif version == 1:
+    elif version < SCHEMA_VERSION:
         try:
             with transaction(db):
-                _upgrade_from_1(db)
+                if version == 1:
+                    _upgrade_from_1(db)
+                _upgrade_from_2(db)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as err:
             raise SchemaError(
@@ -191,6 +216,28 @@ def _prepare(db: sqlite3.Connection, path: Path, max_size: int) -> None:
     pages = max(MIN_WAL_PAGES, min(DEFAULT_WAL_PAGES, int(max_size * WAL_SHARE) // page_size))
     db.execute(f"PRAGMA wal_autocheckpoint={pages}")
     db.execute(f"PRAGMA journal_size_limit={pages * page_size}")
+
+
+def _upgrade_from_2(db: sqlite3.Connection) -> None:
+    """Schema 2 -> 3: a batch's samples, one row and one JSON text each in
+    ``samples``, become its one ``readings`` row. The samples, their times and
+    values (as floats) and their order within a batch stay as they were."""
+    # One statement at a time: executescript would commit the upgrade's transaction.
+    for statement in _READINGS.split(";"):
+        db.execute(statement)
+    rows = db.execute(
+        'SELECT seq, device_id, station, time_ms, "values" FROM samples ORDER BY seq, rowid'
+    )
+    for (seq, device_id, station), group in itertools.groupby(
+        rows, key=lambda row: (row[0], row[1], row[2])
+    ):
+        samples = [Sample(int(time_ms), json.loads(values)) for *_, time_ms, values in group]
+        insert_reading(db, seq, device_id, station, samples)
+    db.execute(
+        "INSERT INTO sample_times (device_id, time_ms, seq) "
+        "SELECT device_id, time_ms, seq FROM samples"
+    )
+    db.execute("DROP TABLE samples")
 
 
 def _upgrade_from_1(db: sqlite3.Connection) -> None:

@@ -20,7 +20,9 @@ class SinkTables(Tables):
         return int(row[0]) if row else 0
 
     def set_progress(self, sink: str, seq: int) -> None:
-        with transaction(self.db):
+        # Not durable: lost in a power cut, the batches are delivered again,
+        # which a sink takes without creating anything twice.
+        with transaction(self.db, durable=False):
             self.db.execute(
                 "INSERT INTO sink_progress (sink, seq) VALUES (?, ?) "
                 "ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq",

@@ -128,12 +128,22 @@ class BridgeProcess:
     config_file: Path
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
+    #: More arguments to ``run`` (``--event-loop asyncio``).
+    run_args: tuple[str, ...] = ()
 
     def start(self, ready_timeout: float = 20.0) -> None:
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bridge.cli", "run", "-c", str(self.config_file)],
+                [
+                    sys.executable,
+                    "-m",
+                    "bridge.cli",
+                    "run",
+                    "-c",
+                    str(self.config_file),
+                    *self.run_args,
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -26,7 +26,7 @@ from typing import Any
 from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation, send_packet
 from tests.support.bridge import bridge_process, cli, write_config
-from tests.support.ledger import ledger
+from tests.support.ledger import SAMPLE_COUNT, ledger
 from tests.support.servers import free_port
 from tests.support.waiting import wait_until
 
@@ -211,8 +211,8 @@ def samples(db: Path) -> int:
     reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         return sum(
-            int(reader.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
-            for table in ("samples", "conflicts")
+            int(reader.execute(query).fetchone()[0])
+            for query in (SAMPLE_COUNT, "SELECT count(*) FROM conflicts")
         )
     finally:
         reader.close()

@@ -6,10 +6,23 @@ Read through a read-only connection of its own while the bridge runs.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Ledger", "Progress", "ledger", "progress", "samples_after"]
+from bridge.spool import readings
+
+__all__ = [
+    "READINGS",
+    "SAMPLE_COUNT",
+    "Ledger",
+    "Progress",
+    "ledger",
+    "progress",
+    "readings_samples",
+    "samples_after",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +98,11 @@ def samples_after(path: Path, seq: int) -> int:
     """Samples in the batches after ``seq``: what a sink at ``seq`` has still to write."""
     db = _connect(path)
     try:
-        return int(db.execute("SELECT count(*) FROM samples WHERE seq > ?", (seq,)).fetchone()[0])
+        return int(
+            db.execute(
+                "SELECT coalesce(sum(count), 0) FROM readings WHERE seq > ?", (seq,)
+            ).fetchone()[0]
+        )
     finally:
         db.close()
 
@@ -102,15 +119,19 @@ def ledger(path: Path) -> Ledger:
             "GROUP BY packet_id HAVING count(*) > 1)"
         ).fetchone()[0]
         incomplete = db.execute(
-            "SELECT count(*) FROM batches b WHERE (SELECT count(*) FROM samples s "
-            "WHERE s.seq = b.seq) + (SELECT count(*) FROM conflicts c WHERE c.seq = b.seq) "
+            "SELECT count(*) FROM batches b WHERE (SELECT coalesce(sum(count), 0) FROM readings r "
+            "WHERE r.seq = b.seq) + (SELECT count(*) FROM conflicts c WHERE c.seq = b.seq) "
             "!= json_extract(b.info, '$.received') - json_extract(b.info, '$.duplicates')"
         ).fetchone()[0]
-        samples = db.execute("SELECT count(*) FROM samples").fetchone()[0]
+        samples = db.execute("SELECT coalesce(sum(count), 0) FROM readings").fetchone()[0]
         conflicts = db.execute("SELECT count(*) FROM conflicts").fetchone()[0]
-        points = db.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT device_id, time_ms FROM samples)"
-        ).fetchone()[0]
+        points = len(
+            {
+                (device, time_ms)
+                for device, times in db.execute("SELECT device_id, times FROM readings")
+                for time_ms in readings.unpack_times(times)
+            }
+        )
         sinks = dict(db.execute("SELECT sink, seq FROM sink_progress").fetchall())
     finally:
         db.close()
@@ -127,4 +148,22 @@ def ledger(path: Path) -> Ledger:
         conflicts=conflicts,
         points=points,
         progress={str(k): int(v) for k, v in sinks.items()},
+    )
+
+
+#: Samples stored in a bridge's database, for a connection of one's own to it.
+SAMPLE_COUNT = "SELECT coalesce(sum(count), 0) FROM readings"
+#: The rows :func:`readings_samples` reads.
+READINGS = 'SELECT device_id, station, keys, times, "values" FROM readings'
+
+
+def readings_samples(
+    rows: Iterable[tuple[Any, ...]],
+) -> list[tuple[int, str, int, dict[str, float]]]:
+    """Every sample of the rows :data:`READINGS` gave: (device id, station, time
+    in ms, values), by station and time."""
+    return sorted(
+        (int(device), str(station), sample.time_ms, sample.values)
+        for device, station, keys, times, values in rows
+        for sample in readings.unpack(keys, times, values)
     )

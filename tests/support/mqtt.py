@@ -31,6 +31,8 @@ class Seen:
     topic: str
     payload: bytes
     retain: bool
+    #: As received by a subscriber at QoS 1: the lower of that and the publisher's.
+    qos: int = 1
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -58,7 +60,9 @@ class Watcher:
 
     def _keep(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         with self._lock:
-            self._messages.append(Seen(message.topic, bytes(message.payload), message.retain))
+            self._messages.append(
+                Seen(message.topic, bytes(message.payload), message.retain, message.qos)
+            )
 
     @property
     def messages(self) -> list[Seen]:
