@@ -109,7 +109,8 @@ class Projection:
         """One line for ``status``: the size, the rate, the days left."""
         line = f"{self.used / 1e6:.1f} MB of its {self.cap / 1e6:.0f} MB cap"
         if self.per_day is not None:
-            line += f", growing {self.per_day / 1e6:.2f} MB a day"
+            growing = self.per_day > 0
+            line += f", growing {self.per_day / 1e6:.2f} MB a day" if growing else ", not growing"
         if self.at_cap:
             return line + "; at its cap: delivered decoded history gives way, oldest first"
         if self.per_day is None:

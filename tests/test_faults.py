@@ -792,7 +792,7 @@ def test_slow_connections_at_full_size(tmp_path: Path) -> None:
 
 #: The long run, scaled down: stations waking twice a day with a sample every
 #: half hour (24 a packet) for two years, against a cap that holds their raw
-#: packets with room for about six weeks of decoded history.
+#: packets with room for about seven weeks of decoded history.
 YEARS_STATIONS = 8
 YEARS_DAYS = 2 * 365
 YEARS_WAKE_EVERY_S = 12 * 3600
@@ -925,6 +925,7 @@ async def test_years_of_packets_against_a_small_cap(
     # The log and status say what gave way.
     assert gave_way
     assert "that every sink had delivered" in gave_way[0]
+    assert "at its cap: delivered decoded history gives way" in status
     assert "removed at the cap: the decoded history of" in status
     assert f"({removed} samples)" in status
     for device in range(1, YEARS_STATIONS + 1):

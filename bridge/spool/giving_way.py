@@ -299,12 +299,11 @@ class HistoryTables(Tables):
         :data:`~bridge.capacity.GIVE_WAY_TO`.
 
         Both count the write-ahead log at the size it may reach, not only at
-        its size now: the database's file keeps the size its pages once
-        needed, and the log grows beside it again, to its limit and one
-        transaction (a pass of the decoder, of this removal) beyond.
+        its size now (:meth:`_counted_size`): the database's file keeps the
+        size its pages once needed, and the log grows beside it again.
         """
         pages = used_pages(self.db)
-        log_size = max(self.used() - pages, 2 * _log_limit(self.db))
+        log_size = self._counted_size() - pages
         if pages + log_size < self.max_size * GIVE_WAY_AT:
             return None
         return remove_delivered_history(
@@ -315,11 +314,18 @@ class HistoryTables(Tables):
             log_size=log_size,
         )
 
+    def _counted_size(self) -> int:
+        """Bytes the database takes as its cap counts them: its pages in use and
+        its write-ahead log at the size it may reach, its limit and a
+        transaction (a pass of the decoder, of a removal) beyond."""
+        pages = used_pages(self.db)
+        return pages + max(self.used() - pages, 2 * _log_limit(self.db))
+
     def projection(self, now: float) -> Projection:
         """Where the database stands against its cap at ``now``, and where it is heading."""
         return project(
             _readings(self.db),
-            used=self.used(),
+            used=self._counted_size(),
             cap=self.max_size,
             now=now,
             removing=bool(_removed_history(self.db)),
