@@ -36,6 +36,7 @@ from bridge.service import (
     configure_logging,
     database_lock,
     decode_offline,
+    decode_removed,
     demo_database,
     serve,
 )
@@ -204,6 +205,8 @@ def _decode_now(spool: Spool, config: Config, alone: bool) -> None:
 def reprocess(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(args.log_level or config.log_level)
+    if args.removed:
+        return _reprocess_removed(config)
     if args.station is not None:
         return _reprocess_station(args, config)
     if args.since or args.until:
@@ -248,6 +251,20 @@ def _reprocess_station(args: argparse.Namespace, config: Config) -> int:
         f"replaced at their times, {outside} values out of range; the bridge delivers them to "
         "its sinks when it next runs"
     )
+    return 0
+
+
+def _reprocess_removed(config: Config) -> int:
+    with _open_spool(config) as (spool, alone):
+        if not alone:
+            print(
+                "stop the bridge first: it would let the history give way again while "
+                "it is decoded (and raise storage.max_size_mb, so that it fits)",
+                file=sys.stderr,
+            )
+            return EXIT_DATABASE
+        packets, samples = decode_removed(spool, config)
+    print(f"decoded {packets} packets again whose history had given way ({samples} samples)")
     return 0
 
 
@@ -322,6 +339,7 @@ def status(args: argparse.Namespace) -> int:
         if count > len(conflicts):
             print(f"  and {count - len(conflicts)} older ones")
         _print_shared_ids(spool, config)
+        _print_capacity(spool)
         _print_noise(spool)
         newest = spool.newest_batches(), spool.newest_samples()
         for station in station_overviews(config, *newest, time.time()):
@@ -347,6 +365,28 @@ def _print_shared_ids(spool: Spool, config: Config) -> None:
             f"allows, the last at {last} UTC: two stations seem to send with this id; every "
             "sample is kept, but give each station its own device id"
         )
+
+
+def _print_capacity(spool: Spool) -> None:
+    """The database against its cap: the projection, and what gave way so far."""
+    projection = spool.projection(time.time())
+    print(f"storage: {projection.summary()}")
+    for warning in (projection.warning(), spool.disk_short_of_cap()):
+        if warning is not None:
+            print(f"  warning: {warning}")
+    removed = spool.removed_history()
+    if removed:
+        print(
+            f"removed at the cap: the decoded history of {sum(r.packets for r in removed)} "
+            f"packets ({sum(r.samples for r in removed)} samples) that every sink had "
+            "delivered; their raw packets are kept ('reprocess --removed' decodes them again):"
+        )
+        for entry in removed:
+            print(f"  {entry}; last removed {_utc(entry.at)}")
+
+
+def _utc(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(moment))
 
 
 def _print_noise(spool: Spool) -> None:
@@ -472,6 +512,12 @@ def _build_cli() -> argparse.ArgumentParser:
     )
     again.add_argument("--since", help="with --station: packets that arrived from this time on")
     again.add_argument("--until", help="with --station: packets that arrived before this time")
+    again.add_argument(
+        "--removed",
+        action="store_true",
+        help="instead, decode again the packets whose decoded history gave way at the "
+        "database's cap, with the times they had (stop the bridge first)",
+    )
     again.set_defaults(run=reprocess)
     exporter = command("export", "print stored samples (or, with --raw, the received packets)")
     exporter.add_argument("--station", type=int, metavar="ID", help="only this device id")

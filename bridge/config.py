@@ -98,9 +98,13 @@ class ListenConfig:
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     path: Path = field(default_factory=default_database_path)
-    #: Stop accepting packets when the database reaches this size (stations keep
-    #: their samples and send them again later).
-    max_size_mb: float = 1024.0
+    #: The database's cap. Near it, the oldest decoded history every sink has
+    #: delivered gives way (bridge.spool.giving_way); only when raw packets and
+    #: undelivered samples alone fill it does the bridge stop accepting packets
+    #: (stations keep their samples and send them again later). 2 GB fits a
+    #: Raspberry Pi's SD card beside its system and holds the raw packets of 40
+    #: stations for ten years (about 4.6 MB per station and year).
+    max_size_mb: float = 2048.0
     #: ... or when the disk it lives on has less than this left.
     min_free_mb: float = 64.0
     #: Decoded samples older than this many days are deleted from the embedded

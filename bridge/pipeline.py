@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from bridge.backoff import Backoff
+from bridge.capacity import Projection
 from bridge.config import Config
 from bridge.decoding import DecodeResult, decode_one, log_result
 from bridge.errors import DatabaseError
@@ -74,6 +75,9 @@ SINK_STOP_RESERVE = 2.0
 #: Seconds a sink gets to close even when the budget is spent: a clean MQTT
 #: disconnect is what keeps Home Assistant from waiting for the last will.
 SINK_STOP_MIN = 0.5
+#: Seconds between two warnings in the log that the database nears its cap
+#: (the first, and the database reaching its cap, are logged at once).
+CAPACITY_WARN_EVERY = 86400.0
 #: Decoded batches kept in memory for the sinks, at most. A sink takes its
 #: batches from here whenever they are there instead of reading back from the
 #: database what was just written (that cost as much as decoding). When a sink
@@ -215,6 +219,7 @@ class Pipeline:
         noise: NoiseTracker | None = None,
         stages: StageClock | None = None,
         events: PipelineEvents | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         #: CPU time by stage (see :mod:`bridge.stages`).
@@ -251,6 +256,12 @@ class Pipeline:
         self._stop_requested = asyncio.Event()
         self._draining = False
         self._room_checked = 0.0
+        #: The wall clock (unix seconds) that the database's size readings, the
+        #: history kept from the last days and refused batches are stamped by.
+        self.clock = clock
+        #: The last projection against the database's cap, and when it was logged.
+        self.projection: Projection | None = None
+        self._capacity_logged: tuple[float, bool] | None = None
         #: Decoded batches, for whoever wants to watch (tests, the demo).
         self.listeners: list[Callable[[Batch], None]] = []
 
@@ -263,6 +274,10 @@ class Pipeline:
             # cannot get it refused first.
             for host, at in (await self.spool.call(self.spool.spool.station_hosts)).items():
                 self.noise.station(source_of(host), at)
+        await self._check_capacity(force=True)
+        short = await self.spool.call(self.spool.spool.disk_short_of_cap)
+        if short is not None:
+            log.warning("%s", short)
         reason = await self.spool.call(self.spool.spool.room)
         self._tell_room(reason)
         last_packets = await self.spool.call(self.spool.spool.last_packets)
@@ -412,7 +427,38 @@ class Pipeline:
         if now - self._room_checked >= ROOM_CHECK_INTERVAL:
             self._room_checked = now
             await self._write_noise()
+            await self._check_capacity()
             self._tell_room(await self.spool.call(self.spool.spool.room))
+
+    async def _check_capacity(self, *, force: bool = False) -> None:
+        """Let delivered history give way near the cap, write down the database's
+        size once an hour, and say so when the cap comes near."""
+        spool = self.spool.spool
+        now = self.clock()
+        removal = await self.spool.call(spool.give_way, [sink.name for sink in self.sinks], now)
+        if removal is not None:
+            log.warning("%s", removal)
+        if not await self.spool.call(spool.add_reading, now) and not force and removal is None:
+            return
+        projection = await self.spool.call(spool.projection, now)
+        self.projection = projection
+        for sink in self.sinks:
+            sink.report_capacity(projection)
+        warning = projection.warning()
+        if warning is None:
+            self._capacity_logged = None
+            return
+        logged = self._capacity_logged
+        at_cap = projection.at_cap
+        # When it first comes, when the database comes to its cap, and then once
+        # a day while the cap comes nearer; at the cap each removal says itself.
+        if (
+            logged is None
+            or at_cap != logged[1]
+            or (not at_cap and now - logged[0] >= CAPACITY_WARN_EVERY)
+        ):
+            self._capacity_logged = (now, at_cap)
+            log.warning("%s", warning)
 
     async def _write_noise(self) -> None:
         """Write what the noise tracker gathered, and prune what is too old."""
@@ -618,7 +664,7 @@ class Pipeline:
                     err.reason,
                 )
                 await self.spool.call(
-                    self.spool.spool.reject, sink.name, [seq], err.reason, time.time()
+                    self.spool.spool.reject, sink.name, [seq], err.reason, self.clock()
                 )
                 state = self.sink_states[sink.name]
                 state.last_error, state.last_error_at = err.reason, time.time()

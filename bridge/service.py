@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from bridge.config import Config, local_url_host
-from bridge.decoding import log_result, refusal
+from bridge.decoding import decode_one, log_result, refusal
 from bridge.errors import DatabaseBusyError, DatabaseError
 from bridge.noise import NoiseTracker
 from bridge.pipeline import Pipeline, SpoolThread, decode_pending
@@ -47,6 +47,7 @@ __all__ = [
     "build_sinks",
     "database_lock",
     "decode_offline",
+    "decode_removed",
     "raise_file_limit",
     "serve",
 ]
@@ -121,6 +122,34 @@ def decode_offline(spool: Spool, config: Config) -> tuple[int, int]:
     return decoded, kept
 
 
+def decode_removed(spool: Spool, config: Config) -> tuple[int, int]:
+    """Decode again the packets whose decoded history gave way at the cap;
+    returns how many, and the samples they brought.
+
+    Each such station's packets are replayed from its first one with a clock of
+    their own (the station's clock in the database stays as it is), so the
+    samples get the times they had; only the packets whose history was removed
+    are stored again, as new batches that the sinks deliver again (InfluxDB
+    writes the same points, Home Assistant takes a sample once).
+    """
+    packets = samples = 0
+    for removed in spool.removed_history():
+        clocks: dict[int, StationClock] = {}
+        after = 0
+        while rows := spool.packets_with_history(removed.device_id, after=after):
+            after = rows[-1][0].id
+            again = []
+            for packet, gave_way in rows:
+                result = decode_one(config, clocks, packet)
+                if gave_way and result.batch is not None:
+                    again.append((packet.id, result.batch))
+            for stored in spool.record(again, [], {}):
+                packets += 1
+                samples += len(stored.batch.samples)
+        spool.forget_removed(removed.device_id)
+    return packets, samples
+
+
 def raise_file_limit() -> None:
     """Allow as many open sockets as the system lets this process have: a burst
     of stations waking at once is a burst of connections."""
@@ -151,8 +180,13 @@ async def serve(
     on_ready: Callable[[Receiver, Pipeline], None] | None = None,
     on_web: Callable[[StatusServer], None] | None = None,
     stop: asyncio.Event | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> int:
-    """Run the bridge until SIGTERM, SIGINT or ``stop``; returns the exit code."""
+    """Run the bridge until SIGTERM, SIGINT or ``stop``; returns the exit code.
+
+    ``clock`` is the wall clock (unix seconds) that packets' arrivals and
+    everything judged by them are read from.
+    """
     raise_file_limit()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -175,7 +209,7 @@ async def serve(
             return EXIT_DATABASE
         thread = SpoolThread(spool)
         resources.callback(thread.close)
-        noise = NoiseTracker()
+        noise = NoiseTracker(clock=clock)
         stages = StageClock()
         pipeline = Pipeline(
             config,
@@ -183,6 +217,7 @@ async def serve(
             build_sinks(config) if sinks is None else sinks,
             noise=noise,
             stages=stages,
+            clock=clock,
         )
         receiver = Receiver(
             config.listen,
@@ -190,6 +225,7 @@ async def serve(
             refusal=functools.partial(refusal, config),
             noise=noise,
             stages=stages,
+            clock=clock,
         )
         background: list[asyncio.Task[None]] = []
 
@@ -239,7 +275,7 @@ async def serve(
             if demo is not None:
                 background.append(asyncio.create_task(_run_demo(config, receiver, demo)))
             if storage.retention_days > 0:
-                pruning = prune_history(thread, storage.retention_days)
+                pruning = prune_history(thread, storage.retention_days, clock)
                 background.append(asyncio.create_task(pruning))
             if on_web is not None and web is not None:
                 on_web(web)

@@ -36,11 +36,10 @@ ROWS = [
 ]
 
 
-@pytest.mark.servers
-def test_smoke_size_prints_every_row() -> None:
-    """Test that ``python -m bench.run --size smoke`` completes and prints the table."""
+def bench(*args: str) -> str:
+    """``python -m bench.<args>``'s output, once it exited with 0."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--size", "smoke"],
+        [sys.executable, "-m", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -49,6 +48,21 @@ def test_smoke_size_prints_every_row() -> None:
     )
     print(result.stdout)
     assert result.returncode == 0, result.stderr[-3000:]
-    table = result.stdout.split("\n\n")[-1].splitlines()
+    return result.stdout
+
+
+@pytest.mark.servers
+def test_smoke_size_prints_every_row() -> None:
+    """Test that ``python -m bench.run --size smoke`` completes and prints the table."""
+    table = bench("bench.run", "--size", "smoke").split("\n\n")[-1].splitlines()
     assert [row for row in ROWS if not any(line.startswith(row) for line in table)] == []
     assert "exit code 0" in table[-1]
+
+
+def test_sizes_prints_every_part() -> None:
+    """Test that ``python -m bench.sizes`` fills and measures a database and
+    prints each part's row and the tables' rows."""
+    lines = bench("bench.sizes", "--stations", "2", "--days", "2", "--tables").splitlines()
+    assert lines[0].startswith("2 stations (reference), 2 days: 96 packets, 2880 samples")
+    for part in ("raw packets", "decoded history", "other", "all", "packets.packets "):
+        assert any(line.startswith(part) for line in lines), part

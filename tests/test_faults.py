@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import shutil
 import socket
@@ -41,13 +42,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge import noise
+from bridge import cli, noise
 from bridge.config import parse_config
 from bridge.decoding import decode_one
 from bridge.parsers import ReferenceParser
 from bridge.protocol import HEADER, HEADER_SIZE
 from bridge.samples import format_time
-from bridge.sim import SimStation, send_packet
+from bridge.sim import SimStation, send_packet, send_packet_async
 from bridge.spool import StoredPacket
 from bridge.timing import StationClock
 from tests.support import floods
@@ -58,7 +59,8 @@ from tests.support.bridge import (
     running_bridge,
     write_config,
 )
-from tests.support.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE
+from tests.support.clock import Clock
+from tests.support.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE, largest_database
 from tests.support.ledger import READINGS, Ledger, Progress, ledger, progress, readings_samples
 from tests.support.mqtt import Watcher
 from tests.support.servers import InfluxDB1, Mosquitto, Server, free_port
@@ -784,3 +786,147 @@ def test_slow_connections_at_full_size(tmp_path: Path) -> None:
     floods.assert_stations_unharmed(run, FULL)
     assert served < FULL.slow_seconds / 3
     assert read + refused == FULL.slow
+
+
+# --- years of packets against a small cap ------------------------------------------
+
+#: The long run, scaled down: stations waking twice a day with a sample every
+#: half hour (24 a packet) for two years, against a cap that holds their raw
+#: packets with room for about seven weeks of decoded history.
+YEARS_STATIONS = 8
+YEARS_DAYS = 2 * 365
+YEARS_WAKE_EVERY_S = 12 * 3600
+YEARS_MEASURE_EVERY_S = 1800
+YEARS_CAP_MB = 8.0
+
+
+async def test_years_of_packets_against_a_small_cap(
+    tmp_path: Path,
+    influx: InfluxDB1,
+    database: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Test that years of packets of many stations against a cap far below
+    their decoded history are all accepted and stored raw, every sample is
+    written to InfluxDB, the newest history is exportable, the database stays
+    within its cap, and the log and ``status`` say what gave way.
+
+    The bridge runs in this process on a simulated clock: each round of wake-ups
+    is sent at its own time, and the next round waits until it is decoded. Two
+    years pass in well under a minute, so the room check runs every 50 ms
+    instead of every 2 s: the same share of the cap arrives between two checks
+    as with real stations and a real cap.
+    """
+    monkeypatch.setattr("bridge.pipeline.ROOM_CHECK_INTERVAL", 0.05)
+    caplog.set_level(logging.INFO, logger="bridge")
+    cap = int(YEARS_CAP_MB * 1024 * 1024)
+    end = influx.now() - 3600
+    start = end - YEARS_DAYS * 86400
+    clock = Clock(start)
+    sims = [
+        SimStation(
+            device,
+            PARSER,
+            start,
+            wake_every_s=YEARS_WAKE_EVERY_S,
+            measure_every_s=YEARS_MEASURE_EVERY_S,
+        )
+        for device in range(1, YEARS_STATIONS + 1)
+    ]
+    raw = {
+        "storage": {"path": "wxstation.db", "max_size_mb": YEARS_CAP_MB},
+        "influxdb": influx_section(influx, database),
+    }
+    config = bridge_config(tmp_path, raw)
+    db_path = config.storage.path
+    decoded = 0
+    all_decoded = asyncio.Event()
+    sent = refused = expected_samples = 0
+    rounds = YEARS_DAYS * 86400 // YEARS_WAKE_EVERY_S
+
+    def count(_: object) -> None:
+        nonlocal decoded
+        decoded += 1
+        if decoded == sent:
+            all_decoded.set()
+
+    async def send(data: bytes) -> bool:
+        try:
+            await send_packet_async("127.0.0.1", bridge.port, data, 5)
+        except (OSError, TimeoutError):
+            return False
+        return True
+
+    with largest_database(db_path) as largest:
+        async with running_bridge(config, clock=clock) as bridge:
+            bridge.pipeline.listeners.append(count)
+            for _ in range(rounds):
+                wakes = [sim.wake() for sim in sims]
+                for sim in sims:
+                    sim.delivered()
+                clock.now = max(wake.arrival for wake in wakes)
+                all_decoded.clear()
+                sent += len(wakes)
+                expected_samples += sum(len(wake.taken) for wake in wakes)
+                accepted = await asyncio.gather(*(send(wake.packet) for wake in wakes))
+                refused += accepted.count(False)
+                await asyncio.wait_for(all_decoded.wait(), 30)
+            await eventually(lambda: delivered(db_path, "influxdb"), "InfluxDB delivered all", 60)
+            await eventually(
+                lambda: influx_points(influx, database) == expected_samples,
+                "every sample in InfluxDB",
+                30,
+            )
+            config_path = write_config(tmp_path / "config.yaml", raw)
+            assert cli.main(["status", "-c", str(config_path)]) == 0
+            status = capsys.readouterr().out
+            week = end - 7 * 86400
+            assert cli.main(["export", "-c", str(config_path), "--since", str(week)]) == 0
+            exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    counts = ledger(db_path)
+    stored = counts.samples
+    removed = sum(
+        int(n) for (n,) in _read_only(db_path).execute("SELECT samples FROM removed_history")
+    )
+    gave_way = [
+        r.getMessage() for r in caplog.records if "removed the decoded history" in r.getMessage()
+    ]
+    in_influx = influx_points(influx, database)
+    print(
+        f"\nfaults: years against a small cap: sent {sent} packets over {YEARS_DAYS} days, "
+        f"refused {refused}, committed {counts.packets}, decoded {counts.done} (twice "
+        f"{counts.decoded_twice}); samples taken {expected_samples}, in InfluxDB {in_influx}, "
+        f"kept decoded {stored}, removed {removed} in {len(gave_way)} passes; largest "
+        f"database {largest[0] / 1e6:.2f} MB of {cap / 1e6:.2f} MB"
+    )
+    print(f"faults: the last removal: {gave_way[-1] if gave_way else '-'}")
+    print(status)
+
+    # Every packet accepted and stored raw, decoded once.
+    assert refused == 0
+    assert counts.packets == counts.done == sent
+    assert counts.decoded_twice == 0
+    assert not [r for r in caplog.records if "not accepting packets" in r.getMessage()]
+    # Every sample delivered, the removed ones before they were removed.
+    assert in_influx == expected_samples
+    assert stored + removed == expected_samples
+    assert removed > expected_samples // 2
+    # The newest history is there to export: the last week, of every station.
+    newest = [s for s in exported if s["time"] >= format_time(round(week * 1000))]
+    assert len(newest) == len(exported) > 0
+    assert {s["device_id"] for s in exported} == set(range(1, YEARS_STATIONS + 1))
+    per_week = YEARS_STATIONS * 7 * 86400 // YEARS_MEASURE_EVERY_S
+    assert abs(len(exported) - per_week) <= YEARS_STATIONS * 2
+    # Within the cap.
+    assert largest[0] <= cap
+    # The log and status say what gave way.
+    assert gave_way
+    assert "that every sink had delivered" in gave_way[0]
+    assert "at its cap: delivered decoded history gives way" in status
+    assert "removed at the cap: the decoded history of" in status
+    assert f"({removed} samples)" in status
+    for device in range(1, YEARS_STATIONS + 1):
+        assert f"Station {device} ({device}): " in status

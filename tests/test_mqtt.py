@@ -19,6 +19,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from bridge.availability import unavailable_at
+from bridge.capacity import Reading, project
 from bridge.config import Config, parse_config
 from bridge.parsers.derived import absolute_humidity, dew_point
 from bridge.protocol import HEADER
@@ -28,7 +29,7 @@ from bridge.sim import SimStation, send_packet
 from bridge.sinks import SinkUnavailableError
 from bridge.sinks.discovery import DiscoveryStation, Topics, device_config
 from bridge.sinks.mqtt import MqttSink
-from bridge.sinks.payloads import batch_payload, encode, state_payload
+from bridge.sinks.payloads import batch_payload, capacity_payload, encode, state_payload
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock
 from tests.support.bridge import bridge_process, running_bridge, write_config
@@ -687,3 +688,38 @@ async def test_deliver_fails_fast_without_a_broker(tmp_path: Path) -> None:
             assert raised.value.retry_after < 5
     finally:
         await sink.stop()
+
+
+@pytest.mark.servers
+async def test_the_database_against_its_cap_is_retained(broker: Mosquitto, tmp_path: Path) -> None:
+    """Test that the sink publishes the database's projection retained on
+    ``<base>/bridge/storage``, again only when it changed, and again after the
+    broker forgot it."""
+    config = make_config(broker, tmp_path)
+    now = 1_800_000_000.0
+    readings = [Reading(now - 7 * 86400, 700_000_000), Reading(now, 770_000_000)]
+    nearing = project(readings, used=770_000_000, cap=1_000_000_000, now=now)
+    topic = "wxstation/bridge/storage"
+    watcher = Watcher(broker, topic)
+    try:
+        async with running_sink(config) as sink:
+            sink.report_capacity(nearing)
+            await eventually(lambda: watcher.on(topic) != [], "the projection")
+            sink.report_capacity(nearing)
+            await asyncio.sleep(0.5)
+            assert len(watcher.on(topic)) == 1
+            payload = watcher.on(topic)[0].json()
+            assert payload == capacity_payload(nearing)
+            assert payload["days_left"] == 18
+            assert payload["reaches_cap"] == "2027-02-02"
+            assert payload["at_cap"] is False
+            assert payload["warning"] == nearing.warning()
+            await asyncio.to_thread(broker.restart)
+
+            async def restored() -> bool:
+                kept = await retained(broker, topic)
+                return topic in kept and kept[topic].json() == payload
+
+            await eventually(restored, "the projection after the broker forgot it", 30)
+    finally:
+        watcher.close()

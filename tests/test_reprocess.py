@@ -217,9 +217,7 @@ async def test_reprocess_overwrites_influxdb_points_and_republishes_on_mqtt(
 
     assert len(again) == garden_packets
     assert {m["device_id"] for m in again} == {1}
-    old_samples = {
-        s["time"]: s for m in first_round if m["device_id"] == 1 for s in m["samples"]
-    }
+    old_samples = {s["time"]: s for m in first_round if m["device_id"] == 1 for s in m["samples"]}
     new_samples = {s["time"]: s for m in again for s in m["samples"]}
     assert set(new_samples) == set(old_samples)
     for time, sample in new_samples.items():

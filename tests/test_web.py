@@ -21,8 +21,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.cli import main as cli_main
 from bridge.config import ConfigError, parse_config
+from bridge.parsers import ReferenceParser
+from bridge.service import decode_offline
+from bridge.sim import SimStation
+from bridge.spool import Received, Spool
 from bridge.web import server as web_server
-from bridge.web.snapshot import thin
+from bridge.web.page import render_main
+from bridge.web.snapshot import read_snapshot, thin
 from tests.support.bridge import (
     bridge_config,
     bridge_process,
@@ -164,7 +169,11 @@ async def test_health_is_200_while_listening_and_the_database_takes_packets(
 @pytest.mark.parametrize(
     ("storage", "reason"),
     [
-        ({"max_size_mb": 0.01}, r"the database is [\d.]+ MB, at its cap \(storage.max_size_mb\)"),
+        (
+            {"max_size_mb": 0.01},
+            r"the database is [\d.]+ MB, at its cap \(storage.max_size_mb\), and raw packets "
+            "and undelivered samples alone fill it",
+        ),
         ({"min_free_mb": 10**9}, r"only \d+ MB free on the disk of .* \(storage.min_free_mb\)"),
     ],
 )
@@ -570,3 +579,31 @@ def test_plots_take_means_over_the_time_the_station_was_heard() -> None:
     assert line[0] == (1_004_500, 4.5)  # the mean of samples 0..9 and of their times
     assert line[-1] == (1_094_500, 94.5)
     assert thin([], 0, 1000).lines == {}
+
+
+def test_the_page_shows_the_database_against_its_cap(tmp_path: Path) -> None:
+    """Test that the page's storage section says where the database stands
+    against its cap, warns at the cap, and lists per station what gave way."""
+    config = bridge_config(tmp_path)
+    start = 1_790_000_000.0
+    sim = SimStation(1, ReferenceParser(), start)
+    items = []
+    for _ in range(72):
+        wake = sim.wake()
+        sim.delivered()
+        items.append(Received(wake.packet, wake.arrival, "192.0.2.1:4000"))
+    now = items[-1].received_at
+    with Spool(config.storage.path) as spool:
+        spool.add_packets(items)
+        decode_offline(spool, config)
+        spool.max_size = 100_000  # far below: all but the last two days give way
+        assert spool.give_way([], now) is not None
+        snapshot = read_snapshot(spool, config, now)
+    main = render_main(snapshot, config, {}, None, 5001, now)
+    section = main[main.index("<h2>Storage</h2>") :]
+    assert "of its 0 MB cap" in section
+    assert "at its cap: delivered decoded history gives way" in section
+    assert '<p class="warning">the database is at its cap' in section
+    (removed,) = snapshot.removed
+    assert removed.packets > 0
+    assert f"<li>{removed}</li>" in section

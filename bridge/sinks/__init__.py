@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
 from bridge.availability import LastPacket
+from bridge.capacity import Projection
 from bridge.errors import WxStationError
 from bridge.samples import Batch
 
@@ -72,6 +73,10 @@ class Sink(ABC):
         Delivering the same batch twice must not create anything twice: samples
         keep their timestamps, so a repeated write lands on the same points.
         """
+
+    def report_capacity(self, projection: Projection) -> None:  # noqa: B027  (optional hook)
+        """Learn where the bridge's database stands against its cap; called
+        hourly, and whenever history gave way."""
 
     async def stop(self) -> None:  # noqa: B027  (optional hook)
         """Flush and disconnect; called once at shutdown."""

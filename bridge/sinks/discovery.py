@@ -100,6 +100,11 @@ class Topics:
         """Retained ``online``/``offline`` of the bridge itself (``offline`` is its will)."""
         return f"{self.base}/bridge/state"
 
+    @property
+    def capacity(self) -> str:
+        """Retained: the bridge's database against its cap (see ``capacity_payload``)."""
+        return f"{self.base}/bridge/storage"
+
     def state(self, device_id: int) -> str:
         """Retained: the station's newest sample and its health."""
         return f"{self.base}/{device_id}/state"

@@ -9,6 +9,7 @@ Topics (``<base>`` is ``mqtt.base_topic``, see docs/mqtt.md for the payloads):
   :mod:`bridge.availability`'s rule, from the bridge's database at every
   connection, with every packet, and from a timer the moment a station is gone;
 - ``<base>/<device id>/batch``: every sample of one packet, as it is delivered;
+- ``<base>/bridge/storage``, retained: the database against its cap, hourly;
 - Home Assistant device discovery per station (see :mod:`bridge.sinks.discovery`),
   announced again when Home Assistant says ``online`` on ``<prefix>/status``.
 
@@ -39,6 +40,7 @@ from typing import Any
 import aiomqtt
 
 from bridge.availability import LastPacket
+from bridge.capacity import Projection
 from bridge.config import Config, MqttConfig
 from bridge.samples import Batch, format_time, parse_time
 from bridge.sinks import Sink, SinkUnavailableError
@@ -51,7 +53,13 @@ from bridge.sinks.discovery import (
     device_config,
 )
 from bridge.sinks.mqtt_connection import ACK_TIMEOUT, Link, MqttConnection
-from bridge.sinks.payloads import Message, batch_payload, encode, state_payload
+from bridge.sinks.payloads import (
+    Message,
+    batch_payload,
+    capacity_payload,
+    encode,
+    state_payload,
+)
 
 __all__ = ["AVAILABILITY_RECHECK", "BIRTH_DELAY_MAX", "RETAINED_QOS", "SCAN_TIMEOUT", "MqttSink"]
 
@@ -155,6 +163,10 @@ class MqttSink(Sink):
         self._stop = asyncio.Event()
         self._watch: asyncio.Task[None] | None = None
         self._reannounce: asyncio.Task[None] | None = None
+        #: The database against its cap, as last published (or to publish).
+        self._capacity: Message | None = None
+        self._capacity_sent: bytes | None = None
+        self._publish_capacity: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -180,7 +192,11 @@ class MqttSink(Sink):
     async def stop(self) -> None:
         """Say ``offline`` (a clean disconnect sends no last will) and disconnect."""
         self._stop.set()
-        helpers = [task for task in (self._reannounce, self._watch) if task is not None]
+        helpers = [
+            task
+            for task in (self._reannounce, self._watch, self._publish_capacity)
+            if task is not None
+        ]
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
@@ -299,6 +315,9 @@ class MqttSink(Sink):
             )
             self._online.pop(device, None)
         messages.append(Message(self.topics.availability, AVAILABLE.encode(), retain=True))
+        if self._capacity is not None:
+            messages.append(self._capacity)
+            self._capacity_sent = self._capacity.payload
         for device, message in wanted.items():
             if announced.get(device) != message.payload:
                 messages.append(message)
@@ -403,6 +422,30 @@ class MqttSink(Sink):
                         log.warning("MQTT: could not publish availability: %s", err.reason)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self._next_check())
+
+    # --- the database against its cap --------------------------------------------
+
+    def report_capacity(self, projection: Projection) -> None:
+        """Publish where the database stands against its cap, retained, when it
+        changed; the next connection publishes it when there is none now."""
+        message = Message(self.topics.capacity, encode(capacity_payload(projection)), retain=True)
+        self._capacity = message
+        if message.payload == self._capacity_sent or self._stop.is_set():
+            return
+        if self._publish_capacity is None or self._publish_capacity.done():
+            self._publish_capacity = asyncio.create_task(self._send_capacity())
+
+    async def _send_capacity(self) -> None:
+        link = self.connection.link
+        message = self._capacity
+        if link is None or message is None:
+            return  # the next connection publishes it
+        try:
+            await self.connection.send(link, [message])
+        except SinkUnavailableError as err:
+            log.warning("MQTT: could not publish the database's room: %s", err.reason)
+            return
+        self._capacity_sent = message.payload
 
     # --- discovery -------------------------------------------------------------
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import orjson
 
+from bridge.capacity import Projection
 from bridge.samples import Batch, format_time, format_times
 
-__all__ = ["Message", "batch_payload", "encode", "state_payload"]
+__all__ = ["Message", "batch_payload", "capacity_payload", "encode", "state_payload"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,4 +80,24 @@ def batch_payload(batch: Batch) -> dict[str, Any]:
             {"time": text, **sample.values}
             for text, sample in zip(times, batch.samples, strict=True)
         ],
+    }
+
+
+def capacity_payload(projection: Projection) -> dict[str, Any]:
+    """The bridge's database against its cap: sizes in MB, the growth a day,
+    the days and the day until delivered history gives way (``null`` when the
+    database does not grow or the rate is not known yet), whether it already
+    does, the oldest decoded history kept, and the log's warning when within
+    30 days (else ``null``)."""
+    per_day = projection.per_day
+    oldest = projection.oldest_history_ms
+    return {
+        "used_mb": round(projection.used / 1e6, 1),
+        "cap_mb": round(projection.cap / 1e6, 1),
+        "growth_mb_per_day": None if per_day is None else round(per_day / 1e6, 2),
+        "days_left": None if projection.days_left is None else round(projection.days_left),
+        "reaches_cap": projection.reaches_cap,
+        "at_cap": projection.at_cap,
+        "oldest_history": None if oldest is None else format_time(oldest)[:10],
+        "warning": projection.warning(),
     }

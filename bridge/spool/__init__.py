@@ -18,6 +18,8 @@ One module per group of tables, each with the methods that read and write them;
   not a station's (:class:`NoisySource`); the first room given back.
 - ``export.py``: samples and raw packets read out, old samples pruned, and the
   decoded history's size (:class:`History`) and deletion by age.
+- ``giving_way.py``: ``size_readings`` and ``removed_history``; at the cap,
+  the delivered decoded history that gives way, and the growth projection.
 - ``base.py``: the connection, transactions, and SQLite's errors turned into
   :class:`~bridge.errors.DatabaseError`, which every public method raises.
 """

@@ -19,7 +19,7 @@ from bridge.samples import Sample
 from bridge.spool.base import BUSY_TIMEOUT_MS, database_error, transaction
 from bridge.spool.sample_store import Conflict, insert_reading, keep_conflict, same_values
 
-__all__ = ["NOISE_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "connect"]
+__all__ = ["HISTORY_SCHEMA", "NOISE_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "connect"]
 
 # Written into SCHEMA for a new database and by the upgrade from schema 1.
 _PACKETS_BY_ARRIVAL = "CREATE UNIQUE INDEX packets_by_arrival ON packets (received_at, peer, data)"
@@ -124,6 +124,25 @@ CREATE TABLE IF NOT EXISTS noise_kept (
     data BLOB NOT NULL
 );
 """
+# What gave way at the cap and the database's size over time (see
+# bridge.spool.giving_way), beside the numbered schema like the noise tables.
+HISTORY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS size_readings (
+    at REAL PRIMARY KEY,
+    used INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS removed_history (
+    device_id INTEGER PRIMARY KEY,
+    station TEXT NOT NULL,
+    packets INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    -- the oldest and newest removed sample (epoch ms)
+    first_ms INTEGER,
+    last_ms INTEGER,
+    -- when history of the station last gave way (unix seconds)
+    at REAL NOT NULL
+);
+"""
 #: Pages the write-ahead log may gather before it is copied into the database,
 #: as a share of the size cap (SQLite's default of 1,000 pages, 4 MB, is more
 #: than the whole of a small cap), and at least this many pages.
@@ -190,7 +209,7 @@ def _prepare(db: sqlite3.Connection, path: Path, max_size: int) -> None:
                 found=version,
                 supported=SCHEMA_VERSION,
             ) from err
-    db.executescript(f"BEGIN; {NOISE_SCHEMA} COMMIT;")
+    db.executescript(f"BEGIN; {NOISE_SCHEMA} {HISTORY_SCHEMA} COMMIT;")
     # A log that stays small beside the cap, and is cut back to that size
     # after each checkpoint instead of keeping the size of its longest run.
     page_size = int(db.execute("PRAGMA page_size").fetchone()[0])

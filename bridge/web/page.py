@@ -199,6 +199,25 @@ def _kept_section(snapshot: Snapshot) -> str:
     return "".join(parts)
 
 
+def _storage_section(snapshot: Snapshot) -> str:
+    """The database against its cap, the warning, and what gave way so far."""
+    projection = snapshot.storage
+    if projection is None:
+        return ""
+    parts = [f"<h2>Storage</h2><p>{_e(projection.summary())}</p>"]
+    warning = projection.warning()
+    if warning is not None:
+        parts.append(f'<p class="warning">{_e(warning)}</p>')
+    if snapshot.removed:
+        items = "".join(f"<li>{_e(entry)}</li>" for entry in snapshot.removed)
+        parts.append(
+            "<p>Removed at the cap: the decoded history that every sink had delivered "
+            "(the raw packets are kept; <code>wxstation-bridge reprocess --removed</code> "
+            f"decodes it again):</p><ul>{items}</ul>"
+        )
+    return "".join(parts)
+
+
 def render_main(
     snapshot: Snapshot,
     config: Config,
@@ -243,6 +262,7 @@ def render_main(
         f"<tbody>{stations}</tbody></table>"
         f"{_kept_section(snapshot)}"
         f"<h2>Sinks</h2>{sinks_html}"
+        f"{_storage_section(snapshot)}"
     )
 
 
@@ -254,7 +274,7 @@ th,td{padding:.45em .7em;border-bottom:1px solid #e3e6ea;text-align:left;vertica
 th{font-weight:600;background:#eef1f4}td.num{text-align:right;white-space:nowrap}
 small,.quiet{color:#66707c}.badge{display:inline-block;padding:0 .5em;border-radius:.7em;
 font-size:.85em;background:#ddd}.available{background:#cdeccd;color:#15521a}
-.unavailable{background:#f6d3d0;color:#7a1a12}
+.unavailable{background:#f6d3d0;color:#7a1a12}.warning{color:#7a1a12}
 .fields{display:flex;flex-wrap:wrap;gap:.3em 1.2em;min-width:780px}
 .field{display:grid;grid-template-columns:auto 1fr;width:240px;column-gap:.5em}
 .field .label{color:#66707c}.field .value{text-align:right;font-weight:600}

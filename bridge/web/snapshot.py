@@ -13,9 +13,11 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from bridge.capacity import Projection
 from bridge.config import Config
 from bridge.overview import SinkOverview, StationOverview, sink_overviews, station_overviews
 from bridge.spool import Spool, StoredPacket
+from bridge.spool.giving_way import RemovedHistory
 
 __all__ = ["KEPT_SHOWN", "PLOT_HOURS", "PLOT_POINTS", "Series", "Snapshot", "read_snapshot"]
 
@@ -54,6 +56,9 @@ class Snapshot:
     stations: list[StationOverview]
     sinks: list[SinkOverview]
     series: dict[int, Series]
+    #: The database against its cap, and what decoded history gave way at it.
+    storage: Projection | None = None
+    removed: list[RemovedHistory] = field(default_factory=list)
 
 
 def read_snapshot(spool: Spool, config: Config, now: float) -> Snapshot:
@@ -76,6 +81,8 @@ def read_snapshot(spool: Spool, config: Config, now: float) -> Snapshot:
             )
             for station in stations
         },
+        storage=spool.projection(now),
+        removed=spool.removed_history(),
     )
 
 

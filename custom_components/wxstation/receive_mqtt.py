@@ -5,6 +5,10 @@ The bridge decodes the packets and publishes every sample of each one on
 the same reports the direct mode makes. The bridge delivers at least once, so a batch may come
 twice: the hub and the statistics are keyed by sample time and take it once.
 
+The bridge's database against its cap (``<base>/bridge/storage``, retained)
+becomes a repair issue while the bridge says history gives way within 30 days
+(see :mod:`.repairs`).
+
 Availability is the bridge's: it owns the rule and publishes each station's
 verdict, retained, on ``<base>/<device id>/availability``. A station is
 available while that says ``online`` and the bridge's own
@@ -46,6 +50,7 @@ from .const import DOMAIN
 from .handover import bridge_device, mqtt_discovery_prefix
 from .hub import WxStationHub
 from .models import StationReport, resolve_parser
+from .repairs import async_delete_capacity_issue, async_update_capacity_issue
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -133,6 +138,8 @@ class MqttSource:
         #: What the bridge's discovery said of each station since the start:
         #: announced (True) or removed (False).
         self._announced: dict[int, bool] = {}
+        #: What the bridge last said of its database against its cap.
+        self.capacity: dict[str, Any] = {}
         #: The discovery topics read, or None where Home Assistant reads none.
         self._discovery_topic: str | None = None
 
@@ -150,6 +157,7 @@ class MqttSource:
             (self.batch_topic, self._message),
             (self.topics.availability, self._bridge_availability),
             (self.topics.station_availabilities, self._station_availability),
+            (self.topics.capacity, self._capacity),
         ]
         prefix = mqtt_discovery_prefix(self.hass)
         if prefix is not None:
@@ -170,6 +178,7 @@ class MqttSource:
     async def async_stop(self) -> None:
         while self._unsubscribe:
             self._unsubscribe.pop()()
+        async_delete_capacity_issue(self.hass, self.hub.entry_id)
 
     @callback
     def _message(self, message: mqtt.ReceiveMessage) -> None:
@@ -184,6 +193,20 @@ class MqttSource:
             _LOGGER.warning("ignoring the batch message on %s: %s", message.topic, err)
             return
         self.hub.handle_report(report)
+
+    @callback
+    def _capacity(self, message: mqtt.ReceiveMessage) -> None:
+        """The bridge's database against its cap: a repair issue while it warns."""
+        try:
+            report = json_loads(message.payload) if message.payload else {}
+        except ValueError as err:
+            _LOGGER.warning("ignoring the message on %s: %s", message.topic, err)
+            return
+        if not isinstance(report, dict):
+            _LOGGER.warning("ignoring the message on %s: not a JSON object", message.topic)
+            return
+        self.capacity = report
+        async_update_capacity_issue(self.hass, self.hub.entry_id, report)
 
     @callback
     def _discovery(self, message: mqtt.ReceiveMessage) -> None:
@@ -253,4 +276,5 @@ class MqttSource:
             "stations_online": {str(d): on for d, on in self._station_online.items()},
             "discovery": self._discovery_topic,
             "stations_announced": {str(d): on for d, on in self._announced.items()},
+            "bridge_storage": self.capacity,
         }

@@ -1,5 +1,6 @@
 """Repair issues: a station that keeps sending while it is not configured, a
-station shown twice, and two stations that send with one device id.
+station shown twice, two stations that send with one device id, and a
+followed bridge whose database nears its cap.
 
 With unknown stations kept aside, a new station's packets pile up unseen; after
 a few the user is asked to name it, which configures it and decodes its kept
@@ -8,11 +9,17 @@ packets.
 A station that this integration shows while a wxstation bridge's MQTT discovery
 shows it too is two devices for one station; where the integration cannot
 hand it over (see :mod:`.handover`), the issue says what to change.
+
+A bridge publishes where its database stands against its cap (retained, on
+``<base>/bridge/storage``); while it says that decoded history gives way
+within 30 days, or already does, the entry that follows it shows an issue with
+the projection and what gives way. Stations that send to Home Assistant
+directly have no such cap: their samples are in Home Assistant's own database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.repairs import RepairsFlow
@@ -130,12 +137,55 @@ def async_update_shared_id_issue(
     )
 
 
+def _capacity_issue(entry_id: str) -> str:
+    return f"bridge_storage_{entry_id}"
+
+
+@callback
+def async_update_capacity_issue(
+    hass: HomeAssistant, entry_id: str, report: Mapping[str, Any]
+) -> None:
+    """Show or clear the issue of the followed bridge's database against its cap,
+    by the bridge's report (``bridge.sinks.payloads.capacity_payload``)."""
+    if not report.get("warning"):
+        ir.async_delete_issue(hass, DOMAIN, _capacity_issue(entry_id))
+        return
+    placeholders = {
+        "used": str(report.get("used_mb")),
+        "cap": str(report.get("cap_mb")),
+        "oldest": str(report.get("oldest_history") or "-"),
+    }
+    if report.get("at_cap"):
+        key = "bridge_at_cap"
+    else:
+        key = "bridge_nears_cap"
+        placeholders |= {
+            "per_day": str(report.get("growth_mb_per_day")),
+            "days": str(report.get("days_left")),
+            "date": str(report.get("reaches_cap")),
+        }
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        _capacity_issue(entry_id),
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=key,
+        translation_placeholders=placeholders,
+    )
+
+
 @callback
 def async_delete_shared_id_issues(
     hass: HomeAssistant, entry_id: str, keep: Collection[int] = ()
 ) -> None:
     """Delete this entry's shared-id issues but those of ``keep``."""
     _delete_issues(hass, _shared_id_prefix(entry_id), keep)
+
+
+@callback
+def async_delete_capacity_issue(hass: HomeAssistant, entry_id: str) -> None:
+    ir.async_delete_issue(hass, DOMAIN, _capacity_issue(entry_id))
 
 
 def _delete_issues(hass: HomeAssistant, prefix: str, keep: Collection[int]) -> None:

@@ -11,12 +11,14 @@ import pytest
 from homeassistant.components.mqtt import config_flow as _mqtt_config_flow  # noqa: F401
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
+from bridge.capacity import Reading, project
 from bridge.samples import Batch, make_batch
 from bridge.sinks.discovery import Topics
-from bridge.sinks.payloads import batch_payload, encode
+from bridge.sinks.payloads import batch_payload, capacity_payload, encode
 from bridge.timing import StationClock
 from custom_components.wxstation.const import CONF_STATIONS, DOMAIN
 from custom_components.wxstation.diagnostics import async_get_config_entry_diagnostics
@@ -87,6 +89,7 @@ async def test_batch_message_creates_station(
         "stations_online": {"1": True},
         "discovery": "homeassistant/device/+/config",
         "stations_announced": {},
+        "bridge_storage": {},
     }
 
 
@@ -261,3 +264,53 @@ async def test_unload_unsubscribes(hass: HomeAssistant, mqtt_mock: MqttMockHACli
     _publish(hass, _batch())
     await hass.async_block_till_done()
     assert hass.states.get("sensor.garden_temperature") is None
+
+
+async def test_the_bridges_database_near_its_cap_is_a_repair_issue(
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
+) -> None:
+    """The bridge's report of its database against its cap shows as a repair issue
+    while it warns (nearing, then at the cap) and goes when it no longer does,
+    and when the entry is unloaded."""
+    entry = mqtt_entry()
+    await setup_entry(hass, entry)
+    topic = Topics().capacity
+    issue_id = f"bridge_storage_{entry.entry_id}"
+    now = T0
+    week_ago = Reading(now - 7 * 86400, 700_000_000)
+    registry = ir.async_get(hass)
+
+    def report(used: int, **options: bool) -> None:
+        projection = project(
+            [week_ago, Reading(now, used)], used=used, cap=1_000_000_000, now=now, **options
+        )
+        async_fire_mqtt_message(hass, topic, encode(capacity_payload(projection)))
+
+    report(770_000_000)
+    await hass.async_block_till_done()
+    issue = registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "bridge_nears_cap"
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["days"] == "18"
+    assert issue.translation_placeholders["per_day"] == "10.0"
+    assert issue.translation_placeholders["cap"] == "1000.0"
+
+    report(900_000_000, removing=True)
+    await hass.async_block_till_done()
+    issue = registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "bridge_at_cap"
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["source"]["bridge_storage"]["at_cap"] is True
+
+    report(500_000_000)  # retention set: the database shrank far below the cap
+    await hass.async_block_till_done()
+    assert registry.async_get_issue(DOMAIN, issue_id) is None
+
+    report(770_000_000)
+    async_fire_mqtt_message(hass, topic, b"not json")
+    await hass.async_block_till_done()
+    assert registry.async_get_issue(DOMAIN, issue_id) is not None
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert registry.async_get_issue(DOMAIN, issue_id) is None

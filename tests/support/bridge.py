@@ -9,7 +9,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -74,11 +75,12 @@ class RunningBridge:
 
 @contextlib.asynccontextmanager
 async def running_bridge(
-    config: Config, sinks: list[Sink] | None = None
+    config: Config, sinks: list[Sink] | None = None, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[RunningBridge]:
     """The whole service (``serve``) in this event loop, with ``sinks`` or, if
     None, those its config sets up. Stopped gracefully at the end of the block,
-    which then fails unless the bridge exits with 0."""
+    which then fails unless the bridge exits with 0. ``clock`` is its wall
+    clock (a test's simulated time)."""
     ready: asyncio.Future[tuple[Receiver, Pipeline]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     web: list[StatusServer] = []
@@ -89,6 +91,7 @@ async def running_bridge(
             stop=stop,
             on_ready=lambda r, p: ready.set_result((r, p)),
             on_web=web.append,
+            clock=clock,
         )
     )
     await asyncio.wait({task, ready}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)

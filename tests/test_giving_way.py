@@ -1,0 +1,165 @@
+"""At the database's cap, delivered decoded history gives way, and nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge import cli
+from bridge.capacity import GIVE_WAY_AT, GIVE_WAY_TO
+from bridge.config import parse_config
+from bridge.parsers import ReferenceParser
+from bridge.service import decode_offline
+from bridge.sim import SimStation
+from bridge.spool import Received, Spool
+from bridge.spool.giving_way import KEEP_RECENT, used_pages
+from tests.support.bridge import write_config
+
+#: 2026-06-01T00:00:00Z: the first sample; "now" is the last packet's arrival.
+START = 1780272000.0
+STATIONS = 3
+DAYS = 20
+
+
+def filled(path: Path, max_size_mb: float) -> tuple[Spool, float]:
+    """A spool with ``DAYS`` of hourly packets of ``STATIONS`` stations, decoded;
+    returns it with the newest arrival."""
+    spool = Spool(path, max_size_mb=max_size_mb).open()
+    sims = [SimStation(device, ReferenceParser(), START) for device in range(1, STATIONS + 1)]
+    items = []
+    for _ in range(DAYS * 24):
+        for sim in sims:
+            wake = sim.wake()
+            sim.delivered()
+            items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
+    spool.add_packets(items)
+    decode_offline(spool, parse_config({}))
+    return spool, max(item.received_at for item in items)
+
+
+def sample_count(spool: Spool) -> int:
+    return spool.history().samples
+
+
+def test_below_the_give_way_share_nothing_is_removed(tmp_path: Path) -> None:
+    """Test that a database below 95 % of its cap keeps all its history."""
+    spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
+    with spool:
+        assert spool.give_way([], now) is None
+        assert sample_count(spool) == STATIONS * DAYS * 24 * 30
+
+
+def test_delivered_history_gives_way_oldest_first(tmp_path: Path) -> None:
+    """Test that near the cap the oldest batches every sink delivered go, down
+    to 90 % of the cap, while raw packets, batches a sink has not delivered or
+    refused, conflicts' batches and the last two days stay, and that what was
+    removed is recorded per station."""
+    spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
+    with spool:
+        # A cap the database is just at the give-way share of, counting the
+        # write-ahead log as giving way does: at its limit and a transaction more.
+        log_allowance = 2 * int(spool.db.execute("PRAGMA journal_size_limit").fetchone()[0])
+        spool.max_size = int((used_pages(spool.db) + log_allowance) / GIVE_WAY_AT) - 4096
+        last = spool.last_seq()
+        spool.set_progress("influxdb", last - 200)
+        spool.set_progress("mqtt", last - 100)
+        spool.set_progress("gone", 0)  # a sink no longer configured holds nothing back
+        spool.reject("mqtt", [5], "refused", now)
+        packets_before = spool.counts()
+        samples_before = sample_count(spool)
+        newest_time = dict(spool.db.execute("SELECT seq, last_ms FROM readings"))
+
+        removal = spool.give_way(["influxdb", "mqtt"], now)
+
+        assert removal is not None
+        assert removal.after <= spool.max_size * GIVE_WAY_TO < removal.before
+        assert used_pages(spool.db) + log_allowance == removal.after
+        assert spool.counts() == packets_before  # every raw packet, still decoded
+        kept = {seq for (seq,) in spool.db.execute("SELECT seq FROM batches")}
+        assert 5 in kept
+        assert set(range(last - 200 + 1, last + 1)) <= kept  # not delivered by influxdb
+        removed = set(range(1, last + 1)) - kept
+        # Oldest first: every packet removed has older samples than every packet
+        # kept but 5.
+        assert max(newest_time[seq] for seq in removed) <= min(
+            newest_time[seq] for seq in kept - {5}
+        )
+        assert removal.packets == len(removed)
+        assert removal.samples == samples_before - sample_count(spool)
+        assert {r.device_id for r in removal.stations} == {1, 2, 3}
+        assert spool.removed_history() == list(removal.stations)
+        assert "that every sink had delivered" in str(removal)
+        assert "reprocess --removed" in str(removal)
+
+
+def test_history_that_is_not_delivered_never_gives_way(tmp_path: Path) -> None:
+    """Test that with a sink that delivered nothing, nothing is removed, and the
+    room check then says that raw packets and undelivered data fill the cap."""
+    spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
+    with spool:
+        spool.max_size = used_pages(spool.db)
+        assert spool.give_way(["influxdb"], now) is None
+        reason = spool.room()
+        assert reason is not None
+        assert "raw packets and undelivered samples alone fill it" in reason
+
+
+def test_the_last_days_keep_their_history(tmp_path: Path) -> None:
+    """Test that even with everything delivered and a cap far below the
+    database, the packets of the last two days keep their decoded history."""
+    spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
+    with spool:
+        spool.max_size = 100_000
+        removal = spool.give_way([], now)
+        assert removal is not None
+        oldest_kept = spool.db.execute(
+            "SELECT min(p.received_at) FROM batches b JOIN packets p ON p.id = b.packet_id"
+        ).fetchone()[0]
+        assert oldest_kept >= now - KEEP_RECENT
+        assert oldest_kept < now - KEEP_RECENT + 3600
+        assert spool.counts() == {"done": STATIONS * DAYS * 24}
+
+
+def test_reprocess_removed_brings_back_the_same_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test that ``reprocess --removed`` decodes the packets whose history gave
+    way again, with the times and values they had, stores nothing twice, and
+    that ``status`` no longer lists it afterwards."""
+    spool, now = filled(tmp_path / "wxstation.db", max_size_mb=100)
+    with spool:
+        before = sorted(spool.samples())
+        batches = spool.last_seq()
+        spool.max_size = int(used_pages(spool.db) / GIVE_WAY_AT)
+        removal = spool.give_way([], now)
+        assert removal is not None
+        assert len(list(spool.samples())) < len(before)
+    config = write_config(tmp_path / "config.yaml", {"storage": {"path": "wxstation.db"}})
+    assert cli.main(["status", "-c", str(config)]) == 0
+    assert f"the decoded history of {removal.packets} packets" in capsys.readouterr().out
+
+    assert cli.main(["reprocess", "--removed", "-c", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"decoded {removal.packets} packets again" in out
+    assert f"({removal.samples} samples)" in out
+    with Spool(tmp_path / "wxstation.db") as again:
+        assert sorted(again.samples()) == before
+        assert again.last_seq() == batches + removal.packets
+        assert again.removed_history() == []
+        assert again.counts() == {"done": STATIONS * DAYS * 24}
+    assert cli.main(["status", "-c", str(config)]) == 0
+    assert "removed at the cap" not in capsys.readouterr().out
+
+
+def test_a_cap_beyond_the_disk_is_said(tmp_path: Path) -> None:
+    """Test that a cap the disk cannot hold (history would not give way before
+    the disk is full) is said with the size that fits, and a cap that fits is
+    not."""
+    with Spool(tmp_path / "wx.db", max_size_mb=10) as spool:
+        assert spool.disk_short_of_cap() is None
+    with Spool(tmp_path / "wx.db", max_size_mb=1e12) as spool:
+        short = spool.disk_short_of_cap()
+        assert short is not None
+        assert short.startswith("storage.max_size_mb (1048576000000 MB) is more than the disk")
+        assert "Set storage.max_size_mb to" in short
