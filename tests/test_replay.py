@@ -29,13 +29,13 @@ from tests.support.bridge import (
     running_bridge,
     write_config,
 )
+from tests.support.capture import write_capture
 from tests.support.ledger import READINGS, readings_samples
 from tests.support.mqtt import batch_messages
 from tests.support.servers import InfluxDB1, Mosquitto
 from tests.support.waiting import eventually
 
 PARSER = ReferenceParser()
-PEER = "192.168.1.50:40000"
 #: Samples per packet of a station that delivered its previous one.
 PER_PACKET = 30
 
@@ -54,17 +54,6 @@ def station_wakes(count: int) -> list[Wake]:
 
 
 WAKES = station_wakes(4)
-
-
-def write_capture(path: Path, wakes: list[Wake]) -> Path:
-    """Capture lines, as ``export --raw`` writes and ``ingest`` reads them."""
-    path.write_text(
-        "".join(
-            json.dumps({"received_at": w.arrival, "peer": PEER, "data": w.packet.hex()}) + "\n"
-            for w in wakes
-        )
-    )
-    return path
 
 
 def ingest(capture: Path, config_file: Path) -> str:

@@ -14,12 +14,12 @@ from bridge.service import build_sinks
 from bridge.sim import SimStation, Wake
 from bridge.spool import Spool
 from tests.support.bridge import RunningBridge, bridge_config, cli, running_bridge, write_config
+from tests.support.capture import write_capture
 from tests.support.mqtt import batch_messages
 from tests.support.servers import InfluxDB1, Mosquitto
 from tests.support.waiting import eventually
 
 START = 1_790_000_000.0
-PEER = "192.168.1.50:40000"
 GARDEN_POINTS = """SELECT * FROM "weather" WHERE "device_id" = '1'"""
 
 
@@ -38,16 +38,6 @@ def garden_wakes() -> list[Wake]:
         wakes.append(shed.wake())
         shed.delivered()
     return sorted(wakes, key=lambda wake: wake.arrival)
-
-
-def write_capture(path: Path, wakes: list[Wake]) -> Path:
-    path.write_text(
-        "".join(
-            json.dumps({"received_at": w.arrival, "peer": PEER, "data": w.packet.hex()}) + "\n"
-            for w in wakes
-        )
-    )
-    return path
 
 
 def run(*args: str) -> str:

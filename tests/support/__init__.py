@@ -13,5 +13,6 @@ never from each other.
 - ``vectors``: the test vectors of tests/vectors and their parsers.
 - ``clock``: a clock the test moves by hand.
 - ``custom_parser``: a user's own station parser, named in configs by import path.
+- ``capture``: capture files, as ``export --raw`` writes and ``ingest`` reads them.
 - ``web``: stations that send to a running bridge, and reading its status page.
 """
