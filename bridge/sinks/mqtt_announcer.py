@@ -85,7 +85,7 @@ class Announcer:
 
     def retained(self, payloads: dict[int, bytes]) -> None:
         """Take ``payloads`` as everything the broker retains (read at a connection)."""
-        self._retained = payloads
+        self._retained = dict(payloads)
 
     def sent(self, payloads: dict[int, bytes]) -> None:
         """Note payloads the broker acknowledged."""
