@@ -11,7 +11,9 @@ behind it may move. It offers
   :class:`StoredPacket`, :class:`StationClock`), the config the listener
   decodes with (:class:`Config` and its parts), and the parsers' lookup;
 - the names the bridge publishes under over MQTT (:class:`Topics`, the
-  discovery node and components) and the defaults a station's firmware uses.
+  discovery node and components) and the defaults a station's firmware uses;
+- the rule of when a station counts as gone (:func:`is_available`), and the
+  :class:`AvailabilityTracker` that applies it to many stations over time.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from bridge.availability import is_available
+from bridge.availability import AvailabilityChange, AvailabilityTracker, LastPacket, is_available
 from bridge.config import (
     DEFAULT_PORT,
     Config,
@@ -52,10 +54,13 @@ __all__ = [
     "HEALTH_FIELDS",
     "MANUFACTURER",
     "NODE",
+    "AvailabilityChange",
+    "AvailabilityTracker",
     "Batch",
     "Config",
     "DecodeResult",
     "Field",
+    "LastPacket",
     "ListenConfig",
     "ParserLookupError",
     "Sample",

@@ -1,4 +1,5 @@
-"""The availability rule on its own: when a station that went quiet counts as gone."""
+"""The availability rule on its own: when a station that went quiet counts as gone, and
+the tracker that applies it to many stations over time."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 
 from bridge.availability import (
     MISSED_WAKE_UPS,
+    AvailabilityChange,
+    AvailabilityTracker,
     LastPacket,
     is_available,
     missed_wake_ups,
@@ -77,3 +80,111 @@ def test_missed_wake_ups_and_availability_agree_at_the_deadline(wake_every_s: in
     for now in (math.nextafter(deadline, 0), deadline, math.nextafter(deadline, math.inf)):
         missed = missed_wake_ups(ARRIVAL, wake_every_s, now)
         assert (missed >= MISSED_WAKE_UPS) == (not is_available(ARRIVAL, wake_every_s, now))
+
+
+# --- the tracker: the rule over many stations and over time ---------------------------
+
+
+def test_the_tracker_says_each_change_at_the_rules_moment() -> None:
+    """Test a station heard once: online at once, nothing until its deadline, offline at
+    the deadline to the second, then nothing more; the next check is that deadline."""
+    tracker = AvailabilityTracker()
+    tracker.hear(1, LastPacket(ARRIVAL, 600))
+    deadline = unavailable_at(ARRIVAL, 600)
+
+    assert tracker.changes([1], ARRIVAL) == [
+        AvailabilityChange(1, True, None, LastPacket(ARRIVAL, 600))
+    ]
+    assert tracker.said(1) is True
+    assert tracker.next_check(ARRIVAL) == deadline
+    assert tracker.changes([1], math.nextafter(deadline, 0)) == []
+    assert tracker.changes([1], deadline) == [
+        AvailabilityChange(1, False, True, LastPacket(ARRIVAL, 600))
+    ]
+    assert tracker.said(1) is False
+    assert tracker.next_check(deadline) is None
+    assert tracker.changes([1], deadline + 86400) == []
+
+
+def test_the_tracker_follows_the_newest_packet() -> None:
+    """Test that a newer packet brings a station back and moves its deadline, and an
+    older one (a packet decoded late) changes nothing."""
+    tracker = AvailabilityTracker()
+    tracker.hear(1, LastPacket(ARRIVAL, 600))
+    later = unavailable_at(ARRIVAL, 600) + 60
+    tracker.changes([1], ARRIVAL)
+    assert [c.available for c in tracker.changes([1], later)] == [False]
+
+    tracker.hear(1, LastPacket(later, 3600))
+    tracker.hear(1, LastPacket(ARRIVAL + 60, 600))
+    assert tracker.last_packet(1) == LastPacket(later, 3600)
+    assert tracker.changes([1], later) == [
+        AvailabilityChange(1, True, False, LastPacket(later, 3600))
+    ]
+    assert tracker.next_check(later) == unavailable_at(later, 3600)
+
+
+def test_a_station_never_heard_from_is_unavailable() -> None:
+    """Test that a station with no packet is said unavailable once, is not live, and
+    has no deadline."""
+    tracker = AvailabilityTracker()
+    assert tracker.said(7) is None
+    assert tracker.changes([7], ARRIVAL) == [AvailabilityChange(7, False, None, None)]
+    assert tracker.changes([7], ARRIVAL + 10**6) == []
+    assert tracker.live(ARRIVAL) == set()
+    assert tracker.next_check(ARRIVAL) is None
+
+
+def test_the_tracker_after_a_restart() -> None:
+    """Test a tracker built again from the newest packets and what the audience holds
+    (a broker's retained availability): a station that went while nothing ran is said
+    offline, one still in time is not said again, one the audience lacks gets its
+    first word."""
+    tracker = AvailabilityTracker()
+    went = LastPacket(ARRIVAL - 3 * 3600, 3600)
+    stays = LastPacket(ARRIVAL - 600, 3600)
+    new = LastPacket(ARRIVAL - 60, 600)
+    for device, packet in ((1, went), (2, stays), (3, new)):
+        tracker.hear(device, packet)
+    tracker.assume({1: True, 2: True, 9: False})
+
+    assert tracker.live(ARRIVAL) == {2, 3}
+    assert tracker.changes([1, 2, 3], ARRIVAL) == [
+        AvailabilityChange(1, False, True, went),
+        AvailabilityChange(3, True, None, new),
+    ]
+    assert tracker.said(9) is False
+    assert tracker.next_check(ARRIVAL) == min(stays.unavailable_at, new.unavailable_at)
+
+
+def test_a_word_taken_back_is_said_again() -> None:
+    """Test that a change the audience may not have received is a change at the next
+    look, and that a deadline already past is not a next check (it waits for that look)."""
+    tracker = AvailabilityTracker()
+    tracker.hear(1, LastPacket(ARRIVAL, 600))
+    tracker.changes([1], ARRIVAL)
+    tracker.unsay([1])
+    assert tracker.said(1) is None
+    assert tracker.changes([1], ARRIVAL + 1) == [
+        AvailabilityChange(1, True, None, LastPacket(ARRIVAL, 600))
+    ]
+    deadline = unavailable_at(ARRIVAL, 600)
+    assert tracker.next_check(deadline + 1) is None
+
+
+def test_another_judges_word_and_forgetting() -> None:
+    """Test that a word taken from elsewhere (a bridge followed) is recorded once, and that
+    a station forgotten is new again."""
+    tracker = AvailabilityTracker()
+    tracker.hear(1, LastPacket(ARRIVAL, 600))
+    assert tracker.take_word(1, False) == AvailabilityChange(
+        1, False, None, LastPacket(ARRIVAL, 600)
+    )
+    assert tracker.take_word(1, False) is None
+    assert tracker.take_word(1, True) == AvailabilityChange(
+        1, True, False, LastPacket(ARRIVAL, 600)
+    )
+    tracker.forget(1)
+    assert tracker.said(1) is None
+    assert tracker.last_packet(1) is None
+    assert tracker.changes([1], ARRIVAL) == [AvailabilityChange(1, False, None, None)]

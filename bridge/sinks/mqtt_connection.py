@@ -6,6 +6,9 @@ lost or closed. The sink says what to do with a fresh link before it serves
 deliveries (``prepare``) and what to do with each message the broker sends
 (``on_message``); :meth:`MqttConnection.ready_link` fails at once while there
 is no connection, so the pipeline keeps the batches in the spool and retries.
+
+Outside deliveries, the sink's parts publish through
+:meth:`MqttConnection.publish_now`, each from a :class:`Background` task of its own.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import contextlib
 import logging
 import math
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import aiomqtt
 
@@ -31,6 +34,7 @@ __all__ = [
     "RECONNECT_MAX",
     "RECONNECT_MIN",
     "STOP_TIMEOUT",
+    "Background",
     "Link",
     "MqttConnection",
 ]
@@ -94,6 +98,28 @@ class Link:
                 for m in messages
             )
         )
+
+
+class Background:
+    """At most one task at a time of one kind of work, cancelled for good at :meth:`stop`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    def run(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Start ``work`` unless it is running already or the work has stopped."""
+        if self._stopped or (self._task is not None and not self._task.done()):
+            return
+        self._task = asyncio.create_task(work(), name=self.name)
+
+    async def stop(self) -> None:
+        """Cancel the running task and start no other."""
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
 
 class MqttConnection:
@@ -310,6 +336,20 @@ class MqttConnection:
             return None
         remaining = self._next_attempt - asyncio.get_running_loop().time()
         return max(remaining, 0.0) + RECONNECT_MIN
+
+    async def publish_now(self, messages: Sequence[Message], what: str) -> bool:
+        """Publish ``messages`` (``what`` names them in a warning) if connected;
+        True once the broker has them. Without a connection, False at once: the
+        next connection's ``prepare`` publishes what the broker lacks."""
+        link = self._link
+        if link is None:
+            return False
+        try:
+            await self.send(link, messages)
+        except SinkUnavailableError as err:
+            log.warning("MQTT: could not publish %s: %s", what, err.reason)
+            return False
+        return True
 
     async def send(self, link: Link, messages: Sequence[Message]) -> None:
         """Publish ``messages`` on ``link`` and wait for the broker's acknowledgements;

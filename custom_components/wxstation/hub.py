@@ -2,9 +2,10 @@
 
 Both sources, the TCP receiver and a bridge followed over MQTT, hand the hub a
 :class:`StationReport` per packet; from there on the two modes are the same but
-for availability. In direct mode the hub applies the bridge's rule
-(:mod:`bridge.availability`) itself; following a bridge, it takes the bridge's
-word, which the source hands over (:meth:`WxStationHub.set_available`).
+for availability. In direct mode the hub applies the bridge's rule through the
+bridge's own :class:`~bridge.api.AvailabilityTracker`, once a minute; following a
+bridge, it takes the bridge's word, which the source hands over
+(:meth:`WxStationHub.set_available`).
 
 Following a bridge, a station whose device the bridge's MQTT discovery already
 makes gets no entities from the hub, only statistics (see :mod:`.handover`).
@@ -24,7 +25,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from bridge.api import default_station_name, shares_id
+from bridge.api import AvailabilityChange, AvailabilityTracker, default_station_name, shares_id
 
 from .const import (
     AVAILABILITY_CHECK_INTERVAL,
@@ -86,17 +87,19 @@ class WxStationHub:
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, storage_key(entry_id, "stations")
         )
-        self._available: dict[int, bool] = {}
+        #: The stations' newest packets and the availability shown of each.
+        self._availability = AvailabilityTracker()
 
     async def async_start(self) -> None:
         data = await self._store.async_load() or {}
         for raw in data.get("stations", []):
             state = StationState.from_dict(raw)
             self.stations[state.device_id] = state
+            self._availability.hear(state.device_id, state.last_packet)
         await self.statistics.async_load()
         if self.applies_rule:
-            now = self.clock()
-            self._available = {d: s.available(now) for d, s in self.stations.items()}
+            # The first word on each station: its entities start with it.
+            self._availability.changes(self.stations, self.clock())
 
     @callback
     def track_availability(self) -> Callable[[], None]:
@@ -141,7 +144,7 @@ class WxStationHub:
         return state.reported_name if state else default_station_name(device_id)
 
     def available(self, device_id: int) -> bool:
-        return self._available.get(device_id, False)
+        return self._availability.said(device_id) is True
 
     def last_seen(self, device_id: int) -> datetime | None:
         state = self.stations.get(device_id)
@@ -188,8 +191,10 @@ class WxStationHub:
             async_dispatcher_send(
                 self.hass, signal_new_entities(self.entry_id), device_id, new_keys, is_new
             )
+        self._availability.hear(device_id, state.last_packet)
         if self.applies_rule:
-            self._note_available(device_id, state.available(self.clock()))
+            for change in self._availability.changes([device_id], self.clock()):
+                self._log_change(change)
         async_dispatcher_send(self.hass, signal_station_updated(self.entry_id, device_id))
         if is_new:
             self.update_duplicate_issues()
@@ -243,26 +248,26 @@ class WxStationHub:
     @callback
     def set_available(self, device_id: int, available: bool) -> None:
         """Take the source's word for a station's availability (following a bridge)."""
-        if self._note_available(device_id, available):
+        change = self._availability.take_word(device_id, available)
+        if change is not None:
+            self._log_change(change)
             async_dispatcher_send(self.hass, signal_station_updated(self.entry_id, device_id))
 
     @callback
     def _check_availability(self, _now: datetime | None = None) -> None:
-        now = self.clock()
-        for device_id, state in self.stations.items():
-            if self._note_available(device_id, state.available(now)):
-                async_dispatcher_send(self.hass, signal_station_updated(self.entry_id, device_id))
+        for change in self._availability.changes(self.stations, self.clock()):
+            self._log_change(change)
+            async_dispatcher_send(
+                self.hass, signal_station_updated(self.entry_id, change.device_id)
+            )
 
-    def _note_available(self, device_id: int, available: bool) -> bool:
-        """Record a station's availability; True if it changed."""
-        before = self._available.get(device_id)
-        if before == available:
-            return False
-        self._available[device_id] = available
-        if before is None or device_id not in self.stations:
-            return True
+    def _log_change(self, change: AvailabilityChange) -> None:
+        """Say in the log that a station shown before changed its availability."""
+        device_id = change.device_id
+        if change.before is None or device_id not in self.stations:
+            return
         name = self.name(device_id)
-        if available:
+        if change.available:
             _LOGGER.info("%s (%d) is reporting again", name, device_id)
         elif self.applies_rule:
             _LOGGER.info(
@@ -279,14 +284,13 @@ class WxStationHub:
                 device_id,
                 self.last_seen(device_id),
             )
-        return True
 
     @callback
     def forget(self, device_id: int) -> None:
         """Drop a station the user removed; it comes back when it reports again."""
         async_update_shared_id_issue(self.hass, self.entry_id, device_id, "", None)
         self.stations.pop(device_id, None)
-        self._available.pop(device_id, None)
+        self._availability.forget(device_id)
         self.statistics.forget(device_id)
         self._store.async_delay_save(self._data, SAVE_DELAY)
         self.update_duplicate_issues()

@@ -10,10 +10,10 @@ from bridge.api import (
     DEFAULT_WAKE_EVERY_S,
     Batch,
     Field,
+    LastPacket,
     Sample,
     StationParser,
     find_parser_class,
-    is_available,
 )
 
 
@@ -80,9 +80,10 @@ class StationState:
     wake_every_s: int = DEFAULT_WAKE_EVERY_S
     parser: str | None = None
 
-    def available(self, now: float) -> bool:
-        """The bridge's rule: False once the station missed two wake-ups."""
-        return is_available(self.arrival, self.wake_every_s, now)
+    @property
+    def last_packet(self) -> LastPacket:
+        """What the bridge's availability rule needs of the newest packet."""
+        return LastPacket(self.arrival, self.wake_every_s)
 
     def as_dict(self) -> dict[str, Any]:
         return {
