@@ -9,9 +9,10 @@ sink sleeps on it, so no assertion depends on how fast the machine is.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 import aprslib
 import pytest
 
+from bridge import cli
 from bridge.config import UploadConfig, parse_config
 from bridge.errors import ConfigError
 from bridge.parsers import make_parser
@@ -38,7 +40,7 @@ from bridge.sinks.uploads.wunderground import WundergroundSink
 from tests.support.bridge import bridge_config, running_bridge
 from tests.support.clock import Clock
 from tests.support.servers import http_request
-from tests.support.uploads import Recorded, aprs_is, taken, upload_server
+from tests.support.uploads import aprs_is, taken, upload_server
 from tests.support.waiting import eventually
 
 #: The samples' time: 2026-12-07 15:30:00 UTC.
@@ -99,16 +101,6 @@ def sink_for(service: str, fake: FakeTime, **options: Any) -> UploadSink:
     sink._clock = sink._wall = fake.clock
     sink._sleep = fake.sleep
     return sink
-
-
-def at(fake: FakeTime) -> Callable[[Recorded], tuple[int, str, dict[str, str]]]:
-    """An answer that notes the fake time of each request in its ``X-At`` header."""
-
-    def answer(request: Recorded) -> tuple[int, str, dict[str, str]]:
-        request.headers["X-At"] = str(fake.now)
-        return 200, "success\n", {}
-
-    return answer
 
 
 # --- values and times, network by network -----------------------------------------
@@ -225,7 +217,7 @@ async def test_backfill_sends_every_sample_in_order_at_the_documented_rate() -> 
     fake = FakeTime(now=float(T0 + 3600))
     samples = [(T0_MS + i * 120_000, {**COLD, "temperature": -20.0 + i}) for i in range(30)]
     async with upload_server() as server:
-        server.answer = at(fake)
+        server.clock = fake.clock
         sink = sink_for("wunderground", fake, id="KX", key=KEY, url=server.url)
         batch = make_batch(samples)
         await sink.deliver([batch])
@@ -235,8 +227,7 @@ async def test_backfill_sends_every_sample_in_order_at_the_documented_rate() -> 
     assert [r.query["dateutc"] for r in sent] == [
         time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t // 1000)) for t, _ in samples
     ]
-    moments = [float(r.headers["X-At"]) for r in sent]
-    gaps = [b - a for a, b in zip(moments, moments[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(sent)]
     assert min(gaps) >= WundergroundSink.pace.interval
     # Nothing slept longer than the interval: the sink waits no more than it must.
     assert max(fake.slept) <= WundergroundSink.pace.interval
@@ -444,8 +435,10 @@ async def test_a_network_down_for_a_while_is_caught_up_in_order_without_doubling
             await eventually(lambda: len(taken(server)) >= 8, within=30, what="catching up")
             stored = bridge.query("SELECT time_ms FROM sample_times ORDER BY time_ms")
             await eventually(
-                lambda: bridge.count("SELECT count(*) FROM rejected") == 0
-                and not bridge.pipeline.sink_states[sink.name].down_since,
+                lambda: (
+                    bridge.count("SELECT count(*) FROM rejected") == 0
+                    and not bridge.pipeline.sink_states[sink.name].down_since
+                ),
                 what="delivery settled",
             )
     times = [time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t // 1000)) for (t,) in stored]
@@ -553,3 +546,28 @@ def test_upload_keys_are_secrets_and_check_config_explains_each_upload() -> None
     assert "no dew point" in cwop
     assert "at most every 5 min" in cwop
     assert KEY not in wu
+
+
+def test_the_example_uploads_pass_check_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """config.example.yaml's uploads, once uncommented as it says, are a valid
+    config, and check-config explains every one of them."""
+    example = (Path(__file__).parent.parent / "config.example.yaml").read_text(encoding="utf-8")
+    lines = example.splitlines()
+    start = lines.index("# uploads:")
+    end = lines.index("", start)
+    uncommented = [line.removeprefix("# ") for line in lines[start:end]]
+    (tmp_path / "config.yaml").write_text(
+        "\n".join([*lines[:start], *uncommented, *lines[end:]]), encoding="utf-8"
+    )
+    names = re.findall(r"!secret (\w+)", "\n".join(uncommented))
+    (tmp_path / "secrets.yaml").write_text(
+        "".join(f"{name}: not-a-real-key-{name}\n" for name in names), encoding="utf-8"
+    )
+    assert cli.main(["check-config", "-c", str(tmp_path / "config.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "uploads: 5" in out
+    for label in ("Weather Underground KXXYYY12", "PWSweather", "Met Office WOW", "Windy", "CWOP"):
+        assert label in out
+    assert "not-a-real-key" not in out

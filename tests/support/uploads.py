@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -40,8 +41,9 @@ class Recorded:
     headers: dict[str, str]
     #: The query as it came on the wire, percent-encoding and all.
     raw_query: str
-    #: The status the server answered.
+    #: The status the server answered, and when (by the server's ``clock``).
     status: int = 0
+    at: float = 0.0
 
 
 def _success(request: Recorded) -> Answer:
@@ -55,6 +57,8 @@ class UploadServer:
 
     port: int = field(default_factory=free_port)
     answer: Callable[[Recorded], Answer] = _success
+    #: What the requests' ``at`` is read from: a test's own clock, if it has one.
+    clock: Callable[[], float] = time.monotonic
     requests: list[Recorded] = field(default_factory=list)
     _runner: web.AppRunner | None = None
 
@@ -70,7 +74,7 @@ class UploadServer:
             request.raw_path.partition("?")[2],
         )
         status, text, headers = self.answer(recorded)
-        self.requests.append(replace(recorded, status=status))
+        self.requests.append(replace(recorded, status=status, at=self.clock()))
         return web.Response(status=status, text=text, headers=headers)
 
     async def start(self) -> None:

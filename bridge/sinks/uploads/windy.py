@@ -2,7 +2,8 @@
 
 One GET per observation with ``id`` (the station id Windy shows), ``time``
 (the sample's own time, ISO 8601 in UTC), ``softwaretype`` and the values in
-SI units (``temp`` and ``dewpoint`` in degC, ``humidity`` in %). The station
+SI units (``temp`` and ``dewpoint`` in degC, ``humidity`` in %; no solar
+radiation, which the API does not name). The station
 password goes in an ``Authorization: Bearer`` header, never in the URL. Windy
 answers with HTTP statuses: 2xx takes it, 401 and 403 refuse the password, 429
 says it came sooner than five minutes after the last one. Windy takes one
@@ -30,6 +31,8 @@ class WindySink(HttpUploadSink):
     label = "Windy"
     pace = Pace(interval=INTERVAL, backfill=False, max_age=CURRENT_MAX_AGE)
     default_url = DEFAULT_URL
+    #: The API reference names no solar radiation parameter.
+    takes_solar = False
 
     def query(self, observation: Observation) -> dict[str, str]:
         query = {
@@ -42,8 +45,6 @@ class WindySink(HttpUploadSink):
             query["humidity"] = f"{observation.humidity:.0f}"
         if observation.dew_point is not None:
             query["dewpoint"] = f"{observation.dew_point:.1f}"
-        if observation.solar is not None:
-            query["solarradiation"] = f"{observation.solar:.1f}"
         query["softwaretype"] = software()
         return query
 
