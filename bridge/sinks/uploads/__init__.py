@@ -59,7 +59,7 @@ def explain(upload: UploadConfig, config: Config) -> str:
         sends.append(f"solar radiation as {upload.lux_to_wm2:g} W/m² per lux")
     pace = sink.pace
     how = (
-        f"every sample with its own time, one upload per {pace.interval:g} s"
+        f"every sample (at most one a minute) with its own time, one upload per {pace.interval:g} s"
         if pace.backfill
         else f"the newest sample with its own time, at most every {pace.interval / 60:g} min"
     )

@@ -3,11 +3,14 @@
 An upload is a sink (:class:`bridge.sinks.Sink`) of one station to one network.
 The runtime hands it every batch in order and saves its progress when
 :meth:`UploadSink.deliver` returns; the sink sends what the network takes of
-those batches, at the rate the network allows, and returns:
+those batches, at the rate the network allows, and returns (a network that
+takes past observations is handed one batch at a time, so a delivery lasts
+one packet's uploads):
 
 - a network that takes past observations (:attr:`Pace.backfill`) gets every
-  sample newer than the last one it got, oldest first, each with its own time,
-  one request at least :attr:`Pace.interval` seconds after the one before. An
+  sample newer than the last one it got (at most one per :data:`SAMPLE_SPACING`
+  seconds of the samples' time), oldest first, each with its own time, one
+  request at least :attr:`Pace.interval` seconds after the one before. An
   hour's packet, or a backlog after an outage, goes up in order at that rate;
 - a network that takes only the present gets the newest sample of the batches,
   with its own time, when :attr:`Pace.interval` has passed since its last upload
@@ -15,9 +18,9 @@ those batches, at the rate the network allows, and returns:
   are passed over: the samples stay in the bridge's database, and the next
   packet brings newer ones. A value taken earlier is never sent as "now".
 
-The sink remembers the times of the last :data:`SENT_MEMORY` samples the
-network took, so a batch delivered again after a failure (the runtime retries
-the whole delivery) never sends a sample twice. When the network
+The sink remembers the time of the newest sample the network took and sends
+only newer ones, so a batch delivered again after a failure (the runtime
+retries the whole delivery) never sends a sample twice. When the network
 refuses the id or key, the upload raises :class:`~bridge.sinks.SinkRejectedError`
 with the network's answer (the runtime keeps the batch aside and shows the
 reason), logs it once, and refuses the batches that follow without asking the
@@ -40,10 +43,11 @@ from bridge.sinks import Sink, SinkRejectedError
 from bridge.sinks.uploads.units import Observation, observations
 
 __all__ = [
-    "BATCH_LIMIT",
+    "BACKFILL_BATCH_LIMIT",
     "CURRENT_MAX_AGE",
+    "PRESENT_BATCH_LIMIT",
     "REFUSAL_RECHECK",
-    "SENT_MEMORY",
+    "SAMPLE_SPACING",
     "Pace",
     "UploadRefusedError",
     "UploadSink",
@@ -51,13 +55,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Batches handed to one delivery: an hour's packet of a reference station is 30
-#: samples, so a network taking one request every few seconds gets through a
-#: delivery in minutes, and progress is saved that often during a backlog.
-BATCH_LIMIT = 10
-#: Sample times remembered as sent: more than one delivery's batches hold (a
-#: retried delivery is what could send a sample twice), a few kB of memory.
-SENT_MEMORY = 2000
+#: Batches handed to one delivery of a network that takes past observations:
+#: one, as a packet's samples go up one request each (an hour's packet of a
+#: reference station is 30 requests, a minute or two), so progress is saved
+#: after every packet and a restart sends at most one packet's samples again.
+BACKFILL_BATCH_LIMIT = 1
+#: ... and of a present-only network, which sends at most one sample per
+#: delivery: a backlog is passed over in few, quick deliveries.
+PRESENT_BATCH_LIMIT = 200
+#: Least seconds between the times of two samples sent to a network that takes
+#: past observations: the networks show a station at minute resolution at best
+#: (the reference station samples every two minutes), and at a request every
+#: few seconds the uploads then run ten times faster than any station's data,
+#: so a network's rate never leaves its upload behind a fast-sampling station.
+#: A little under a minute: a station measuring every minute whose watchdog
+#: runs a few percent fast still has every sample sent.
+SAMPLE_SPACING = 55.0
 #: Seconds between asking a network that refused the id or key again: a key
 #: fixed on the network's site is used within this time, and a wrong one costs
 #: the network a handful of requests an hour.
@@ -99,7 +112,6 @@ class UploadSink(Sink):
     pace: ClassVar[Pace]
     #: The network takes solar radiation (where the upload gives a lux factor).
     takes_solar: ClassVar[bool] = True
-    batch_limit = BATCH_LIMIT
 
     def __init__(
         self,
@@ -111,12 +123,12 @@ class UploadSink(Sink):
     ) -> None:
         self.upload = upload
         self.name = upload.name
+        self.batch_limit = BACKFILL_BATCH_LIMIT if self.pace.backfill else PRESENT_BATCH_LIMIT
         self._clock = clock
         self._wall = wall
         self._sleep = sleep
-        #: The times of the samples the network took lately, the newest of
-        #: them, and when (``clock``) the last upload went.
-        self._sent: dict[int, None] = {}
+        #: The newest sample the network took, and when (``clock``) the last
+        #: upload went.
         self._newest_ms = 0
         self._sent_at: float | None = None
         #: The network's refusal of the id or key, and when it came.
@@ -153,16 +165,13 @@ class UploadSink(Sink):
             self._problem = self._refusal = None
 
     def _remember(self, time_ms: int) -> None:
-        self._sent[time_ms] = None
-        if len(self._sent) > SENT_MEMORY:
-            del self._sent[next(iter(self._sent))]
         self._newest_ms = max(self._newest_ms, time_ms)
         self._sent_at = self._clock()
 
     def _due(self, found: list[Observation]) -> list[Observation]:
         """What of these observations goes up now, by :attr:`pace`."""
         if self.pace.backfill:
-            return [one for one in found if one.time_ms not in self._sent]
+            return self._spaced(found)
         if not found or found[-1].time_ms <= self._newest_ms:
             return []
         newest = found[-1]
@@ -179,6 +188,18 @@ class UploadSink(Sink):
             )
             return []
         return [newest]
+
+    def _spaced(self, found: list[Observation]) -> list[Observation]:
+        """The observations newer than the network's newest, at least
+        :data:`SAMPLE_SPACING` apart, oldest first."""
+        spacing_ms = round(SAMPLE_SPACING * 1000)
+        chosen = []
+        after = self._newest_ms
+        for one in found:
+            if one.time_ms > after and (after == 0 or one.time_ms >= after + spacing_ms):
+                chosen.append(one)
+                after = one.time_ms
+        return chosen
 
     async def _wait_turn(self) -> None:
         """Wait until the network's interval has passed since the last upload."""
