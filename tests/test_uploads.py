@@ -23,12 +23,13 @@ import pytest
 from bridge import cli
 from bridge.config import UploadConfig, parse_config
 from bridge.errors import ConfigError
+from bridge.overview import sink_overviews
 from bridge.parsers import make_parser
 from bridge.protocol import Header
 from bridge.samples import Batch, Sample, parse_time
 from bridge.sim import SimStation, send_packet_async
 from bridge.sinks import SinkRejectedError, SinkUnavailableError
-from bridge.sinks.uploads import explain, upload_sink
+from bridge.sinks.uploads import SINKS, explain, upload_sinks
 from bridge.sinks.uploads.base import (
     CURRENT_MAX_AGE,
     REFUSAL_RECHECK,
@@ -96,11 +97,9 @@ def make_batch(samples: list[tuple[int, dict[str, float]]], device_id: int = 1) 
 
 
 def sink_for(service: str, fake: FakeTime, **options: Any) -> UploadSink:
+    """The sink of one upload of station 1, on the fake clock."""
     upload = UploadConfig(service=service, station=1, **options)
-    sink = upload_sink(upload)
-    sink._clock = sink._wall = fake.clock
-    sink._sleep = fake.sleep
-    return sink
+    return SINKS[service](upload, clock=fake.clock, wall=fake.clock, sleep=fake.sleep)
 
 
 # --- values and times, network by network -----------------------------------------
@@ -559,6 +558,10 @@ def test_upload_keys_are_secrets_and_check_config_explains_each_upload() -> None
         }
     )
     assert KEY in config.secrets()
+    assert [sink.name for sink in upload_sinks(config)] == ["wunderground:KX", "cwop:CW0002"]
+    # status and the page list each upload from the start, before it delivered.
+    names = [sink.name for sink in sink_overviews(config, 0, {}, [])]
+    assert names == ["cwop:CW0002", "wunderground:KX"]
     wu, cwop = (explain(upload, config) for upload in config.uploads)
     assert "Weather Underground KX: Garden (1): temperature, humidity, dew point" in wu
     assert "solar radiation" in wu

@@ -176,7 +176,11 @@ class UploadSink(Sink):
             return []
         newest = found[-1]
         if self._sent_at is not None and self._clock() - self._sent_at < self.pace.interval:
-            log.debug("%s: passed over %s, sooner than its interval", self.describe(), newest)
+            log.debug(
+                "%s: passed over the sample of %s, sooner than its interval",
+                self.describe(),
+                format_time(newest.time_ms),
+            )
             return []
         age = self._wall() - newest.time_ms / 1000
         if self.pace.max_age is not None and age > self.pace.max_age:
