@@ -465,9 +465,12 @@ async def test_a_network_down_for_a_while_is_caught_up_in_order_without_doubling
     assert all(min(abs(t - s) for s in sent) < 60_000 for t in stored)
 
 
-async def test_a_wrong_key_is_kept_aside_and_shown_without_the_key(tmp_path: Path) -> None:
+async def test_a_wrong_key_is_kept_aside_and_shown_without_the_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A key WOW refuses (HTTP 403) keeps the station's batches aside with WOW's
-    answer; status, the page and /metrics show the refusal and never the key."""
+    answer; the log, the page and /metrics show the refusal and never the key."""
+    caplog.set_level(logging.DEBUG)
     async with upload_server() as server:
         server.answer = lambda request: (403, "Forbidden: bad site authentication key", {})
         config = station_config(
@@ -500,6 +503,10 @@ async def test_a_wrong_key_is_kept_aside_and_shown_without_the_key(tmp_path: Pat
             assert b"bad site authentication key" in page
     assert len(server.requests) == 1  # asked once, not for every batch
     assert KEY not in reason
+    assert caplog.records
+    assert all(KEY not in record.getMessage() for record in caplog.records)
+    said = [r for r in caplog.records if r.name.startswith("bridge.sinks.uploads")]
+    assert [r.levelname for r in said] == ["ERROR"]  # the upload says it once
 
 
 # --- config ----------------------------------------------------------------------------
