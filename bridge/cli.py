@@ -77,6 +77,11 @@ def _summary(config: Config) -> str:
     )
     lines.append(f"influxdb: {config.influxdb.url if config.influxdb else 'off'}")
     lines.append(f"mqtt: {f'{config.mqtt.host}:{config.mqtt.port}' if config.mqtt else 'off'}")
+    lines.append(f"uploads: {len(config.uploads) or 'off'}")
+    if config.uploads:
+        from bridge.sinks.uploads import explain
+
+        lines.extend(f"  {explain(upload, config)}" for upload in config.uploads)
     http = config.http
     lines.append(
         f"http: {http.host}:{http.port}, actions "

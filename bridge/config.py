@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = [
     "StationConfig",
     "StorageConfig",
     "UnknownStations",
+    "UploadConfig",
     "config_default",
     "default_database_path",
     "default_station_name",
@@ -213,6 +215,39 @@ class MqttConfig:
     tls_insecure: bool = False
 
 
+#: The weather networks a station's values can be uploaded to (see docs/uploads.md).
+UPLOAD_SERVICES = ("wunderground", "pwsweather", "wow", "windy", "cwop")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadConfig:
+    """One station's upload to one weather network (``uploads:``)."""
+
+    service: str
+    #: The wxstation device id whose values go up.
+    station: int
+    #: The network's station id (CWOP: the CW number or call sign).
+    id: str
+    #: The network's password or key; for CWOP an APRS-IS passcode, needed
+    #: only for a radio amateur's call sign.
+    key: str | None = None
+    #: HTTP networks: the endpoint, by default the network's documented one.
+    url: str | None = None
+    #: CWOP: the APRS-IS server as host:port, by default CWOP's documented one.
+    server: str | None = None
+    #: CWOP: the station's position in decimal degrees.
+    latitude: float | None = None
+    longitude: float | None = None
+    #: W/m² per lux: with it, the station's illuminance goes up as solar
+    #: radiation; without it, not at all (a lux reading is not irradiance).
+    lux_to_wm2: float | None = None
+
+    @property
+    def name(self) -> str:
+        """The upload's sink name: its progress is kept under it."""
+        return f"{self.service}:{self.id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     listen: ListenConfig = field(default_factory=ListenConfig)
@@ -222,6 +257,7 @@ class Config:
     influxdb: InfluxConfig | None = None
     mqtt: MqttConfig | None = None
     http: HttpConfig = field(default_factory=HttpConfig)
+    uploads: tuple[UploadConfig, ...] = ()
     log_level: str = "INFO"
     #: The file this was read from, if any.
     source: Path | None = None
@@ -236,6 +272,7 @@ class Config:
             found += [userinfo, userinfo.partition(":")[2]]
         if self.mqtt is not None:
             found.append(self.mqtt.password)
+        found += [upload.key for upload in self.uploads]
         return tuple(sorted({value for value in found if value}, key=len, reverse=True))
 
     def station(self, device_id: int) -> StationConfig | None:
@@ -400,6 +437,40 @@ _STATION = vol.Schema(
     )
 )
 
+
+def _host_port(value: Any) -> str:
+    text = vol.All(str, vol.Length(min=1))(value)
+    host, colon, port = str(text).rpartition(":")
+    if not colon or not host:
+        raise vol.Invalid("give host:port, e.g. cwop.aprs.net:14580")
+    _port(port)
+    return str(text)
+
+
+#: An APRS-IS login name: a CWOP number (CW0001) or a call sign with an
+#: optional SSID (DL1ABC-13), as APRS-IS takes it.
+_APRS_NAME = r"^[A-Z0-9]{3,6}(-[0-9]{1,2})?$"
+
+_UPLOAD = vol.Schema(
+    {
+        vol.Required("service"): _one_of(*UPLOAD_SERVICES),
+        vol.Required("station"): _device_id,
+        vol.Required("id"): vol.All(vol.Coerce(str), vol.Strip, vol.Length(min=1)),
+        vol.Optional("key"): vol.All(vol.Coerce(str), vol.Length(min=1)),
+        vol.Optional("url"): vol.All(
+            str, vol.Match(r"^https?://", msg="starts with http:// or https://")
+        ),
+        vol.Optional("server"): _host_port,
+        vol.Optional("latitude"): vol.All(
+            vol.Coerce(float), vol.Range(min=-90, max=90, msg="degrees from -90 to 90")
+        ),
+        vol.Optional("longitude"): vol.All(
+            vol.Coerce(float), vol.Range(min=-180, max=180, msg="degrees from -180 to 180")
+        ),
+        vol.Optional("lux_to_wm2"): _positive(float),
+    }
+)
+
 _SCHEMA = vol.Schema(
     {
         vol.Optional("listen", default={}): {
@@ -477,6 +548,7 @@ _SCHEMA = vol.Schema(
             _option(HttpConfig, "port"): vol.All(vol.Coerce(int), vol.Range(min=0, max=65535)),
             vol.Optional("token"): vol.All(str, vol.Length(min=16, msg="at least 16 characters")),
         },
+        vol.Optional("uploads", default=[]): vol.Any(None, [_UPLOAD]),
         _option(Config, "log_level"): vol.All(
             vol.Upper, _one_of("DEBUG", "INFO", "WARNING", "ERROR")
         ),
@@ -552,6 +624,14 @@ def parse_config(raw: Any, source: Path | None = None) -> Config:
             spec.get("send_delay", config_default(StationConfig, "send_delay")),
             Quality.of(parser, calibrate, ranges),
         )
+    specs = data["uploads"] or []
+    problems = _upload_problems(specs, stations)
+    if problems:
+        raise ConfigError(
+            f"{source or 'config'}: " + "\n  ".join(["invalid config:", *problems]),
+            source=source,
+            problems=tuple(problems),
+        )
     influx = data.get("influxdb")
     mqtt = data.get("mqtt")
     return Config(
@@ -569,9 +649,62 @@ def parse_config(raw: Any, source: Path | None = None) -> Config:
         influxdb=InfluxConfig(**influx) if influx else None,
         mqtt=MqttConfig(**mqtt) if mqtt else None,
         http=HttpConfig(**data["http"]),
+        uploads=tuple(_upload(spec) for spec in specs),
         log_level=data["log_level"],
         source=source,
     )
+
+
+def _upload(spec: Mapping[str, Any]) -> UploadConfig:
+    if spec["service"] == "cwop":
+        # APRS-IS names are upper case; a lower-case one would be another station.
+        spec = {**spec, "id": spec["id"].upper()}
+    return UploadConfig(**spec)
+
+
+def _upload_problems(
+    specs: list[dict[str, Any]], stations: Mapping[int, StationConfig]
+) -> list[str]:
+    """A line for each upload the schema alone cannot judge: its station, its
+    key or position, and its name given twice."""
+    problems = []
+    seen: set[tuple[str, str]] = set()
+    for index, spec in enumerate(specs):
+        where = f"uploads -> {index}"
+        service = spec["service"]
+        if spec["station"] not in stations:
+            problems.append(
+                f"{where} -> station: no station {spec['station']} under stations; "
+                "configure it there first"
+            )
+        if service == "cwop":
+            for coordinate in ("latitude", "longitude"):
+                if coordinate not in spec:
+                    problems.append(
+                        f"{where} -> {coordinate}: CWOP needs the station's position: "
+                        "give latitude and longitude in decimal degrees"
+                    )
+            if not re.match(_APRS_NAME, spec["id"].upper()):
+                problems.append(
+                    f"{where} -> id: not a CWOP number or call sign like CW0001 or "
+                    f"DL1ABC-13 (got {spec['id']!r})"
+                )
+            if "url" in spec:
+                problems.append(f"{where} -> url: CWOP is not HTTP; give server (host:port)")
+        else:
+            if "key" not in spec:
+                problems.append(
+                    f"{where} -> key: {service} needs the station's key or password "
+                    "from the network's site (best as !secret)"
+                )
+            for key in ("server", "latitude", "longitude"):
+                if key in spec:
+                    problems.append(f"{where} -> {key}: only CWOP takes {key}")
+        name = (service, spec["id"].upper() if service == "cwop" else spec["id"])
+        if name in seen:
+            problems.append(f"{where} -> id: {service} {spec['id']!r} is uploaded to twice")
+        seen.add(name)
+    return problems
 
 
 def _unknown_keys(

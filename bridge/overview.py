@@ -159,7 +159,7 @@ def sink_overviews(
         refused.setdefault(sink, []).append((seq, reason))
     configured = {
         name for name, section in (("influxdb", config.influxdb), ("mqtt", config.mqtt)) if section
-    }
+    } | {upload.name for upload in config.uploads}
     return [
         SinkOverview(name, last_seq - progress.get(name, 0), tuple(refused.get(name, ())))
         for name in sorted({*configured, *progress, *refused})

@@ -105,6 +105,11 @@ def build_sinks(config: Config) -> list[Sink]:
         from bridge.sinks.mqtt import MqttSink
 
         sinks.append(MqttSink(config.mqtt, config))
+    if config.uploads:
+        # Weather networks: one sink per configured upload (docs/uploads.md).
+        from bridge.sinks.uploads import upload_sinks
+
+        sinks.extend(upload_sinks(config))
     return sinks
 
 
