@@ -2,8 +2,8 @@
 ``ingest`` and ``reprocess`` decode here (a running bridge decodes what they
 stored itself).
 
-A year's capture is a hundred thousand packets, so each packet's log line is
-at DEBUG here; what they came to is counted instead, in a :class:`Tally` that
+A year's capture holds thousands of packets a station, so each packet's log
+line is at DEBUG here; what they came to is counted instead, in a :class:`Tally` that
 the command prints: packets decoded, their samples, and every packet kept
 aside with its reason. ``advance`` is told how many packets each group took,
 for the command's progress.

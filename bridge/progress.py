@@ -23,7 +23,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 __all__ = ["PLAIN_INTERVAL", "PLAIN_STEPS", "SCALED_FROM", "Progress", "Step"]
 
 #: Plain lines a step prints at most while it runs: one at each tenth of the
-#: way, so that a log of a year's ingest holds a few lines, not one a packet.
+#: way, so that a log of a year's ingest holds a few lines, not one per packet.
 PLAIN_STEPS = 10
 #: Seconds between two plain lines at least: a step done within them prints
 #: only its last line.
