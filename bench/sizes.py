@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bridge.config import parse_config
+from bridge.offline import decode_offline
 from bridge.parsers import make_parser
-from bridge.service import decode_offline
 from bridge.sim import SimStation
 from bridge.spool import Received, Spool
 

@@ -11,9 +11,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from bridge import noise
 from bridge.config import Config, load_config, local_url_host
@@ -24,7 +26,9 @@ from bridge.errors import (
     InputFileError,
     WxStationError,
 )
+from bridge.offline import Tally, decode_offline, decode_removed
 from bridge.overview import sink_overviews, station_overviews
+from bridge.progress import Progress
 from bridge.protocol import PacketError, parse_header
 from bridge.reprocess import replay_station
 from bridge.samples import export_record, format_time, make_batch, parse_moment
@@ -35,8 +39,6 @@ from bridge.service import (
     Demo,
     configure_logging,
     database_lock,
-    decode_offline,
-    decode_removed,
     demo_database,
     serve,
 )
@@ -47,6 +49,9 @@ __all__ = ["main"]
 
 #: Conflicts ``status`` shows in full, the newest first.
 STATUS_CONFLICTS = 10
+#: Packets ``ingest`` stores per transaction: its progress moves, and an ingest
+#: stopped halfway keeps what it stored (ingesting the file again skips that).
+INGEST_GROUP = 2000
 #: Each kind of error's exit code and the words before its message, the first
 #: kind that matches (README, "Commands", lists the codes).
 EXIT_CODES: tuple[tuple[type[WxStationError], int, str], ...] = (
@@ -196,15 +201,26 @@ def _open_spool(config: Config) -> Iterator[tuple[Spool, bool]]:
             yield spool, alone
 
 
-def _decode_now(spool: Spool, config: Config, alone: bool) -> None:
+def _decode_now(spool: Spool, config: Config, alone: bool, progress: Progress) -> Tally | None:
+    """Decode the new packets here, unless a bridge runs and decodes them; None then."""
     if not alone:
         print(
             "a bridge is running on this database and decodes them within seconds, "
             "with the config it started with (restart it first if you changed the config)"
         )
-        return
-    decoded, kept = decode_offline(spool, config)
-    print(f"decoded {decoded} packets, {kept} kept aside")
+        return None
+    with progress.step("decoding", spool.counts().get("new", 0)) as step:
+        tally = decode_offline(spool, config, step.advance)
+    print(f"decoded {tally.decoded} packets, {tally.kept_aside} kept aside")
+    return tally
+
+
+def _decoded_summary(tally: Tally | None) -> str:
+    """What the decoding came to, for a summary line."""
+    if tally is None:
+        return "the running bridge decodes them"
+    listed = "; 'wxstation-bridge status' lists what was kept aside" if tally.set_aside else ""
+    return tally.line() + listed
 
 
 def reprocess(args: argparse.Namespace) -> int:
@@ -217,10 +233,11 @@ def reprocess(args: argparse.Namespace) -> int:
     if args.since or args.until:
         print("--since and --until go with --station", file=sys.stderr)
         return 2
-    with _open_spool(config) as (spool, alone):
+    with _open_spool(config) as (spool, alone), Progress(sys.stderr) as progress:
         count = spool.requeue_kept(args.device)
         print(f"{count} kept-aside packets queued for decoding")
-        _decode_now(spool, config, alone)
+        tally = _decode_now(spool, config, alone, progress)
+        progress.summary(f"reprocess: {count} kept-aside packets queued; {_decoded_summary(tally)}")
     return 0
 
 
@@ -237,7 +254,7 @@ def _reprocess_station(args: argparse.Namespace, config: Config) -> int:
         return 1
     since = parse_moment(args.since) / 1000 if args.since else None
     until = parse_moment(args.until) / 1000 if args.until else None
-    with _open_spool(config) as (spool, alone):
+    with _open_spool(config) as (spool, alone), Progress(sys.stderr) as progress:
         if not alone:
             print(
                 "stop the bridge first: it decodes with the config it started with and "
@@ -245,8 +262,17 @@ def _reprocess_station(args: argparse.Namespace, config: Config) -> int:
                 file=sys.stderr,
             )
             return EXIT_DATABASE
-        replay = replay_station(config, spool.station_packets(device_id), since=since, until=until)
+        packets = spool.station_packets(device_id)
+        with progress.step("decoding again", len(packets)) as step:
+            replay = replay_station(config, step.track(packets), since=since, until=until)
         stored = spool.replace_batches(replay.batches)
+        tally = Tally(kept=Counter(reason for _, reason in replay.refused))
+        for one in stored:
+            tally.add_batch(one.batch, len(one.conflicts))
+        progress.summary(
+            f"reprocess of {station.name} ({device_id}): "
+            + tally.line(kept="refused by this config, their samples stay")
+        )
     for packet_id, reason in replay.refused:
         print(f"packet {packet_id} is not decoded with this config, its samples stay: {reason}")
     samples = sum(len(one.batch.samples) for one in stored)
@@ -260,7 +286,7 @@ def _reprocess_station(args: argparse.Namespace, config: Config) -> int:
 
 
 def _reprocess_removed(config: Config) -> int:
-    with _open_spool(config) as (spool, alone):
+    with _open_spool(config) as (spool, alone), Progress(sys.stderr) as progress:
         if not alone:
             print(
                 "stop the bridge first: it would let the history give way again while "
@@ -268,58 +294,90 @@ def _reprocess_removed(config: Config) -> int:
                 file=sys.stderr,
             )
             return EXIT_DATABASE
-        packets, samples = decode_removed(spool, config)
-    print(f"decoded {packets} packets again whose history had given way ({samples} samples)")
+        removed = sum(entry.packets for entry in spool.removed_history())
+        with progress.step("decoding again", removed) as step:
+            tally = decode_removed(spool, config, step.advance)
+        print(
+            f"decoded {tally.decoded} packets again whose history had given way "
+            f"({tally.samples} samples)"
+        )
+        again = (
+            "; their history stays listed: 'reprocess --removed' again once the config decodes them"
+            if tally.kept
+            else ""
+        )
+        progress.summary(f"reprocess --removed: {tally.line()}{again}")
     return 0
 
 
 def ingest(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(args.log_level or config.log_level)
-    items = _read_capture(Path(args.file))
-    with _open_spool(config) as (spool, alone):
-        stored = len(spool.add_packets(items))
-        print(
-            f"stored {stored} packets, skipped {len(items) - stored} already in the database "
-            "(same arrival time, peer and bytes)"
+    path = Path(args.file)
+    with Progress(sys.stderr) as progress:
+        items = _read_capture(path, progress)
+        with _open_spool(config) as (spool, alone):
+            stored = _store(spool, items, progress)
+            print(
+                f"stored {stored} packets, skipped {len(items) - stored} already in the "
+                "database (same arrival time, peer and bytes)"
+            )
+            tally = _decode_now(spool, config, alone, progress)
+        progress.summary(
+            f"ingest of {path.name}: {stored} packets stored, {len(items) - stored} skipped; "
+            + _decoded_summary(tally)
         )
-        _decode_now(spool, config, alone)
     return 0
 
 
-def _read_capture(path: Path) -> list[Received]:
+def _store(spool: Spool, items: Sequence[Received], progress: Progress) -> int:
+    """Store the captured packets, a group per transaction; returns how many were new."""
+    stored = 0
+    with progress.step("storing", len(items)) as step:
+        for start in range(0, len(items), INGEST_GROUP):
+            group = items[start : start + INGEST_GROUP]
+            stored += len(spool.add_packets(group))
+            step.advance(len(group))
+    return stored
+
+
+def _read_capture(path: Path, progress: Progress) -> list[Received]:
     """The packets of a capture file (``export --raw``), oldest first."""
     items = []
     try:
-        with path.open(encoding="utf-8") as lines:
+        with (
+            path.open("rb") as lines,
+            progress.step(f"reading {path.name}", path.stat().st_size, "B") as step,
+        ):
             for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    items.append(
-                        Received(
-                            bytes.fromhex(entry["data"]),
-                            float(entry["received_at"]),
-                            str(entry.get("peer", "ingest:0")),
-                        )
-                    )
-                except (ValueError, KeyError, TypeError) as err:
-                    raise InputFileError(
-                        path,
-                        "not a capture line "
-                        '{"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}: '
-                        f"{err!r}",
-                        line=number,
-                    ) from err
+                step.advance(len(line))
+                if line.strip():
+                    items.append(_capture_line(path, number, line))
     except OSError as err:
         raise InputFileError(path, str(err.strerror or err)) from err
-    except UnicodeDecodeError as err:
-        raise InputFileError(
-            path, f"not UTF-8 text ({err}): give a file that export --raw wrote"
-        ) from err
     items.sort(key=lambda item: item.received_at)
     return items
+
+
+def _capture_line(path: Path, number: int, line: bytes) -> Received:
+    try:
+        entry = json.loads(line.decode("utf-8"))
+        return Received(
+            bytes.fromhex(entry["data"]),
+            float(entry["received_at"]),
+            str(entry.get("peer", "ingest:0")),
+        )
+    except UnicodeDecodeError as err:
+        raise InputFileError(
+            path, f"not UTF-8 text ({err}): give a file that export --raw wrote", line=number
+        ) from err
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputFileError(
+            path,
+            'not a capture line {"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}: '
+            f"{err!r}",
+            line=number,
+        ) from err
 
 
 def status(args: argparse.Namespace) -> int:
@@ -450,29 +508,45 @@ def redeliver(args: argparse.Namespace) -> int:
 def export(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     out = sys.stdout
-    with _open_spool(config) as (spool, _):
+    # Data lines on the same terminal would break the bar's redraws.
+    on_terminal = sys.stderr.isatty() and not out.isatty()
+    with (
+        _open_spool(config) as (spool, _),
+        Progress(sys.stderr, terminal=on_terminal) as progress,
+    ):
         if args.raw:
-            for packet in spool.raw_packets():
-                out.write(json.dumps(packet.as_capture()) + "\n")
+            with progress.step("exporting", sum(spool.counts().values())) as step:
+                for packet in step.track(spool.raw_packets()):
+                    out.write(json.dumps(packet.as_capture()) + "\n")
+            progress.summary(f"export --raw: {step.done} packets written")
             return 0
-        rows = spool.samples(
-            device_id=args.station,
-            since_ms=parse_moment(args.since) if args.since else None,
-            until_ms=parse_moment(args.until) if args.until else None,
-        )
-        if args.format == "jsonl":
-            for row in rows:
-                out.write(json.dumps(export_record(*row), ensure_ascii=False) + "\n")
-            return 0
-        materialised = list(rows)
-        keys = sorted({key for *_, values in materialised for key in values})
-        writer = csv.writer(out)
-        writer.writerow(["device_id", "station", "time", *keys])
-        for device_id, station, time_ms, values in materialised:
-            writer.writerow(
-                [device_id, station, format_time(time_ms), *(values.get(k, "") for k in keys)]
-            )
+        within = {
+            "device_id": args.station,
+            "since_ms": parse_moment(args.since) if args.since else None,
+            "until_ms": parse_moment(args.until) if args.until else None,
+        }
+        with progress.step("exporting", spool.samples_at_most(**within), " samples") as step:
+            _write_samples(out, args.format, step.track(spool.samples(**within)))
+        progress.summary(f"export: {step.done} samples written")
     return 0
+
+
+def _write_samples(
+    out: TextIO, layout: str, rows: Iterable[tuple[int, str, int, dict[str, float]]]
+) -> None:
+    """The samples as JSON lines or CSV (a column for each key any sample has)."""
+    if layout == "jsonl":
+        for row in rows:
+            out.write(json.dumps(export_record(*row), ensure_ascii=False) + "\n")
+        return
+    materialised = list(rows)
+    keys = sorted({key for *_, values in materialised for key in values})
+    writer = csv.writer(out)
+    writer.writerow(["device_id", "station", "time", *keys])
+    for device_id, station, time_ms, values in materialised:
+        writer.writerow(
+            [device_id, station, format_time(time_ms), *(values.get(k, "") for k in keys)]
+        )
 
 
 def _build_cli() -> argparse.ArgumentParser:

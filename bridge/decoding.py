@@ -115,12 +115,26 @@ def decode_one(
     return DecodeResult(packet, batch=batch)
 
 
-def log_result(result: DecodeResult) -> None:
-    """One line per packet: what it brought, or why it is kept aside."""
+def log_result(result: DecodeResult, level: int | None = None) -> None:
+    """One line per packet: what it brought, or why it is kept aside.
+
+    At INFO, and WARNING for what needs a look; or all at ``level`` when given
+    (DEBUG where a command counts the packets instead, see :mod:`bridge.offline`).
+    """
     packet = result.packet
     batch = result.batch
+
+    def at(usual: int) -> int:
+        return usual if level is None else level
+
     if batch is None:
-        log.warning("packet %d from %s kept aside: %s", packet.id, packet.peer, result.kept)
+        log.log(
+            at(logging.WARNING),
+            "packet %d from %s kept aside: %s",
+            packet.id,
+            packet.peer,
+            result.kept,
+        )
         return
     span = ""
     if batch.samples:
@@ -138,13 +152,9 @@ def log_result(result: DecodeResult) -> None:
     notes.extend(batch.problems)
     if batch.out_of_range:
         notes.append(f"{len(batch.out_of_range)} values out of range, not stored")
-    level = (
-        logging.WARNING
-        if batch.cut or batch.problems or result.conflicts or batch.out_of_range
-        else logging.INFO
-    )
+    noted = batch.cut or batch.problems or result.conflicts or batch.out_of_range
     log.log(
-        level,
+        at(logging.WARNING if noted else logging.INFO),
         "%s (%d) from %s: %d samples%s every %.1f s, clock %+.2f %%%s",
         batch.station,
         batch.device_id,
@@ -156,7 +166,8 @@ def log_result(result: DecodeResult) -> None:
         f" ({'; '.join(notes)})" if notes else "",
     )
     for one in batch.out_of_range:
-        log.warning(
+        log.log(
+            at(logging.WARNING),
             "%s (%d): %s %g at %s is outside its plausible range %g..%g: not stored as a "
             "value (the packet keeps it; fix the range and 'wxstation-bridge reprocess' if "
             "it was real)",
@@ -169,6 +180,7 @@ def log_result(result: DecodeResult) -> None:
             one.high,
         )
     if batch.shared_id_news:
+        # News once a station, not a line a packet: at WARNING whatever ``level``.
         log.warning(
             "%s (%d): %d packets of device id %d in the last day came sooner after the one "
             "before than its wake interval (%d s) allows and resent nothing: two stations "
@@ -181,7 +193,8 @@ def log_result(result: DecodeResult) -> None:
             batch.header.wake_every_s,
         )
     for conflict in result.conflicts:
-        log.warning(
+        log.log(
+            at(logging.WARNING),
             "two different samples of one station and time, %s: the stored one stays, "
             "the other (from packet %d) is kept aside; 'wxstation-bridge status' lists them",
             conflict,

@@ -13,7 +13,7 @@ Pure: packets in, batches out; the database work is the spool's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bridge.config import Config
@@ -38,7 +38,7 @@ class Replay:
 
 def replay_station(
     config: Config,
-    packets: Sequence[StoredPacket],
+    packets: Iterable[StoredPacket],
     *,
     since: float | None = None,
     until: float | None = None,

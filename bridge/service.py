@@ -24,16 +24,15 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from bridge.config import Config, local_url_host
-from bridge.decoding import decode_one, log_result, refusal
+from bridge.decoding import refusal
 from bridge.errors import DatabaseBusyError, DatabaseError
 from bridge.noise import NoiseTracker
-from bridge.pipeline import Pipeline, SpoolThread, decode_pending
+from bridge.pipeline import Pipeline, SpoolThread
 from bridge.receiver import Receiver
 from bridge.sim import run_fleet
 from bridge.sinks import Sink
 from bridge.spool import Spool
 from bridge.stages import StageClock
-from bridge.timing import StationClock
 
 if TYPE_CHECKING:
     from bridge.web import StatusServer
@@ -46,8 +45,6 @@ __all__ = [
     "DatabaseBusyError",
     "build_sinks",
     "database_lock",
-    "decode_offline",
-    "decode_removed",
     "raise_file_limit",
     "serve",
 ]
@@ -111,48 +108,6 @@ def build_sinks(config: Config) -> list[Sink]:
 
         sinks.extend(upload_sinks(config))
     return sinks
-
-
-def decode_offline(spool: Spool, config: Config) -> tuple[int, int]:
-    """Decode every new packet now; returns (decoded, kept aside)."""
-    clocks: dict[int, StationClock] = spool.clocks()
-    decoded = kept = 0
-    while results := decode_pending(spool, config, clocks):
-        for result in results:
-            log_result(result)
-            if result.batch is None:
-                kept += 1
-            else:
-                decoded += 1
-    return decoded, kept
-
-
-def decode_removed(spool: Spool, config: Config) -> tuple[int, int]:
-    """Decode again the packets whose decoded history gave way at the cap;
-    returns how many, and the samples they brought.
-
-    Each such station's packets are replayed from its first one with a clock of
-    their own (the station's clock in the database stays as it is), so the
-    samples get the times they had; only the packets whose history was removed
-    are stored again, as new batches that the sinks deliver again (InfluxDB
-    writes the same points, Home Assistant takes a sample once).
-    """
-    packets = samples = 0
-    for removed in spool.removed_history():
-        clocks: dict[int, StationClock] = {}
-        after = 0
-        while rows := spool.packets_with_history(removed.device_id, after=after):
-            after = rows[-1][0].id
-            again = []
-            for packet, gave_way in rows:
-                result = decode_one(config, clocks, packet)
-                if gave_way and result.batch is not None:
-                    again.append((packet.id, result.batch))
-            for stored in spool.record(again, [], {}):
-                packets += 1
-                samples += len(stored.batch.samples)
-        spool.forget_removed(removed.device_id)
-    return packets, samples
 
 
 def raise_file_limit() -> None:

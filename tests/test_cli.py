@@ -1,8 +1,11 @@
-"""The command lines: check-config, decode, and the simulator's packets."""
+"""The command lines: check-config, decode, the simulator's packets, errors' exit codes,
+and how far the long commands are, on and off a terminal."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,11 +23,17 @@ from bridge.errors import (
     SchemaError,
     WxStationError,
 )
+from bridge.offline import SUMMARY_REASONS, Tally
+from bridge.parsers import ReferenceParser
+from bridge.progress import PLAIN_INTERVAL, PLAIN_STEPS, Progress
 from bridge.protocol import PacketError
 from bridge.samples import format_time, format_times, parse_time
 from bridge.service import database_lock
 from bridge.sinks import SinkError
 from tests.support.bridge import cli as command
+from tests.support.bridge import write_config
+from tests.support.capture import write_capture
+from tests.support.terminal import bridge_command, screen_of
 
 ROOT = Path(__file__).parent.parent
 
@@ -197,3 +206,164 @@ def test_errors_map_to_exit_codes_by_type() -> None:
     assert issubclass(SchemaError, DatabaseError)
     assert issubclass(PacketError, WxStationError)
     assert issubclass(SinkError, WxStationError)
+
+
+# --- progress of the long commands ---------------------------------------------------
+
+#: Hourly packets of station 1: ``ingest`` of 10,080 packets printed a line for each.
+YEAR_PACKETS = 10_080
+#: Packets of station 2, which the config does not have: kept aside.
+UNKNOWN_PACKETS = 30
+#: What stdout says of the capture's ingest, as it always did.
+INGESTED = (
+    f"stored {YEAR_PACKETS + UNKNOWN_PACKETS} packets, skipped 0 already in the database "
+    "(same arrival time, peer and bytes)\n"
+    f"decoded {YEAR_PACKETS} packets, {UNKNOWN_PACKETS} kept aside\n"
+)
+#: The summary line of that ingest, up to the time it took.
+INGEST_SUMMARY = (
+    f"ingest of capture.jsonl: {YEAR_PACKETS + UNKNOWN_PACKETS} packets stored, 0 skipped; "
+    f"{YEAR_PACKETS} packets decoded into {YEAR_PACKETS * 30} samples, {UNKNOWN_PACKETS} kept "
+    f"aside ({UNKNOWN_PACKETS}x device 2 is not configured (unknown_stations: keep): add it "
+    "under stations and run 'wxstation-bridge reprocess'); 'wxstation-bridge status' lists "
+    "what was kept aside; took "
+)
+#: What a bar draws, and what redraws it.
+BAR_CHARACTERS = ("█", "|", "\r")
+
+
+@pytest.fixture(scope="module")
+def year_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A capture of ``YEAR_PACKETS`` of station 1 and ``UNKNOWN_PACKETS`` of station 2."""
+    wakes = []
+    for device, count in ((1, YEAR_PACKETS), (2, UNKNOWN_PACKETS)):
+        station = sim.SimStation(device, ReferenceParser(), 1_790_000_000.0 + device, seed=1)
+        for _ in range(count):
+            wakes.append(station.wake())
+            station.delivered()
+    wakes.sort(key=lambda wake: wake.arrival)
+    return write_capture(tmp_path_factory.mktemp("capture") / "capture.jsonl", wakes)
+
+
+def _station_1_only(tmp_path: Path) -> Path:
+    return write_config(
+        tmp_path / "config.yaml",
+        {
+            "storage": {"path": "wx.db"},
+            "stations": {1: {}},
+            "unknown_stations": {"action": "keep"},
+        },
+    )
+
+
+def test_ingest_and_export_off_a_terminal_print_a_few_plain_lines(
+    tmp_path: Path, year_capture: Path
+) -> None:
+    """Test that off a terminal, ingest of a year's capture prints on stderr no bar
+    and no line per packet, at most PLAIN_STEPS lines for each of its steps
+    (reading, storing, decoding), and one summary: the packets stored, decoded,
+    their samples, and those kept aside with their reason, which status lists;
+    stdout says what it always said. Export's data on stdout is all there, its
+    stderr a few plain lines and a summary of the samples written."""
+    config = _station_1_only(tmp_path)
+    result = command("ingest", str(year_capture), "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == INGESTED
+    lines = result.stderr.splitlines()
+    assert not any(mark in result.stderr for mark in BAR_CHARACTERS)
+    assert "192.168.1.50" not in result.stderr
+    assert len(lines) <= 3 * PLAIN_STEPS + 1
+    steps = ("reading capture.jsonl: ", "storing: ", "decoding: ")
+    assert all(line.startswith(steps) for line in lines[:-1])
+    assert {step for step in steps if any(line.startswith(step) for line in lines)} == set(steps)
+    assert re.fullmatch(re.escape(INGEST_SUMMARY) + r"[0-9.]+ s", lines[-1])
+    status = command("status", "-c", str(config)).stdout
+    assert f"kept aside {UNKNOWN_PACKETS}x: device 2 is not configured" in status
+
+    exported = command("export", "-c", str(config))
+    assert exported.returncode == 0, exported.stderr
+    assert len(exported.stdout.splitlines()) == YEAR_PACKETS * 30
+    lines = exported.stderr.splitlines()
+    assert not any(mark in exported.stderr for mark in BAR_CHARACTERS)
+    assert len(lines) <= PLAIN_STEPS + 1
+    assert all(line.startswith("exporting: ") for line in lines[:-1])
+    assert re.fullmatch(rf"export: {YEAR_PACKETS * 30} samples written; took [0-9.]+ s", lines[-1])
+
+
+def test_ingest_and_export_on_a_terminal_show_bars(tmp_path: Path, year_capture: Path) -> None:
+    """Test that on a terminal, ingest of a year's capture leaves a full bar for
+    each step, with its count and rate, then stdout's lines and the summary, and
+    no line per packet; and export to a file leaves its bar and summary on the
+    terminal and all its data in the file."""
+    config = _station_1_only(tmp_path)
+    code, screen = screen_of(
+        bridge_command("ingest", str(year_capture), "-c", str(config)), tmp_path
+    )
+    assert code == 0, screen
+    lines = [line.rstrip() for line in screen.splitlines() if line.strip()]
+    total = f"{(YEAR_PACKETS + UNKNOWN_PACKETS) / 1000:.1f}k"
+    bars = [
+        ("reading capture.jsonl: 100%|", f"{year_capture.stat().st_size / 1e6:.2f}M/"),
+        ("storing: 100%|", f"| {total}/{total} ["),
+        ("decoding: 100%|", f"| {total}/{total} ["),
+    ]
+    for (start, count), line in zip(bars, lines[:2] + lines[3:4], strict=True):
+        assert line.startswith(start), screen
+        assert "█" in line, screen
+        assert count in line, screen
+        assert line.endswith("/s]"), screen
+    assert "\n".join(lines[2:3] + lines[4:5]) + "\n" == INGESTED, screen
+    assert lines[5].startswith(INGEST_SUMMARY), screen
+    assert len(lines) == 6, screen
+
+    exported = tmp_path / "samples.jsonl"
+    code, screen = screen_of(bridge_command("export", "-c", str(config)), tmp_path, stdout=exported)
+    assert code == 0, screen
+    lines = [line.rstrip() for line in screen.splitlines() if line.strip()]
+    assert lines[0].startswith("exporting: 100%|"), screen
+    assert "█" in lines[0], screen
+    assert "302k/302k" in lines[0], screen
+    assert lines[1].startswith(f"export: {YEAR_PACKETS * 30} samples written; took "), screen
+    assert len(lines) == 2, screen
+    assert len(exported.read_text().splitlines()) == YEAR_PACKETS * 30
+
+
+def test_plain_lines_come_at_tenths_of_the_way_and_not_too_often() -> None:
+    """Test that off a terminal a step prints a line when it reaches a tenth of
+    the way and PLAIN_INTERVAL seconds passed since its last line, one line
+    when it is over, and nothing at all when it has nothing to do; the summary
+    gives the time the whole command took."""
+    now = [0.0]
+    out = io.StringIO()
+    progress = Progress(out, terminal=False, clock=lambda: now[0])
+    assert PLAIN_INTERVAL == 5.0
+    with progress.step("decoding", 500) as step:
+        for _ in range(10):
+            now[0] += 1.0
+            step.advance(50)
+    with progress.step("storing", 0):
+        pass
+    with progress.step("reading", 2_000_000, "B") as step:
+        now[0] += 2.0
+        step.advance(2_000_000)
+    progress.summary("ingest: done")
+    assert out.getvalue().splitlines() == [
+        "decoding: 250 packets of 500 packets (50 %), 50.00 packets/s, 00:05 left",
+        "decoding: 500 packets in 00:10, 50.00 packets/s",
+        "reading: 2.00MB in 00:02, 1.00MB/s",
+        "ingest: done; took 12.0 s",
+    ]
+
+
+def test_a_summary_names_the_commonest_reasons() -> None:
+    """Test that a tally's line names the SUMMARY_REASONS commonest reasons for
+    keeping packets aside with their counts, says how many other reasons there
+    are, and counts conflicts and values out of range."""
+    tally = Tally(decoded=5, samples=150, conflicts=2, out_of_range=1)
+    tally.kept.update({"a": 3, "b": 2, "c": 1, "d": 1})
+    assert SUMMARY_REASONS == 3
+    assert tally.line() == (
+        "5 packets decoded into 150 samples, 7 kept aside (3x a; 2x b; 1x c; 1 more reasons), "
+        "2 samples kept aside as conflicts, 1 values out of range, not stored"
+    )
+    assert Tally().line() == "0 packets decoded into 0 samples, none kept aside"

@@ -21,10 +21,11 @@ import pytest
 
 from bridge import cli
 from bridge.config import parse_config
+from bridge.offline import decode_offline
 from bridge.parsers import ReferenceParser
 from bridge.pipeline import SpoolThread
 from bridge.samples import format_time, make_batch
-from bridge.service import decode_offline, prune_history, retention_cutoff_ms
+from bridge.service import prune_history, retention_cutoff_ms
 from bridge.sim import SimStation
 from bridge.spool import Received, Spool
 from bridge.timing import StationClock

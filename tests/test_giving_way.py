@@ -9,8 +9,8 @@ import pytest
 from bridge import cli
 from bridge.capacity import GIVE_WAY_AT, GIVE_WAY_TO
 from bridge.config import parse_config
+from bridge.offline import decode_offline
 from bridge.parsers import ReferenceParser
-from bridge.service import decode_offline
 from bridge.sim import SimStation
 from bridge.spool import Received, Spool
 from bridge.spool.giving_way import KEEP_RECENT, used_pages
@@ -140,9 +140,13 @@ def test_reprocess_removed_brings_back_the_same_samples(
     assert f"the decoded history of {removal.packets} packets" in capsys.readouterr().out
 
     assert cli.main(["reprocess", "--removed", "-c", str(config)]) == 0
-    out = capsys.readouterr().out
-    assert f"decoded {removal.packets} packets again" in out
-    assert f"({removal.samples} samples)" in out
+    said = capsys.readouterr()
+    assert f"decoded {removal.packets} packets again" in said.out
+    assert f"({removal.samples} samples)" in said.out
+    assert (
+        f"reprocess --removed: {removal.packets} packets decoded into {removal.samples} "
+        "samples, none kept aside; took "
+    ) in said.err
     with Spool(tmp_path / "wxstation.db") as again:
         assert sorted(again.samples()) == before
         assert again.last_seq() == batches + removal.packets
@@ -150,6 +154,43 @@ def test_reprocess_removed_brings_back_the_same_samples(
         assert again.counts() == {"done": STATIONS * DAYS * 24}
     assert cli.main(["status", "-c", str(config)]) == 0
     assert "removed at the cap" not in capsys.readouterr().out
+
+
+def test_reprocess_removed_that_the_config_refuses_stays_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test that packets whose history gave way and that the config no longer
+    decodes are counted in ``reprocess --removed``'s summary with the reason,
+    and their history stays listed as removed, so that a run after the config
+    is fixed brings it back."""
+    spool, now = filled(tmp_path / "wxstation.db", max_size_mb=100)
+    with spool:
+        spool.max_size = int(used_pages(spool.db) / GIVE_WAY_AT)
+        removal = spool.give_way([], now)
+        assert removal is not None
+        listed = spool.removed_history()
+    raw: dict[str, object] = {
+        "storage": {"path": "wxstation.db"},
+        "unknown_stations": {"action": "keep"},
+    }
+    config = write_config(tmp_path / "config.yaml", raw)
+    assert cli.main(["reprocess", "--removed", "-c", str(config)]) == 0
+    said = capsys.readouterr()
+    assert "decoded 0 packets again whose history had given way (0 samples)" in said.out
+    assert (
+        f"reprocess --removed: 0 packets decoded into 0 samples, {removal.packets} kept aside ("
+    ) in said.err
+    assert "is not configured (unknown_stations: keep)" in said.err
+    assert "'reprocess --removed' again once the config decodes them" in said.err
+    with Spool(tmp_path / "wxstation.db") as again:
+        assert again.removed_history() == listed
+
+    del raw["unknown_stations"]
+    write_config(config, raw)
+    assert cli.main(["reprocess", "--removed", "-c", str(config)]) == 0
+    assert f"decoded {removal.packets} packets again" in capsys.readouterr().out
+    with Spool(tmp_path / "wxstation.db") as again:
+        assert again.removed_history() == []
 
 
 def test_a_cap_beyond_the_disk_is_said(tmp_path: Path) -> None:

@@ -21,10 +21,10 @@ from syrupy.assertion import SnapshotAssertion
 from bridge.availability import unavailable_at
 from bridge.capacity import Reading, project
 from bridge.config import Config, parse_config
+from bridge.offline import decode_offline
 from bridge.parsers.derived import absolute_humidity, dew_point
 from bridge.protocol import HEADER
 from bridge.samples import Batch, format_time, make_batch
-from bridge.service import decode_offline
 from bridge.sim import SimStation, send_packet
 from bridge.sinks import SinkUnavailableError
 from bridge.sinks.discovery import DiscoveryStation, Topics, device_config
@@ -550,7 +550,8 @@ async def test_availability_at_start_comes_from_the_database(
                 Received(packet(5), now - 3 * 3600, "127.0.0.1:40005"),
             ]
         )
-        assert decode_offline(spool, config) == (3, 0)
+        tally = decode_offline(spool, config)
+        assert (tally.decoded, tally.kept_aside) == (3, 0)
         spool.set_progress("mqtt", spool.last_seq())
     assert config.mqtt is not None
     sink = MqttSink(config.mqtt, config, clock=lambda: now)

@@ -14,12 +14,12 @@ import pytest
 from bridge import cli as bridge_cli
 from bridge.config import ConfigError, parse_config
 from bridge.decoding import DecodeResult, log_result
+from bridge.offline import decode_offline
 from bridge.parsers import ReferenceParser
 from bridge.parsers.conversions import raw_si7021_temperature
 from bridge.parsers.derived import dew_point
 from bridge.quality import Calibration, OutOfRange, Quality
 from bridge.samples import Batch, format_time, make_batch, shares_id
-from bridge.service import decode_offline
 from bridge.sim import SimStation, Wake
 from bridge.spool import Received, Spool, StoredPacket
 from bridge.timing import CLASH_LIMIT, SHARED_ID_CLASHES, StationClock
@@ -45,7 +45,8 @@ def decoded(tmp_path: Path, raw: dict[str, Any], received: list[Received]) -> li
     """The batches the bridge's decoding stores for ``received`` with config ``raw``."""
     with Spool(tmp_path / "wx.db") as spool:
         spool.add_packets(received)
-        assert decode_offline(spool, parse_config(raw)) == (len(received), 0)
+        tally = decode_offline(spool, parse_config(raw))
+        assert (tally.decoded, tally.kept_aside) == (len(received), 0)
         return [batch for _, batch in spool.batches(after=0, limit=1000)]
 
 
@@ -68,7 +69,8 @@ def test_a_spike_of_a_drifting_station_is_no_value_and_is_counted(
     wakes = delivered_wakes(station, 4)
     wakes[2] = with_temperature_raw(wakes[2], 7, 0xFFFC)
     received = [Received(w.packet, w.arrival, "10.0.0.1:4000") for w in wakes]
-    with caplog.at_level(logging.WARNING, logger="bridge.decoding"):
+    # Decoded offline, each packet's lines are at DEBUG (the bridge logs them at WARNING).
+    with caplog.at_level(logging.DEBUG, logger="bridge.decoding"):
         batches = decoded(tmp_path, {"stations": {1: {"name": "Garden"}}}, received)
 
     spiked = batches[2]

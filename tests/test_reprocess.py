@@ -4,6 +4,7 @@ change, their samples replaced at the same times, in the database and the sinks.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,55 @@ async def test_reprocess_overwrites_influxdb_points_and_republishes_on_mqtt(
     assert set(new_samples) == set(old_samples)
     for time, sample in new_samples.items():
         assert sample["temperature"] == pytest.approx(old_samples[time]["temperature"] - 0.4)
+
+
+def test_reprocess_ends_with_a_summary_of_what_it_decoded(tmp_path: Path) -> None:
+    """Test that off a terminal, reprocess of kept-aside packets (once the config
+    has their station) and reprocess --station each print on stderr a plain
+    line for the decoding and one summary: packets decoded, their samples, and
+    the packets the config refuses with the reason; no bar, no line per packet;
+    stdout as it was."""
+    wakes = garden_wakes()
+    shed = sum(1 for w in wakes if w.packet[7] == 2)
+    garden = len(wakes) - shed
+    raw: dict[str, Any] = {
+        "storage": {"path": "wx.db"},
+        "stations": {1: {"name": "Garden"}},
+        "unknown_stations": {"action": "keep"},
+    }
+    config_file = write_config(tmp_path / "config.yaml", raw)
+    run("ingest", str(write_capture(tmp_path / "capture.jsonl", wakes)), "-c", str(config_file))
+    raw["stations"][2] = {"name": "Shed"}
+    write_config(config_file, raw)
+
+    result = cli("reprocess", "-c", str(config_file))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        f"{shed} kept-aside packets queued for decoding\ndecoded {shed} packets, 0 kept aside\n"
+    )
+    decoding, summary = result.stderr.splitlines()
+    assert decoding.startswith(f"decoding: {shed} packets in ")
+    assert re.fullmatch(
+        rf"reprocess: {shed} kept-aside packets queued; {shed} packets decoded into "
+        rf"{shed * 30} samples, none kept aside; took [0-9.]+ s",
+        summary,
+    )
+
+    raw["stations"][1]["address"] = "10.0.0.9"
+    write_config(config_file, raw)
+    result = cli("reprocess", "--station", "1", "-c", str(config_file))
+    assert result.returncode == 0, result.stderr
+    why = (
+        "device 1 (Garden) must send from 10.0.0.9, this came from 192.168.1.50: fix "
+        "stations -> 1 -> address if it moved"
+    )
+    assert result.stdout.count(f"is not decoded with this config, its samples stay: {why}") == (
+        garden
+    )
+    decoding, summary = result.stderr.splitlines()
+    assert decoding.startswith(f"decoding again: {garden} packets in ")
+    assert re.fullmatch(
+        rf"reprocess of Garden \(1\): 0 packets decoded into 0 samples, {garden} refused by "
+        rf"this config, their samples stay \({garden}x {re.escape(why)}\); took [0-9.]+ s",
+        summary,
+    )

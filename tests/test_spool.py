@@ -17,9 +17,9 @@ import pytest
 from bridge.availability import LastPacket
 from bridge.config import parse_config
 from bridge.errors import DatabaseBusyError, DatabaseError, SchemaError
+from bridge.offline import decode_offline
 from bridge.parsers import ReferenceParser
 from bridge.samples import Batch, Sample, make_batch
-from bridge.service import decode_offline
 from bridge.sim import SimStation
 from bridge.spool import Conflict, History, Received, Spool, StoredPacket, readings
 from bridge.spool.schema import SCHEMA_VERSION
@@ -84,7 +84,8 @@ def test_last_packets_are_the_newest_by_arrival(tmp_path: Path) -> None:
                 Received(late.packet, late.arrival, "192.168.1.50:4000"),
             ]
         )
-        assert decode_offline(spool, parse_config({})) == (2, 0)
+        tally = decode_offline(spool, parse_config({}))
+        assert (tally.decoded, tally.kept_aside) == (2, 0)
         assert spool.last_packets() == {
             1: LastPacket(newest, 3600),
             2: LastPacket(roof.arrival, 600),

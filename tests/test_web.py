@@ -21,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.cli import main as cli_main
 from bridge.config import ConfigError, parse_config
+from bridge.offline import decode_offline
 from bridge.parsers import ReferenceParser
-from bridge.service import decode_offline
 from bridge.sim import SimStation
 from bridge.spool import Received, Spool
 from bridge.web import server as web_server

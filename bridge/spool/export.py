@@ -44,20 +44,9 @@ class ExportTables(Tables):
         """Stored samples as (device id, station, time in ms, values), by station and time.
 
         Read as they are taken: close the generator when done with it early."""
-        where, args = [], []
-        if device_id is not None:
-            where.append("device_id = ?")
-            args.append(device_id)
-        if since_ms is not None:
-            where.append("last_ms >= ?")
-            args.append(since_ms)
-        if until_ms is not None:
-            where.append("first_ms < ?")
-            args.append(until_ms)
+        where, args = _readings_within(device_id, since_ms, until_ms)
         query = 'SELECT device_id, station, first_ms, keys, times, "values" FROM readings'
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        rows = self.db.execute(query + " ORDER BY device_id, first_ms", args)
+        rows = self.db.execute(query + where + " ORDER BY device_id, first_ms", args)
         # Rows by their first sample: a sample of a later row can be older than
         # the last of an earlier one (a packet decoded late), so samples wait in
         # a heap until no row still to come can hold an older one.
@@ -76,6 +65,21 @@ class ExportTables(Tables):
                     heapq.heappush(waiting, (sample.time_ms, next(order), station, sample.values))
         while waiting:
             yield _out(current, heapq.heappop(waiting))
+
+    def samples_at_most(
+        self,
+        *,
+        device_id: int | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+    ) -> int:
+        """How many samples :meth:`samples` gives at most, read from the rows'
+        counts alone (exact unless a row straddles ``since_ms`` or ``until_ms``):
+        the total of ``export``'s progress."""
+        where, args = _readings_within(device_id, since_ms, until_ms)
+        query = "SELECT coalesce(sum(count), 0) FROM readings"
+        (count,) = self.db.execute(query + where, args).fetchone()
+        return int(count)
 
     def raw_packets(self) -> Iterator[StoredPacket]:
         """Every stored packet, in the order they were stored."""
@@ -169,6 +173,24 @@ def _within(sample: Sample, since_ms: int | None, until_ms: int | None) -> bool:
     return (since_ms is None or sample.time_ms >= since_ms) and (
         until_ms is None or sample.time_ms < until_ms
     )
+
+
+def _readings_within(
+    device_id: int | None, since_ms: int | None, until_ms: int | None
+) -> tuple[str, list[int]]:
+    """The WHERE clause (empty when nothing limits) and its arguments for the
+    ``readings`` rows of a station, a time range, or both."""
+    where, args = [], []
+    if device_id is not None:
+        where.append("device_id = ?")
+        args.append(device_id)
+    if since_ms is not None:
+        where.append("last_ms >= ?")
+        args.append(since_ms)
+    if until_ms is not None:
+        where.append("first_ms < ?")
+        args.append(until_ms)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
 
 
 def _out(
