@@ -213,7 +213,7 @@ def reprocess(args: argparse.Namespace) -> int:
         print("--since and --until go with --station", file=sys.stderr)
         return 2
     with _open_spool(config) as (spool, alone):
-        count = spool.requeue_kept(args.device)
+        count = spool.packets.requeue_kept(args.device)
         print(f"{count} kept-aside packets queued for decoding")
         _decode_now(spool, config, alone)
     return 0
@@ -240,8 +240,10 @@ def _reprocess_station(args: argparse.Namespace, config: Config) -> int:
                 file=sys.stderr,
             )
             return EXIT_DATABASE
-        replay = replay_station(config, spool.station_packets(device_id), since=since, until=until)
-        stored = spool.replace_batches(replay.batches)
+        replay = replay_station(
+            config, spool.samples.station_packets(device_id), since=since, until=until
+        )
+        stored = spool.samples.replace_batches(replay.batches)
     for packet_id, reason in replay.refused:
         print(f"packet {packet_id} is not decoded with this config, its samples stay: {reason}")
     samples = sum(len(one.batch.samples) for one in stored)
@@ -273,7 +275,7 @@ def ingest(args: argparse.Namespace) -> int:
     configure_logging(args.log_level or config.log_level)
     items = _read_capture(Path(args.file))
     with _open_spool(config) as (spool, alone):
-        stored = len(spool.add_packets(items))
+        stored = len(spool.packets.add(items))
         print(
             f"stored {stored} packets, skipped {len(items) - stored} already in the database "
             "(same arrival time, peer and bytes)"
@@ -320,16 +322,16 @@ def _read_capture(path: Path) -> list[Received]:
 def status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with _open_spool(config) as (spool, alone):
-        counts = spool.counts()
+        counts = spool.packets.counts()
         print(f"database: {config.storage.path}")
         print(f"bridge: {'not running' if alone else 'running'}")
         print(
             f"packets: {counts.get('done', 0)} decoded, {counts.get('kept', 0)} kept aside, "
             f"{counts.get('new', 0)} waiting"
         )
-        for reason, count in spool.kept_reasons():
+        for reason, count in spool.packets.kept_reasons():
             print(f"  kept aside {count}x: {reason}")
-        count, conflicts = spool.conflicts(STATUS_CONFLICTS)
+        count, conflicts = spool.samples.conflicts(STATUS_CONFLICTS)
         print(
             f"conflicts: {count} samples kept aside, each different from the stored sample "
             "of its station and time"
@@ -341,11 +343,11 @@ def status(args: argparse.Namespace) -> int:
         _print_shared_ids(spool, config)
         _print_capacity(spool)
         _print_noise(spool)
-        newest = spool.newest_batches(), spool.newest_samples()
+        newest = spool.samples.newest_batches(), spool.samples.newest_samples()
         for station in station_overviews(config, *newest, time.time()):
             print(f"station {station.line()}")
         for sink in sink_overviews(
-            config, spool.last_seq(), spool.sinks_progress(), spool.rejected()
+            config, spool.samples.last_seq(), spool.progress.by_sink(), spool.progress.rejected()
         ):
             print(sink.line())
     return 0
@@ -353,7 +355,7 @@ def status(args: argparse.Namespace) -> int:
 
 def _print_shared_ids(spool: Spool, config: Config) -> None:
     """The device ids that two stations seem to send with (see bridge.timing)."""
-    for device_id, clock in sorted(spool.clocks().items()):
+    for device_id, clock in sorted(spool.samples.clocks().items()):
         if not clock.shared_id:
             continue
         station = config.station(device_id)
@@ -369,12 +371,12 @@ def _print_shared_ids(spool: Spool, config: Config) -> None:
 
 def _print_capacity(spool: Spool) -> None:
     """The database against its cap: the projection, and what gave way so far."""
-    projection = spool.projection(time.time())
+    projection = spool.history.projection(time.time())
     print(f"storage: {projection.summary()}")
     for warning in (projection.warning(), spool.disk_short_of_cap()):
         if warning is not None:
             print(f"  warning: {warning}")
-    removed = spool.removed_history()
+    removed = spool.history.removed()
     if removed:
         print(
             f"removed at the cap: the decoded history of {sum(r.packets for r in removed)} "
@@ -391,10 +393,10 @@ def _utc(moment: float) -> str:
 
 def _print_noise(spool: Spool) -> None:
     """The addresses that sent what is not a station's packets, most first."""
-    sources = spool.noise_sources()
+    sources = spool.noise.sources()
     if not sources:
         return
-    kept, size = spool.noise_kept()
+    kept, size = spool.noise.kept()
     print(
         f"not from stations: the bytes of {kept} connections kept ({size / 1e3:.1f} kB of at "
         f"most {noise.budget(spool.max_size) / 1e3:.0f} kB, for {noise.KEPT_DAYS:g} days); "
@@ -437,7 +439,7 @@ def redeliver(args: argparse.Namespace) -> int:
         if not alone:
             print("stop the bridge first: it holds each sink's position in memory", file=sys.stderr)
             return EXIT_DATABASE
-        count = spool.rewind(args.sink)
+        count = spool.progress.rewind(args.sink)
     print(f"{count} kept-aside batches of {args.sink} will be delivered when the bridge runs")
     return 0
 
@@ -447,10 +449,10 @@ def export(args: argparse.Namespace) -> int:
     out = sys.stdout
     with _open_spool(config) as (spool, _):
         if args.raw:
-            for packet in spool.raw_packets():
+            for packet in spool.export.packets():
                 out.write(json.dumps(packet.as_capture()) + "\n")
             return 0
-        rows = spool.samples(
+        rows = spool.export.samples(
             device_id=args.station,
             since_ms=parse_moment(args.since) if args.since else None,
             until_ms=parse_moment(args.until) if args.until else None,

@@ -110,7 +110,7 @@ def build_sinks(config: Config) -> list[Sink]:
 
 def decode_offline(spool: Spool, config: Config) -> tuple[int, int]:
     """Decode every new packet now; returns (decoded, kept aside)."""
-    clocks: dict[int, StationClock] = spool.clocks()
+    clocks: dict[int, StationClock] = spool.samples.clocks()
     decoded = kept = 0
     while results := decode_pending(spool, config, clocks):
         for result in results:
@@ -133,20 +133,20 @@ def decode_removed(spool: Spool, config: Config) -> tuple[int, int]:
     writes the same points, Home Assistant takes a sample once).
     """
     packets = samples = 0
-    for removed in spool.removed_history():
+    for removed in spool.history.removed():
         clocks: dict[int, StationClock] = {}
         after = 0
-        while rows := spool.packets_with_history(removed.device_id, after=after):
+        while rows := spool.history.decoded_packets(removed.device_id, after=after):
             after = rows[-1][0].id
             again = []
             for packet, gave_way in rows:
                 result = decode_one(config, clocks, packet)
                 if gave_way and result.batch is not None:
                     again.append((packet.id, result.batch))
-            for stored in spool.record(again, [], {}):
+            for stored in spool.samples.record(again, [], {}):
                 packets += 1
                 samples += len(stored.batch.samples)
-        spool.forget_removed(removed.device_id)
+        spool.history.forget_removed(removed.device_id)
     return packets, samples
 
 
@@ -299,7 +299,7 @@ async def serve(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
             loop.set_exception_handler(previous_handler)
-        counts = spool.counts()
+        counts = spool.packets.counts()
         log.info(
             "stopped; %d packets decoded, %d kept aside, %d waiting",
             counts.get("done", 0),
@@ -388,7 +388,7 @@ def loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
 
 
 def _log_startup(config: Config, receiver: Receiver, spool: Spool, pipeline: Pipeline) -> None:
-    counts = spool.counts()
+    counts = spool.packets.counts()
     log.info(
         "wxstation bridge listening on %s:%d; database %s (%d packets, %d kept aside)",
         config.listen.host,
@@ -440,7 +440,7 @@ async def prune_history(
     """Delete decoded samples older than ``retention_days`` now and every ``interval``."""
     while True:
         removed = await thread.call(
-            thread.spool.prune, retention_cutoff_ms(clock(), retention_days)
+            thread.spool.samples.prune, retention_cutoff_ms(clock(), retention_days)
         )
         if removed:
             log.info("deleted %d samples older than %g days", removed, retention_days)
