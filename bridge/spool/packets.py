@@ -103,12 +103,12 @@ class Packets:
                     ids.append(int(cursor.lastrowid or 0))
         return ids
 
-    def in_state(self, state: str, *, after: int = 0, limit: int = 1000) -> list[StoredPacket]:
-        """Up to ``limit`` packets in ``state`` after packet ``after``, in the order stored."""
+    def in_state(self, state: str, *, limit: int = 1000) -> list[StoredPacket]:
+        """The first ``limit`` packets in ``state``, in the order stored."""
         rows = self._handle.db.execute(
             "SELECT id, data, received_at, peer, device_id, state, reason FROM packets "
-            "WHERE state = ? AND id > ? ORDER BY id LIMIT ?",
-            (state, after, limit),
+            "WHERE state = ? ORDER BY id LIMIT ?",
+            (state, limit),
         ).fetchall()
         return [StoredPacket(*row) for row in rows]
 
