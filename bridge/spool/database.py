@@ -32,7 +32,8 @@ __all__ = ["Spool"]
 class Spool:
     """The bridge's database. Open it, use it from one thread, close it.
 
-    Its groups of tables, each reached as an attribute (``spool.packets.add(...)``):
+    Each group of tables is one of the attributes below, used as
+    ``spool.packets.add(...)``; all of them share the spool's connection.
     """
 
     #: Packets as they arrived, and their state.
@@ -67,13 +68,15 @@ class Spool:
 
     @property
     def max_size(self) -> int:
-        """The database's size cap in bytes (``storage.max_size_mb``)."""
+        """The database's size cap in bytes (``storage.max_size_mb``).
+
+        Set, it holds for every group of tables at once; the write-ahead log
+        keeps the size it was given for the cap the database was opened with.
+        """
         return self._handle.max_size
 
     @max_size.setter
     def max_size(self, max_size: int) -> None:
-        """A new cap, for every group of tables at once; the write-ahead log
-        keeps the size it was given when the database was opened."""
         self._handle.max_size = max_size
 
     @property
