@@ -23,6 +23,7 @@ from bridge.offline import decode_offline
 from bridge.parsers import make_parser
 from bridge.sim import SimStation
 from bridge.spool import Received, Spool
+from tests.support.ledger import SAMPLE_COUNT
 
 #: 2026-01-01T00:00:00Z: the simulated stations' first sample. The sizes do not
 #: depend on it; a fixed start makes two runs store the same bytes.
@@ -51,9 +52,9 @@ def fill(path: Path, stations: int, days: float, parser: str) -> tuple[int, int]
                 wake = sim.wake()
                 sim.delivered()
                 items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
-            packets += len(spool.add_packets(items))
+            packets += len(spool.packets.add(items))
             decode_offline(spool, config)
-        samples = spool.history().samples
+        (samples,) = spool.db.execute(SAMPLE_COUNT).fetchone()
     return packets, samples
 
 

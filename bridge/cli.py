@@ -209,7 +209,7 @@ def _decode_now(spool: Spool, config: Config, alone: bool, progress: Progress) -
             "with the config it started with (restart it first if you changed the config)"
         )
         return None
-    with progress.step("decoding", spool.counts().get("new", 0)) as step:
+    with progress.step("decoding", spool.packets.counts().get("new", 0)) as step:
         tally = decode_offline(spool, config, step.advance)
     print(f"decoded {tally.decoded} packets, {tally.kept_aside} kept aside")
     return tally
@@ -234,7 +234,7 @@ def reprocess(args: argparse.Namespace) -> int:
         print("--since and --until go with --station", file=sys.stderr)
         return 2
     with _open_spool(config) as (spool, alone), Progress(sys.stderr) as progress:
-        count = spool.requeue_kept(args.device)
+        count = spool.packets.requeue_kept(args.device)
         print(f"{count} kept-aside packets queued for decoding")
         tally = _decode_now(spool, config, alone, progress)
         progress.summary(f"reprocess: {count} kept-aside packets queued; {_decoded_summary(tally)}")
@@ -262,10 +262,10 @@ def _reprocess_station(args: argparse.Namespace, config: Config) -> int:
                 file=sys.stderr,
             )
             return EXIT_DATABASE
-        packets = spool.station_packets(device_id)
+        packets = spool.samples.station_packets(device_id)
         with progress.step("decoding again", len(packets)) as step:
             replay = replay_station(config, step.track(packets), since=since, until=until)
-        stored = spool.replace_batches(replay.batches)
+        stored = spool.samples.replace_batches(replay.batches)
         tally = Tally(kept=Counter(reason for _, reason in replay.refused))
         for one in stored:
             tally.add_batch(one.batch, len(one.conflicts))
@@ -294,7 +294,7 @@ def _reprocess_removed(config: Config) -> int:
                 file=sys.stderr,
             )
             return EXIT_DATABASE
-        removed = sum(entry.packets for entry in spool.removed_history())
+        removed = sum(entry.packets for entry in spool.history.removed())
         with progress.step("decoding again", removed) as step:
             tally = decode_removed(spool, config, step.advance)
         print(
@@ -336,7 +336,7 @@ def _store(spool: Spool, items: Sequence[Received], progress: Progress) -> int:
     with progress.step("storing", len(items)) as step:
         for start in range(0, len(items), INGEST_GROUP):
             group = items[start : start + INGEST_GROUP]
-            stored += len(spool.add_packets(group))
+            stored += len(spool.packets.add(group))
             step.advance(len(group))
     return stored
 
@@ -383,16 +383,16 @@ def _capture_line(path: Path, number: int, line: bytes) -> Received:
 def status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with _open_spool(config) as (spool, alone):
-        counts = spool.counts()
+        counts = spool.packets.counts()
         print(f"database: {config.storage.path}")
         print(f"bridge: {'not running' if alone else 'running'}")
         print(
             f"packets: {counts.get('done', 0)} decoded, {counts.get('kept', 0)} kept aside, "
             f"{counts.get('new', 0)} waiting"
         )
-        for reason, count in spool.kept_reasons():
+        for reason, count in spool.packets.kept_reasons():
             print(f"  kept aside {count}x: {reason}")
-        count, conflicts = spool.conflicts(STATUS_CONFLICTS)
+        count, conflicts = spool.samples.conflicts(STATUS_CONFLICTS)
         print(
             f"conflicts: {count} samples kept aside, each different from the stored sample "
             "of its station and time"
@@ -404,11 +404,11 @@ def status(args: argparse.Namespace) -> int:
         _print_shared_ids(spool, config)
         _print_capacity(spool)
         _print_noise(spool)
-        newest = spool.newest_batches(), spool.newest_samples()
+        newest = spool.samples.newest_batches(), spool.samples.newest_samples()
         for station in station_overviews(config, *newest, time.time()):
             print(f"station {station.line()}")
         for sink in sink_overviews(
-            config, spool.last_seq(), spool.sinks_progress(), spool.rejected()
+            config, spool.samples.last_seq(), spool.progress.by_sink(), spool.progress.rejected()
         ):
             print(sink.line())
     return 0
@@ -416,7 +416,7 @@ def status(args: argparse.Namespace) -> int:
 
 def _print_shared_ids(spool: Spool, config: Config) -> None:
     """The device ids that two stations seem to send with (see bridge.timing)."""
-    for device_id, clock in sorted(spool.clocks().items()):
+    for device_id, clock in sorted(spool.samples.clocks().items()):
         if not clock.shared_id:
             continue
         station = config.station(device_id)
@@ -432,12 +432,12 @@ def _print_shared_ids(spool: Spool, config: Config) -> None:
 
 def _print_capacity(spool: Spool) -> None:
     """The database against its cap: the projection, and what gave way so far."""
-    projection = spool.projection(time.time())
+    projection = spool.history.projection(time.time())
     print(f"storage: {projection.summary()}")
     for warning in (projection.warning(), spool.disk_short_of_cap()):
         if warning is not None:
             print(f"  warning: {warning}")
-    removed = spool.removed_history()
+    removed = spool.history.removed()
     if removed:
         print(
             f"removed at the cap: the decoded history of {sum(r.packets for r in removed)} "
@@ -454,10 +454,10 @@ def _utc(moment: float) -> str:
 
 def _print_noise(spool: Spool) -> None:
     """The addresses that sent what is not a station's packets, most first."""
-    sources = spool.noise_sources()
+    sources = spool.noise.sources()
     if not sources:
         return
-    kept, size = spool.noise_kept()
+    kept, size = spool.noise.kept()
     print(
         f"not from stations: the bytes of {kept} connections kept ({size / 1e3:.1f} kB of at "
         f"most {noise.budget(spool.max_size) / 1e3:.0f} kB, for {noise.KEPT_DAYS:g} days); "
@@ -500,7 +500,7 @@ def redeliver(args: argparse.Namespace) -> int:
         if not alone:
             print("stop the bridge first: it holds each sink's position in memory", file=sys.stderr)
             return EXIT_DATABASE
-        count = spool.rewind(args.sink)
+        count = spool.progress.rewind(args.sink)
     print(f"{count} kept-aside batches of {args.sink} will be delivered when the bridge runs")
     return 0
 
@@ -515,8 +515,8 @@ def export(args: argparse.Namespace) -> int:
         Progress(sys.stderr, terminal=on_terminal) as progress,
     ):
         if args.raw:
-            with progress.step("exporting", sum(spool.counts().values())) as step:
-                for packet in step.track(spool.raw_packets()):
+            with progress.step("exporting", sum(spool.packets.counts().values())) as step:
+                for packet in step.track(spool.export.packets()):
                     out.write(json.dumps(packet.as_capture()) + "\n")
             progress.summary(f"export --raw: {step.done} packets written")
             return 0
@@ -525,8 +525,8 @@ def export(args: argparse.Namespace) -> int:
             "since_ms": parse_moment(args.since) if args.since else None,
             "until_ms": parse_moment(args.until) if args.until else None,
         }
-        with progress.step("exporting", spool.samples_at_most(**within), " samples") as step:
-            _write_samples(out, args.format, step.track(spool.samples(**within)))
+        with progress.step("exporting", spool.export.samples_at_most(**within), " samples") as step:
+            _write_samples(out, args.format, step.track(spool.export.samples(**within)))
         progress.summary(f"export: {step.done} samples written")
     return 0
 

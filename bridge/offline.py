@@ -93,7 +93,7 @@ def decode_offline(
     spool: Spool, config: Config, advance: Callable[[int], None] = no_progress
 ) -> Tally:
     """Decode every new packet now, a group at a time."""
-    clocks: dict[int, StationClock] = spool.clocks()
+    clocks: dict[int, StationClock] = spool.samples.clocks()
     tally = Tally()
     while results := decode_pending(spool, config, clocks):
         for result in results:
@@ -118,11 +118,11 @@ def decode_removed(
     ``advance`` counts the packets whose history was removed.
     """
     tally = Tally()
-    for removed in spool.removed_history():
+    for removed in spool.history.removed():
         kept_before = tally.kept_aside
         clocks: dict[int, StationClock] = {}
         after = 0
-        while rows := spool.packets_with_history(removed.device_id, after=after):
+        while rows := spool.history.decoded_packets(removed.device_id, after=after):
             after = rows[-1][0].id
             again = []
             for packet, gave_way in rows:
@@ -134,11 +134,11 @@ def decode_removed(
                     tally.add(result)
                 else:
                     again.append((packet.id, result.batch))
-            for stored in spool.record(again, [], {}):
+            for stored in spool.samples.record(again, [], {}):
                 tally.add_batch(stored.batch, len(stored.conflicts))
             advance(sum(gave_way for _, gave_way in rows))
         # Still listed while a packet's history is missing: run again once the
         # config decodes it.
         if tally.kept_aside == kept_before:
-            spool.forget_removed(removed.device_id)
+            spool.history.forget_removed(removed.device_id)
     return tally

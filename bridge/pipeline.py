@@ -123,7 +123,7 @@ def decode_pending(
     """
     stages = stages or StageClock()
     with stages.measure("decode"):
-        packets = spool.packets("new", limit=limit)
+        packets = spool.packets.in_state("new", limit=limit)
         if not packets:
             return []
         working = dict(clocks)
@@ -133,7 +133,7 @@ def decode_pending(
     }
     with stages.measure("store"):
         stored = iter(
-            spool.record(
+            spool.samples.record(
                 [(r.packet.id, r.batch) for r in results if r.batch is not None],
                 [(r.packet.id, r.kept) for r in results if r.kept is not None],
                 changed,
@@ -266,13 +266,13 @@ class Pipeline:
         self.listeners: list[Callable[[Batch], None]] = []
 
     async def start(self) -> None:
-        self.clocks = await self.spool.call(self.spool.spool.clocks)
-        self._newest = await self.spool.call(self.spool.spool.last_seq)
+        self.clocks = await self.spool.call(self.spool.spool.samples.clocks)
+        self._newest = await self.spool.call(self.spool.spool.samples.last_seq)
         if self.noise is not None:
             # The stations' addresses are theirs from the start, not from their
             # first packet after a restart: a host sharing one (behind NAT)
             # cannot get it refused first.
-            for host, at in (await self.spool.call(self.spool.spool.station_hosts)).items():
+            for host, at in (await self.spool.call(self.spool.spool.packets.station_hosts)).items():
                 self.noise.station(source_of(host), at)
         await self._check_capacity(force=True)
         short = await self.spool.call(self.spool.spool.disk_short_of_cap)
@@ -280,7 +280,7 @@ class Pipeline:
             log.warning("%s", short)
         reason = await self.spool.call(self.spool.spool.room)
         self._tell_room(reason)
-        last_packets = await self.spool.call(self.spool.spool.last_packets)
+        last_packets = await self.spool.call(self.spool.spool.samples.last_packets)
         for sink in self.sinks:
             try:
                 sink.restore(last_packets)
@@ -398,7 +398,7 @@ class Pipeline:
             group, self._pending = self._pending, []
             try:
                 await self.spool.call(
-                    self._measured, "commit", self.spool.spool.add_packets, [p.item for p in group]
+                    self._measured, "commit", self.spool.spool.packets.add, [p.item for p in group]
                 )
             except Exception as err:
                 # Disk full or the database failing: keep the packets in memory,
@@ -435,12 +435,18 @@ class Pipeline:
         size once an hour, and say so when the cap comes near."""
         spool = self.spool.spool
         now = self.clock()
-        removal = await self.spool.call(spool.give_way, [sink.name for sink in self.sinks], now)
+        removal = await self.spool.call(
+            spool.history.give_way, [sink.name for sink in self.sinks], now
+        )
         if removal is not None:
             log.warning("%s", removal)
-        if not await self.spool.call(spool.add_reading, now) and not force and removal is None:
+        if (
+            not await self.spool.call(spool.history.record_size, now)
+            and not force
+            and removal is None
+        ):
             return
-        projection = await self.spool.call(spool.projection, now)
+        projection = await self.spool.call(spool.history.projection, now)
         self.projection = projection
         for sink in self.sinks:
             sink.report_capacity(projection)
@@ -470,7 +476,7 @@ class Pipeline:
             return
         self._noise_pruned = now
         try:
-            await self.spool.call(self.spool.spool.add_noise, kept, counts, self.noise.clock())
+            await self.spool.call(self.spool.spool.noise.add, kept, counts, self.noise.clock())
         except DatabaseError as err:
             # Counts of traffic that is not a station's are worth less than the
             # room a retry would hold on to.
@@ -575,13 +581,15 @@ class Pipeline:
         return await self.spool.call(
             self._measured,
             "read_back",
-            functools.partial(self.spool.spool.batches, after=after, limit=sink.batch_limit),
+            functools.partial(
+                self.spool.spool.samples.batches, after=after, limit=sink.batch_limit
+            ),
         )
 
     async def _drive(self, sink: Sink) -> None:
         """Deliver stored batches to one sink, in order, from its saved progress."""
         spool = self.spool.spool
-        seq = await self.spool.call(spool.progress, sink.name)
+        seq = await self.spool.call(spool.progress.get, sink.name)
         self._delivered[sink.name] = seq
         event = self._new_batches[sink.name]
         backoff = Backoff(FIRST_BACKOFF, MAX_BACKOFF, BACKOFF_JITTER)
@@ -643,7 +651,7 @@ class Pipeline:
             state.last_delivery = time.time()
             self.events.delivered(sink.name, [b for q, b in batches if q not in refused])
             seq = batches[-1][0]
-            await self.spool.call(self._measured, "progress", spool.set_progress, sink.name, seq)
+            await self.spool.call(self._measured, "progress", spool.progress.set, sink.name, seq)
             self._forget(sink, seq)
 
     async def _deliver(self, sink: Sink, batches: list[tuple[int, Batch]]) -> set[int]:
@@ -664,7 +672,7 @@ class Pipeline:
                     err.reason,
                 )
                 await self.spool.call(
-                    self.spool.spool.reject, sink.name, [seq], err.reason, self.clock()
+                    self.spool.spool.progress.reject, sink.name, [seq], err.reason, self.clock()
                 )
                 state = self.sink_states[sink.name]
                 state.last_error, state.last_error_at = err.reason, time.time()

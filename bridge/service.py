@@ -259,7 +259,7 @@ async def serve(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
             loop.set_exception_handler(previous_handler)
-        counts = spool.counts()
+        counts = spool.packets.counts()
         log.info(
             "stopped; %d packets decoded, %d kept aside, %d waiting",
             counts.get("done", 0),
@@ -348,7 +348,7 @@ def loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> 
 
 
 def _log_startup(config: Config, receiver: Receiver, spool: Spool, pipeline: Pipeline) -> None:
-    counts = spool.counts()
+    counts = spool.packets.counts()
     log.info(
         "wxstation bridge listening on %s:%d; database %s (%d packets, %d kept aside)",
         config.listen.host,
@@ -400,7 +400,7 @@ async def prune_history(
     """Delete decoded samples older than ``retention_days`` now and every ``interval``."""
     while True:
         removed = await thread.call(
-            thread.spool.prune, retention_cutoff_ms(clock(), retention_days)
+            thread.spool.samples.prune, retention_cutoff_ms(clock(), retention_days)
         )
         if removed:
             log.info("deleted %d samples older than %g days", removed, retention_days)

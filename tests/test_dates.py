@@ -49,13 +49,13 @@ def new_year_spool(path: Path, wakes: int = 5) -> tuple[Spool, list[float]]:
         station.delivered()
         items.append(Received(wake.packet, wake.arrival, "192.168.1.50:4000"))
         taken.extend(wake.taken)
-    spool.add_packets(items)
+    spool.packets.add(items)
     decode_offline(spool, parse_config({}))
     return spool, taken
 
 
 def stored_times(spool: Spool) -> list[int]:
-    return sorted(time_ms for _, _, time_ms, _ in spool.samples())
+    return sorted(time_ms for _, _, time_ms, _ in spool.export.samples())
 
 
 def export(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -113,7 +113,7 @@ def test_retention_counts_back_from_the_given_now(tmp_path: Path) -> None:
         after = stored_times(spool)
         assert after == [t for t in before if t >= cutoff]
         assert 0 < len(after) < len(before)
-        assert len(list(spool.raw_packets())) == 5
+        assert len(list(spool.export.packets())) == 5
 
 
 def test_export_range_across_new_year(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

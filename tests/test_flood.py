@@ -130,7 +130,7 @@ async def test_a_database_filled_by_garbage_gives_it_back_and_listens(tmp_path: 
     config = bridge_config(tmp_path, {"storage": {"max_size_mb": 1}})
     with Spool(config.storage.path) as spool:
         garbage = [Received(bytes([n % 256]) * 4096, 1.0 + n, "127.0.0.2:1") for n in range(400)]
-        spool.add_packets(garbage)
+        spool.packets.add(garbage)
         spool.db.execute("UPDATE packets SET state = 'kept', reason = 'not a station'")
         assert spool.used() > MB
     async with running_bridge(config) as bridge:

@@ -15,6 +15,7 @@ from bridge.sim import SimStation
 from bridge.spool import Received, Spool
 from bridge.spool.giving_way import KEEP_RECENT, used_pages
 from tests.support.bridge import write_config
+from tests.support.ledger import SAMPLE_COUNT
 
 #: 2026-06-01T00:00:00Z: the first sample; "now" is the last packet's arrival.
 START = 1780272000.0
@@ -33,20 +34,20 @@ def filled(path: Path, max_size_mb: float) -> tuple[Spool, float]:
             wake = sim.wake()
             sim.delivered()
             items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
-    spool.add_packets(items)
+    spool.packets.add(items)
     decode_offline(spool, parse_config({}))
     return spool, max(item.received_at for item in items)
 
 
 def sample_count(spool: Spool) -> int:
-    return spool.history().samples
+    return int(spool.db.execute(SAMPLE_COUNT).fetchone()[0])
 
 
 def test_below_the_give_way_share_nothing_is_removed(tmp_path: Path) -> None:
     """Test that a database below 95 % of its cap keeps all its history."""
     spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
     with spool:
-        assert spool.give_way([], now) is None
+        assert spool.history.give_way([], now) is None
         assert sample_count(spool) == STATIONS * DAYS * 24 * 30
 
 
@@ -61,21 +62,21 @@ def test_delivered_history_gives_way_oldest_first(tmp_path: Path) -> None:
         # write-ahead log as giving way does: at its limit and a transaction more.
         log_allowance = 2 * int(spool.db.execute("PRAGMA journal_size_limit").fetchone()[0])
         spool.max_size = int((used_pages(spool.db) + log_allowance) / GIVE_WAY_AT) - 4096
-        last = spool.last_seq()
-        spool.set_progress("influxdb", last - 200)
-        spool.set_progress("mqtt", last - 100)
-        spool.set_progress("gone", 0)  # a sink no longer configured holds nothing back
-        spool.reject("mqtt", [5], "refused", now)
-        packets_before = spool.counts()
+        last = spool.samples.last_seq()
+        spool.progress.set("influxdb", last - 200)
+        spool.progress.set("mqtt", last - 100)
+        spool.progress.set("gone", 0)  # a sink no longer configured holds nothing back
+        spool.progress.reject("mqtt", [5], "refused", now)
+        packets_before = spool.packets.counts()
         samples_before = sample_count(spool)
         newest_time = dict(spool.db.execute("SELECT seq, last_ms FROM readings"))
 
-        removal = spool.give_way(["influxdb", "mqtt"], now)
+        removal = spool.history.give_way(["influxdb", "mqtt"], now)
 
         assert removal is not None
         assert removal.after <= spool.max_size * GIVE_WAY_TO < removal.before
         assert used_pages(spool.db) + log_allowance == removal.after
-        assert spool.counts() == packets_before  # every raw packet, still decoded
+        assert spool.packets.counts() == packets_before  # every raw packet, still decoded
         kept = {seq for (seq,) in spool.db.execute("SELECT seq FROM batches")}
         assert 5 in kept
         assert set(range(last - 200 + 1, last + 1)) <= kept  # not delivered by influxdb
@@ -88,7 +89,7 @@ def test_delivered_history_gives_way_oldest_first(tmp_path: Path) -> None:
         assert removal.packets == len(removed)
         assert removal.samples == samples_before - sample_count(spool)
         assert {r.device_id for r in removal.stations} == {1, 2, 3}
-        assert spool.removed_history() == list(removal.stations)
+        assert spool.history.removed() == list(removal.stations)
         assert "that every sink had delivered" in str(removal)
         assert "reprocess --removed" in str(removal)
 
@@ -99,7 +100,7 @@ def test_history_that_is_not_delivered_never_gives_way(tmp_path: Path) -> None:
     spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
     with spool:
         spool.max_size = used_pages(spool.db)
-        assert spool.give_way(["influxdb"], now) is None
+        assert spool.history.give_way(["influxdb"], now) is None
         reason = spool.room()
         assert reason is not None
         assert "raw packets and undelivered samples alone fill it" in reason
@@ -111,14 +112,14 @@ def test_the_last_days_keep_their_history(tmp_path: Path) -> None:
     spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
     with spool:
         spool.max_size = 100_000
-        removal = spool.give_way([], now)
+        removal = spool.history.give_way([], now)
         assert removal is not None
         oldest_kept = spool.db.execute(
             "SELECT min(p.received_at) FROM batches b JOIN packets p ON p.id = b.packet_id"
         ).fetchone()[0]
         assert oldest_kept >= now - KEEP_RECENT
         assert oldest_kept < now - KEEP_RECENT + 3600
-        assert spool.counts() == {"done": STATIONS * DAYS * 24}
+        assert spool.packets.counts() == {"done": STATIONS * DAYS * 24}
 
 
 def test_reprocess_removed_brings_back_the_same_samples(
@@ -129,12 +130,12 @@ def test_reprocess_removed_brings_back_the_same_samples(
     that ``status`` no longer lists it afterwards."""
     spool, now = filled(tmp_path / "wxstation.db", max_size_mb=100)
     with spool:
-        before = sorted(spool.samples())
-        batches = spool.last_seq()
+        before = sorted(spool.export.samples())
+        batches = spool.samples.last_seq()
         spool.max_size = int(used_pages(spool.db) / GIVE_WAY_AT)
-        removal = spool.give_way([], now)
+        removal = spool.history.give_way([], now)
         assert removal is not None
-        assert len(list(spool.samples())) < len(before)
+        assert len(list(spool.export.samples())) < len(before)
     config = write_config(tmp_path / "config.yaml", {"storage": {"path": "wxstation.db"}})
     assert cli.main(["status", "-c", str(config)]) == 0
     assert f"the decoded history of {removal.packets} packets" in capsys.readouterr().out
@@ -148,10 +149,10 @@ def test_reprocess_removed_brings_back_the_same_samples(
         "samples, none kept aside; took "
     ) in said.err
     with Spool(tmp_path / "wxstation.db") as again:
-        assert sorted(again.samples()) == before
-        assert again.last_seq() == batches + removal.packets
-        assert again.removed_history() == []
-        assert again.counts() == {"done": STATIONS * DAYS * 24}
+        assert sorted(again.export.samples()) == before
+        assert again.samples.last_seq() == batches + removal.packets
+        assert again.history.removed() == []
+        assert again.packets.counts() == {"done": STATIONS * DAYS * 24}
     assert cli.main(["status", "-c", str(config)]) == 0
     assert "removed at the cap" not in capsys.readouterr().out
 
@@ -166,9 +167,9 @@ def test_reprocess_removed_that_the_config_refuses_stays_listed(
     spool, now = filled(tmp_path / "wxstation.db", max_size_mb=100)
     with spool:
         spool.max_size = int(used_pages(spool.db) / GIVE_WAY_AT)
-        removal = spool.give_way([], now)
+        removal = spool.history.give_way([], now)
         assert removal is not None
-        listed = spool.removed_history()
+        listed = spool.history.removed()
     raw: dict[str, object] = {
         "storage": {"path": "wxstation.db"},
         "unknown_stations": {"action": "keep"},
@@ -183,14 +184,14 @@ def test_reprocess_removed_that_the_config_refuses_stays_listed(
     assert "is not configured (unknown_stations: keep)" in said.err
     assert "'reprocess --removed' again once the config decodes them" in said.err
     with Spool(tmp_path / "wxstation.db") as again:
-        assert again.removed_history() == listed
+        assert again.history.removed() == listed
 
     del raw["unknown_stations"]
     write_config(config, raw)
     assert cli.main(["reprocess", "--removed", "-c", str(config)]) == 0
     assert f"decoded {removal.packets} packets again" in capsys.readouterr().out
     with Spool(tmp_path / "wxstation.db") as again:
-        assert again.removed_history() == []
+        assert again.history.removed() == []
 
 
 def test_a_cap_beyond_the_disk_is_said(tmp_path: Path) -> None:

@@ -447,8 +447,8 @@ async def delivered(running: Pipeline) -> None:
     spool = running.spool
 
     async def done() -> bool:
-        last = await spool.call(spool.spool.last_seq)
-        return last > 0 and await spool.call(spool.spool.progress, "influxdb") == last
+        last = await spool.call(spool.spool.samples.last_seq)
+        return last > 0 and await spool.call(spool.spool.progress.get, "influxdb") == last
 
     await eventually(done, "the sink to catch up", 20)
 
@@ -458,7 +458,7 @@ def influx_points(server: InfluxDB1) -> list[dict[str, Any]]:
 
 
 def stored_samples(spool: Spool) -> dict[tuple[str, int], dict[str, float]]:
-    return {(station, time_ms): values for _, station, time_ms, values in spool.samples()}
+    return {(station, time_ms): values for _, station, time_ms, values in spool.export.samples()}
 
 
 def assert_exactly_once(server: InfluxDB1, stored: dict[tuple[str, int], dict[str, float]]) -> None:
@@ -485,7 +485,7 @@ async def test_influxdb1_every_sample_once_at_its_millisecond(
             await running.submit(item)
         await delivered(running)
         stored = stored_samples(spool)
-        batches = [batch for _, batch in spool.batches(after=0, limit=100)]
+        batches = [batch for _, batch in spool.samples.batches(after=0, limit=100)]
     assert len(stored) == 12 * 30
     assert {station for station, _ in stored} == {"Garden", "Shed, north=2"}
     assert_exactly_once(influxdb, stored)
@@ -542,12 +542,12 @@ async def test_influxdb1_rejected_batch_kept_aside(influxdb: InfluxDB1, tmp_path
         for wake in wakes:
             await running.submit(Received(wake.packet, wake.arrival, PEER))
         await delivered(running)
-        first_rejected = spool.rejected()
+        first_rejected = spool.progress.rejected()
         later = station.wake()
         await running.submit(Received(later.packet, later.arrival, PEER))
         await delivered(running)
-        assert spool.rejected() == first_rejected
-        batches = dict(spool.batches(after=0, limit=10))
+        assert spool.progress.rejected() == first_rejected
+        batches = dict(spool.samples.batches(after=0, limit=10))
     ((sink_name, seq, reason),) = first_rejected
     assert sink_name == "influxdb"
     assert seq == 2
@@ -575,11 +575,11 @@ async def test_influxdb1_missing_database_waits_then_flows(
         for item in station_wakes(1, 3, influxdb.now() - DAY):
             await running.submit(item)
         await asyncio.sleep(0.5)
-        assert await running.spool.call(spool.progress, "influxdb") == 0
+        assert await running.spool.call(spool.progress.get, "influxdb") == 0
         influxdb.create_database("later")
         await delivered(running)
-        assert spool.rejected() == []
-        count = sum(1 for _ in spool.samples())
+        assert spool.progress.rejected() == []
+        count = sum(1 for _ in spool.export.samples())
     rows = influxdb.query('SELECT count("temperature") FROM "weather"', "later")
     assert rows[0]["count"] == count == 90
 

@@ -380,11 +380,11 @@ async def test_a_broker_restart_mid_stream_loses_no_sample(tmp_path: Path) -> No
                 spool = bridge.pipeline.spool
 
                 async def all_delivered() -> bool:
-                    last = await spool.call(spool.spool.last_seq)
-                    return await spool.call(spool.spool.progress, "mqtt") == last
+                    last = await spool.call(spool.spool.samples.last_seq)
+                    return await spool.call(spool.spool.progress.get, "mqtt") == last
 
                 await eventually(all_delivered, "the sink to deliver every batch", 30)
-                stored = await spool.call(lambda: list(spool.spool.samples()))
+                stored = await spool.call(lambda: list(spool.spool.export.samples()))
 
             published = {
                 (m.json()["device_id"], sample["time"]): sample
@@ -542,7 +542,7 @@ async def test_availability_at_start_comes_from_the_database(
     config = make_config(broker, tmp_path)
     now = 1_790_000_000.0
     with Spool(config.storage.path) as spool:
-        spool.add_packets(
+        spool.packets.add(
             [
                 Received(packet(1), now - 600, "127.0.0.1:40001"),
                 Received(packet(2), now - 3 * 3600, "127.0.0.1:40002"),
@@ -552,7 +552,7 @@ async def test_availability_at_start_comes_from_the_database(
         )
         tally = decode_offline(spool, config)
         assert (tally.decoded, tally.kept_aside) == (3, 0)
-        spool.set_progress("mqtt", spool.last_seq())
+        spool.progress.set("mqtt", spool.samples.last_seq())
     assert config.mqtt is not None
     sink = MqttSink(config.mqtt, config, clock=lambda: now)
     async with running_bridge(config, sinks=[sink]):

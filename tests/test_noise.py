@@ -188,21 +188,21 @@ def test_kept_bytes_held_to_the_budget_oldest_first_and_to_their_days(tmp_path: 
             NoiseEntry(now + i, f"10.0.0.9:{i}", "10.0.0.9", f"number {i}", data)
             for i in range(2 * budget // len(data))
         ]
-        spool.add_noise(entries, [SourceCount("10.0.0.9", now, now + 1, 5, 500)], now)
-        count, size = spool.noise_kept()
+        spool.noise.add(entries, [SourceCount("10.0.0.9", now, now + 1, 5, 500)], now)
+        count, size = spool.noise.kept()
         assert size <= budget
         assert count == budget // len(data)
         reasons = [r for (r,) in spool.db.execute("SELECT reason FROM noise_kept ORDER BY id")]
         assert reasons[-1] == entries[-1].reason  # the newest stay
-        spool.add_noise([], [SourceCount("10.0.0.9", now + 2, now + 3, 1, 100)], now)
-        (source,) = spool.noise_sources()
+        spool.noise.add([], [SourceCount("10.0.0.9", now + 2, now + 3, 1, 100)], now)
+        (source,) = spool.noise.sources()
         assert (source.connections, source.size, source.first_seen) == (6, 600, now)
         later = now + noise.KEPT_DAYS * 86400 + len(entries)
-        spool.add_noise([], [], later)
-        assert spool.noise_kept() == (0, 0)
-        assert len(spool.noise_sources()) == 1
-        spool.add_noise([], [], now + noise.SOURCE_DAYS * 86400 + 10)
-        assert spool.noise_sources() == []
+        spool.noise.add([], [], later)
+        assert spool.noise.kept() == (0, 0)
+        assert len(spool.noise.sources()) == 1
+        spool.noise.add([], [], now + noise.SOURCE_DAYS * 86400 + 10)
+        assert spool.noise.sources() == []
 
 
 def test_at_the_cap_garbage_gives_its_room_back(tmp_path: Path) -> None:
@@ -212,10 +212,10 @@ def test_at_the_cap_garbage_gives_its_room_back(tmp_path: Path) -> None:
     with Spool(tmp_path / "wx.db", max_size_mb=1.0) as spool:
         garbage = [Received(bytes([i % 256]) * 4096, 1.0 + i, "10.0.0.9:1") for i in range(300)]
         stations = [Received(PACKET, 2000.0, "10.0.0.1:1"), Received(PACKET[:20], 2001.0, "x:1")]
-        ids = spool.add_packets([*garbage, *stations])
+        ids = spool.packets.add([*garbage, *stations])
         spool.db.execute("UPDATE packets SET state = 'kept', reason = 'x'")
         assert spool.used() > spool.max_size
         assert spool.room() is None
         assert spool.used() < spool.max_size / 2
-        assert [p.id for p in spool.packets("kept")] == ids[-2:]
+        assert [p.id for p in spool.packets.in_state("kept")] == ids[-2:]
         assert spool.room() is None

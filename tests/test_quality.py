@@ -44,10 +44,10 @@ def with_temperature_raw(wake: Wake, record: int, raw: int) -> Wake:
 def decoded(tmp_path: Path, raw: dict[str, Any], received: list[Received]) -> list[Batch]:
     """The batches the bridge's decoding stores for ``received`` with config ``raw``."""
     with Spool(tmp_path / "wx.db") as spool:
-        spool.add_packets(received)
+        spool.packets.add(received)
         tally = decode_offline(spool, parse_config(raw))
         assert (tally.decoded, tally.kept_aside) == (len(received), 0)
-        return [batch for _, batch in spool.batches(after=0, limit=1000)]
+        return [batch for _, batch in spool.samples.batches(after=0, limit=1000)]
 
 
 def delivered_wakes(station: SimStation, count: int) -> list[Wake]:

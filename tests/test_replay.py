@@ -238,16 +238,16 @@ def test_two_stations_with_one_id_in_the_same_millisecond_lose_no_sample(
     twins = [SimStation(3, ReferenceParser(), 1_790_000_000.0, seed=seed) for seed in (1, 2)]
     packets = [twin.wake().packet for twin in twins]
     with Spool(tmp_path / "wx.db") as spool:
-        spool.add_packets(
+        spool.packets.add(
             [Received(data, 1_790_003_600.0, f"10.0.0.{n}:4000") for n, data in enumerate(packets)]
         )
         # Each packet's lines are at DEBUG when decoded offline.
         with caplog.at_level(logging.DEBUG, logger="bridge.decoding"):
             tally = decode_offline(spool, parse_config({}))
             assert (tally.decoded, tally.kept_aside, tally.conflicts) == (2, 0, 0)
-        stored = [(time_ms, values) for _, _, time_ms, values in spool.samples()]
-        assert spool.conflicts(100) == (0, [])
-        batches = [batch for _, batch in spool.batches(after=0, limit=10)]
+        stored = [(time_ms, values) for _, _, time_ms, values in spool.export.samples()]
+        assert spool.samples.conflicts(100) == (0, [])
+        batches = [batch for _, batch in spool.samples.batches(after=0, limit=10)]
     decoded = [PARSER.decode(data).values for data in packets]
     first, second = (b.samples for b in batches)
     assert [s.values for s in first] == list(decoded[0])
@@ -270,27 +270,27 @@ def test_two_different_samples_of_one_time_are_a_logged_conflict(
     twins = [SimStation(3, ReferenceParser(), 1_790_000_000.0, seed=seed) for seed in (1, 2)]
     packets = [twin.wake().packet for twin in twins]
     with Spool(tmp_path / "wx.db") as spool:
-        ids = spool.add_packets(
+        ids = spool.packets.add(
             [Received(data, 1_790_003_600.0, f"10.0.0.{n}:4000") for n, data in enumerate(packets)]
         )
         batches = [
             make_batch("Station 3", PARSER, StationClock(), data, 1_790_003_600.0)[0]
             for data in packets
         ]
-        results = spool.record(list(zip(ids, batches, strict=True)), [], {})
+        results = spool.samples.record(list(zip(ids, batches, strict=True)), [], {})
         with caplog.at_level(logging.WARNING, logger="bridge.decoding"):
             for packet_id, stored_batch in zip(ids, results, strict=True):
                 log_result(
                     DecodeResult(
-                        next(p for p in spool.raw_packets() if p.id == packet_id),
+                        next(p for p in spool.export.packets() if p.id == packet_id),
                         batch=stored_batch.batch,
                         seq=stored_batch.seq,
                         repeated=stored_batch.repeated,
                         conflicts=stored_batch.conflicts,
                     )
                 )
-        stored = {time_ms: values for _, _, time_ms, values in spool.samples()}
-        count, conflicts = spool.conflicts(100)
+        stored = {time_ms: values for _, _, time_ms, values in spool.export.samples()}
+        count, conflicts = spool.samples.conflicts(100)
     decoded = [PARSER.decode(data).values for data in packets]
     assert list(stored.values()) == list(decoded[0])
     assert count == 30

@@ -71,7 +71,7 @@ def test_reprocess_replaces_a_station_s_samples_at_their_times(tmp_path: Path) -
     run("ingest", str(write_capture(tmp_path / "capture.jsonl", wakes)), "-c", str(config_file))
     before = samples(config_file)
     with Spool(tmp_path / "wx.db") as spool:
-        last_before = spool.last_seq()
+        last_before = spool.samples.last_seq()
     garden_arrivals = sorted(w.arrival for w in wakes if w.packet[7] == 1)
     since = garden_arrivals[2]
 
@@ -94,12 +94,12 @@ def test_reprocess_replaces_a_station_s_samples_at_their_times(tmp_path: Path) -
     replaced = 0
     out_of_range = 0
     with Spool(tmp_path / "wx.db") as spool:
-        new_batches = [b for seq, b in spool.batches(after=last_before, limit=100)]
+        new_batches = [b for seq, b in spool.samples.batches(after=last_before, limit=100)]
         replaced_times = {
             (1, sample.as_dict()["time"]) for batch in new_batches for sample in batch.samples
         }
-        assert spool.last_seq() == last_before + len(new_batches)
-        assert spool.counts() == {"done": len(wakes)}
+        assert spool.samples.last_seq() == last_before + len(new_batches)
+        assert spool.packets.counts() == {"done": len(wakes)}
     assert [b.arrival for b in new_batches] == garden_arrivals[2:]
     for key, old in before.items():
         new = after[key]

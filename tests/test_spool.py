@@ -21,7 +21,7 @@ from bridge.offline import decode_offline
 from bridge.parsers import ReferenceParser
 from bridge.samples import Batch, Sample, make_batch
 from bridge.sim import SimStation
-from bridge.spool import Conflict, History, Received, Spool, StoredPacket, readings
+from bridge.spool import Conflict, Received, Spool, StoredPacket, readings
 from bridge.spool.schema import SCHEMA_VERSION
 from bridge.timing import StationClock
 from tests.support.bridge import cli, write_config
@@ -37,7 +37,7 @@ def filled_spool(path: Path, packets: int = 4) -> Spool:
         station.delivered()
         items.append(Received(wake.packet, wake.arrival, "192.168.1.50:4000"))
     items.append(Received(b"garbage", 1_790_100_000.0, "192.168.1.66:4000"))
-    spool.add_packets(items)
+    spool.packets.add(items)
     decode_offline(spool, parse_config({}))
     return spool
 
@@ -45,39 +45,39 @@ def filled_spool(path: Path, packets: int = 4) -> Spool:
 def test_rewind_delivers_refused_batches_again(tmp_path: Path) -> None:
     """Test that rewinding a sink moves it back to its first refused batch only."""
     with filled_spool(tmp_path / "wx.db") as spool:
-        spool.set_progress("influxdb", 4)
-        spool.reject("influxdb", [2, 3], "field type conflict", 0.0)
-        assert spool.rewind("influxdb") == 2
-        assert spool.progress("influxdb") == 1
-        assert spool.rejected("influxdb") == []
-        assert spool.rewind("influxdb") == 0
-        assert spool.progress("influxdb") == 1
+        spool.progress.set("influxdb", 4)
+        spool.progress.reject("influxdb", [2, 3], "field type conflict", 0.0)
+        assert spool.progress.rewind("influxdb") == 2
+        assert spool.progress.get("influxdb") == 1
+        assert spool.progress.rejected("influxdb") == []
+        assert spool.progress.rewind("influxdb") == 0
+        assert spool.progress.get("influxdb") == 1
 
 
 def test_samples_survive_reopening(tmp_path: Path) -> None:
     with filled_spool(tmp_path / "wx.db"):
         pass
     with Spool(tmp_path / "wx.db") as spool:
-        assert spool.counts() == {"done": 4, "kept": 1}
-        assert len(list(spool.samples())) == 120
-        assert 1 in spool.clocks()
+        assert spool.packets.counts() == {"done": 4, "kept": 1}
+        assert len(list(spool.export.samples())) == 120
+        assert 1 in spool.samples.clocks()
 
 
 def test_prune_keeps_the_raw_packets(tmp_path: Path) -> None:
     with filled_spool(tmp_path / "wx.db") as spool:
-        newest = max(time for _, _, time, _ in spool.samples())
-        removed = spool.prune(newest)
+        newest = max(time for _, _, time, _ in spool.export.samples())
+        removed = spool.samples.prune(newest)
         assert removed == 119
-        assert len(list(spool.raw_packets())) == 5
+        assert len(list(spool.export.packets())) == 5
 
 
 def test_last_packets_are_the_newest_by_arrival(tmp_path: Path) -> None:
     """Test that each station's newest packet is found by its arrival, not by decoding order."""
     with filled_spool(tmp_path / "wx.db") as spool:
-        newest = max(p.received_at for p in spool.raw_packets() if p.device_id == 1)
+        newest = max(p.received_at for p in spool.export.packets() if p.device_id == 1)
         roof = SimStation(2, ReferenceParser(), 1_790_000_000.0, wake_every_s=600).wake()
         late = SimStation(1, ReferenceParser(), 1_780_000_000.0, wake_every_s=900).wake()
-        spool.add_packets(
+        spool.packets.add(
             [
                 Received(roof.packet, roof.arrival, "192.168.1.51:4000"),
                 # Older than station 1's newest, decoded after it (as after reprocess).
@@ -86,7 +86,7 @@ def test_last_packets_are_the_newest_by_arrival(tmp_path: Path) -> None:
         )
         tally = decode_offline(spool, parse_config({}))
         assert (tally.decoded, tally.kept_aside) == (2, 0)
-        assert spool.last_packets() == {
+        assert spool.samples.last_packets() == {
             1: LastPacket(newest, 3600),
             2: LastPacket(roof.arrival, 600),
         }
@@ -95,8 +95,8 @@ def test_last_packets_are_the_newest_by_arrival(tmp_path: Path) -> None:
 def test_status_and_redeliver_commands(tmp_path: Path) -> None:
     """Test that status shows kept-aside reasons and sink backlog, and redeliver rewinds."""
     with filled_spool(tmp_path / "wx.db") as spool:
-        spool.set_progress("influxdb", 4)
-        spool.reject("influxdb", [3], "field type conflict", 0.0)
+        spool.progress.set("influxdb", 4)
+        spool.progress.reject("influxdb", [3], "field type conflict", 0.0)
     config_file = write_config(tmp_path / "config.yaml", {"storage": {"path": "wx.db"}})
 
     def command(*args: str) -> subprocess.CompletedProcess[str]:
@@ -128,15 +128,15 @@ def sample_batch(device_id: int = 1, seed: int = 0) -> Batch:
 
 
 def test_one_sample_per_station_and_time(tmp_path: Path) -> None:
-    """Test that a sample equal to a stored one is not stored again, a different one
-    is kept aside as a conflict with both values (once), and replacing a batch's
-    samples refuses a second sample of a station and time."""
+    """Test that a sample equal to a stored one is not stored again, and a different
+    one is kept aside as a conflict with both values (once); each stored sample
+    claims its station and time."""
     whole = sample_batch()
     first, second = whole.samples[:20], whole.samples[10:]
     changed = Sample(first[15].time_ms, {**first[15].values, "temperature": -40.0})
     with Spool(tmp_path / "wx.db") as spool:
-        spool.add_packets([Received(b"packet %d" % n, float(n), "10.0.0.1:1") for n in range(4)])
-        a, b, c, again = spool.record(
+        spool.packets.add([Received(b"packet %d" % n, float(n), "10.0.0.1:1") for n in range(4)])
+        a, b, c, again = spool.samples.record(
             [
                 (1, replace(whole, samples=first)),
                 (2, replace(whole, samples=second)),
@@ -155,30 +155,13 @@ def test_one_sample_per_station_and_time(tmp_path: Path) -> None:
         )
         assert (again.batch.samples, again.repeated, again.conflicts) == ((), 1, ())
 
-        stored = [(time_ms, values) for _, _, time_ms, values in spool.samples()]
+        stored = [(time_ms, values) for _, _, time_ms, values in spool.export.samples()]
         assert stored == [(s.time_ms, s.values) for s in whole.samples]
-        assert [values for _, _, _, values in spool.samples()] == [
-            s.values for _, batch in spool.batches(after=0, limit=10) for s in batch.samples
+        assert [values for _, _, _, values in spool.export.samples()] == [
+            s.values for _, batch in spool.samples.batches(after=0, limit=10) for s in batch.samples
         ]
-        assert spool.conflicts(10) == (1, list(c.conflicts))
+        assert spool.samples.conflicts(10) == (1, list(c.conflicts))
 
-        # A batch's samples replaced (decoded again with another calibration)
-        # keep the rule: a time another batch holds is refused, nothing changes.
-        with pytest.raises(ValueError, match="another batch of station 1 holds the sample"):
-            spool.replace_samples(1, [*first, whole.samples[25]])
-        assert [(time_ms, values) for _, _, time_ms, values in spool.samples()] == stored
-        warmer = [
-            Sample(s.time_ms, {**s.values, "temperature": s.values["temperature"] + 0.5})
-            for s in first
-        ]
-        spool.replace_samples(1, warmer)
-        assert [values for *_, values in spool.samples()] == [
-            *(s.values for s in warmer),
-            *(s.values for s in whole.samples[20:]),
-        ]
-        assert claims_match(spool)
-        spool.replace_samples(1, [])
-        assert [values for *_, values in spool.samples()] == [s.values for s in whole.samples[20:]]
         assert claims_match(spool)
 
 
@@ -188,15 +171,15 @@ def test_a_packet_is_stored_once(tmp_path: Path) -> None:
     data = bytes.fromhex("0c00100e780006010378005c6b106a7600806b0c6a")
     packet = Received(data, 1_790_000_000.25, "10.0.0.1:4000")
     with Spool(tmp_path / "wx.db") as spool:
-        assert len(spool.add_packets([packet, packet])) == 1
-        assert spool.add_packets([packet]) == []
+        assert len(spool.packets.add([packet, packet])) == 1
+        assert spool.packets.add([packet]) == []
         others = [
             replace(packet, peer="10.0.0.1:4001"),
             replace(packet, received_at=1_790_000_000.26),
             replace(packet, data=packet.data + b" "),
         ]
-        assert len(spool.add_packets(others)) == 3
-        assert len(list(spool.raw_packets())) == 4
+        assert len(spool.packets.add(others)) == 3
+        assert len(list(spool.export.packets())) == 4
 
 
 def v1_database(path: Path) -> Path:
@@ -210,7 +193,7 @@ def v1_database(path: Path) -> Path:
 def claims_match(spool: Spool) -> bool:
     """Whether ``sample_times`` claims exactly the stored samples' stations and times."""
     claims = spool.db.execute("SELECT device_id, time_ms FROM sample_times").fetchall()
-    return sorted(claims) == [(device, time_ms) for device, _, time_ms, _ in spool.samples()]
+    return sorted(claims) == [(device, time_ms) for device, _, time_ms, _ in spool.export.samples()]
 
 
 def v2_database(path: Path) -> Path:
@@ -256,31 +239,34 @@ def test_upgrade_from_schema_2_keeps_every_sample(tmp_path: Path) -> None:
     with Spool(path) as upgraded, Spool(tmp_path / "fresh.db") as fresh:
         assert schema(upgraded) == schema(fresh)
         assert upgraded.db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
-        assert list(upgraded.samples()) == expected
+        assert list(upgraded.export.samples()) == expected
         absent = [values for device, _, _, values in expected if device == 7 and len(values) < 3]
         assert [sorted(values) for values in absent] == [["humidity"], ["humidity", "temperature"]]
         assert {
             seq: [(batch.device_id, s.time_ms, batch.station, s.values) for s in batch.samples]
-            for seq, batch in upgraded.batches(after=0, limit=100)
+            for seq, batch in upgraded.samples.batches(after=0, limit=100)
             if batch.samples
         } == before
         assert upgraded.db.execute(CONFLICTS).fetchall() == conflicts
-        assert upgraded.counts() == {"done": 10, "kept": 1}
-        assert upgraded.rejected() == [("influxdb", 2, "field type conflict")]
-        assert upgraded.sinks_progress() == {"influxdb": 10, "mqtt": 3}
+        assert upgraded.packets.counts() == {"done": 10, "kept": 1}
+        assert upgraded.progress.rejected() == [("influxdb", 2, "field type conflict")]
+        assert upgraded.progress.by_sink() == {"influxdb": 10, "mqtt": 3}
         times = [time_ms for _, _, time_ms, _ in expected]
         # 8 bytes per time, and per sample 8 per value name (three in every row).
-        assert upgraded.history() == History(8, 192, 192 * (8 + 3 * 8), min(times), max(times))
+        assert upgraded.db.execute(
+            'SELECT count(*), sum(count), sum(length(times) + length("values")), min(first_ms), '
+            "max(last_ms) FROM readings"
+        ).fetchone() == (8, 192, 192 * (8 + 3 * 8), min(times), max(times))
         cutoff = 1_790_003_000_000
-        pruned = upgraded.prune(cutoff)
-        assert list(upgraded.samples()) == [row for row in expected if row[2] >= cutoff]
+        pruned = upgraded.samples.prune(cutoff)
+        assert list(upgraded.export.samples()) == [row for row in expected if row[2] >= cutoff]
         kept_conflicts = sum(1 for c in conflicts if c[2] >= cutoff)
-        assert pruned == len(expected) - len(list(upgraded.samples())) + len(conflicts) - (
+        assert pruned == len(expected) - len(list(upgraded.export.samples())) + len(conflicts) - (
             kept_conflicts
         )
         assert claims_match(upgraded)
-        capture = [Received(p.data, p.received_at, p.peer) for p in upgraded.raw_packets()]
-        assert upgraded.add_packets(capture) == []
+        capture = [Received(p.data, p.received_at, p.peer) for p in upgraded.export.packets()]
+        assert upgraded.packets.add(capture) == []
 
 
 def schema(spool: Spool) -> set[tuple[str, str, str | None]]:
@@ -310,31 +296,31 @@ def test_upgrade_from_schema_1_with_a_capture_ingested_twice(tmp_path: Path) -> 
     old.close()
 
     with Spool(path) as upgraded, Spool(tmp_path / "fresh.db") as fresh:
-        fresh.add_packets(capture)
+        fresh.packets.add(capture)
         decode_offline(fresh, parse_config({}))
         assert schema(upgraded) == schema(fresh)
         assert upgraded.db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
-        assert upgraded.counts() == {"done": 7}
-        assert Counter(device for device, *_ in upgraded.samples()) == {1: 90, 3: 30, 4: 30}
-        count, conflicts = upgraded.conflicts(100)
+        assert upgraded.packets.counts() == {"done": 7}
+        assert Counter(device for device, *_ in upgraded.export.samples()) == {1: 90, 3: 30, 4: 30}
+        count, conflicts = upgraded.samples.conflicts(100)
         assert count == 30
         assert sorted(tuple(c.other.items()) for c in conflicts) == sorted(
             tuple(v.items()) for v in twin_b
         )
-        stored = {time_ms: values for device, _, time_ms, values in upgraded.samples()}
+        stored = {time_ms: values for device, _, time_ms, values in upgraded.export.samples()}
         assert all(c.stored == stored[c.time_ms] for c in conflicts)
-        assert upgraded.rejected() == [("influxdb", 2, "field type conflict")]
-        assert upgraded.progress("influxdb") == upgraded.last_seq() == 7
-        assert upgraded.add_packets(capture) == []
+        assert upgraded.progress.rejected() == [("influxdb", 2, "field type conflict")]
+        assert upgraded.progress.get("influxdb") == upgraded.samples.last_seq() == 7
+        assert upgraded.packets.add(capture) == []
 
         twins = [(3, "Station 3", c.time_ms + 1, tuple(c.other.items())) for c in conflicts]
-        upgraded_samples = [(d, s, t, tuple(v.items())) for d, s, t, v in upgraded.samples()]
-        fresh_samples = [(d, s, t, tuple(v.items())) for d, s, t, v in fresh.samples()]
+        upgraded_samples = [(d, s, t, tuple(v.items())) for d, s, t, v in upgraded.export.samples()]
+        fresh_samples = [(d, s, t, tuple(v.items())) for d, s, t, v in fresh.export.samples()]
         assert sorted(set(fresh_samples) - set(upgraded_samples)) == sorted(twins)
         assert set(upgraded_samples) <= set(fresh_samples)
-        assert fresh.conflicts(100) == (0, [])
+        assert fresh.samples.conflicts(100) == (0, [])
     with Spool(path) as reopened:
-        assert reopened.counts() == {"done": 7}
+        assert reopened.packets.counts() == {"done": 7}
 
 
 def test_status_lists_conflicts(tmp_path: Path) -> None:
@@ -350,7 +336,7 @@ def test_status_lists_conflicts(tmp_path: Path) -> None:
         "of its station and time"
     )
     with Spool(tmp_path / "wx.db") as spool:
-        _, newest = spool.conflicts(10)
+        _, newest = spool.samples.conflicts(10)
     assert lines[at + 1 : at + 12] == [f"  {c}" for c in newest] + ["  and 20 older ones"]
     assert lines[at + 1] == (
         '  Station 3 (3) at 2026-09-21T14:15:00.000Z: stored {"light": 6311.0, "humidity": '
@@ -385,10 +371,10 @@ def test_prune_deletes_conflicts_as_old_as_the_samples(tmp_path: Path) -> None:
     """Test that retention deletes conflicts older than the cutoff with the samples."""
     cutoff = 1_790_000_000_000
     with Spool(v1_database(tmp_path / "wx.db")) as spool:
-        before = len(list(spool.samples()))
-        removed = spool.prune(cutoff)
-        after = [time_ms for _, _, time_ms, _ in spool.samples()]
-        count, conflicts = spool.conflicts(10)
+        before = len(list(spool.export.samples()))
+        removed = spool.samples.prune(cutoff)
+        after = [time_ms for _, _, time_ms, _ in spool.export.samples()]
+        count, conflicts = spool.samples.conflicts(10)
     assert min(after) >= cutoff
     assert [c.time_ms for c in conflicts] == [1_790_000_100_000]
     assert count == 1
@@ -424,13 +410,13 @@ def test_a_damaged_database_raises_a_database_error(tmp_path: Path) -> None:
     damage_packets_table(path)
     with Spool(path) as spool:
         with pytest.raises(DatabaseError) as raised:
-            spool.counts()
+            spool.packets.counts()
         assert str(raised.value).startswith(f"cannot use {path} (database disk image is malformed)")
         assert "it is damaged: stop the bridge, move it aside" in str(raised.value)
         assert raised.value.path == path
         assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
         with pytest.raises(DatabaseError, match="malformed"):
-            list(spool.raw_packets())
+            list(spool.export.packets())
 
 
 def test_a_damaged_database_exits_4(tmp_path: Path) -> None:
@@ -459,14 +445,46 @@ def test_a_locked_database_raises_database_busy(
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(DatabaseBusyError) as raised:
-            spool.add_packets([Received(b"\x01" * 9, 1_790_000_000.0, "10.0.0.2:4000")])
+            spool.packets.add([Received(b"\x01" * 9, 1_790_000_000.0, "10.0.0.2:4000")])
         assert str(raised.value) == (
             f"{path} is locked by another process (database is locked): stop whatever "
             "else writes to it (another bridge, a sqlite3 shell)"
         )
         other.execute("ROLLBACK")
         other.close()
-        assert spool.counts() == {}
+        assert spool.packets.counts() == {}
+
+
+def test_every_group_of_tables_raises_database_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test that a write of each group of tables that waits in vain for another
+    process's lock raises DatabaseBusyError naming the database, and that every
+    public method of every group turns SQLite's errors into the bridge's."""
+    monkeypatch.setattr("bridge.spool.schema.BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "wx.db"
+    with Spool(path) as spool:
+        writes: list[Callable[[], object]] = [
+            lambda: spool.packets.requeue_kept(),
+            lambda: spool.samples.record([], [], {}),
+            lambda: spool.samples.prune(0),
+            lambda: spool.progress.set("influxdb", 1),
+            lambda: spool.noise.add([], [], 1_790_000_000.0),
+            lambda: spool.history.record_size(1_790_000_000.0),
+            lambda: spool.history.forget_removed(1),
+        ]
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        for write in writes:
+            with pytest.raises(DatabaseBusyError) as raised:
+                write()
+            assert raised.value.path == path
+        other.execute("ROLLBACK")
+        other.close()
+        groups = [spool.packets, spool.samples, spool.progress, spool.noise, spool.export]
+        for group in [*groups, spool.history]:
+            public = [f for name, f in vars(type(group)).items() if not name.startswith("_")]
+            assert all(hasattr(f, "__wrapped__") for f in public if callable(f)), group
 
 
 @pytest.mark.parametrize("device_id", [7, None])
@@ -524,8 +542,8 @@ def test_export_orders_samples_of_a_packet_decoded_late(tmp_path: Path) -> None:
     whole = sample_batch()
     newer, older = whole.samples[15:], whole.samples[:15]
     with Spool(tmp_path / "wx.db") as spool:
-        spool.add_packets([Received(b"packet %d" % n, float(n), "10.0.0.1:1") for n in range(3)])
-        spool.record(
+        spool.packets.add([Received(b"packet %d" % n, float(n), "10.0.0.1:1") for n in range(3)])
+        spool.samples.record(
             [
                 (1, replace(whole, samples=newer)),
                 (2, replace(sample_batch(2), samples=())),
@@ -534,43 +552,12 @@ def test_export_orders_samples_of_a_packet_decoded_late(tmp_path: Path) -> None:
             [],
             {},
         )
-        assert [t for _, _, t, _ in spool.samples()] == [s.time_ms for s in whole.samples]
+        assert [t for _, _, t, _ in spool.export.samples()] == [s.time_ms for s in whole.samples]
         since, until = whole.samples[10].time_ms, whole.samples[20].time_ms
-        assert [t for _, _, t, _ in spool.samples(since_ms=since, until_ms=until)] == [
+        assert [t for _, _, t, _ in spool.export.samples(since_ms=since, until_ms=until)] == [
             s.time_ms for s in whole.samples[10:20]
         ]
-        assert list(spool.samples(device_id=2)) == []
-
-
-def test_history_counts_and_deletes_whole_delivered_packets(tmp_path: Path) -> None:
-    """Test that history counts the decoded packets' rows older than a time and
-    delivered by every sink, and delete_history deletes just those, whole, keeping
-    their batches and raw packets."""
-    batches = [
-        replace(sample_batch(), samples=tuple(Sample(t, {"light": 1.0}) for t in times))
-        for times in ([1_000, 2_000], [3_000, 4_000], [5_000, 6_000])
-    ]
-    with Spool(tmp_path / "wx.db") as spool:
-        spool.add_packets([Received(b"packet %d" % n, float(n), "10.0.0.1:1") for n in range(3)])
-        spool.record([(n + 1, batch) for n, batch in enumerate(batches)], [], {})
-        assert spool.delivered() == 0
-        spool.set_progress("influxdb", 3)
-        spool.set_progress("mqtt", 1)
-        assert spool.delivered() == 1
-        row = 2 * 8 + 2 * 8
-        assert spool.history() == History(3, 6, 3 * row, 1_000, 6_000)
-        assert spool.history(before_ms=5_000) == History(2, 4, 2 * row, 1_000, 4_000)
-        assert spool.history(before_ms=4_000) == History(1, 2, row, 1_000, 2_000)
-        assert spool.history(before_ms=5_000, up_to_seq=spool.delivered()) == History(
-            1, 2, row, 1_000, 2_000
-        )
-        gone = spool.delete_history(before_ms=5_000, up_to_seq=spool.delivered())
-        assert gone == History(1, 2, row, 1_000, 2_000)
-        assert [t for _, _, t, _ in spool.samples()] == [3_000, 4_000, 5_000, 6_000]
-        assert spool.last_seq() == 3
-        assert len(list(spool.raw_packets())) == 3
-        assert [len(b.samples) for _, b in spool.batches(after=0, limit=10)] == [0, 2, 2]
-        assert claims_match(spool)
+        assert list(spool.export.samples(device_id=2)) == []
 
 
 def test_only_what_can_be_derived_again_skips_the_fsync(tmp_path: Path) -> None:
@@ -586,13 +573,13 @@ def test_only_what_can_be_derived_again_skips_the_fsync(tmp_path: Path) -> None:
             return [s for s in statements if s.startswith(("PRAGMA synchronous", "COMMIT"))]
 
         packet = Received(b"packet", 1.0, "10.0.0.1:1")
-        assert syncs(lambda: spool.add_packets([packet])) == ["COMMIT"]
-        assert syncs(lambda: spool.record([(1, sample_batch())], [], {})) == [
+        assert syncs(lambda: spool.packets.add([packet])) == ["COMMIT"]
+        assert syncs(lambda: spool.samples.record([(1, sample_batch())], [], {})) == [
             "PRAGMA synchronous=NORMAL",
             "COMMIT",
             "PRAGMA synchronous=FULL",
         ]
-        assert syncs(lambda: spool.set_progress("mqtt", 1)) == [
+        assert syncs(lambda: spool.progress.set("mqtt", 1)) == [
             "PRAGMA synchronous=NORMAL",
             "COMMIT",
             "PRAGMA synchronous=FULL",
@@ -612,16 +599,16 @@ def test_newest_batch_and_sample_of_each_station(tmp_path: Path) -> None:
         station.delivered()
     other = SimStation(2, ReferenceParser(), 1_790_000_000.0).wake()
     with Spool(tmp_path / "wx.db") as spool:
-        assert spool.newest_batches() == {}
-        assert spool.newest_samples() == {}
-        spool.add_packets([Received(w.packet, w.arrival, "10.0.0.1:1") for w in wakes[1:]])
-        spool.add_packets([Received(other.packet, other.arrival, "10.0.0.2:1")])
+        assert spool.samples.newest_batches() == {}
+        assert spool.samples.newest_samples() == {}
+        spool.packets.add([Received(w.packet, w.arrival, "10.0.0.1:1") for w in wakes[1:]])
+        spool.packets.add([Received(other.packet, other.arrival, "10.0.0.2:1")])
         decode_offline(spool, config)
         # The oldest packet comes last, as a capture ingested later would.
-        spool.add_packets([Received(wakes[0].packet, wakes[0].arrival, "10.0.0.1:1")])
+        spool.packets.add([Received(wakes[0].packet, wakes[0].arrival, "10.0.0.1:1")])
         decode_offline(spool, config)
-        newest = spool.newest_batches()
-        samples = spool.newest_samples()
+        newest = spool.samples.newest_batches()
+        samples = spool.samples.newest_samples()
     assert sorted(newest) == [1, 2]
     assert newest[1].arrival == wakes[2].arrival
     assert len(newest[1].samples) == len(wakes[2].taken)

@@ -594,10 +594,10 @@ def test_the_page_shows_the_database_against_its_cap(tmp_path: Path) -> None:
         items.append(Received(wake.packet, wake.arrival, "192.0.2.1:4000"))
     now = items[-1].received_at
     with Spool(config.storage.path) as spool:
-        spool.add_packets(items)
+        spool.packets.add(items)
         decode_offline(spool, config)
         spool.max_size = 100_000  # far below: all but the last two days give way
-        assert spool.give_way([], now) is not None
+        assert spool.history.give_way([], now) is not None
         snapshot = read_snapshot(spool, config, now)
     main = render_main(snapshot, config, {}, None, 5001, now)
     section = main[main.index("<h2>Storage</h2>") :]

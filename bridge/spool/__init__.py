@@ -1,7 +1,9 @@
 """The bridge's SQLite database: every packet as received, and all that follows from it.
 
-One module per group of tables, each with the methods that read and write them;
-:class:`Spool` (``database.py``) is all of them over one connection.
+One module per group of tables, each an object built with what it needs;
+:class:`Spool` (``database.py``) owns the connection and holds them, as
+``spool.packets``, ``spool.samples``, ``spool.progress``, ``spool.noise``,
+``spool.export`` and ``spool.history``.
 
 - ``schema.py``: the tables, the schema's version, opening the database and
   upgrading an older one in place.
@@ -9,30 +11,28 @@ One module per group of tables, each with the methods that read and write them;
   before anything else is done with it (:class:`Received`, :class:`StoredPacket`).
 - ``sample_store.py``: ``batches``, ``readings`` (a decoded packet's samples,
   at most one per station and time), ``conflicts`` and the stations' clocks
-  (:class:`StoredBatch`, :class:`Conflict`).
+  (:class:`StoredBatch`, :class:`Conflict`); old samples pruned.
 - ``readings.py``: pure: a packet's samples as one ``readings`` row of compact
   arrays, and back.
 - ``sink_progress.py``: ``sink_progress`` and ``rejected``, where each sink is
   and what it refused for good.
 - ``noise_store.py``: ``noise_sources`` and ``noise_kept``, traffic that was
   not a station's (:class:`NoisySource`); the first room given back.
-- ``export.py``: samples and raw packets read out, old samples pruned, and the
-  decoded history's size (:class:`History`) and deletion by age.
+- ``export.py``: samples and raw packets read out.
 - ``giving_way.py``: ``size_readings`` and ``removed_history``; at the cap,
   the delivered decoded history that gives way, and the growth projection.
-- ``base.py``: the connection, transactions, and SQLite's errors turned into
-  :class:`~bridge.errors.DatabaseError`, which every public method raises.
+- ``base.py``: the handle to the connection, transactions, and SQLite's errors
+  turned into :class:`~bridge.errors.DatabaseError`, which every public method
+  raises.
 """
 
 from bridge.spool.database import Spool
-from bridge.spool.export import History
 from bridge.spool.noise_store import NoisySource
 from bridge.spool.packets import Received, StoredPacket
 from bridge.spool.sample_store import Conflict, StoredBatch
 
 __all__ = [
     "Conflict",
-    "History",
     "NoisySource",
     "Received",
     "Spool",

@@ -1,9 +1,10 @@
 """What every part of the database shares: its connection, transactions, and
 SQLite's errors turned into the bridge's.
 
-Each group of tables keeps its methods in a class of its own module (packets,
-samples, sink progress, noise, export); :class:`bridge.spool.Spool` is all of
-them over one connection. Every public method of those classes raises
+Each group of tables is an object of its own module (packets, samples, sink
+progress, noise, export, history), built with the :class:`Handle` to the
+database and whatever else it needs; :class:`bridge.spool.Spool` opens the
+connection and holds them. Every public method of those objects raises
 :class:`~bridge.errors.DatabaseError` (or :class:`~bridge.errors.DatabaseBusyError`)
 where SQLite raised ``sqlite3.Error``, with the database's path and what to do,
 so a caller (and the command line's exit code) goes by the error's type.
@@ -17,11 +18,11 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bridge.errors import DatabaseBusyError, DatabaseError
 
-__all__ = ["BUSY_TIMEOUT_MS", "Tables", "database_error", "transaction", "typed_errors"]
+__all__ = ["BUSY_TIMEOUT_MS", "Handle", "database_error", "transaction", "typed_errors"]
 
 #: How long a statement waits for another connection's lock before it fails:
 #: long enough for any one transaction of a running bridge (a group commit,
@@ -88,26 +89,53 @@ def transaction(db: sqlite3.Connection, *, durable: bool = True) -> Iterator[Non
             db.execute("PRAGMA synchronous=FULL")
 
 
-class Tables:
-    """The database's path, its size cap and its open connection, which the
-    methods of each group of tables use."""
+class Handle:
+    """The database at ``path``, its size cap of ``max_size`` bytes, and its
+    connection while the spool has it open.
 
-    path: Path
-    max_size: int
-    _db: sqlite3.Connection | None
+    Each group of tables is built with the handle before the file is opened,
+    and reaches the connection and the cap through it; only
+    :class:`bridge.spool.Spool` opens and closes it, and sets the cap.
+    """
+
+    def __init__(self, path: Path, max_size: int) -> None:
+        self.path = path
+        self.max_size = max_size
+        self._db: sqlite3.Connection | None = None
 
     @property
     def db(self) -> sqlite3.Connection:
+        """The open connection; raises :class:`DatabaseError` while there is none."""
         if self._db is None:
             raise DatabaseError(self.path, f"{self.path} is not open: open the spool first")
         return self._db
 
+    def attach(self, db: sqlite3.Connection) -> None:
+        """Use ``db``, the database opened, from now on."""
+        self._db = db
 
-_Class = TypeVar("_Class", bound=type[Tables])
+    def close(self) -> None:
+        """Close the connection, if open."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class _OnDatabase(Protocol):
+    """What :func:`typed_errors` needs of an object: the handle its errors name."""
+
+    _handle: Handle
+
+
+_Class = TypeVar("_Class", bound=type[Any])
 
 
 def typed_errors(cls: _Class) -> _Class:
-    """Make the public methods of ``cls`` raise :func:`database_error` for ``sqlite3.Error``."""
+    """Make the public methods of ``cls`` raise :func:`database_error` for ``sqlite3.Error``.
+
+    Its instances keep their :class:`Handle` as ``_handle``, whose path the
+    error names.
+    """
     for name, method in list(vars(cls).items()):
         if name.startswith("_") or not inspect.isfunction(method):
             continue
@@ -119,19 +147,19 @@ def _typed(method: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.isgeneratorfunction(method):
 
         @functools.wraps(method)
-        def rows(self: Tables, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        def rows(self: _OnDatabase, *args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from method(self, *args, **kwargs)
             except sqlite3.Error as err:
-                raise database_error(self.path, err) from err
+                raise database_error(self._handle.path, err) from err
 
         return rows
 
     @functools.wraps(method)
-    def call(self: Tables, *args: Any, **kwargs: Any) -> Any:
+    def call(self: _OnDatabase, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except sqlite3.Error as err:
-            raise database_error(self.path, err) from err
+            raise database_error(self._handle.path, err) from err
 
     return call

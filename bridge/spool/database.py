@@ -1,32 +1,53 @@
 """The database as one object: open it, use it from one thread, close it.
 
-:class:`Spool` is every group of tables over one connection, and owns what
-concerns the whole file: opening and closing it, and whether more packets fit.
-It is synchronous and not thread-safe: the runtime calls it from one thread
-only (see :class:`bridge.pipeline.SpoolThread`).
+:class:`Spool` owns the connection and what concerns the whole file: opening
+and closing it, the bytes it takes, and whether more packets fit. Each group of
+tables is an object it holds, built with what that group needs:
+``spool.packets``, ``spool.samples``, ``spool.progress``, ``spool.noise``,
+``spool.export`` and ``spool.history``. It is synchronous and not
+thread-safe: the runtime calls it from one thread only (see
+:class:`bridge.pipeline.SpoolThread`).
 """
 
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 from bridge.config import StorageConfig, config_default
-from bridge.spool.base import typed_errors
-from bridge.spool.export import ExportTables
-from bridge.spool.giving_way import HistoryTables
-from bridge.spool.noise_store import NoiseTables
-from bridge.spool.packets import PacketTables
-from bridge.spool.sample_store import SampleTables
+from bridge.spool.base import Handle, typed_errors
+from bridge.spool.export import Export
+from bridge.spool.giving_way import History, used_pages
+from bridge.spool.noise_store import Noise
+from bridge.spool.packets import Packets
+from bridge.spool.sample_store import Samples
 from bridge.spool.schema import connect
-from bridge.spool.sink_progress import SinkTables
+from bridge.spool.sink_progress import SinkProgress
 
 __all__ = ["Spool"]
 
 
 @typed_errors
-class Spool(PacketTables, SampleTables, SinkTables, NoiseTables, ExportTables, HistoryTables):
-    """The bridge's database. Open it, use it from one thread, close it."""
+class Spool:
+    """The bridge's database. Open it, use it from one thread, close it.
+
+    Each group of tables is one of the attributes below, used as
+    ``spool.packets.add(...)``; all of them share the spool's connection.
+    """
+
+    #: Packets as they arrived, and their state.
+    packets: Packets
+    #: Decoded batches, their samples, conflicts and the stations' clocks.
+    samples: Samples
+    #: Where each sink is, and the batches it refused.
+    progress: SinkProgress
+    #: Traffic that was not a station's.
+    noise: Noise
+    #: Samples and raw packets read out.
+    export: Export
+    #: The decoded history against the cap: what gives way, and the growth.
+    history: History
 
     def __init__(
         self,
@@ -36,19 +57,41 @@ class Spool(PacketTables, SampleTables, SinkTables, NoiseTables, ExportTables, H
         min_free_mb: float = config_default(StorageConfig, "min_free_mb"),
     ):
         self.path = path
-        self.max_size = int(max_size_mb * 1024 * 1024)
         self.min_free = int(min_free_mb * 1024 * 1024)
-        self._db = None
+        self._handle = handle = Handle(path, int(max_size_mb * 1024 * 1024))
+        self.packets = Packets(handle)
+        self.samples = Samples(handle)
+        self.progress = SinkProgress(handle)
+        self.noise = Noise(handle)
+        self.export = Export(handle)
+        self.history = History(handle, self.used)
+
+    @property
+    def max_size(self) -> int:
+        """The database's size cap in bytes (``storage.max_size_mb``).
+
+        Set, it holds for every group of tables at once; the write-ahead log
+        keeps the size it was given for the cap the database was opened with.
+        """
+        return self._handle.max_size
+
+    @max_size.setter
+    def max_size(self, max_size: int) -> None:
+        self._handle.max_size = max_size
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The open connection; raises :class:`~bridge.errors.DatabaseError` when closed."""
+        return self._handle.db
 
     def open(self) -> Spool:
         """Open the database, creating or upgrading it; raises :class:`DatabaseError`."""
-        self._db = connect(self.path, self.max_size)
+        self._handle.attach(connect(self.path, self.max_size))
         return self
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Close the database, if open."""
+        self._handle.close()
 
     def __enter__(self) -> Spool:
         return self.open()
@@ -62,12 +105,8 @@ class Spool(PacketTables, SampleTables, SinkTables, NoiseTables, ExportTables, H
         Pages freed by deletions are not counted: SQLite writes into them
         before it grows the file.
         """
-        page_size, pages, free = (
-            int(self.db.execute(f"PRAGMA {name}").fetchone()[0])
-            for name in ("page_size", "page_count", "freelist_count")
-        )
         wal = self.path.with_name(self.path.name + "-wal")
-        return (pages - free) * page_size + (wal.stat().st_size if wal.exists() else 0)
+        return used_pages(self.db) + (wal.stat().st_size if wal.exists() else 0)
 
     def disk_short_of_cap(self) -> str | None:
         """What to change when the disk fills before the database reaches its cap,
@@ -94,12 +133,14 @@ class Spool(PacketTables, SampleTables, SinkTables, NoiseTables, ExportTables, H
         """Why no more packets fit, or None while they do.
 
         At the cap, the room that traffic which is not a station's takes is
-        given back first (:meth:`give_back`); station data is never dropped to
-        make room. Delivered decoded history gives way before the cap is
-        reached (:meth:`give_way`, which the pipeline calls first).
+        given back first (:meth:`Noise.give_back <bridge.spool.noise_store.Noise.give_back>`);
+        station data is never dropped to make room. Delivered decoded history
+        gives way before the cap is reached
+        (:meth:`History.give_way <bridge.spool.giving_way.History.give_way>`, which the
+        runtime calls first).
         """
         size = self.used()
-        if size >= self.max_size and self.give_back():
+        if size >= self.max_size and self.noise.give_back():
             size = self.used()
         if size >= self.max_size:
             return (

@@ -32,13 +32,13 @@ from bridge.capacity import (
     project,
 )
 from bridge.samples import format_time
-from bridge.spool.base import Tables, transaction, typed_errors
+from bridge.spool.base import Handle, transaction, typed_errors
 from bridge.spool.packets import StoredPacket
 from bridge.spool.sample_store import forget_times
 
 __all__ = [
     "KEEP_RECENT",
-    "HistoryTables",
+    "History",
     "Removal",
     "RemovedHistory",
     "delivered_everywhere",
@@ -286,12 +286,17 @@ def _oldest_history_ms(db: sqlite3.Connection) -> int | None:
 
 
 @typed_errors
-class HistoryTables(Tables):
-    """The database against its cap: what gives way, and where it is heading."""
+class History:
+    """The decoded history against the database's cap: what gives way, what
+    gave way, and where the size is heading.
 
-    def used(self) -> int:
-        """Bytes the database takes with its write-ahead log (:class:`bridge.spool.Spool`)."""
-        raise NotImplementedError
+    ``used`` says the bytes the database takes with its write-ahead log now
+    (:meth:`bridge.spool.Spool.used`).
+    """
+
+    def __init__(self, handle: Handle, used: Callable[[], int]) -> None:
+        self._handle = handle
+        self._used = used
 
     def give_way(self, sinks: Collection[str], now: float) -> Removal | None:
         """From :data:`~bridge.capacity.GIVE_WAY_AT` of the cap, remove the oldest
@@ -302,14 +307,15 @@ class HistoryTables(Tables):
         its size now (:meth:`_counted_size`): the database's file keeps the
         size its pages once needed, and the log grows beside it again.
         """
-        pages = used_pages(self.db)
+        db, cap = self._handle.db, self._handle.max_size
+        pages = used_pages(db)
         log_size = self._counted_size() - pages
-        if pages + log_size < self.max_size * GIVE_WAY_AT:
+        if pages + log_size < cap * GIVE_WAY_AT:
             return None
         return remove_delivered_history(
-            self.db,
+            db,
             sinks,
-            down_to=int(self.max_size * GIVE_WAY_TO),
+            down_to=int(cap * GIVE_WAY_TO),
             now=now,
             log_size=log_size,
         )
@@ -318,34 +324,37 @@ class HistoryTables(Tables):
         """Bytes the database takes as its cap counts them: its pages in use and
         its write-ahead log at the size it may reach, its limit and a
         transaction (a pass of the decoder, of a removal) beyond."""
-        pages = used_pages(self.db)
-        return pages + max(self.used() - pages, 2 * _log_limit(self.db))
+        db = self._handle.db
+        pages = used_pages(db)
+        return pages + max(self._used() - pages, 2 * _log_limit(db))
 
     def projection(self, now: float) -> Projection:
         """Where the database stands against its cap at ``now``, and where it is heading."""
+        db = self._handle.db
         return project(
-            _readings(self.db),
+            _readings(db),
             used=self._counted_size(),
-            cap=self.max_size,
+            cap=self._handle.max_size,
             now=now,
-            removing=bool(_removed_history(self.db)),
-            oldest_history_ms=_oldest_history_ms(self.db),
+            removing=bool(_removed_history(db)),
+            oldest_history_ms=_oldest_history_ms(db),
         )
 
-    def add_reading(self, now: float) -> bool:
-        """Write down the database's size, once an hour (see :mod:`bridge.capacity`)."""
-        return _add_reading(self.db, now)
+    def record_size(self, now: float) -> bool:
+        """Write down the database's size, once an hour (see :mod:`bridge.capacity`);
+        True when it wrote one."""
+        return _add_reading(self._handle.db, now)
 
-    def removed_history(self) -> list[RemovedHistory]:
+    def removed(self) -> list[RemovedHistory]:
         """What decoded history gave way at the cap so far, per station."""
-        return _removed_history(self.db)
+        return _removed_history(self._handle.db)
 
-    def packets_with_history(
+    def decoded_packets(
         self, device_id: int, *, after: int = 0, limit: int = 1000
     ) -> list[tuple[StoredPacket, bool]]:
         """A station's decoded packets after packet ``after``, in the order they
         were stored, each with whether its decoded history gave way."""
-        rows = self.db.execute(
+        rows = self._handle.db.execute(
             "SELECT p.id, p.data, p.received_at, p.peer, p.device_id, p.state, p.reason, "
             "b.seq IS NULL FROM packets p LEFT JOIN batches b ON b.packet_id = p.id "
             "WHERE p.state = 'done' AND p.device_id = ? AND p.id > ? ORDER BY p.id LIMIT ?",
@@ -355,5 +364,6 @@ class HistoryTables(Tables):
 
     def forget_removed(self, device_id: int) -> None:
         """The station's removed history is decoded again: no longer say it gave way."""
-        with transaction(self.db):
-            self.db.execute("DELETE FROM removed_history WHERE device_id = ?", (device_id,))
+        db = self._handle.db
+        with transaction(db):
+            db.execute("DELETE FROM removed_history WHERE device_id = ?", (device_id,))

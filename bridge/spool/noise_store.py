@@ -10,9 +10,9 @@ from dataclasses import astuple, dataclass
 
 from bridge import noise
 from bridge.protocol import screen
-from bridge.spool.base import Tables, transaction, typed_errors
+from bridge.spool.base import Handle, transaction, typed_errors
 
-__all__ = ["NoiseTables", "NoisySource"]
+__all__ = ["Noise", "NoisySource"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +31,14 @@ class NoisySource:
 
 
 @typed_errors
-class NoiseTables(Tables):
-    """Storing what the noise tracker gathered, within its bounds."""
+class Noise:
+    """Storing what the noise tracker gathered, within its bounds (kept bytes:
+    a share of the database's cap, see :func:`bridge.noise.budget`)."""
 
-    def add_noise(
+    def __init__(self, handle: Handle) -> None:
+        self._handle = handle
+
+    def add(
         self,
         kept: Sequence[noise.NoiseEntry],
         counts: Sequence[noise.SourceCount],
@@ -43,7 +47,7 @@ class NoiseTables(Tables):
         """Store what :meth:`bridge.noise.NoiseTracker.drain` gave, then hold it to
         its bounds: the budget of kept bytes (oldest dropped first), the days
         each is kept, and the number of sources."""
-        db = self.db
+        db = self._handle.db
         with transaction(db):
             db.executemany(
                 "INSERT INTO noise_kept (received_at, peer, source, reason, data) "
@@ -72,7 +76,7 @@ class NoiseTables(Tables):
                 "DELETE FROM noise_kept WHERE id <= (SELECT max(id) FROM (SELECT id, "
                 "sum(length(data)) OVER (ORDER BY id DESC) AS newer FROM noise_kept) "
                 "WHERE newer > ?)",
-                (noise.budget(self.max_size),),
+                (noise.budget(self._handle.max_size),),
             )
             db.execute(
                 "DELETE FROM noise_sources WHERE last_seen < ? OR source NOT IN "
@@ -88,7 +92,7 @@ class NoiseTables(Tables):
         be a station's (stored before the bridge told them apart; no config can
         decode them). The per-source counts stay: they are small.
         """
-        db = self.db
+        db = self._handle.db
         deleted = 0
         with transaction(db):
             deleted += db.execute("DELETE FROM noise_kept").rowcount
@@ -105,18 +109,18 @@ class NoiseTables(Tables):
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return deleted > 0
 
-    def noise_sources(self, limit: int = 10) -> list[NoisySource]:
+    def sources(self, limit: int = 10) -> list[NoisySource]:
         """The sources that sent the most connections that were not a station's."""
-        rows = self.db.execute(
+        rows = self._handle.db.execute(
             "SELECT source, connections, bytes, refused, first_seen, last_seen, reason, sample "
             "FROM noise_sources ORDER BY connections + refused DESC LIMIT ?",
             (limit,),
         ).fetchall()
         return [NoisySource(*row) for row in rows]
 
-    def noise_kept(self) -> tuple[int, int]:
+    def kept(self) -> tuple[int, int]:
         """Connections of non-station traffic whose bytes are kept, and those bytes."""
-        count, size = self.db.execute(
+        count, size = self._handle.db.execute(
             "SELECT count(*), coalesce(sum(length(data)), 0) FROM noise_kept"
         ).fetchone()
         return int(count), int(size)

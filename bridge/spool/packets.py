@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.protocol import claimed_device
-from bridge.spool.base import Tables, transaction, typed_errors
+from bridge.spool.base import Handle, transaction, typed_errors
 
-__all__ = ["PacketTables", "Received", "StoredPacket"]
+__all__ = ["Packets", "Received", "StoredPacket"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +79,22 @@ def peer_host(peer: str) -> str:
 
 
 @typed_errors
-class PacketTables(Tables):
+class Packets:
     """Storing packets, and reading them back by state."""
 
-    def add_packets(self, items: Sequence[Received]) -> list[int]:
+    def __init__(self, handle: Handle) -> None:
+        self._handle = handle
+
+    def add(self, items: Sequence[Received]) -> list[int]:
         """Commit what connections delivered, in one transaction; returns the ids of
         those stored. A packet already stored (the same bytes from the same peer at
         the same time: a capture ingested again) is not stored twice."""
+        db = self._handle.db
         ids = []
-        with transaction(self.db):
+        with transaction(db):
             for item in items:
                 device = claimed_device(item.data)
-                cursor = self.db.execute(
+                cursor = db.execute(
                     "INSERT INTO packets (received_at, peer, data, device_id) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING",
                     (item.received_at, item.peer, item.data, device),
@@ -99,17 +103,18 @@ class PacketTables(Tables):
                     ids.append(int(cursor.lastrowid or 0))
         return ids
 
-    def packets(self, state: str, *, after: int = 0, limit: int = 1000) -> list[StoredPacket]:
-        rows = self.db.execute(
+    def in_state(self, state: str, *, limit: int = 1000) -> list[StoredPacket]:
+        """The first ``limit`` packets in ``state``, in the order stored."""
+        rows = self._handle.db.execute(
             "SELECT id, data, received_at, peer, device_id, state, reason FROM packets "
-            "WHERE state = ? AND id > ? ORDER BY id LIMIT ?",
-            (state, after, limit),
+            "WHERE state = ? ORDER BY id LIMIT ?",
+            (state, limit),
         ).fetchall()
         return [StoredPacket(*row) for row in rows]
 
     def newest_kept(self, limit: int) -> list[StoredPacket]:
         """The newest ``limit`` kept-aside packets, newest first."""
-        rows = self.db.execute(
+        rows = self._handle.db.execute(
             "SELECT id, data, received_at, peer, device_id, state, reason FROM packets "
             "WHERE state = 'kept' ORDER BY id DESC LIMIT ?",
             (limit,),
@@ -123,16 +128,19 @@ class PacketTables(Tables):
         if device_id is not None:
             query += " AND device_id = ?"
             args = (device_id,)
-        with transaction(self.db):
-            return self.db.execute(query, args).rowcount
+        db = self._handle.db
+        with transaction(db):
+            return db.execute(query, args).rowcount
 
     def counts(self) -> dict[str, int]:
-        rows = self.db.execute("SELECT state, count(*) FROM packets GROUP BY state").fetchall()
+        """Packets in each state."""
+        query = "SELECT state, count(*) FROM packets GROUP BY state"
+        rows = self._handle.db.execute(query).fetchall()
         return {state: int(count) for state, count in rows}
 
     def kept_reasons(self) -> list[tuple[str, int]]:
         """Why packets are kept aside, most common first, with their counts."""
-        rows = self.db.execute(
+        rows = self._handle.db.execute(
             "SELECT reason, count(*) FROM packets WHERE state = 'kept' "
             "GROUP BY reason ORDER BY count(*) DESC"
         ).fetchall()
@@ -141,7 +149,7 @@ class PacketTables(Tables):
     def station_hosts(self, limit: int = 10_000) -> dict[str, float]:
         """The hosts that sent the newest ``limit`` decoded packets, with the
         arrival of each one's newest: the stations' addresses, after a restart."""
-        rows = self.db.execute(
+        rows = self._handle.db.execute(
             "SELECT peer, received_at FROM packets WHERE state = 'done' ORDER BY id DESC LIMIT ?",
             (limit,),
         )

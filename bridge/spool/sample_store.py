@@ -21,13 +21,13 @@ from dataclasses import dataclass, replace
 from bridge.availability import LastPacket
 from bridge.samples import Batch, Sample, format_time
 from bridge.spool import readings
-from bridge.spool.base import Tables, transaction, typed_errors
+from bridge.spool.base import Handle, transaction, typed_errors
 from bridge.spool.packets import StoredPacket
 from bridge.timing import StationClock
 
 __all__ = [
     "Conflict",
-    "SampleTables",
+    "Samples",
     "StoredBatch",
     "forget_times",
     "insert_reading",
@@ -74,11 +74,16 @@ _LOOKUP_CHUNK = 500
 
 
 @typed_errors
-class SampleTables(Tables):
-    """Storing decoded batches and their samples, and reading them back in order."""
+class Samples:
+    """Storing decoded batches and their samples, reading them back in order,
+    and deleting old samples."""
+
+    def __init__(self, handle: Handle) -> None:
+        self._handle = handle
 
     def clocks(self) -> dict[int, StationClock]:
-        rows = self.db.execute("SELECT device_id, clock FROM stations").fetchall()
+        """Each station's clock, as the last decoded packet left it."""
+        rows = self._handle.db.execute("SELECT device_id, clock FROM stations").fetchall()
         return {device: StationClock.from_json(text) for device, text in rows}
 
     def record(
@@ -94,7 +99,7 @@ class SampleTables(Tables):
         Returns what became of each batch, in order (see :meth:`_store_samples`).
         """
         stored = []
-        db = self.db
+        db = self._handle.db
         # Not durable: lost in a power cut, the packets are decoded again from
         # their committed bytes and clocks into the same samples.
         with transaction(db, durable=False):
@@ -126,7 +131,7 @@ class SampleTables(Tables):
     def station_packets(self, device_id: int) -> list[StoredPacket]:
         """A station's decoded packets, in the order they were decoded (its
         batches' order): the order its clock followed them in."""
-        rows = self.db.execute(
+        rows = self._handle.db.execute(
             "SELECT p.id, p.data, p.received_at, p.peer, p.device_id, p.state, p.reason "
             "FROM batches b JOIN packets p ON p.id = b.packet_id "
             "WHERE b.device_id = ? ORDER BY b.seq",
@@ -144,7 +149,7 @@ class SampleTables(Tables):
         one (a new ``seq``), so every sink delivers it. The old samples all go
         before the new ones are stored: a sample takes the time it had.
         """
-        db = self.db
+        db = self._handle.db
         stored = []
         with transaction(db):
             for packet_id, _ in decoded:
@@ -177,7 +182,7 @@ class SampleTables(Tables):
         """
         if not batch.samples:
             return StoredBatch(seq, batch, 0, ())
-        db = self.db
+        db = self._handle.db
         device = batch.device_id
         claimed = db.executemany(
             "INSERT INTO sample_times (device_id, time_ms, seq) VALUES (?, ?, ?) "
@@ -187,7 +192,7 @@ class SampleTables(Tables):
         if claimed == len(batch.samples):
             insert_reading(db, seq, device, batch.station, batch.samples)
             return StoredBatch(seq, batch, 0, ())
-        taken = self.stored_at(device, [sample.time_ms for sample in batch.samples])
+        taken = _stored_at(db, device, [sample.time_ms for sample in batch.samples])
         fresh: list[Sample] = []
         conflicts: list[Conflict] = []
         repeated = 0
@@ -210,68 +215,9 @@ class SampleTables(Tables):
             insert_reading(db, seq, device, batch.station, fresh)
         return StoredBatch(seq, replace(batch, samples=tuple(fresh)), repeated, tuple(conflicts))
 
-    def stored_at(
-        self, device_id: int, times: Sequence[int], *, besides: int | None = None
-    ) -> dict[int, dict[str, float]]:
-        """The stored samples of a station at any of ``times`` (unix ms), by time;
-        ``besides``: not those of that batch."""
-        db = self.db
-        owners: dict[int, set[int]] = {}
-        wanted = sorted(set(times))
-        for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            chunk = wanted[start : start + _LOOKUP_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            rows = db.execute(
-                "SELECT time_ms, seq FROM sample_times "  # noqa: S608  (placeholders only)
-                f"WHERE device_id = ? AND time_ms IN ({marks})",
-                (device_id, *chunk),
-            )
-            for time_ms, seq in rows:
-                if seq != besides:
-                    owners.setdefault(seq, set()).add(time_ms)
-        found: dict[int, dict[str, float]] = {}
-        for seq, owned in owners.items():
-            row = db.execute(
-                'SELECT keys, times, "values" FROM readings WHERE seq = ?', (seq,)
-            ).fetchone()
-            if row is None:  # claimed by the batch being stored, not stored yet
-                continue
-            for sample in readings.unpack(*row):
-                if sample.time_ms in owned:
-                    found[sample.time_ms] = sample.values
-        return found
-
-    def replace_samples(self, seq: int, samples: Sequence[Sample]) -> None:
-        """Replace the samples batch ``seq`` stored with ``samples`` (decoded
-        again, with other calibrations): its ``readings`` row is written anew,
-        or deleted when there are none. The one-sample-per-station-and-time rule
-        holds: a time another batch holds raises ValueError, and nothing changes."""
-        db = self.db
-        row = db.execute("SELECT device_id, info FROM batches WHERE seq = ?", (seq,)).fetchone()
-        if row is None:
-            raise ValueError(f"there is no batch {seq}")
-        device_id, info = row
-        times = [sample.time_ms for sample in samples]
-        if len(set(times)) < len(times):
-            raise ValueError(f"batch {seq}: two samples with the same time")
-        if samples and (taken := self.stored_at(device_id, times, besides=seq)):
-            raise ValueError(
-                f"batch {seq}: another batch of station {device_id} holds the sample at "
-                f"{format_time(min(taken))}"
-            )
-        with transaction(db):
-            forget_times(db, seq)
-            db.execute("DELETE FROM readings WHERE seq = ?", (seq,))
-            if samples:
-                db.executemany(
-                    "INSERT INTO sample_times (device_id, time_ms, seq) VALUES (?, ?, ?)",
-                    [(device_id, time_ms, seq) for time_ms in times],
-                )
-                insert_reading(db, seq, device_id, json.loads(info)["station"], samples)
-
     def batches(self, *, after: int, limit: int) -> list[tuple[int, Batch]]:
         """Batches with a sequence number above ``after``, in order, with their samples."""
-        rows = self.db.execute(
+        rows = self._handle.db.execute(
             'SELECT b.seq, b.info, r.keys, r.times, r."values" FROM batches b '
             "LEFT JOIN readings r ON r.seq = b.seq WHERE b.seq > ? ORDER BY b.seq LIMIT ?",
             (after, limit),
@@ -290,7 +236,7 @@ class SampleTables(Tables):
     def last_packets(self) -> dict[int, LastPacket]:
         """Each station's newest decoded packet: when it arrived, and its wake interval."""
         # SQLite takes the bare columns of a max() aggregate from the row with the maximum.
-        rows = self.db.execute(
+        rows = self._handle.db.execute(
             "SELECT device_id, max(json_extract(info, '$.arrival')), "
             "json_extract(info, '$.header.wake_every_s') FROM batches GROUP BY device_id"
         ).fetchall()
@@ -305,8 +251,9 @@ class SampleTables(Tables):
         Found through the station's clock, which follows its newest packet, and
         the packets' index by arrival: a few lookups, however long the history.
         """
+        db = self._handle.db
         # CROSS JOIN: SQLite then looks up in this order, not by scanning batches.
-        rows = self.db.execute(
+        rows = db.execute(
             "SELECT b.device_id, b.seq, b.info FROM stations s "
             "CROSS JOIN packets p ON p.received_at = s.last_arrival AND p.device_id = s.device_id "
             "CROSS JOIN batches b ON b.packet_id = p.id"
@@ -314,7 +261,7 @@ class SampleTables(Tables):
         newest = {}
         for device, seq, info in sorted(rows, key=lambda row: int(row[1])):
             # Of packets that arrived at the same moment, the last decoded wins.
-            row = self.db.execute(
+            row = db.execute(
                 'SELECT keys, times, "values" FROM readings WHERE seq = ?', (seq,)
             ).fetchone()
             samples = tuple(
@@ -325,9 +272,10 @@ class SampleTables(Tables):
 
     def newest_samples(self) -> dict[int, Sample]:
         """Each station's newest stored sample."""
+        db = self._handle.db
         newest = {}
-        for (device,) in self.db.execute("SELECT device_id FROM stations").fetchall():
-            claim = self.db.execute(
+        for (device,) in db.execute("SELECT device_id FROM stations").fetchall():
+            claim = db.execute(
                 "SELECT time_ms, seq FROM sample_times WHERE device_id = ? "
                 "ORDER BY time_ms DESC LIMIT 1",
                 (device,),
@@ -335,7 +283,7 @@ class SampleTables(Tables):
             if claim is None:
                 continue
             time_ms, seq = claim
-            row = self.db.execute(
+            row = db.execute(
                 'SELECT keys, times, "values" FROM readings WHERE seq = ?', (seq,)
             ).fetchone()
             for sample in readings.unpack(*row):
@@ -344,12 +292,15 @@ class SampleTables(Tables):
         return newest
 
     def last_seq(self) -> int:
-        return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()[0])
+        """The newest batch's sequence number (0 before the first)."""
+        (seq,) = self._handle.db.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()
+        return int(seq)
 
     def conflicts(self, limit: int) -> tuple[int, list[Conflict]]:
         """How many samples are kept aside as conflicts, and the newest ``limit`` of them."""
-        count = int(self.db.execute("SELECT count(*) FROM conflicts").fetchone()[0])
-        rows = self.db.execute(
+        db = self._handle.db
+        count = int(db.execute("SELECT count(*) FROM conflicts").fetchone()[0])
+        rows = db.execute(
             "SELECT device_id, station, time_ms, stored, other FROM conflicts "
             "ORDER BY time_ms DESC, device_id LIMIT ?",
             (limit,),
@@ -358,6 +309,40 @@ class SampleTables(Tables):
             Conflict(int(device), str(station), int(time_ms), json.loads(stored), json.loads(other))
             for device, station, time_ms, stored, other in rows
         ]
+
+    def prune(self, before_ms: int) -> int:
+        """Delete decoded samples, and conflicts, older than ``before_ms`` (raw
+        packets stay); returns how many. A packet's row with samples on both
+        sides of ``before_ms`` keeps the newer ones."""
+        db = self._handle.db
+        with transaction(db):
+            (old,) = db.execute(
+                "SELECT coalesce(sum(count), 0) FROM readings WHERE last_ms < ?", (before_ms,)
+            ).fetchone()
+            db.execute("DELETE FROM readings WHERE last_ms < ?", (before_ms,))
+            # Device ids are one byte (bridge.protocol): a range of the key each.
+            db.executemany(
+                "DELETE FROM sample_times WHERE device_id = ? AND time_ms < ?",
+                [(device, before_ms) for device in range(256)],
+            )
+            straddling = db.execute(
+                'SELECT seq, keys, times, "values" FROM readings WHERE last_ms >= ? '
+                "AND first_ms < ?",
+                (before_ms, before_ms),
+            ).fetchall()
+            trimmed = 0
+            for seq, keys, times, values in straddling:
+                samples = readings.unpack(keys, times, values)
+                kept = [sample for sample in samples if sample.time_ms >= before_ms]
+                trimmed += len(samples) - len(kept)
+                row = readings.pack(kept)
+                db.execute(
+                    "UPDATE readings SET first_ms = ?, last_ms = ?, count = ?, keys = ?, "
+                    'times = ?, "values" = ? WHERE seq = ?',
+                    (row.first_ms, row.last_ms, row.count, row.keys, row.times, row.values, seq),
+                )
+            conflicts = db.execute("DELETE FROM conflicts WHERE time_ms < ?", (before_ms,))
+            return int(old) + trimmed + conflicts.rowcount
 
 
 def insert_reading(
@@ -380,6 +365,35 @@ def insert_reading(
             row.values,
         ),
     )
+
+
+def _stored_at(
+    db: sqlite3.Connection, device_id: int, times: Sequence[int]
+) -> dict[int, dict[str, float]]:
+    """The stored samples of a station at any of ``times`` (unix ms), by time."""
+    owners: dict[int, set[int]] = {}
+    wanted = sorted(set(times))
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        chunk = wanted[start : start + _LOOKUP_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        rows = db.execute(
+            "SELECT time_ms, seq FROM sample_times "  # noqa: S608  (placeholders only)
+            f"WHERE device_id = ? AND time_ms IN ({marks})",
+            (device_id, *chunk),
+        )
+        for time_ms, seq in rows:
+            owners.setdefault(seq, set()).add(time_ms)
+    found: dict[int, dict[str, float]] = {}
+    for seq, owned in owners.items():
+        row = db.execute(
+            'SELECT keys, times, "values" FROM readings WHERE seq = ?', (seq,)
+        ).fetchone()
+        if row is None:  # claimed by the batch being stored, not stored yet
+            continue
+        for sample in readings.unpack(*row):
+            if sample.time_ms in owned:
+                found[sample.time_ms] = sample.values
+    return found
 
 
 def forget_times(db: sqlite3.Connection, seq: int) -> None:

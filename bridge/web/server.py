@@ -331,7 +331,7 @@ class StatusServer:
             return _json({"error": f"no station with device id {device_id}"}, 404)
         reader = self._reader
         rows: Generator[tuple[int, str, int, dict[str, float]]] = await reader.call(
-            reader.spool.samples,
+            reader.spool.export.samples,
             device_id=device_id,
             since_ms=bounds["since"],
             until_ms=bounds["until"],
@@ -368,7 +368,7 @@ class StatusServer:
         except (ValueError, TypeError, AttributeError):
             return _json({"error": 'the body is JSON: {} or {"device_id": 1..255}'}, 400)
         spool = self.pipeline.spool
-        queued = await spool.call(spool.spool.requeue_kept, device)
+        queued = await spool.call(spool.spool.packets.requeue_kept, device)
         self.pipeline.wake_decoder()
         log.info(
             "status page: %d kept-aside packets queued for decoding (from %s)",

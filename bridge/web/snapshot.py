@@ -65,24 +65,30 @@ def read_snapshot(spool: Spool, config: Config, now: float) -> Snapshot:
     """Everything the page shows, from ``spool`` (synchronous: call it on its thread)."""
     until_ms = round(now * 1000)
     since_ms = until_ms - PLOT_HOURS * 3600 * 1000
-    stations = station_overviews(config, spool.newest_batches(), spool.newest_samples(), now)
+    stations = station_overviews(
+        config, spool.samples.newest_batches(), spool.samples.newest_samples(), now
+    )
     return Snapshot(
         taken_at=now,
-        counts=spool.counts(),
-        kept_reasons=spool.kept_reasons(),
-        kept=spool.newest_kept(KEPT_SHOWN),
+        counts=spool.packets.counts(),
+        kept_reasons=spool.packets.kept_reasons(),
+        kept=spool.packets.newest_kept(KEPT_SHOWN),
         stations=stations,
-        sinks=sink_overviews(config, spool.last_seq(), spool.sinks_progress(), spool.rejected()),
+        sinks=sink_overviews(
+            config, spool.samples.last_seq(), spool.progress.by_sink(), spool.progress.rejected()
+        ),
         series={
             station.device_id: thin(
-                spool.samples(device_id=station.device_id, since_ms=since_ms, until_ms=until_ms),
+                spool.export.samples(
+                    device_id=station.device_id, since_ms=since_ms, until_ms=until_ms
+                ),
                 since_ms,
                 until_ms,
             )
             for station in stations
         },
-        storage=spool.projection(now),
-        removed=spool.removed_history(),
+        storage=spool.history.projection(now),
+        removed=spool.history.removed(),
     )
 
 
