@@ -28,7 +28,7 @@ from bridge.decoding import decode_one, log_result, refusal
 from bridge.errors import DatabaseBusyError, DatabaseError
 from bridge.noise import NoiseTracker
 from bridge.pipeline import Pipeline, SpoolThread, decode_pending
-from bridge.receiver import Receiver
+from bridge.runtime.receiving import Receiver
 from bridge.sim import run_fleet
 from bridge.sinks import Sink
 from bridge.spool import Spool
@@ -221,7 +221,7 @@ async def serve(
         )
         receiver = Receiver(
             config.listen,
-            pipeline.submit,
+            pipeline.put,
             refusal=functools.partial(refusal, config),
             noise=noise,
             stages=stages,

@@ -482,7 +482,7 @@ async def test_influxdb1_every_sample_once_at_its_millisecond(
     start = influxdb.now() - 5 * DAY
     async with pipeline(config, tmp_path) as (running, spool):
         for item in [*station_wakes(1, 6, start), *station_wakes(2, 6, start + 100, seed=1)]:
-            await running.submit(item)
+            running.put(item)
         await delivered(running)
         stored = stored_samples(spool)
         batches = [batch for _, batch in spool.batches(after=0, limit=100)]
@@ -540,11 +540,11 @@ async def test_influxdb1_rejected_batch_kept_aside(influxdb: InfluxDB1, tmp_path
     influxdb.write(f'weather,station=other temperature="warm" {conflict_ms}', "wx")
     async with pipeline(config, tmp_path) as (running, spool):
         for wake in wakes:
-            await running.submit(Received(wake.packet, wake.arrival, PEER))
+            running.put(Received(wake.packet, wake.arrival, PEER))
         await delivered(running)
         first_rejected = spool.rejected()
         later = station.wake()
-        await running.submit(Received(later.packet, later.arrival, PEER))
+        running.put(Received(later.packet, later.arrival, PEER))
         await delivered(running)
         assert spool.rejected() == first_rejected
         batches = dict(spool.batches(after=0, limit=10))
@@ -573,7 +573,7 @@ async def test_influxdb1_missing_database_waits_then_flows(
     config = influx_config(influxdb.url, api=1, database="later")
     async with pipeline(config, tmp_path) as (running, spool):
         for item in station_wakes(1, 3, influxdb.now() - DAY):
-            await running.submit(item)
+            running.put(item)
         await asyncio.sleep(0.5)
         assert await running.spool.call(spool.progress, "influxdb") == 0
         influxdb.create_database("later")

@@ -405,6 +405,8 @@ class ListenerRun:
     #: The longest the loop was held at a stretch, and the ticks measured.
     lag: float
     ticks: int
+    #: CPU seconds the loop's thread spent while the flood lasted.
+    cpu: float
     #: Seconds from the station's connection to its decoded packet, and the packet.
     station_after: float
     station: DecodeResult
@@ -416,7 +418,8 @@ class ListenerRun:
 
     def line(self) -> str:
         return (
-            f"\nlistener flood: loop lag at most {self.lag * 1000:.0f} ms ({self.ticks} ticks); "
+            f"\nlistener flood: loop lag at most {self.lag * 1000:.0f} ms ({self.ticks} ticks), "
+            f"loop CPU {self.cpu * 1e6 / max(self.connections, 1):.0f} µs a connection; "
             f"station decoded {self.station_after:.2f} s after it connected; "
             f"{self.connections} connections served, {self.handed} packets handed over"
         )
@@ -444,6 +447,7 @@ async def listener_flood(size: ListenerFlood = HOME_ASSISTANT_FLOOD) -> Listener
     await listener.start()
     lag = LoopLag()
     lag.start()
+    began = time.thread_time()
     try:
         port = listener.port
         silent = await asyncio.to_thread(
@@ -469,8 +473,9 @@ async def listener_flood(size: ListenerFlood = HOME_ASSISTANT_FLOOD) -> Listener
             await asyncio.to_thread(report, silent, PATIENCE),
         ]
     finally:
+        cpu = time.thread_time() - began
         lag.stop()
         await listener.stop()
     return ListenerRun(
-        lag.worst, lag.ticks, arrived - sent, result, handed, listener.connections, reports
+        lag.worst, lag.ticks, cpu, arrived - sent, result, handed, listener.connections, reports
     )
