@@ -75,4 +75,6 @@ class Framer:
         """Why everything the connection sent cannot be a station's packet, or
         None when it can: a cut packet whose header arrived still can (its
         complete records are real samples); fewer bytes than a header cannot."""
+        if self.done:
+            return self._problem
         return screen(self._data, complete=True)

@@ -99,24 +99,22 @@ class _Connection(asyncio.Protocol):
         self.framer = Framer()
         self.transport: asyncio.BaseTransport | None = None
         self.ended = False
-        self._heard = 0.0
-        self._timers: tuple[asyncio.TimerHandle, ...] = ()
+        #: When the connection began, and when its last bytes came (loop time).
+        self._began = self._heard = 0.0
+        #: One timer a connection: the silence's end or the deadline, whichever
+        #: comes first; moved on only when it fires.
+        self._timer: asyncio.TimerHandle | None = None
 
+    # The CPU time of the callbacks that do the work (reading, screening,
+    # handing over) is counted; setting a timer up is not worth two clock reads.
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        began = time.thread_time()
         self.transport = transport
         if self.ended:  # cut off while it was being set up
             transport.close()
             return
-        receiver = self.receiver
-        receiver.connections += 1
-        loop = receiver.loop
-        self._heard = loop.time()
-        self._timers = (
-            loop.call_at(self._heard + receiver.listen.read_timeout, self._silent),
-            loop.call_at(self._heard + CONNECTION_DEADLINE, self._overdue),
-        )
-        receiver.stages.add("receive", time.thread_time() - began)
+        self.receiver.connections += 1
+        self._began = self._heard = self.receiver.loop.time()
+        self._wait()
 
     def data_received(self, data: bytes) -> None:
         began = time.thread_time()
@@ -134,27 +132,32 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.end(f"connection failed ({exc.__class__.__name__})" if exc else None)
 
-    def _silent(self) -> None:
-        timeout = self.receiver.listen.read_timeout
-        due = self._heard + timeout
-        if due > self.receiver.loop.time():
-            # Bytes came since: one timer a connection, moved on only when it fires.
-            self._timers = (self.receiver.loop.call_at(due, self._silent), *self._timers[1:])
+    def _wait(self) -> None:
+        """Set the timer for the silence's end or the deadline, whichever is first."""
+        due = min(
+            self._heard + self.receiver.listen.read_timeout, self._began + CONNECTION_DEADLINE
+        )
+        self._timer = self.receiver.loop.call_at(due, self._timed_out)
+
+    def _timed_out(self) -> None:
+        now = self.receiver.loop.time()
+        if now >= self._began + CONNECTION_DEADLINE:
+            problem = f"still sending after {CONNECTION_DEADLINE:.0f} s"
+        elif now >= self._heard + self.receiver.listen.read_timeout:
+            problem = f"silent for {self.receiver.listen.read_timeout:g} s"
+        else:
+            self._wait()  # bytes came since it was set
             return
         self.receiver.timed_out += 1
-        self.end(f"silent for {timeout:g} s")
-
-    def _overdue(self) -> None:
-        self.receiver.timed_out += 1
-        self.end(f"still sending after {CONNECTION_DEADLINE:.0f} s")
+        self.end(problem)
 
     def end(self, problem: str | None) -> None:
         """Stop reading (once): close the connection, hand over what it sent."""
         if self.ended:
             return
         self.ended = True
-        for timer in self._timers:
-            timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         arrival = self.receiver.clock()
         if self.transport is not None:
             self.transport.close()
