@@ -66,6 +66,9 @@ HANDSHAKE_GRACE = 0.25
 #: Seconds before accepting again after the process ran out of file
 #: descriptors or memory: the connections that hold them end meanwhile.
 ACCEPT_RETRY = 1.0
+#: Seconds a timer may fire before it is due and still count: a loop's timers
+#: fire up to a clock tick early (uvloop's tick is a millisecond).
+TIMER_SLACK = 0.002
 #: Errors of accept() that say the process, not the peer, is short of something.
 _SHORT_OF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
@@ -140,7 +143,7 @@ class _Connection(asyncio.Protocol):
         self._timer = self.receiver.loop.call_at(due, self._timed_out)
 
     def _timed_out(self) -> None:
-        now = self.receiver.loop.time()
+        now = self.receiver.loop.time() + TIMER_SLACK
         if now >= self._began + CONNECTION_DEADLINE:
             problem = f"still sending after {CONNECTION_DEADLINE:.0f} s"
         elif now >= self._heard + self.receiver.listen.read_timeout:
@@ -270,6 +273,7 @@ class Receiver:
             self._idle = self.loop.create_future()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle, grace)
+            self._idle = None
         unread = self._slots.drain()
         for accepted in unread:
             accepted.sock.close()
