@@ -9,7 +9,9 @@ all of 127/8 to the loopback interface):
   device id from ``--devices`` and ``--size`` bytes after it: as many as the
   header announces is a well-formed packet, more is not;
 - ``slow``: ``--connections`` connections held open at once, each writing one
-  byte of such a plausible packet every ``--interval`` seconds for ``--seconds``.
+  byte of such a plausible packet every ``--interval`` seconds for ``--seconds``;
+- ``silent``: ``--connections`` connections held open at once, writing nothing,
+  until the bridge closes them or ``--seconds`` passed.
 
 The first line printed is ``{"flooding": <unix time>}``, the last one the
 report: connections opened, bytes written (what the kernel took from the
@@ -139,9 +141,40 @@ async def slow(
     return report
 
 
+async def silent(host: str, port: int, source: str, count: int, seconds: float) -> Report:
+    """``count`` connections open at once, each saying nothing until the bridge
+    closes it (end of file) or ``seconds`` passed."""
+    report = Report()
+
+    async def one() -> None:
+        try:
+            reader, writer = await connect(host, port, source)
+        except OSError as err:
+            report.failed(err)
+            return
+        report.connections += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                if await asyncio.wait_for(reader.read(1), seconds) == b"":
+                    report.closed_by_bridge += 1
+        except OSError as err:
+            report.closed_by_bridge += 1
+            report.failed(err)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    began = time.monotonic()
+    print(json.dumps({"flooding": time.time()}), flush=True)
+    await asyncio.gather(*(one() for _ in range(count)))
+    report.seconds = time.monotonic() - began
+    return report
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     cli = argparse.ArgumentParser(prog="python -m bench.flood", description=__doc__)
-    cli.add_argument("mode", choices=("garbage", "headers", "slow"))
+    cli.add_argument("mode", choices=("garbage", "headers", "slow", "silent"))
     cli.add_argument("--host", default="127.0.0.1")
     cli.add_argument("--port", type=int, required=True)
     cli.add_argument("--source", default=SOURCE, help=f"address to send from ({SOURCE})")
@@ -152,7 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--devices", default="200-254", help="headers: device ids, as FIRST-LAST (200-254)"
     )
     cli.add_argument("--interval", type=float, default=0.5, help="slow: seconds between bytes")
-    cli.add_argument("--seconds", type=float, default=10.0, help="slow: how long to trickle")
+    cli.add_argument(
+        "--seconds", type=float, default=10.0, help="slow, silent: how long to hold on"
+    )
     cli.add_argument("--seed", type=int, default=0)
     args = cli.parse_args(argv)
     raise_file_limit()
@@ -163,7 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         payloads = [garbage(args.size, rng) for _ in range(args.connections)]
     else:
         payloads = [plausible(rng.choice(ids), args.size, rng) for _ in range(args.connections)]
-    if args.mode == "slow":
+    if args.mode == "silent":
+        report = asyncio.run(
+            silent(args.host, args.port, args.source, args.connections, args.seconds)
+        )
+    elif args.mode == "slow":
         report = asyncio.run(
             slow(args.host, args.port, args.source, payloads, args.interval, args.seconds)
         )

@@ -40,7 +40,7 @@ from bridge.parsers import (
     find_parser_class,
 )
 from bridge.protocol import DEFAULT_WAKE_EVERY_S, PacketError, parse_header
-from bridge.receiver import Receiver
+from bridge.runtime.receiving import Receiver
 from bridge.samples import HEALTH_FIELDS, Batch, Sample, parse_time, shares_id
 from bridge.sinks.discovery import AVAILABLE, MANUFACTURER, NODE, Topics, component, device_model
 from bridge.spool import Received, StoredPacket
@@ -134,7 +134,7 @@ class StationListener:
         handed to ``on_packet``."""
         return decode_one(self.config, self.clocks, packet)
 
-    async def _received(self, received: Received) -> None:
+    def _received(self, received: Received) -> None:
         packet = StoredPacket(
             id=self.next_id,
             data=received.data,

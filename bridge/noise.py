@@ -69,7 +69,7 @@ KEPT_PER_WINDOW = 4
 #: far below this.
 READ_PER_WINDOW = 64
 #: Bytes kept of one connection: the receiver's own limit for a connection that
-#: sends more than a station can (``bridge.receiver.MAX_CAPTURE``).
+#: sends more than a station can (``bridge.framing.MAX_CAPTURE``).
 MAX_KEPT_BYTES = 4096
 #: Bytes of a source's latest connection kept with its counts, to tell at a
 #: glance what it is (an HTTP request, a TLS hello, random bytes).

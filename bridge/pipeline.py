@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from bridge.backoff import Backoff
@@ -198,14 +198,6 @@ class SinkState:
     last_delivery: float | None = None
 
 
-@dataclass
-class _Pending:
-    item: Received
-    committed: asyncio.Future[int] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-
-
 class Pipeline:
     """The bridge's work after a connection closed: commit, decode, deliver."""
 
@@ -237,7 +229,7 @@ class Pipeline:
         self.noise = noise
         self._noise_pruned = 0.0
         self.clocks: dict[int, StationClock] = {}
-        self._pending: list[_Pending] = []
+        self._pending: list[Received] = []
         self._to_commit = asyncio.Event()
         self._to_decode = asyncio.Event()
         self._new_batches = {sink.name: asyncio.Event() for sink in self.sinks}
@@ -323,12 +315,11 @@ class Pipeline:
         self.room = reason
         self.on_room(reason)
 
-    async def submit(self, item: Received) -> None:
-        """Hand over what a connection delivered; returns once it is committed."""
-        pending = _Pending(item)
-        self._pending.append(pending)
+    def put(self, item: Received) -> None:
+        """Hand over what a connection delivered, to be committed with the next
+        group; returns at once."""
+        self._pending.append(item)
         self._to_commit.set()
-        await pending.committed
 
     async def stop(self, budget: float) -> None:
         """Commit and decode what is in hand and let the sinks deliver, all
@@ -397,9 +388,7 @@ class Pipeline:
                 await asyncio.sleep(GATHER_WINDOW)
             group, self._pending = self._pending, []
             try:
-                await self.spool.call(
-                    self._measured, "commit", self.spool.spool.packets.add, [p.item for p in group]
-                )
+                await self.spool.call(self._measured, "commit", self.spool.spool.packets.add, group)
             except Exception as err:
                 # Disk full or the database failing: keep the packets in memory,
                 # stop accepting more, and try again. Nothing else may lose them.
@@ -409,10 +398,7 @@ class Pipeline:
                 await asyncio.sleep(FULL_RETRY_INTERVAL)
                 self._room_checked = 0.0
                 continue
-            for pending in group:
-                if not pending.committed.done():
-                    pending.committed.set_result(0)
-            self.events.committed([p.item for p in group])
+            self.events.committed(group)
             self._to_decode.set()
             await self._check_room()
 

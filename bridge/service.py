@@ -28,7 +28,7 @@ from bridge.decoding import refusal
 from bridge.errors import DatabaseBusyError, DatabaseError
 from bridge.noise import NoiseTracker
 from bridge.pipeline import Pipeline, SpoolThread
-from bridge.receiver import Receiver
+from bridge.runtime.receiving import Receiver
 from bridge.sim import run_fleet
 from bridge.sinks import Sink
 from bridge.spool import Spool
@@ -181,7 +181,7 @@ async def serve(
         )
         receiver = Receiver(
             config.listen,
-            pipeline.submit,
+            pipeline.put,
             refusal=functools.partial(refusal, config),
             noise=noise,
             stages=stages,

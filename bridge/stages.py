@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 #: The stages, in the order a packet passes them.
 STAGES = (
-    "receive",  # a connection's handler: reading, screening, handing over (event loop)
+    "receive",  # accepting and reading connections: framing, screening, handing over (event loop)
     "commit",  # committing received packets (database thread)
     "decode",  # parsing and timing (database thread)
     "store",  # storing decoded packets, clocks and states (database thread)

@@ -139,3 +139,20 @@ async def test_a_database_filled_by_garbage_gives_it_back_and_listens(tmp_path: 
         await eventually(lambda: bridge.count(SAMPLE_COUNT) == 30)
         assert bridge.count("SELECT count(*) FROM packets") == 1
         assert bridge.receiver.paused is None
+
+
+async def test_a_flooded_listener_lets_the_station_through() -> None:
+    """Test that a StationListener flooded with thousands of garbage connections
+    and a hundred silent ones, in the test's own loop, still hands over a
+    station's packet sent meanwhile, and that every connection was served; the
+    loop's worst lag is printed (a figure, not an assertion)."""
+    run = await floods.listener_flood()
+    print(run.line())
+    assert run.station.batch is not None
+    assert len(run.station.batch.samples) == 30
+    assert run.ticks > 0
+    size = floods.HOME_ASSISTANT_FLOOD
+    assert [flood["connections"] for flood in run.floods] == [size.garbage, size.silent]
+    # Every garbage connection and the station's are handed over; the silent ones
+    # sent nothing, so there was nothing to hand over.
+    assert run.handed == size.garbage + 1

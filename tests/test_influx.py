@@ -442,13 +442,14 @@ async def pipeline(config: Config, tmp_path: Path) -> AsyncIterator[tuple[Pipeli
             thread.close()
 
 
-async def delivered(running: Pipeline) -> None:
-    """Wait until the sink's progress reaches the newest stored batch."""
+async def delivered(running: Pipeline, batches: int) -> None:
+    """Wait until ``batches`` batches are stored (the packets handed over are
+    committed and decoded) and the sink's progress reaches the newest."""
     spool = running.spool
 
     async def done() -> bool:
         last = await spool.call(spool.spool.samples.last_seq)
-        return last > 0 and await spool.call(spool.spool.progress.get, "influxdb") == last
+        return last >= batches and await spool.call(spool.spool.progress.get, "influxdb") == last
 
     await eventually(done, "the sink to catch up", 20)
 
@@ -482,8 +483,8 @@ async def test_influxdb1_every_sample_once_at_its_millisecond(
     start = influxdb.now() - 5 * DAY
     async with pipeline(config, tmp_path) as (running, spool):
         for item in [*station_wakes(1, 6, start), *station_wakes(2, 6, start + 100, seed=1)]:
-            await running.submit(item)
-        await delivered(running)
+            running.put(item)
+        await delivered(running, 12)
         stored = stored_samples(spool)
         batches = [batch for _, batch in spool.samples.batches(after=0, limit=100)]
     assert len(stored) == 12 * 30
@@ -540,12 +541,12 @@ async def test_influxdb1_rejected_batch_kept_aside(influxdb: InfluxDB1, tmp_path
     influxdb.write(f'weather,station=other temperature="warm" {conflict_ms}', "wx")
     async with pipeline(config, tmp_path) as (running, spool):
         for wake in wakes:
-            await running.submit(Received(wake.packet, wake.arrival, PEER))
-        await delivered(running)
+            running.put(Received(wake.packet, wake.arrival, PEER))
+        await delivered(running, 3)
         first_rejected = spool.progress.rejected()
         later = station.wake()
-        await running.submit(Received(later.packet, later.arrival, PEER))
-        await delivered(running)
+        running.put(Received(later.packet, later.arrival, PEER))
+        await delivered(running, 4)
         assert spool.progress.rejected() == first_rejected
         batches = dict(spool.samples.batches(after=0, limit=10))
     ((sink_name, seq, reason),) = first_rejected
@@ -573,11 +574,11 @@ async def test_influxdb1_missing_database_waits_then_flows(
     config = influx_config(influxdb.url, api=1, database="later")
     async with pipeline(config, tmp_path) as (running, spool):
         for item in station_wakes(1, 3, influxdb.now() - DAY):
-            await running.submit(item)
+            running.put(item)
         await asyncio.sleep(0.5)
         assert await running.spool.call(spool.progress.get, "influxdb") == 0
         influxdb.create_database("later")
-        await delivered(running)
+        await delivered(running, 3)
         assert spool.progress.rejected() == []
         count = sum(1 for _ in spool.export.samples())
     rows = influxdb.query('SELECT count("temperature") FROM "weather"', "later")

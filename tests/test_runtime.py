@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from bridge import pipeline as pipeline_module
-from bridge import receiver as receiver_module
 from bridge.parsers import FieldSpec, ReferenceParser, make_parser
+from bridge.runtime import receiving as receiver_module
 from bridge.samples import Batch
 from bridge.service import loop_exception
 from bridge.sim import SimStation, run_fleet, send_packet

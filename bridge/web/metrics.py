@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 
 from bridge.decoding import DecodeResult
 from bridge.pipeline import PipelineEvents, SinkState
-from bridge.receiver import Receiver
+from bridge.runtime.receiving import Receiver
 from bridge.samples import Batch
 from bridge.spool import Received
 from bridge.web.snapshot import Snapshot

@@ -39,7 +39,7 @@ from aiohttp.web_protocol import RequestHandler
 from bridge.config import Config, local_url_host
 from bridge.errors import DatabaseError
 from bridge.pipeline import Pipeline, SpoolThread
-from bridge.receiver import Receiver
+from bridge.runtime.receiving import Receiver
 from bridge.samples import export_record, parse_moment
 from bridge.spool import Spool
 from bridge.web.metrics import CONTENT_TYPE, BridgeMetrics

@@ -19,7 +19,7 @@ import yaml
 
 from bridge.config import Config, parse_config
 from bridge.pipeline import Pipeline
-from bridge.receiver import Receiver
+from bridge.runtime.receiving import Receiver
 from bridge.service import serve
 from bridge.sinks import Sink
 from bridge.web import StatusServer

@@ -6,10 +6,16 @@ Stations (``python -m bridge.sim fleet``) send from 127.0.0.1, the flood
 (``python -m bench.flood``) from 127.0.0.2 and 127.0.0.3: Linux routes all of
 127/8 to the loopback interface. Each returns the counts it judged by, for the
 fault suite's line.
+
+:func:`listener_flood` floods the embedders' :class:`~bridge.api.StationListener`
+in the caller's own event loop instead, and measures how late that loop runs
+(:class:`LoopLag`): the Home Assistant integration's direct port lives in Home
+Assistant's loop, with everything else in the house.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bridge.api import Config, DecodeResult, ListenConfig, StationConfig, StationListener
 from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation, send_packet
 from tests.support.bridge import bridge_process, cli, write_config
@@ -333,3 +340,142 @@ def stored_from(db: Path, host: str) -> list[tuple[str, str]]:
     finally:
         reader.close()
     return [(str(state), str(reason)) for state, reason in rows]
+
+
+#: Seconds between two ticks of the loop-lag timer: fine enough to see a stall
+#: of a few tens of milliseconds, coarse enough to cost the loop nothing.
+LAG_TICK = 0.005
+
+
+class LoopLag:
+    """How late a repeating timer on the running loop fires: the longest the
+    loop was held by other work at a stretch, as everything else on it feels."""
+
+    def __init__(self) -> None:
+        #: The latest a tick fired after it was due, in seconds; ticks fired.
+        self.worst = 0.0
+        self.ticks = 0
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._schedule(loop, loop.time())
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        due = now + LAG_TICK
+        self._handle = loop.call_at(due, self._tick, loop, due)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        now = loop.time()
+        self.worst = max(self.worst, now - due)
+        self.ticks += 1
+        self._schedule(loop, now)
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerFlood:
+    """Garbage connections of ``size`` bytes each (``concurrency`` at a time) and
+    silent ones held open, against one listener."""
+
+    garbage: int
+    size: int
+    concurrency: int
+    silent: int
+
+
+#: The flood a LAN host can send Home Assistant's direct port: thousands of
+#: connections of garbage, and a hundred that connect and say nothing.
+HOME_ASSISTANT_FLOOD = ListenerFlood(garbage=3000, size=4096, concurrency=100, silent=100)
+#: Seconds the flood runs before the station sends: every kind of connection
+#: is arriving by then.
+STATION_AFTER = 0.5
+#: Seconds the station's packet, and the whole flood, may take at the most:
+#: a hung run fails instead of waiting for ever.
+PATIENCE = 60.0
+
+
+@dataclass
+class ListenerRun:
+    """What a flood on a listener did to its loop and to the station's packet."""
+
+    #: The longest the loop was held at a stretch, and the ticks measured.
+    lag: float
+    ticks: int
+    #: CPU seconds the loop's thread spent while the flood lasted.
+    cpu: float
+    #: Seconds from the station's connection to its decoded packet, and the packet.
+    station_after: float
+    station: DecodeResult
+    #: Packets handed to the embedder (the garbage is handed over too, to be kept
+    #: aside), and connections the listener served.
+    handed: int
+    connections: int
+    floods: list[dict[str, Any]]
+
+    def line(self) -> str:
+        return (
+            f"\nlistener flood: loop lag at most {self.lag * 1000:.0f} ms ({self.ticks} ticks), "
+            f"loop CPU {self.cpu * 1e6 / max(self.connections, 1):.0f} µs a connection; "
+            f"station decoded {self.station_after:.2f} s after it connected; "
+            f"{self.connections} connections served, {self.handed} packets handed over"
+        )
+
+
+async def listener_flood(size: ListenerFlood = HOME_ASSISTANT_FLOOD) -> ListenerRun:
+    """Flood a :class:`StationListener` running in this loop from two other
+    processes (garbage from 127.0.0.2, silent connections from 127.0.0.3),
+    send a station's packet from 127.0.0.1 while it lasts, and measure the loop."""
+    loop = asyncio.get_running_loop()
+    station: asyncio.Future[tuple[float, DecodeResult]] = loop.create_future()
+    handed = 0
+
+    def on_packet(result: DecodeResult) -> None:
+        nonlocal handed
+        handed += 1
+        if result.batch is not None and not station.done():
+            station.set_result((time.monotonic(), result))
+
+    config = Config(
+        listen=ListenConfig(host="127.0.0.1", port=0),
+        stations={1: StationConfig(1, "Garden", ReferenceParser())},
+    )
+    listener = StationListener(config, on_packet)
+    await listener.start()
+    lag = LoopLag()
+    lag.start()
+    began = time.thread_time()
+    try:
+        port = listener.port
+        silent = await asyncio.to_thread(
+            flood,
+            port,
+            "silent",
+            *("--connections", str(size.silent), "--seconds", str(PATIENCE)),
+            source=SECOND_SOURCE,
+        )
+        garbage = await asyncio.to_thread(
+            flood,
+            port,
+            "garbage",
+            *("--connections", str(size.garbage), "--size", str(size.size)),
+            *("--concurrency", str(size.concurrency)),
+        )
+        await asyncio.sleep(STATION_AFTER)
+        sent = time.monotonic()
+        await asyncio.to_thread(send_packet, "127.0.0.1", port, station_packet(), timeout=PATIENCE)
+        arrived, result = await asyncio.wait_for(station, PATIENCE)
+        reports = [
+            await asyncio.to_thread(report, garbage, PATIENCE),
+            await asyncio.to_thread(report, silent, PATIENCE),
+        ]
+    finally:
+        cpu = time.thread_time() - began
+        lag.stop()
+        await listener.stop()
+    return ListenerRun(
+        lag.worst, lag.ticks, cpu, arrived - sent, result, handed, listener.connections, reports
+    )
