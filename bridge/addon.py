@@ -34,6 +34,7 @@ from bridge.service import configure_logging, serve
 __all__ = [
     "DATA_DIR",
     "OPTIONS_FILE",
+    "OPTION_NAMES",
     "AddonError",
     "Broker",
     "bridge_config",
@@ -72,7 +73,8 @@ _SECTIONS = ("mqtt", "influxdb")
 _SECRET_KEYS = ("http -> token", "mqtt -> password", "influxdb -> token", "influxdb -> password")
 #: How the bridge's config errors show the value they found.
 _SHOWN_VALUE = " (got "
-_KNOWN = {"stations", "log_level", *_SIMPLE_OPTIONS, *_SECTIONS}
+#: Every option the add-on takes: config.yaml's schema has exactly these.
+OPTION_NAMES = frozenset({"stations", "log_level", *_SIMPLE_OPTIONS, *_SECTIONS})
 
 
 class AddonError(Exception):
@@ -183,7 +185,7 @@ def bridge_config(
     Raises :class:`AddonError` naming every option that is wrong.
     """
     problems = [
-        f"{key}: unknown option (check its spelling)" for key in sorted(set(options) - _KNOWN)
+        f"{key}: unknown option (check its spelling)" for key in sorted(set(options) - OPTION_NAMES)
     ]
     stations, places = _stations(options, problems)
     raw: dict[str, Any] = {
