@@ -77,8 +77,9 @@ _SHOWN_VALUE = " (got "
 OPTION_NAMES = frozenset({"stations", "log_level", *_SIMPLE_OPTIONS, *_SECTIONS})
 
 
-class AddonError(Exception):
-    """The add-on cannot start; the message says which option or what to fix."""
+class AddonError(ConfigError):
+    """The add-on's options are not a config the bridge can run with; the message
+    names each option that is wrong, or the file that could not be read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +212,10 @@ def bridge_config(
     except ConfigError as err:
         problems += [_option_name(p, places) for p in err.problems or (str(err),)]
     if config is None or problems:
-        raise AddonError("invalid options:\n" + "\n".join(f"  {p}" for p in problems))
+        raise AddonError(
+            "invalid options:\n" + "\n".join(f"  {p}" for p in problems),
+            problems=tuple(problems),
+        )
     return config
 
 
