@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Draw the integration's brand icon: custom_components/wxstation/brand/icon.png and icon@2x.png.
+"""Draw the integration's brand icon: custom_components/wxstation/brand/icon.png and icon@2x.png,
+and the same picture as the add-on's icon.png and logo.png (addon/).
 
     .venv/bin/python scripts/brand_icon.py
 
@@ -7,8 +8,10 @@ Home Assistant 2026.3+ serves a custom integration's own brand images from its
 ``brand/`` folder: ``icon.png`` at 256x256 and ``icon@2x.png`` at 512x512.
 The picture: a sun behind a cloud (the weather), under the arcs of a station
 sending its hour of samples. It is drawn once at a large size and scaled down,
-which gives smooth edges, then saved at both sizes. The PNGs are committed; run
-this again only to change the picture.
+which gives smooth edges, then saved at both sizes. The add-on store shows
+``icon.png`` (128x128) in its lists and ``logo.png`` (250x100: the picture
+and the name) on the add-on's page. The PNGs are committed; run this again
+only to change the picture.
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ import math
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
-BRAND_DIR = Path(__file__).resolve().parent.parent / "custom_components" / "wxstation" / "brand"
+ROOT = Path(__file__).resolve().parent.parent
+BRAND_DIR = ROOT / "custom_components" / "wxstation" / "brand"
+ADDON_DIR = ROOT / "addon"
 #: Home Assistant's brand image sizes: the icon and its high-density version.
 SIZES = {"icon.png": 256, "icon@2x.png": 512}
+#: The add-on store's sizes: the square icon, and the logo beside the name.
+ADDON_ICON_SIZE = 128
+ADDON_LOGO_SIZE = (250, 100)
+LOGO_TEXT = "wxstation"
+LOGO_TEXT_COLOUR = (16, 62, 128)
 #: The drawing's own size; four times the largest output, for antialiasing.
 CANVAS = 2048
 
@@ -107,13 +117,35 @@ def draw_icon(size: int = CANVAS) -> Image.Image:
     return image
 
 
+def draw_logo(icon: Image.Image) -> Image.Image:
+    """The icon at the logo's height, with the name beside it, on transparency."""
+    width, height = ADDON_LOGO_SIZE
+    logo = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    logo.paste(icon.resize((height, height), Image.Resampling.LANCZOS), (0, 0))
+    font = ImageFont.load_default(size=height * 0.28)
+    ImageDraw.Draw(logo).text(
+        (height + height * 0.1, height / 2),
+        LOGO_TEXT,
+        fill=LOGO_TEXT_COLOUR,
+        font=font,
+        anchor="lm",
+    )
+    return logo
+
+
+def _save(image: Image.Image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, optimize=True)
+    print(f"{path.relative_to(ROOT)}: {image.size[0]}x{image.size[1]}")
+
+
 def main() -> int:
-    BRAND_DIR.mkdir(parents=True, exist_ok=True)
     icon = draw_icon()
     for name, size in SIZES.items():
-        path = BRAND_DIR / name
-        icon.resize((size, size), Image.Resampling.LANCZOS).save(path, optimize=True)
-        print(f"{path.relative_to(BRAND_DIR.parent.parent.parent)}: {size}x{size}")
+        _save(icon.resize((size, size), Image.Resampling.LANCZOS), BRAND_DIR / name)
+    addon_icon = icon.resize((ADDON_ICON_SIZE, ADDON_ICON_SIZE), Image.Resampling.LANCZOS)
+    _save(addon_icon, ADDON_DIR / "icon.png")
+    _save(draw_logo(icon), ADDON_DIR / "logo.png")
     return 0
 
 

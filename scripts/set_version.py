@@ -7,9 +7,10 @@
 ``[project] version`` in pyproject.toml is the version; the wheel and the sdist
 take it from there. The integration's manifest.json cannot read it, so it is
 written there too, as the manifest's ``version`` and as its requirement
-``wxstation==<version>``, which Home Assistant installs from PyPI. The tests
-check that all three agree with the wheel that is built, and the release
-workflow that the tag is ``v<version>``.
+``wxstation==<version>``, which Home Assistant installs from PyPI, and in the
+add-on's config.yaml, whose version the Supervisor builds the add-on at (from
+PyPI too). The tests check that all of them agree with the wheel that is built,
+and the release workflow that the tag is ``v<version>``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
 MANIFEST = ROOT / "custom_components" / "wxstation" / "manifest.json"
+ADDON_CONFIG = ROOT / "addon" / "config.yaml"
 DISTRIBUTION = "wxstation"
 
 # A plain release version (PEP 440 public version without epoch or local part):
@@ -31,6 +33,7 @@ VERSION_RE = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
 PYPROJECT_VERSION_RE = re.compile(r'^(version = ")[^"]*(")$', re.MULTILINE)
 MANIFEST_VERSION_RE = re.compile(r'("version": ")[^"]*(")')
 MANIFEST_REQUIREMENT_RE = re.compile(rf'("{DISTRIBUTION}==)[^"]*(")')
+ADDON_VERSION_RE = re.compile(r'^(version: ")[^"]*(")$', re.MULTILINE)
 
 
 def current_version() -> str:
@@ -54,8 +57,10 @@ def set_version(version: str) -> None:
     manifest = _replace_once(MANIFEST_VERSION_RE, manifest, version, MANIFEST)
     manifest = _replace_once(MANIFEST_REQUIREMENT_RE, manifest, version, MANIFEST)
     json.loads(manifest)  # still JSON
+    addon = _replace_once(ADDON_VERSION_RE, ADDON_CONFIG.read_text(), version, ADDON_CONFIG)
     PYPROJECT.write_text(pyproject)
     MANIFEST.write_text(manifest)
+    ADDON_CONFIG.write_text(addon)
     if current_version() != version:
         raise SystemExit(f"{PYPROJECT}: the version did not change to {version}")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -104,6 +105,36 @@ def test_manifest_version_and_requirement_are_the_project_version() -> None:
     assert Version(_manifest()["version"]) == version
     assert _manifest()["version"] == _pyproject()["project"]["version"]
     assert _pinned_version(_own_requirement()) == version
+
+
+def test_addon_version_is_the_project_version() -> None:
+    """The add-on's config.yaml carries pyproject.toml's version (the Supervisor
+    builds the add-on at it, from the wheel on PyPI)."""
+    addon = yaml.safe_load((ROOT / "addon" / "config.yaml").read_text())
+    assert addon["version"] == _pyproject()["project"]["version"]
+    assert isinstance(addon["version"], str)
+
+
+def test_set_version_writes_every_place(tmp_path: Path) -> None:
+    """scripts/set_version.py sets the version in pyproject.toml, the manifest (version
+    and pin) and the add-on's config.yaml, in a copy of the tree."""
+    for name in ("pyproject.toml", "scripts/set_version.py", "addon/config.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    manifest = tmp_path / "custom_components" / "wxstation" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text((INTEGRATION / "manifest.json").read_text())
+    subprocess.run(
+        [sys.executable, str(tmp_path / "scripts" / "set_version.py"), "9.8.7"],
+        capture_output=True,
+        check=True,
+    )
+    with (tmp_path / "pyproject.toml").open("rb") as f:
+        assert tomllib.load(f)["project"]["version"] == "9.8.7"
+    written = json.loads(manifest.read_text())
+    assert written["version"] == "9.8.7"
+    assert "wxstation==9.8.7" in written["requirements"]
+    assert yaml.safe_load((tmp_path / "addon" / "config.yaml").read_text())["version"] == "9.8.7"
 
 
 def test_set_version_script_prints_the_project_version() -> None:

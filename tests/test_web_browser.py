@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.alert import Alert
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -25,12 +24,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bridge.sim import send_packet
 from tests.support.bridge import BridgeProcess, bridge_process, cli, write_config
-from tests.support.servers import free_port, require_binary
+from tests.support.browser import chromium
+from tests.support.servers import free_port
 from tests.support.web import day_capture, stations
 
 ROOT = Path(__file__).parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 #: Seconds to wait for the page to show what the bridge has: it fetches itself
 #: every 5 s.
 PAGE_WAIT = 20
@@ -40,26 +38,7 @@ SCREENSHOTS = ROOT / "build" / "screenshots"
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = require_binary(CHROMIUM, "chromium")
-    # Headless as root in a container, and none of Chromium's own connections to
-    # Google's hosts, which this machine's network refuses.
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(flag)
-    service = Service(executable_path=require_binary(CHROMEDRIVER, "chromium-driver"))
-    driver = webdriver.Chrome(service=service, options=options)
+    driver = chromium(tmp_path_factory.mktemp("chromium"))
     try:
         yield driver
     finally:

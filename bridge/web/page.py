@@ -309,7 +309,8 @@ _SCRIPT = """
     button.disabled = true;
     const out = document.getElementById("action-result");
     try{
-      const r = await fetch("/api/reprocess", {method: "POST", headers, body: "{}"});
+      const r = await fetch(document.body.dataset.base + "/api/reprocess",
+                            {method: "POST", headers, body: "{}"});
       const body = await r.json();
       if(r.status === 401 || r.status === 403) sessionStorage.removeItem("wxstation-token");
       out.textContent = r.ok ? body.queued + " kept-aside packets queued for decoding"
@@ -336,17 +337,24 @@ def render_page(
     now: float,
     *,
     token_required: bool,
+    base: str = "",
 ) -> str:
-    """The whole status page; ``unhealthy`` is why the bridge does not receive, if it does not."""
+    """The whole status page; ``unhealthy`` is why the bridge does not receive, if it does not.
+
+    ``base`` is the path the page is served under (behind Home Assistant's
+    ingress proxy, its ``X-Ingress-Path``): every link and request of the page
+    starts with it.
+    """
     main = render_main(snapshot, config, sinks, unhealthy, port, now)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>wxstation bridge</title><style>{_STYLE}</style></head>"
-        f'<body data-token="{"required" if token_required else "none"}">'
+        f'<body data-token="{"required" if token_required else "none"}" data-base="{_e(base)}">'
         '<h1>wxstation bridge</h1><p id="action-result" role="status"></p>'
         f'<main id="main">{main}</main>'
-        '<footer><a href="/api/stations">/api/stations</a> · <a href="/metrics">/metrics</a>'
-        ' · <a href="/healthz">/healthz</a></footer>'
+        f'<footer><a href="{_e(base)}/api/stations">/api/stations</a>'
+        f' · <a href="{_e(base)}/metrics">/metrics</a>'
+        f' · <a href="{_e(base)}/healthz">/healthz</a></footer>'
         f"<script>{_SCRIPT % {'refresh': REFRESH_SECONDS}}</script></body></html>"
     )

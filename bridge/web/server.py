@@ -28,6 +28,7 @@ import ipaddress
 import itertools
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Generator
 from typing import Any
@@ -52,6 +53,7 @@ __all__ = [
     "SNAPSHOT_MAX_AGE",
     "StatusServer",
     "health",
+    "ingress_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,12 @@ SAMPLES_CHUNK = 2000
 SHUTDOWN_GRACE = 1.0
 #: What a secret is replaced by in anything served.
 REDACTED = "[redacted]"
+#: The header Home Assistant's ingress proxy names the path the page is
+#: served under with; the page's links and requests start with it.
+INGRESS_PATH_HEADER = "X-Ingress-Path"
+#: An ingress path the page takes: slash-separated segments of URL-safe
+#: characters (the proxy's is /api/hassio_ingress/<token>); any other is ignored.
+INGRESS_PATH_RE = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 
 def health(receiver: Receiver, pipeline: Pipeline) -> str | None:
@@ -136,7 +144,8 @@ class StatusServer:
         self._snapshot: Snapshot | None = None
         self._snapshot_at = 0.0
         self._refreshing: asyncio.Task[Snapshot] | None = None
-        self._page: tuple[Snapshot, bytes] | None = None
+        #: The newest page: its snapshot, the path it was served under, its body.
+        self._page: tuple[Snapshot, str, bytes] | None = None
         self.metrics = BridgeMetrics(receiver, pipeline.sink_states, lambda: self._snapshot, clock)
         self.metrics.prepare([sink.name for sink in pipeline.sinks])
         self._secrets = config.secrets()
@@ -275,7 +284,8 @@ class StatusServer:
 
     async def _page_view(self, request: web.Request) -> web.Response:
         snapshot = await self.snapshot()
-        if self._page is None or self._page[0] is not snapshot:
+        base = ingress_path(request)
+        if self._page is None or self._page[0] is not snapshot or self._page[1] != base:
             page = render_page(
                 snapshot,
                 self.config,
@@ -287,9 +297,10 @@ class StatusServer:
                 self.receiver.port,
                 snapshot.taken_at,
                 token_required=self.http.token is not None,
+                base=base,
             )
-            self._page = (snapshot, self.redact(page.encode()))
-        return web.Response(body=self._page[1], content_type="text/html", charset="utf-8")
+            self._page = (snapshot, base, self.redact(page.encode()))
+        return web.Response(body=self._page[2], content_type="text/html", charset="utf-8")
 
     async def _metrics_view(self, request: web.Request) -> web.Response:
         await self.snapshot()
@@ -395,6 +406,13 @@ class StatusServer:
         if not local:
             return 403, "without http.token, actions are taken from the bridge's machine only"
         return None
+
+
+def ingress_path(request: web.Request) -> str:
+    """The path the page is served under: the ingress proxy's ``X-Ingress-Path``
+    when it is one, else "" (served at the root)."""
+    path = request.headers.get(INGRESS_PATH_HEADER, "").rstrip("/")
+    return path if INGRESS_PATH_RE.fullmatch(path) else ""
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

@@ -15,4 +15,7 @@ never from each other.
 - ``custom_parser``: a user's own station parser, named in configs by import path.
 - ``capture``: capture files, as ``export --raw`` writes and ``ingest`` reads them.
 - ``web``: stations that send to a running bridge, and reading its status page.
+- ``browser``: Debian's Chromium, headless, through Selenium.
+- ``containers``: the container images built (``scripts/image``) and run with podman.
+- ``supervisor``: stand-ins for Home Assistant's Supervisor API and ingress proxy.
 """

@@ -53,6 +53,8 @@ class Watcher:
             paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent
         )
         self.client.reconnect_delay_set(0.1, 0.5)
+        if broker.credentials is not None:
+            self.client.username_pw_set(*broker.credentials)
         self.client.on_connect = lambda client, *_: client.subscribe([(t, 1) for t in topics])
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._keep

@@ -62,6 +62,7 @@ from tests.support.waiting import wait_until
 HOST = "127.0.0.1"
 
 MOSQUITTO_BIN = "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD_BIN = "/usr/bin/mosquitto_passwd"  # noqa: S105  (a program, not a password)
 INFLUXD_BIN = "/usr/bin/influxd"
 VICTORIA_METRICS_BIN = "/usr/bin/victoria-metrics"
 
@@ -97,11 +98,24 @@ def port_is_open(host: str, port: int, timeout: float = 0.2) -> bool:
         return False
 
 
-def mqtt_handshake(host: str, port: int, timeout: float = 0.5) -> bool:
-    """True if an MQTT 3.1.1 broker on ``host:port`` accepts an anonymous CONNECT."""
-    connect = bytes(
-        [0x10, 12, 0, 4, *b"MQTT", 4, 0x02, 0, 10, 0, 0]  # clean session, empty client id
-    )
+def _mqtt_string(text: str) -> bytes:
+    data = text.encode()
+    return len(data).to_bytes(2, "big") + data
+
+
+def mqtt_handshake(
+    host: str, port: int, timeout: float = 0.5, credentials: tuple[str, str] | None = None
+) -> bool:
+    """True if an MQTT 3.1.1 broker on ``host:port`` accepts a CONNECT: anonymous,
+    or with ``credentials`` (user name, password)."""
+    flags, payload = 0x02, _mqtt_string("")  # clean session, empty client id
+    if credentials is not None:
+        flags |= 0xC0  # user name and password follow
+        payload += _mqtt_string(credentials[0]) + _mqtt_string(credentials[1])
+    body = bytes([0, 4, *b"MQTT", 4, flags, 0, 10]) + payload
+    # A one-byte remaining length: test credentials are short.
+    assert len(body) < 128
+    connect = bytes([0x10, len(body)]) + body
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(connect)
@@ -146,11 +160,12 @@ def http_request(
     data: bytes | None = None,
     method: str | None = None,
     timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
     """Send one HTTP request; return (status, body) for any status, raise on no answer."""
     if not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
         raise ValueError(f"test helpers only talk to loopback servers, not {url!r}")
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback http only, checked above
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 - loopback http only, checked above
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback http only, checked above
             return response.status, response.read()
@@ -377,6 +392,8 @@ class Mosquitto(Server):
     ``persistence=False`` (default): retained messages and sessions are lost on
     restart, as with a broker that has no persistence. ``persistence=True``: the
     broker saves them to its directory on a clean stop and loads them at start.
+    ``credentials`` (user name, password): the only client it lets in, as the
+    Mosquitto add-on lets in only the users it knows.
     """
 
     name = "mosquitto"
@@ -388,15 +405,18 @@ class Mosquitto(Server):
         workdir: str | os.PathLike[str] | None = None,
         *,
         persistence: bool = False,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(workdir)
         self.persistence = persistence
+        self.credentials = credentials
         self.config_path = self.dir / "mosquitto.conf"
+        self.password_path = self.dir / "passwords"
 
     def prepare(self) -> None:
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            *self._access(),
             # Started as root, mosquitto would switch to the 'mosquitto' user, which
             # cannot write to this directory; "root" keeps the current user.
             "user root",
@@ -418,13 +438,27 @@ class Mosquitto(Server):
             lines.append("persistence false")
         self.config_path.write_text("\n".join(lines) + "\n")
 
+    def _access(self) -> list[str]:
+        """Anonymous clients, or only the one with the credentials (hashed by
+        mosquitto_passwd into the password file)."""
+        if self.credentials is None:
+            return ["allow_anonymous true"]
+        user, password = self.credentials
+        passwd = require_binary(MOSQUITTO_PASSWD_BIN, self.package)
+        subprocess.run(
+            [passwd, "-b", "-c", str(self.password_path), user, password],
+            check=True,
+            capture_output=True,
+        )
+        return ["allow_anonymous false", f"password_file {self.password_path}"]
+
     def command(self) -> list[str]:
         return [self.binary, "-c", str(self.config_path)]
 
     def is_ready(self) -> bool:
         # A bare TCP connect could reach some other listener on the port; a
         # CONNACK proves this broker answers.
-        return mqtt_handshake(self.host, self.port)
+        return mqtt_handshake(self.host, self.port, credentials=self.credentials)
 
 
 class InfluxDB1(Server):
