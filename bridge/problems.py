@@ -40,6 +40,7 @@ __all__ = [
     "disk_read_only",
     "read_problems",
     "redact",
+    "upload_key",
     "upload_refused",
 ]
 
@@ -157,6 +158,12 @@ class Problems:
         return len(self._by_key)
 
 
+def upload_key(upload: UploadConfig) -> str:
+    """The key of the problem of ``upload`` being refused: to clear it once the
+    network takes its uploads again."""
+    return f"{UPLOAD_REFUSED}:{upload.name}"
+
+
 def upload_refused(
     upload: UploadConfig, network: str, answer: str, since: float, *, credentials: bool
 ) -> Problem:
@@ -181,7 +188,7 @@ def upload_refused(
             "The refused observations are kept aside; see the bridge's log and status for "
             "which. This clears once the network takes the station's uploads again."
         )
-    return Problem(f"{UPLOAD_REFUSED}:{upload.name}", UPLOAD_REFUSED, title, message, action, since)
+    return Problem(upload_key(upload), UPLOAD_REFUSED, title, message, action, since)
 
 
 def disk_damaged(path: str, detail: str, moved_to: str, since: float) -> Problem:

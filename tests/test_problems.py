@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bridge.config import Config, UploadConfig
+from bridge.parsers import ReferenceParser
 from bridge.problems import (
     DISK_READ_ONLY,
     HIDDEN,
@@ -20,20 +22,35 @@ from bridge.problems import (
     disk_io_error,
     disk_read_only,
     read_problems,
+    upload_key,
     upload_refused,
 )
+from bridge.samples import make_batch
+from bridge.sim import SimStation
+from bridge.sinks.discovery import Topics
 from bridge.sinks.mqtt import MqttSink
 from bridge.sinks.payloads import encode, problems_payload
 from bridge.sinks.uploads.base import UploadRefusedError
-from bridge.sinks.uploads.http import HttpUploadSink
+from bridge.sinks.uploads.wunderground import WundergroundSink
+from bridge.timing import StationClock
+from tests.support.bridge import bridge_config
 from tests.support.mqtt import Watcher, retained, running_sink
 from tests.support.servers import Mosquitto
 from tests.support.uploads import Recorded, upload_server
 from tests.support.waiting import eventually
-from tests.test_mqtt import TOPICS, make_config
-from tests.test_uploads import COLD, KEY, T0, T0_MS, FakeTime, make_batch, sink_for
 
-TOPIC = TOPICS.problems
+TOPIC = Topics().problems
+#: 2026-12-07 15:30:00 UTC.
+T0 = 1_796_657_400.0
+KEY = "s3cret-Key-9f2"
+
+
+def upload(key: str = KEY, url: str | None = None) -> UploadConfig:
+    return UploadConfig(service="wunderground", station=1, id="KXXYYY12", key=key, url=url)
+
+
+def make_config(broker: Mosquitto, tmp_path: Path) -> Config:
+    return bridge_config(tmp_path, {"mqtt": {"host": broker.host, "port": broker.port}})
 
 
 def read_only(since: float = T0) -> Problem:
@@ -108,16 +125,20 @@ def test_an_upload_problem_never_holds_the_key_whatever_the_answer_echoed() -> N
     """The network's answer goes into the problem without the upload's key, as it is
     and as a URL quotes it; the key names the upload by network and station id."""
     key = "p@ss word/1"
-    upload = sink_for("wunderground", FakeTime(), id="KXXYYY12", key=key).upload
     answer = f"refused ID=KXXYYY12&PASSWORD=p%40ss+word%2F1 (password {key})"
-    problem = upload_refused(upload, "Weather Underground", answer, T0, credentials=True)
-    assert problem.key == "upload_refused:wunderground:KXXYYY12"
+    problem = upload_refused(upload(key), "Weather Underground", answer, T0, credentials=True)
+    assert problem.key == upload_key(upload(key)) == "upload_refused:wunderground:KXXYYY12"
     assert problem.kind == UPLOAD_REFUSED
     text = encode(problems_payload([problem])).decode()
     assert key not in text
     assert "p%40ss+word%2F1" not in text
     assert f"PASSWORD={HIDDEN}" in problem.message
     assert "KXXYYY12" in problem.title
+    # An observation refused (not the key) is the same upload's problem, in other words.
+    other = upload_refused(upload(key), "Weather Underground", answer, T0, credentials=False)
+    assert other.key == problem.key
+    assert "refused an observation" in other.title
+    assert key not in encode(problems_payload([other])).decode()
 
 
 async def test_a_real_refusal_becomes_a_problem_without_the_key() -> None:
@@ -130,10 +151,11 @@ async def test_a_real_refusal_becomes_a_problem_without_the_key() -> None:
 
     async with upload_server() as server:
         server.answer = echo
-        sink = sink_for("wunderground", FakeTime(), id="KXXYYY12", key=KEY, url=server.url)
-        assert isinstance(sink, HttpUploadSink)
+        sink = WundergroundSink(upload(url=server.url))
+        sim = SimStation(1, ReferenceParser(), T0 - 3600)
+        batch, _ = make_batch("Garden", ReferenceParser(), StationClock(), sim.wake().packet, T0)
         with pytest.raises(UploadRefusedError) as refused:
-            await sink.deliver([make_batch([(T0_MS, COLD)])])
+            await sink.deliver([batch])
         await sink.stop()
     assert KEY in server.requests[0].query.values()
     err = refused.value
@@ -189,8 +211,7 @@ async def test_the_problems_are_published_again_after_the_broker_forgot_them(
     lost its retained messages gets the set again at the reconnection."""
     config = make_config(broker, tmp_path)
     assert config.mqtt is not None
-    upload = sink_for("wunderground", FakeTime(), id="KXXYYY12", key=KEY).upload
-    refused = upload_refused(upload, "Weather Underground", "INVALID", T0, credentials=True)
+    refused = upload_refused(upload(), "Weather Underground", "INVALID", T0, credentials=True)
     payload = problems_payload([refused])
     sink = MqttSink(config.mqtt, config)
     sink.report_problems([refused])
