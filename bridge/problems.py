@@ -19,11 +19,12 @@ Pure code: no I/O, no clock (``since`` comes in).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
 from bridge.config import UploadConfig
+from bridge.errors import WxStationError
 from bridge.samples import format_time, parse_time
 
 __all__ = [
@@ -62,8 +63,8 @@ def redact(text: str, secrets: Sequence[str | None]) -> str:
     return text
 
 
-class ProblemFormatError(ValueError):
-    """A published problem this code cannot read; the reason says what is wrong."""
+class ProblemFormatError(WxStationError, ValueError):
+    """A published problem this code cannot read; the message says what is wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +130,7 @@ class Problems:
         words. True when the set changed."""
         held = self._by_key.get(problem.key)
         if held is not None:
-            problem = Problem(
-                problem.key,
-                problem.kind,
-                problem.title,
-                problem.message,
-                problem.action,
-                held.since,
-            )
+            problem = replace(problem, since=held.since)
         self._by_key[problem.key] = problem
         return problem != held
 
