@@ -13,7 +13,9 @@ behind it may move. It offers
 - the names the bridge publishes under over MQTT (:class:`Topics`, the
   discovery node and components) and the defaults a station's firmware uses;
 - the rule of when a station counts as gone (:func:`is_available`), and the
-  :class:`AvailabilityTracker` that applies it to many stations over time.
+  :class:`AvailabilityTracker` that applies it to many stations over time;
+- the bridge's problems as it publishes them (:class:`Problem`,
+  :func:`read_problems`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from bridge.parsers import (
     StationParser,
     find_parser_class,
 )
+from bridge.problems import Problem, ProblemFormatError, read_problems
 from bridge.protocol import DEFAULT_WAKE_EVERY_S, PacketError, parse_header
 from bridge.runtime.receiving import Receiver
 from bridge.samples import HEALTH_FIELDS, Batch, Sample, parse_time, shares_id
@@ -63,6 +66,8 @@ __all__ = [
     "LastPacket",
     "ListenConfig",
     "ParserLookupError",
+    "Problem",
+    "ProblemFormatError",
     "Sample",
     "StationClock",
     "StationConfig",
@@ -77,6 +82,7 @@ __all__ = [
     "find_parser_class",
     "is_available",
     "parse_time",
+    "read_problems",
     "shares_id",
 ]
 

@@ -420,6 +420,7 @@ async def test_what_a_broker_forgot_comes_back(broker: Mosquitto, tmp_path: Path
         before = await retained(broker, "#")
         assert set(before) == {
             "wxstation/bridge/state",
+            TOPICS.problems,
             "wxstation/1/state",
             "wxstation/1/availability",
             "wxstation/2/availability",

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from bridge.availability import LastPacket
 from bridge.capacity import Projection
 from bridge.errors import WxStationError
+from bridge.problems import Problem
 from bridge.samples import Batch
 
 __all__ = ["Sink", "SinkError", "SinkRejectedError", "SinkUnavailableError"]
@@ -77,6 +78,13 @@ class Sink(ABC):
     def report_capacity(self, projection: Projection) -> None:  # noqa: B027  (optional hook)
         """Learn where the bridge's database stands against its cap; called
         hourly, and whenever history gave way."""
+
+    def report_problems(self, problems: Sequence[Problem]) -> None:  # noqa: B027  (optional hook)
+        """Learn the bridge's problems: the whole set that holds now (empty when
+        none does), never a change alone, so that the newest call is the truth.
+
+        Called once before :meth:`start` with what the bridge knows at its start,
+        and again whenever the set changes (see :mod:`bridge.problems`)."""
 
     async def stop(self) -> None:  # noqa: B027  (optional hook)
         """Flush and disconnect; called once at shutdown."""

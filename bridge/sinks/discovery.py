@@ -105,6 +105,11 @@ class Topics:
         """Retained: the bridge's database against its cap (see ``capacity_payload``)."""
         return f"{self.base}/bridge/storage"
 
+    @property
+    def problems(self) -> str:
+        """Retained: the bridge's problems, a JSON list (see ``problems_payload``)."""
+        return f"{self.base}/bridge/problems"
+
     def state(self, device_id: int) -> str:
         """Retained: the station's newest sample and its health."""
         return f"{self.base}/{device_id}/state"

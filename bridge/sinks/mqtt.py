@@ -10,6 +10,8 @@ Topics (``<base>`` is ``mqtt.base_topic``, see docs/mqtt.md for the payloads):
   connection, with every packet, and from a timer the moment a station is gone;
 - ``<base>/<device id>/batch``: every sample of one packet, as it is delivered;
 - ``<base>/bridge/storage``, retained: the database against its cap, hourly;
+- ``<base>/bridge/problems``, retained: the bridge's problems (see
+  :mod:`bridge.problems`), a JSON list, ``[]`` when there are none;
 - Home Assistant device discovery per station (see :mod:`bridge.sinks.discovery`),
   announced again when Home Assistant says ``online`` on ``<prefix>/status``.
 
@@ -25,7 +27,7 @@ The sink delivers; its parts, each built here with what it works with, do the re
 - :mod:`bridge.sinks.mqtt_availability`: their availability, by the
   :class:`~bridge.availability.AvailabilityTracker`, and its timer;
 - :mod:`bridge.sinks.mqtt_announcer`: discovery, and its answer to Home Assistant;
-- :mod:`bridge.sinks.mqtt_capacity`: the database against its cap.
+- :mod:`bridge.sinks.mqtt_report`: the database against its cap, and the problems.
 
 The payloads are built by :mod:`bridge.sinks.payloads` and :mod:`bridge.sinks.discovery`.
 """
@@ -42,16 +44,23 @@ import aiomqtt
 from bridge.availability import AvailabilityTracker, LastPacket
 from bridge.capacity import Projection
 from bridge.config import Config, MqttConfig
+from bridge.problems import Problem
 from bridge.samples import Batch
 from bridge.sinks import Sink, SinkUnavailableError
 from bridge.sinks.discovery import AVAILABLE, NOT_AVAILABLE, Topics
 from bridge.sinks.mqtt_announcer import BIRTH_DELAY_MAX, Announcer
 from bridge.sinks.mqtt_availability import AVAILABILITY_RECHECK, StationAvailability
-from bridge.sinks.mqtt_capacity import CapacityPublisher
 from bridge.sinks.mqtt_connection import ACK_TIMEOUT, Link, MqttConnection
+from bridge.sinks.mqtt_report import RetainedReport
 from bridge.sinks.mqtt_retained import SCAN_TIMEOUT, RetainedReader, Wanted, reconcile
 from bridge.sinks.mqtt_states import StationStates
-from bridge.sinks.payloads import Message, batch_payload, encode
+from bridge.sinks.payloads import (
+    Message,
+    batch_payload,
+    capacity_payload,
+    encode,
+    problems_payload,
+)
 
 __all__ = ["AVAILABILITY_RECHECK", "BIRTH_DELAY_MAX", "RETAINED_QOS", "SCAN_TIMEOUT", "MqttSink"]
 
@@ -110,7 +119,12 @@ class MqttSink(Sink):
         self.announcer = Announcer(
             mqtt, config, topics, connection, self._served, birth_delay=birth_delay
         )
-        self.capacity = CapacityPublisher(topics, connection)
+        self.capacity = RetainedReport(topics.capacity, connection, "the database's room")
+        # Until the runtime reports, no problem is known: the first connection
+        # replaces a list a previous run left with none.
+        self.problems = RetainedReport(
+            topics.problems, connection, "the bridge's problems", encode(problems_payload([]))
+        )
 
     @property
     def address(self) -> str:
@@ -134,14 +148,19 @@ class MqttSink(Sink):
 
     async def stop(self) -> None:
         """Say ``offline`` (a clean disconnect sends no last will) and disconnect."""
-        for part in (self.announcer, self.availability, self.capacity):
+        for part in (self.announcer, self.availability, self.capacity, self.problems):
             await part.stop()
         await self.connection.stop()
 
     def report_capacity(self, projection: Projection) -> None:
         """Publish where the database stands against its cap, retained, when it
         changed; the next connection publishes it when there is none now."""
-        self.capacity.report(projection)
+        self.capacity.report(encode(capacity_payload(projection)))
+
+    def report_problems(self, problems: Sequence[Problem]) -> None:
+        """Publish the bridge's problems, retained, when they changed; the next
+        connection publishes them when there is none now."""
+        self.problems.report(encode(problems_payload(problems)))
 
     # --- a connection ----------------------------------------------------------
 
@@ -166,7 +185,8 @@ class MqttSink(Sink):
         messages = [
             *plan.clear,
             Message(self.topics.availability, AVAILABLE.encode(), retain=True),
-            *self.capacity.at_connect(),
+            *self.capacity.at_connect(retained.reports.get(self.topics.capacity)),
+            *self.problems.at_connect(retained.reports.get(self.topics.problems)),
             *plan.resend,
             *self.availability.messages(served),
         ]

@@ -36,6 +36,8 @@ class Retained:
     discovery: dict[int, bytes] = field(default_factory=dict)
     states: dict[int, bytes] = field(default_factory=dict)
     availability: dict[int, bytes] = field(default_factory=dict)
+    #: The bridge's reports about itself (its database, its problems), by topic.
+    reports: dict[str, bytes] = field(default_factory=dict)
 
     def availability_of(self, served: set[int]) -> dict[int, bool]:
         """The availability the broker holds of each station in ``served``."""
@@ -83,6 +85,9 @@ class RetainedReader:
             return False
         kept = reading.retained
         topics = self.topics
+        if topic in (topics.capacity, topics.problems):
+            kept.reports[topic] = payload
+            return True
         for device, found in (
             (topics.discovered_device(topic), kept.discovery),
             (topics.state_device(topic), kept.states),
@@ -94,7 +99,8 @@ class RetainedReader:
         return False
 
     async def read(self, link: Link) -> Retained:
-        """Every retained discovery, state and availability message of the bridge.
+        """Every retained discovery, state and availability message of the bridge,
+        and its reports about itself.
 
         After :attr:`timeout` seconds without the end in sight, what arrived so
         far: the reconciliation then sends the rest again, which is harmless.
@@ -105,6 +111,8 @@ class RetainedReader:
             self.topics.discoveries,
             self.topics.states,
             self.topics.station_availabilities,
+            self.topics.capacity,
+            self.topics.problems,
             reading.marker,
         ]
         self._reading = reading

@@ -14,9 +14,17 @@ from typing import Any
 import orjson
 
 from bridge.capacity import Projection
+from bridge.problems import Problem
 from bridge.samples import Batch, format_time, format_times
 
-__all__ = ["Message", "batch_payload", "capacity_payload", "encode", "state_payload"]
+__all__ = [
+    "Message",
+    "batch_payload",
+    "capacity_payload",
+    "encode",
+    "problems_payload",
+    "state_payload",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +38,7 @@ class Message:
     qos: int | None = None
 
 
-def encode(data: dict[str, Any]) -> bytes:
+def encode(data: dict[str, Any] | list[Any]) -> bytes:
     """JSON as the sink publishes it: compact, UTF-8 (units like ``°C`` as they are).
 
     orjson: a twentieth of the standard encoder's time for a batch's payload,
@@ -101,3 +109,9 @@ def capacity_payload(projection: Projection) -> dict[str, Any]:
         "oldest_history": None if oldest is None else format_time(oldest)[:10],
         "warning": projection.warning(),
     }
+
+
+def problems_payload(problems: Sequence[Problem]) -> list[dict[str, str]]:
+    """The bridge's problems, each with its key, kind, words, since when and what
+    to do, the oldest first; ``[]`` when there are none."""
+    return [problem.as_dict() for problem in sorted(problems, key=lambda p: (p.since, p.key))]

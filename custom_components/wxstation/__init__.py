@@ -41,6 +41,7 @@ from .receive_tcp import DirectSource
 from .repairs import (
     async_delete_duplicate_station_issues,
     async_delete_shared_id_issues,
+    async_delete_storage_issue,
     async_delete_unknown_station_issues,
 )
 
@@ -117,6 +118,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: WxStationConfigEntry) -
         await Store[dict[str, Any]](
             hass, STORAGE_VERSION, storage_key(entry.entry_id, part)
         ).async_remove()
+        async_delete_storage_issue(hass, entry.entry_id, part)
     async_delete_unknown_station_issues(hass, entry.entry_id)
     async_delete_duplicate_station_issues(hass, entry.entry_id)
     async_delete_shared_id_issues(hass, entry.entry_id)

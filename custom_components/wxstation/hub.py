@@ -22,7 +22,6 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
-from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from bridge.api import AvailabilityChange, AvailabilityTracker, default_station_name, shares_id
@@ -30,10 +29,8 @@ from bridge.api import AvailabilityChange, AvailabilityTracker, default_station_
 from .const import (
     AVAILABILITY_CHECK_INTERVAL,
     SAVE_DELAY,
-    STORAGE_VERSION,
     signal_new_entities,
     signal_station_updated,
-    storage_key,
 )
 from .handover import bridge_devices_of, hand_over
 from .models import StationReport, StationState
@@ -43,6 +40,7 @@ from .repairs import (
     async_update_shared_id_issue,
 )
 from .statistics import HourlyStatistics
+from .storage import EntryStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,10 +81,8 @@ class WxStationHub:
         #: Stations whose device and entities the bridge's MQTT discovery makes.
         self.bridge_shows: set[int] = set()
         self.stations: dict[int, StationState] = {}
-        self.statistics = HourlyStatistics(hass, entry_id)
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, storage_key(entry_id, "stations")
-        )
+        self.statistics = HourlyStatistics(hass, entry_id, clock)
+        self._store = EntryStore(hass, entry_id, "stations", clock)
         #: The stations' newest packets and the availability shown of each.
         self._availability = AvailabilityTracker()
 

@@ -6,8 +6,9 @@ the same reports the direct mode makes. The bridge delivers at least once, so a 
 twice: the hub and the statistics are keyed by sample time and take it once.
 
 The bridge's database against its cap (``<base>/bridge/storage``, retained)
-becomes a repair issue while the bridge says history gives way within 30 days
-(see :mod:`.repairs`).
+becomes a repair issue while the bridge says history gives way within 30 days,
+and each of the bridge's problems (``<base>/bridge/problems``, retained) a
+repair issue of its own while the bridge lists it (see :mod:`.repairs`).
 
 Availability is the bridge's: it owns the rule and publishes each station's
 verdict, retained, on ``<base>/<device id>/availability``. A station is
@@ -39,18 +40,26 @@ from bridge.api import (
     AVAILABLE,
     DEFAULT_WAKE_EVERY_S,
     Field,
+    Problem,
+    ProblemFormatError,
     Sample,
     StationParser,
     Topics,
     default_station_name,
     parse_time,
+    read_problems,
 )
 
 from .const import DOMAIN
 from .handover import bridge_device, mqtt_discovery_prefix
 from .hub import WxStationHub
 from .models import StationReport, resolve_parser
-from .repairs import async_delete_capacity_issue, async_update_capacity_issue
+from .repairs import (
+    async_delete_bridge_problem_issues,
+    async_delete_capacity_issue,
+    async_update_bridge_problem_issues,
+    async_update_capacity_issue,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -140,6 +149,8 @@ class MqttSource:
         self._announced: dict[int, bool] = {}
         #: What the bridge last said of its database against its cap.
         self.capacity: dict[str, Any] = {}
+        #: What the bridge last said is wrong with it.
+        self.problems: list[Problem] = []
         #: The discovery topics read, or None where Home Assistant reads none.
         self._discovery_topic: str | None = None
 
@@ -158,6 +169,7 @@ class MqttSource:
             (self.topics.availability, self._bridge_availability),
             (self.topics.station_availabilities, self._station_availability),
             (self.topics.capacity, self._capacity),
+            (self.topics.problems, self._problems),
         ]
         prefix = mqtt_discovery_prefix(self.hass)
         if prefix is not None:
@@ -179,6 +191,7 @@ class MqttSource:
         while self._unsubscribe:
             self._unsubscribe.pop()()
         async_delete_capacity_issue(self.hass, self.hub.entry_id)
+        async_delete_bridge_problem_issues(self.hass, self.hub.entry_id)
 
     @callback
     def _message(self, message: mqtt.ReceiveMessage) -> None:
@@ -207,6 +220,19 @@ class MqttSource:
             return
         self.capacity = report
         async_update_capacity_issue(self.hass, self.hub.entry_id, report)
+
+    @callback
+    def _problems(self, message: mqtt.ReceiveMessage) -> None:
+        """The bridge's problems: a repair issue for each while the bridge lists it.
+
+        An empty message (the retained list removed) lists none."""
+        try:
+            problems = read_problems(json_loads(message.payload)) if message.payload else []
+        except (ProblemFormatError, ValueError) as err:
+            _LOGGER.warning("ignoring the message on %s: %s", message.topic, err)
+            return
+        self.problems = problems
+        async_update_bridge_problem_issues(self.hass, self.hub.entry_id, problems)
 
     @callback
     def _discovery(self, message: mqtt.ReceiveMessage) -> None:
@@ -277,4 +303,5 @@ class MqttSource:
             "discovery": self._discovery_topic,
             "stations_announced": {str(d): on for d, on in self._announced.items()},
             "bridge_storage": self.capacity,
+            "bridge_problems": [problem.as_dict() for problem in self.problems],
         }

@@ -17,7 +17,6 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
-from homeassistant.helpers.storage import Store
 
 from bridge.api import (
     Config,
@@ -35,14 +34,13 @@ from .const import (
     DOMAIN,
     MAX_KEPT_PACKETS,
     SAVE_DELAY,
-    STORAGE_VERSION,
     UNKNOWN_ISSUE_AFTER,
     UNKNOWN_KEEP,
-    storage_key,
 )
 from .hub import WxStationHub, home_assistant_now
 from .models import StationReport, resolve_parser
 from .repairs import async_create_unknown_station_issue, async_delete_unknown_station_issues
+from .storage import EntryStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,9 +75,7 @@ class DirectSource:
         #: Packets handled since the start, decoded or kept.
         self.handled = 0
         self._config = Config()
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, storage_key(hub.entry_id, "packets")
-        )
+        self._store = EntryStore(hass, hub.entry_id, "packets", clock)
 
     @property
     def port(self) -> int:

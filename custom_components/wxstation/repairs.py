@@ -15,11 +15,20 @@ A bridge publishes where its database stands against its cap (retained, on
 within 30 days, or already does, the entry that follows it shows an issue with
 the projection and what gives way. Stations that send to Home Assistant
 directly have no such cap: their samples are in Home Assistant's own database.
+
+A bridge publishes what is wrong with it that a person must put right
+(retained, on ``<base>/bridge/problems``: a weather network refusing its key,
+a failing disk); the entry that follows it shows one issue per problem, in
+the bridge's words, and removes those the bridge no longer lists. An entry
+whose own storage cannot be written (the files under ``.storage`` that hold
+the stations' clocks, kept packets and recent samples, see :mod:`.storage`)
+shows an issue of that part until a write succeeds again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.repairs import RepairsFlow
@@ -27,7 +36,7 @@ from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from bridge.api import default_station_name
+from bridge.api import Problem, default_station_name
 
 from .compat import vol
 from .const import CONF_STATIONS, DOMAIN
@@ -188,11 +197,87 @@ def async_delete_capacity_issue(hass: HomeAssistant, entry_id: str) -> None:
     ir.async_delete_issue(hass, DOMAIN, _capacity_issue(entry_id))
 
 
-def _delete_issues(hass: HomeAssistant, prefix: str, keep: Collection[int]) -> None:
+def _bridge_problem_prefix(entry_id: str) -> str:
+    return f"bridge_problem_{entry_id}_"
+
+
+@callback
+def async_update_bridge_problem_issues(
+    hass: HomeAssistant, entry_id: str, problems: Iterable[Problem]
+) -> None:
+    """One issue per problem the followed bridge lists now, in its words; the
+    issues of problems it no longer lists go."""
+    prefix = _bridge_problem_prefix(entry_id)
+    keys = set()
+    for problem in problems:
+        keys.add(problem.key)
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            f"{prefix}{problem.key}",
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="bridge_problem",
+            translation_placeholders={
+                "title": problem.title,
+                "message": problem.message,
+                "action": problem.action,
+                "since": _moment(problem.since),
+            },
+        )
+    _delete_issues(hass, prefix, keys)
+
+
+@callback
+def async_delete_bridge_problem_issues(hass: HomeAssistant, entry_id: str) -> None:
+    _delete_issues(hass, _bridge_problem_prefix(entry_id), ())
+
+
+def _storage_prefix(entry_id: str) -> str:
+    return f"storage_failed_{entry_id}_"
+
+
+@callback
+def async_create_storage_issue(
+    hass: HomeAssistant, entry_id: str, part: str, path: str, error: str, since: float
+) -> None:
+    """Say that the entry's storage ``part`` cannot be written to ``path`` (the
+    system's ``error``) since ``since`` (unix seconds)."""
+    entry = hass.config_entries.async_get_entry(entry_id)
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"{_storage_prefix(entry_id)}{part}",
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="storage_failed",
+        translation_placeholders={
+            "entry": entry.title if entry else entry_id,
+            "path": path,
+            "error": error,
+            "since": _moment(since),
+        },
+    )
+
+
+@callback
+def async_delete_storage_issue(hass: HomeAssistant, entry_id: str, part: str) -> None:
+    """The entry's storage ``part`` is written again, or the entry is gone."""
+    ir.async_delete_issue(hass, DOMAIN, f"{_storage_prefix(entry_id)}{part}")
+
+
+def _moment(unix: float) -> str:
+    """A moment as the issues show it: UTC to the second, as the bridge's log does."""
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _delete_issues(hass: HomeAssistant, prefix: str, keep: Collection[int | str]) -> None:
+    """Delete the issues whose ids start with ``prefix`` but those ending in one of ``keep``."""
+    kept = {str(one) for one in keep}
     for domain, issue_id in list(ir.async_get(hass).issues):
         if domain != DOMAIN or not issue_id.startswith(prefix):
             continue
-        if int(issue_id.removeprefix(prefix)) not in keep:
+        if issue_id.removeprefix(prefix) not in kept:
             ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 

@@ -11,7 +11,7 @@ the old one. Rows go in as external statistics ``wxstation:<device id>_<field>``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,12 +27,12 @@ from homeassistant.components.recorder.statistics import (
     async_add_external_statistics,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.storage import Store
 from homeassistant.util import slugify
 
 from bridge.api import Field, Sample
 
-from .const import DOMAIN, SAVE_DELAY, STATISTICS_MEMORY, STORAGE_VERSION, storage_key
+from .const import DOMAIN, SAVE_DELAY, STATISTICS_MEMORY
+from .storage import EntryStore
 
 HOUR_MS = 3_600_000
 
@@ -91,11 +91,9 @@ class _Hour:
 class HourlyStatistics:
     """The recent samples of each station by hour, and the rows made from them."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+    def __init__(self, hass: HomeAssistant, entry_id: str, clock: Callable[[], float]) -> None:
         self._hass = hass
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, storage_key(entry_id, "hours")
-        )
+        self._store = EntryStore(hass, entry_id, "hours", clock)
         self._hours: dict[int, dict[int, _Hour]] = {}
 
     async def async_load(self) -> None:

@@ -90,6 +90,7 @@ async def test_batch_message_creates_station(
         "discovery": "homeassistant/device/+/config",
         "stations_announced": {},
         "bridge_storage": {},
+        "bridge_problems": [],
     }
 
 

@@ -28,10 +28,10 @@ import time
 from typing import Any
 
 from bridge.config import UploadConfig
+from bridge.problems import redact
 from bridge.sinks import SinkUnavailableError
 from bridge.sinks.discovery import bridge_version
 from bridge.sinks.uploads.base import CURRENT_MAX_AGE, Pace, UploadRefusedError, UploadSink
-from bridge.sinks.uploads.http import redact
 from bridge.sinks.uploads.units import Observation, fahrenheit
 
 __all__ = ["DEFAULT_SERVER", "CwopSink", "login_line", "weather_packet"]

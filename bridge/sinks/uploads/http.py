@@ -20,6 +20,7 @@ import aiohttp
 import yarl
 
 from bridge.config import UploadConfig
+from bridge.problems import redact
 from bridge.sinks import SinkUnavailableError
 from bridge.sinks.discovery import bridge_version
 from bridge.sinks.uploads.base import UploadRefusedError, UploadSink
@@ -32,7 +33,6 @@ __all__ = [
     "HttpAnswer",
     "HttpClient",
     "HttpUploadSink",
-    "redact",
     "retry_after",
     "software",
 ]
@@ -54,17 +54,6 @@ CREDENTIAL_STATUSES = frozenset({401, 403})
 #: no rate: an hour's packet of 2-minute samples goes up in under three minutes,
 #: a day's backlog in an hour, and the network sees no burst.
 GENTLE_INTERVAL = 5.0
-#: Shown instead of a key.
-HIDDEN = "***"
-
-
-def redact(text: str, secrets: Sequence[str | None]) -> str:
-    """``text`` without any of ``secrets``, as it is or as a URL would quote it."""
-    for secret in secrets:
-        if secret:
-            for form in {secret, urlencode({"": secret})[1:]}:
-                text = text.replace(form, HIDDEN)
-    return text
 
 
 def retry_after(value: str | None) -> float | None:
