@@ -26,7 +26,7 @@ from bridge.errors import (
     InputFileError,
     WxStationError,
 )
-from bridge.offline import Tally, decode_offline, decode_removed
+from bridge.offline import Tally, decode_offline, decode_removed, give_way
 from bridge.overview import sink_overviews, station_overviews
 from bridge.progress import Progress
 from bridge.protocol import PacketError, parse_header
@@ -317,12 +317,14 @@ def ingest(args: argparse.Namespace) -> int:
     with Progress(sys.stderr) as progress:
         items = _read_capture(path, progress)
         with _open_spool(config) as (spool, alone):
-            stored = _store(spool, items, progress)
+            stored, gave_way = _store(spool, config, items, progress, alone=alone)
             print(
                 f"stored {stored} packets, skipped {len(items) - stored} already in the "
                 "database (same arrival time, peer and bytes)"
             )
             tally = _decode_now(spool, config, alone, progress)
+            if tally is not None:
+                tally.gave_way += gave_way
         progress.summary(
             f"ingest of {path.name}: {stored} packets stored, {len(items) - stored} skipped; "
             + _decoded_summary(tally)
@@ -330,15 +332,21 @@ def ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(spool: Spool, items: Sequence[Received], progress: Progress) -> int:
-    """Store the captured packets, a group per transaction; returns how many were new."""
-    stored = 0
+def _store(
+    spool: Spool, config: Config, items: Sequence[Received], progress: Progress, *, alone: bool
+) -> tuple[int, int]:
+    """Store the captured packets, a group per transaction, letting delivered
+    history give way at the cap after each (unless a running bridge does);
+    returns how many were new, and the packets whose history gave way."""
+    stored = gave_way = 0
     with progress.step("storing", len(items)) as step:
         for start in range(0, len(items), INGEST_GROUP):
             group = items[start : start + INGEST_GROUP]
             stored += len(spool.packets.add(group))
+            if alone:
+                gave_way += give_way(spool, config, time.time())
             step.advance(len(group))
-    return stored
+    return stored, gave_way
 
 
 def _read_capture(path: Path, progress: Progress) -> list[Received]:
