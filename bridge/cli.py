@@ -43,6 +43,7 @@ from bridge.service import (
     serve,
 )
 from bridge.spool import Received, Spool
+from bridge.spool.salvage import move_aside, salvage
 from bridge.timing import StationClock
 
 __all__ = ["main"]
@@ -388,6 +389,30 @@ def _capture_line(path: Path, number: int, line: bytes) -> Received:
         ) from err
 
 
+def salvage_damaged(args: argparse.Namespace) -> int:
+    """Copy what can be read of a damaged database into the configured one."""
+    config = load_config(args.config)
+    configure_logging(args.log_level or config.log_level)
+    storage = config.storage
+    damaged = Path(args.damaged)
+    if not damaged.is_file():
+        print(f"{damaged} is not a file: name the damaged database", file=sys.stderr)
+        return EXIT_INPUT
+    # Held throughout: a bridge started meanwhile would open the damaged file.
+    with database_lock(storage.path):
+        if damaged.resolve() == storage.path.resolve():
+            damaged = move_aside(storage.path)
+            print(f"moved {storage.path} aside to {damaged}")
+        spool = Spool(
+            storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb
+        )
+        with spool:
+            report = salvage(damaged, spool)
+    print("\n".join(report.lines()))
+    print(f"into {storage.path}; {damaged} stays as it is: delete it once you are content")
+    return 0
+
+
 def status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with _open_spool(config) as (spool, alone):
@@ -637,6 +662,14 @@ def _build_cli() -> argparse.ArgumentParser:
         "file", help='JSON lines: {"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}'
     )
     ingester.set_defaults(run=ingest)
+
+    salvager = command(
+        "salvage",
+        "copy what can be read of a damaged database into the configured one (with the "
+        "bridge stopped); the configured database itself is moved aside first",
+    )
+    salvager.add_argument("damaged", help="the damaged database file")
+    salvager.set_defaults(run=salvage_damaged)
 
     command("check-config", "validate a config file and print what it sets up").set_defaults(
         run=check_config

@@ -84,8 +84,8 @@ def database_error(path: Path, err: sqlite3.Error) -> DatabaseError:
         advice = f"give the bridge's user write access to it and to {path.parent}"
     elif code in (_CORRUPT, _NOTADB):
         advice = (
-            "it is damaged: stop the bridge, move it aside, and recover what it holds "
-            "with sqlite3's .recover"
+            f"it is damaged: stop the bridge and run 'wxstation-bridge salvage {path}', which "
+            "moves it aside and copies what can be read of it into a fresh database"
         )
     elif code == _FULL:
         advice = "free space on its disk, or lower storage.max_size_mb"

@@ -44,6 +44,7 @@ __all__ = [
     "Removal",
     "RemovedHistory",
     "delivered_everywhere",
+    "remember_removed",
     "remove_delivered_history",
     "used_pages",
 ]
@@ -171,7 +172,7 @@ def remove_delivered_history(
             continue
         with transaction(db):
             for entry in _summary(db, seqs, now):
-                _remember(db, entry)
+                remember_removed(db, entry)
                 earlier = removed.get(entry.device_id)
                 removed[entry.device_id] = entry if earlier is None else _merged(earlier, entry)
             for seq in seqs:
@@ -236,7 +237,7 @@ def _minute(time_ms: int) -> str:
     return format_time(time_ms)[:16].replace("T", " ")
 
 
-def _remember(db: sqlite3.Connection, removed: RemovedHistory) -> None:
+def remember_removed(db: sqlite3.Connection, removed: RemovedHistory) -> None:
     db.execute(
         "INSERT INTO removed_history (device_id, station, packets, samples, first_ms, last_ms, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bridge.errors import DatabaseError, SchemaError
 from bridge.samples import Sample
-from bridge.spool.base import BUSY_TIMEOUT_MS, database_error, transaction
+from bridge.spool.base import BUSY_TIMEOUT_MS, database_error, is_corruption, transaction
 from bridge.spool.sample_store import Conflict, insert_reading, keep_conflict, same_values
 
 __all__ = [
@@ -203,6 +203,8 @@ def _prepare(db: sqlite3.Connection, path: Path, max_size: int) -> None:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         version = db.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error as err:
+        if is_corruption(err):
+            raise database_error(path, err) from err
         raise DatabaseError(
             path, f"cannot open {path} ({err}): is it a wxstation database?"
         ) from err
