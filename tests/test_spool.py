@@ -414,7 +414,9 @@ def test_a_damaged_database_raises_a_database_error(tmp_path: Path) -> None:
         with pytest.raises(DatabaseError) as raised:
             spool.packets.counts()
         assert str(raised.value).startswith(f"cannot use {path} (database disk image is malformed)")
-        assert "it is damaged: stop the bridge, move it aside" in str(raised.value)
+        assert f"it is damaged: stop the bridge and run 'wxstation-bridge salvage {path}'" in str(
+            raised.value
+        )
         assert raised.value.path == path
         assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
         with pytest.raises(DatabaseError, match="malformed"):

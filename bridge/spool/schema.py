@@ -203,10 +203,17 @@ def _prepare(db: sqlite3.Connection, path: Path, max_size: int) -> None:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         version = db.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error as err:
-        if is_corruption(err):
-            raise database_error(path, err) from err
+        if not is_corruption(err):
+            raise DatabaseError(
+                path, f"cannot open {path} ({err}): is it a wxstation database?"
+            ) from err
+        # Not a database at all may be a wrong path, or the bridge's own
+        # database with its first page hit: both are said.
         raise DatabaseError(
-            path, f"cannot open {path} ({err}): is it a wxstation database?"
+            path,
+            f"cannot open {path} ({err}): is it a wxstation database? If it is, it is "
+            f"damaged: stop the bridge and run 'wxstation-bridge salvage {path}', which moves "
+            "it aside and copies what can be read of it into a fresh database",
         ) from err
     if version == 0:
         # executescript commits any open transaction first, so the script
