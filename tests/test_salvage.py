@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -225,3 +226,35 @@ def test_salvage_refuses_while_a_bridge_holds_the_database(tmp_path: Path) -> No
         assert cli.main(["salvage", str(database), "-c", str(config)]) != 0
     assert database.exists()
     assert not [f for f in tmp_path.iterdir() if ".damaged-" in f.name]
+
+
+def test_salvage_reads_the_write_ahead_log_of_a_bridge_that_stopped_short(
+    tmp_path: Path,
+) -> None:
+    """Test that the files of a bridge that stopped without closing (its
+    newest commits still in the write-ahead log beside the damaged file) are
+    salvaged with those commits: the newest round of packets comes back."""
+    running_bridge_database(tmp_path / "before.db")
+    newest = sorted(packets_of(tmp_path / "before.db").values())[-STATIONS:]
+    database = tmp_path / "wx.db"
+    sims = [SimStation(d, ReferenceParser(), START) for d in range(1, STATIONS + 1)]
+    with Spool(database) as spool:
+        spool.db.execute("PRAGMA wal_autocheckpoint=0")
+        for _ in range(ROUNDS):
+            items = []
+            for sim in sims:
+                wake = sim.wake()
+                sim.delivered()
+                items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
+            spool.packets.add(items)
+        # The files as a power cut leaves them: the log not yet copied back.
+        for suffix in ("", "-wal"):
+            shutil.copyfile(f"{database}{suffix}", tmp_path / f"cut.db{suffix}")
+    assert (tmp_path / "cut.db-wal").stat().st_size > 0
+    overwrite(tmp_path / "cut.db", [2])
+    damaged = move_aside(tmp_path / "cut.db")
+    assert Path(f"{damaged}-wal").exists()
+    with Spool(tmp_path / "fresh.db") as spool:
+        report = salvage(damaged, spool)
+    assert report.log_unread is None
+    assert set(newest) <= set(packets_of(tmp_path / "fresh.db").values())

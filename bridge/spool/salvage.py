@@ -26,6 +26,7 @@ import json
 import logging
 import mmap
 import sqlite3
+import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -288,7 +289,7 @@ def _history(
         try:
             samples = readings.unpack(str(reading[6]), bytes(reading[7]), bytes(reading[8]))  # type: ignore[arg-type]
             batch = Batch.from_dict(json.loads(str(info)), tuple(samples))
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, IndexError, struct.error) as err:
             log.warning(
                 "batch %d of %s cannot be read, its packet is decoded again: %s",
                 seq,
