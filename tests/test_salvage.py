@@ -258,3 +258,10 @@ def test_salvage_reads_the_write_ahead_log_of_a_bridge_that_stopped_short(
         report = salvage(damaged, spool)
     assert report.log_unread is None
     assert set(newest) <= set(packets_of(tmp_path / "fresh.db").values())
+
+
+def test_salvage_of_no_file_exits_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Test that salvage given a path that is no file exits 5 and says what it wants."""
+    config = config_for(tmp_path)
+    assert cli.main(["salvage", str(tmp_path / "missing.db"), "-c", str(config)]) == 5
+    assert "is not a file: name the damaged database" in capsys.readouterr().err
