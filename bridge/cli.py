@@ -26,7 +26,7 @@ from bridge.errors import (
     InputFileError,
     WxStationError,
 )
-from bridge.offline import Tally, decode_offline, decode_removed
+from bridge.offline import Tally, decode_offline, decode_removed, give_way
 from bridge.overview import sink_overviews, station_overviews
 from bridge.progress import Progress
 from bridge.protocol import PacketError, parse_header
@@ -43,6 +43,7 @@ from bridge.service import (
     serve,
 )
 from bridge.spool import Received, Spool
+from bridge.spool.salvage import move_aside, salvage
 from bridge.timing import StationClock
 
 __all__ = ["main"]
@@ -317,12 +318,14 @@ def ingest(args: argparse.Namespace) -> int:
     with Progress(sys.stderr) as progress:
         items = _read_capture(path, progress)
         with _open_spool(config) as (spool, alone):
-            stored = _store(spool, items, progress)
+            stored, gave_way = _store(spool, config, items, progress, alone=alone)
             print(
                 f"stored {stored} packets, skipped {len(items) - stored} already in the "
                 "database (same arrival time, peer and bytes)"
             )
             tally = _decode_now(spool, config, alone, progress)
+            if tally is not None:
+                tally.gave_way += gave_way
         progress.summary(
             f"ingest of {path.name}: {stored} packets stored, {len(items) - stored} skipped; "
             + _decoded_summary(tally)
@@ -330,15 +333,21 @@ def ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(spool: Spool, items: Sequence[Received], progress: Progress) -> int:
-    """Store the captured packets, a group per transaction; returns how many were new."""
-    stored = 0
+def _store(
+    spool: Spool, config: Config, items: Sequence[Received], progress: Progress, *, alone: bool
+) -> tuple[int, int]:
+    """Store the captured packets, a group per transaction, letting delivered
+    history give way at the cap after each (unless a running bridge does);
+    returns how many were new, and the packets whose history gave way."""
+    stored = gave_way = 0
     with progress.step("storing", len(items)) as step:
         for start in range(0, len(items), INGEST_GROUP):
             group = items[start : start + INGEST_GROUP]
             stored += len(spool.packets.add(group))
+            if alone:
+                gave_way += give_way(spool, config, time.time())
             step.advance(len(group))
-    return stored
+    return stored, gave_way
 
 
 def _read_capture(path: Path, progress: Progress) -> list[Received]:
@@ -378,6 +387,30 @@ def _capture_line(path: Path, number: int, line: bytes) -> Received:
             f"{err!r}",
             line=number,
         ) from err
+
+
+def salvage_damaged(args: argparse.Namespace) -> int:
+    """Copy what can be read of a damaged database into the configured one."""
+    config = load_config(args.config)
+    configure_logging(args.log_level or config.log_level)
+    storage = config.storage
+    damaged = Path(args.damaged)
+    if not damaged.is_file():
+        print(f"{damaged} is not a file: name the damaged database", file=sys.stderr)
+        return EXIT_INPUT
+    # Held throughout: a bridge started meanwhile would open the damaged file.
+    with database_lock(storage.path):
+        if damaged.resolve() == storage.path.resolve():
+            damaged = move_aside(storage.path)
+            print(f"moved {storage.path} aside to {damaged}")
+        spool = Spool(
+            storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb
+        )
+        with spool:
+            report = salvage(damaged, spool)
+    print("\n".join(report.lines()))
+    print(f"into {storage.path}; {damaged} stays as it is: delete it once you are content")
+    return 0
 
 
 def status(args: argparse.Namespace) -> int:
@@ -629,6 +662,14 @@ def _build_cli() -> argparse.ArgumentParser:
         "file", help='JSON lines: {"received_at": unix_seconds, "peer": "ip:port", "data": "hex"}'
     )
     ingester.set_defaults(run=ingest)
+
+    salvager = command(
+        "salvage",
+        "copy what can be read of a damaged database into the configured one (with the "
+        "bridge stopped); the configured database itself is moved aside first",
+    )
+    salvager.add_argument("damaged", help="the damaged database file")
+    salvager.set_defaults(run=salvage_damaged)
 
     command("check-config", "validate a config file and print what it sets up").set_defaults(
         run=check_config

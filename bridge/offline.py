@@ -12,18 +12,29 @@ for the command's progress.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bridge.config import Config
 from bridge.decoding import DecodeResult, decode_one, log_result
+from bridge.overview import sink_names
 from bridge.pipeline import decode_pending
 from bridge.samples import Batch
 from bridge.spool import Spool
 from bridge.timing import StationClock
 
-__all__ = ["SUMMARY_REASONS", "Tally", "decode_offline", "decode_removed", "no_progress"]
+__all__ = [
+    "SUMMARY_REASONS",
+    "Tally",
+    "decode_offline",
+    "decode_removed",
+    "give_way",
+    "no_progress",
+]
+
+log = logging.getLogger(__name__)
 
 #: Reasons for keeping packets aside that a summary names, the most common
 #: first; ``status`` lists them all.
@@ -46,6 +57,8 @@ class Tally:
     #: aside as conflicts; values outside their plausible range, not stored.
     conflicts: int = 0
     out_of_range: int = 0
+    #: Packets whose decoded history gave way at the database's cap meanwhile.
+    gave_way: int = 0
 
     @property
     def kept_aside(self) -> int:
@@ -86,19 +99,41 @@ class Tally:
             parts.append(f"{self.conflicts} samples kept aside as conflicts")
         if self.out_of_range:
             parts.append(f"{self.out_of_range} values out of range, not stored")
+        if self.gave_way:
+            parts.append(
+                f"the decoded history of {self.gave_way} packets gave way at the cap "
+                "(storage.max_size_mb; 'reprocess --removed' decodes it again)"
+            )
         return ", ".join(parts)
 
 
+def give_way(spool: Spool, config: Config, now: float) -> int:
+    """Let delivered decoded history give way near the cap, as the running
+    bridge does every few seconds (:meth:`bridge.spool.giving_way.History.give_way`,
+    with the sinks ``config`` sets up); returns the packets whose history went."""
+    removal = spool.history.give_way(sink_names(config), now)
+    if removal is None:
+        return 0
+    # The command's summary counts them; each pass's line is for --log-level debug.
+    log.debug("%s", removal)
+    return removal.packets
+
+
 def decode_offline(
-    spool: Spool, config: Config, advance: Callable[[int], None] = no_progress
+    spool: Spool,
+    config: Config,
+    advance: Callable[[int], None] = no_progress,
+    clock: Callable[[], float] = time.time,
 ) -> Tally:
-    """Decode every new packet now, a group at a time."""
+    """Decode every new packet now, a group at a time, letting history give
+    way at the cap after each group (``clock`` says "now" for that)."""
     clocks: dict[int, StationClock] = spool.samples.clocks()
     tally = Tally()
     while results := decode_pending(spool, config, clocks):
         for result in results:
             log_result(result, logging.DEBUG)
             tally.add(result)
+        tally.gave_way += give_way(spool, config, clock())
         advance(len(results))
     return tally
 

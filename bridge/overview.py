@@ -18,7 +18,14 @@ from bridge.availability import LastPacket
 from bridge.config import Config
 from bridge.samples import Batch, Sample, format_time
 
-__all__ = ["SinkOverview", "StationOverview", "age", "sink_overviews", "station_overviews"]
+__all__ = [
+    "SinkOverview",
+    "StationOverview",
+    "age",
+    "sink_names",
+    "sink_overviews",
+    "station_overviews",
+]
 
 
 def age(seconds: float) -> str:
@@ -147,6 +154,13 @@ class SinkOverview:
         )
 
 
+def sink_names(config: Config) -> set[str]:
+    """The names of the sinks ``config`` sets up, as their progress is stored."""
+    return {
+        name for name, section in (("influxdb", config.influxdb), ("mqtt", config.mqtt)) if section
+    } | {upload.name for upload in config.uploads}
+
+
 def sink_overviews(
     config: Config,
     last_seq: int,
@@ -157,9 +171,7 @@ def sink_overviews(
     refused: dict[str, list[tuple[int, str]]] = {}
     for sink, seq, reason in rejected:
         refused.setdefault(sink, []).append((seq, reason))
-    configured = {
-        name for name, section in (("influxdb", config.influxdb), ("mqtt", config.mqtt)) if section
-    } | {upload.name for upload in config.uploads}
+    configured = sink_names(config)
     return [
         SinkOverview(name, last_seq - progress.get(name, 0), tuple(refused.get(name, ())))
         for name in sorted({*configured, *progress, *refused})

@@ -15,6 +15,7 @@ from bridge.sim import SimStation
 from bridge.spool import Received, Spool
 from bridge.spool.giving_way import KEEP_RECENT, used_pages
 from tests.support.bridge import write_config
+from tests.support.capture import write_capture
 from tests.support.ledger import SAMPLE_COUNT
 
 #: 2026-06-01T00:00:00Z: the first sample; "now" is the last packet's arrival.
@@ -106,20 +107,70 @@ def test_history_that_is_not_delivered_never_gives_way(tmp_path: Path) -> None:
         assert "raw packets and undelivered samples alone fill it" in reason
 
 
-def test_the_last_days_keep_their_history(tmp_path: Path) -> None:
-    """Test that even with everything delivered and a cap far below the
-    database, the packets of the last two days keep their decoded history."""
+def test_only_each_stations_newest_recent_packet_keeps_its_history(tmp_path: Path) -> None:
+    """Test that with everything delivered and a cap far below the database,
+    all decoded history gives way but each station's newest packet of the
+    last two days (what availability needs after a restart), and every raw
+    packet stays; a station whose newest packet is older keeps nothing."""
     spool, now = filled(tmp_path / "wx.db", max_size_mb=100)
     with spool:
+        newest = {device: batch.arrival for device, batch in spool.samples.newest_batches().items()}
         spool.max_size = 100_000
         removal = spool.history.give_way([], now)
         assert removal is not None
-        oldest_kept = spool.db.execute(
-            "SELECT min(p.received_at) FROM batches b JOIN packets p ON p.id = b.packet_id"
-        ).fetchone()[0]
-        assert oldest_kept >= now - KEEP_RECENT
-        assert oldest_kept < now - KEEP_RECENT + 3600
+        kept = spool.db.execute(
+            "SELECT b.device_id, p.received_at FROM batches b JOIN packets p ON p.id = b.packet_id"
+        ).fetchall()
+        assert sorted(kept) == sorted(newest.items())
+        assert all(arrival >= now - KEEP_RECENT for arrival in newest.values())
         assert spool.packets.counts() == {"done": STATIONS * DAYS * 24}
+
+        assert spool.history.give_way([], now + KEEP_RECENT + 3600) is not None
+        assert spool.db.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
+
+
+def test_a_small_cap_with_many_stations_still_takes_packets(tmp_path: Path) -> None:
+    """Test that with many stations and a cap that two days of all their
+    decoded history would overfill, giving way leaves each station's newest
+    packet and room for new packets, and the file itself (with its log) is
+    back under the cap."""
+    stations, days = 60, 3
+    with Spool(tmp_path / "wx.db", max_size_mb=100) as spool:
+        sims = [SimStation(d, ReferenceParser(), START) for d in range(1, stations + 1)]
+        items = []
+        for _ in range(days * 24):
+            for sim in sims:
+                wake = sim.wake()
+                sim.delivered()
+                items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
+        spool.packets.add(items)
+        raw = used_pages(spool.db)
+        decode_offline(spool, parse_config({}))
+        now = max(item.received_at for item in items)
+        recent = spool.db.execute(
+            "SELECT count(*) FROM packets WHERE received_at >= ?", (now - KEEP_RECENT,)
+        ).fetchone()[0]
+        decoded = used_pages(spool.db)
+    # Raw packets take less than half of it; all history of the last two days
+    # (two thirds of the history here) would not fit beside them.
+    cap_mb = 2 * raw / 1024 / 1024
+    assert raw + (decoded - raw) * recent / len(items) > 2 * raw
+    with Spool(tmp_path / "wx.db", max_size_mb=cap_mb) as spool:
+        removal = spool.history.give_way([], now)
+        assert removal is not None
+        on_disk = sum(
+            f.stat().st_size for f in tmp_path.iterdir() if f.name in ("wx.db", "wx.db-wal")
+        )
+        print(
+            f"\n{stations} stations: raw packets {raw / 1e6:.2f} MB, decoded {decoded / 1e6:.2f} "
+            f"MB, cap {spool.max_size / 1e6:.2f} MB; after giving way {removal.after / 1e6:.2f} "
+            f"MB counted, files {on_disk / 1e6:.2f} MB"
+        )
+        assert removal.after <= spool.max_size * GIVE_WAY_TO
+        assert spool.room() is None
+        assert len(spool.samples.last_packets()) == stations
+        assert spool.db.execute("SELECT count(*) FROM batches").fetchone()[0] < recent
+        assert on_disk <= spool.max_size
 
 
 def test_reprocess_removed_brings_back_the_same_samples(
@@ -205,3 +256,42 @@ def test_a_cap_beyond_the_disk_is_said(tmp_path: Path) -> None:
         assert short is not None
         assert short.startswith("storage.max_size_mb (1048576000000 MB) is more than the disk")
         assert "Set storage.max_size_mb to" in short
+
+
+def test_ingest_at_the_cap_keeps_the_file_near_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Test that ``ingest`` of 21 days of 20 stations into a database capped at
+    8 MB lets delivered history give way as the running bridge does, and gives
+    the freed pages back: the file and its write-ahead log stay within 1.25
+    times the cap; every raw packet is stored, the summary says how much
+    history gave way, and export still works."""
+    stations, days, cap_mb = 20, 21, 8
+    sims = [SimStation(d, ReferenceParser(), START) for d in range(1, stations + 1)]
+    wakes = []
+    for _ in range(days * 24):
+        for sim in sims:
+            wakes.append(sim.wake())
+            sim.delivered()
+    wakes.sort(key=lambda wake: wake.arrival)
+    capture = write_capture(tmp_path / "capture.jsonl", wakes)
+    config = write_config(
+        tmp_path / "config.yaml", {"storage": {"path": "wx.db", "max_size_mb": cap_mb}}
+    )
+    assert cli.main(["ingest", str(capture), "-c", str(config)]) == 0
+    said = capsys.readouterr()
+    files = {f.name: f.stat().st_size for f in tmp_path.iterdir() if f.name.startswith("wx.db")}
+    on_disk = files["wx.db"] + files.get("wx.db-wal", 0)
+    with capsys.disabled():
+        print(
+            f"\ningest of {len(wakes)} packets at max_size_mb {cap_mb}: files {files}, "
+            f"{on_disk / 1024 / 1024:.2f} MiB = {on_disk / (cap_mb * 1024 * 1024):.2f} x the cap"
+        )
+    assert on_disk <= 1.25 * cap_mb * 1024 * 1024
+    assert "gave way at the cap (storage.max_size_mb; 'reprocess --removed'" in said.err
+    with Spool(tmp_path / "wx.db") as spool:
+        assert spool.packets.counts() == {"done": len(wakes)}
+        removed = sum(r.packets for r in spool.history.removed())
+        assert 0 < removed < len(wakes)
+    assert cli.main(["export", "-c", str(config)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import sqlite3
@@ -22,6 +23,7 @@ from bridge.parsers import ReferenceParser
 from bridge.samples import Batch, Sample, make_batch
 from bridge.sim import SimStation
 from bridge.spool import Conflict, Received, Spool, StoredPacket, readings
+from bridge.spool.base import give_back_pages
 from bridge.spool.schema import SCHEMA_VERSION
 from bridge.timing import StationClock
 from tests.support.bridge import cli, write_config
@@ -412,7 +414,9 @@ def test_a_damaged_database_raises_a_database_error(tmp_path: Path) -> None:
         with pytest.raises(DatabaseError) as raised:
             spool.packets.counts()
         assert str(raised.value).startswith(f"cannot use {path} (database disk image is malformed)")
-        assert "it is damaged: stop the bridge, move it aside" in str(raised.value)
+        assert f"it is damaged: stop the bridge and run 'wxstation-bridge salvage {path}'" in str(
+            raised.value
+        )
         assert raised.value.path == path
         assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
         with pytest.raises(DatabaseError, match="malformed"):
@@ -615,3 +619,31 @@ def test_newest_batch_and_sample_of_each_station(tmp_path: Path) -> None:
     assert newest[2].arrival == other.arrival
     assert samples[1] == newest[1].samples[-1]
     assert samples[2] == newest[2].samples[-1]
+
+
+def test_an_older_database_is_switched_to_incremental_vacuum_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Test that a database made without incremental vacuum (as bridges before
+    it made them) is rewritten once when opened, says so in the log, keeps
+    every packet, and from then on gives freed pages back to the disk; opened
+    again, it is not rewritten."""
+    path = tmp_path / "wx.db"
+    with Spool(path) as spool:
+        spool.packets.add(
+            [Received(bytes(200) + i.to_bytes(4, "little"), i, "p") for i in range(3000)]
+        )
+        spool.db.execute("PRAGMA auto_vacuum=NONE")
+        spool.db.execute("VACUUM")
+        assert spool.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    with caplog.at_level(logging.WARNING, "bridge.spool.schema"), Spool(path) as spool:
+        assert spool.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+        assert "rewriting it once so that the pages it frees go back to the disk" in caplog.text
+        assert spool.packets.counts() == {"new": 3000}
+        before = path.stat().st_size
+        spool.db.execute("DELETE FROM packets")
+        give_back_pages(spool.db)
+        assert path.stat().st_size < before / 4
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "bridge.spool.schema"), Spool(path):
+        assert "rewriting" not in caplog.text

@@ -21,6 +21,9 @@ One module per group of tables, each an object built with what it needs;
 - ``export.py``: samples and raw packets read out.
 - ``giving_way.py``: ``size_readings`` and ``removed_history``; at the cap,
   the delivered decoded history that gives way, and the growth projection.
+- ``salvage.py``: a damaged database told apart, moved aside, and what can be
+  read of it copied into a fresh one; ``pages.py``: pure, the rows of an
+  SQLite file read page by page for that.
 - ``base.py``: the handle to the connection, transactions, and SQLite's errors
   turned into :class:`~bridge.errors.DatabaseError`, which every public method
   raises.

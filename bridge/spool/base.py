@@ -22,7 +22,15 @@ from typing import Any, Protocol, TypeVar
 
 from bridge.errors import DatabaseBusyError, DatabaseError
 
-__all__ = ["BUSY_TIMEOUT_MS", "Handle", "database_error", "transaction", "typed_errors"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "Handle",
+    "database_error",
+    "give_back_pages",
+    "is_corruption",
+    "transaction",
+    "typed_errors",
+]
 
 #: How long a statement waits for another connection's lock before it fails:
 #: long enough for any one transaction of a running bridge (a group commit,
@@ -32,6 +40,35 @@ BUSY_TIMEOUT_MS = 10_000
 # SQLite's primary result codes (https://sqlite.org/rescode.html) the bridge
 # has advice for; an extended code carries its primary one in its low byte.
 _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
+
+
+def is_corruption(err: BaseException) -> bool:
+    """Whether ``err`` (SQLite's, or the bridge's error made of it) says the
+    database file is damaged: ``SQLITE_CORRUPT`` or ``SQLITE_NOTADB``."""
+    while err is not None and not isinstance(err, sqlite3.Error):
+        err = err.__cause__  # type: ignore[assignment]
+    if err is None:
+        return False
+    code = (getattr(err, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in (_CORRUPT, _NOTADB):
+        return True
+    # Without a result code (Python before 3.11 or an error raised by the
+    # module itself), SQLite's own words say it.
+    text = str(err)
+    return "malformed" in text or "file is not a database" in text
+
+
+def give_back_pages(db: sqlite3.Connection) -> None:
+    """Give the database's free pages back to the filesystem (incremental
+    vacuum) and copy its write-ahead log into it, cutting the log back to
+    nothing: after a deletion, the files then take what is left, not what
+    the database once needed. A database opened before incremental vacuum
+    was set only has its log cut back (see
+    :func:`bridge.spool.schema.switch_to_incremental_vacuum`)."""
+    # Each step of the statement frees one page, and execute() steps a pragma
+    # without result columns once; executescript() runs it to its end.
+    db.executescript("PRAGMA incremental_vacuum;")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def database_error(path: Path, err: sqlite3.Error) -> DatabaseError:
@@ -47,8 +84,8 @@ def database_error(path: Path, err: sqlite3.Error) -> DatabaseError:
         advice = f"give the bridge's user write access to it and to {path.parent}"
     elif code in (_CORRUPT, _NOTADB):
         advice = (
-            "it is damaged: stop the bridge, move it aside, and recover what it holds "
-            "with sqlite3's .recover"
+            f"it is damaged: stop the bridge and run 'wxstation-bridge salvage {path}', which "
+            "moves it aside and copies what can be read of it into a fresh database"
         )
     elif code == _FULL:
         advice = "free space on its disk, or lower storage.max_size_mb"

@@ -2,12 +2,14 @@
 
 Raw packets are never removed here, nor anything a configured sink has not
 delivered (a batch after its progress, or one it refused and keeps aside), nor
-a batch that a conflict points at, nor the packets of the last
-:data:`KEEP_RECENT` (after a restart they say which stations are still
-sending). What goes is the decoded history of older packets, the packets whose
-samples are oldest first: their ``readings`` row, the times it claims in
-``sample_times``, and their batch. The packet stays ``done``;
-``wxstation-bridge reprocess --removed`` decodes it again.
+a batch that a conflict points at, nor each station's newest packet when it
+arrived within the last :data:`KEEP_RECENT` (after a restart it says whether
+the station is still sending). What goes is the decoded history of the other
+packets, the packets whose samples are oldest first: their ``readings`` row,
+the times it claims in ``sample_times``, and their batch. The packet stays
+``done``; ``wxstation-bridge reprocess --removed`` decodes it again. Once the
+history has gone, its pages go back to the filesystem
+(:func:`~bridge.spool.base.give_back_pages`), so the file shrinks too.
 
 Its tables (``HISTORY_SCHEMA`` in :mod:`bridge.spool.schema`): ``size_readings``,
 the database's size every hour, for the growth projection of
@@ -32,7 +34,7 @@ from bridge.capacity import (
     project,
 )
 from bridge.samples import format_time
-from bridge.spool.base import Handle, transaction, typed_errors
+from bridge.spool.base import Handle, give_back_pages, transaction, typed_errors
 from bridge.spool.packets import StoredPacket
 from bridge.spool.sample_store import forget_times
 
@@ -42,13 +44,16 @@ __all__ = [
     "Removal",
     "RemovedHistory",
     "delivered_everywhere",
+    "remember_removed",
     "remove_delivered_history",
     "used_pages",
 ]
 
-#: Seconds before "now" whose packets keep their decoded history: each
-#: station's newest packet tells, after a restart, whether it is still sending
-#: (:mod:`bridge.availability`).
+#: Seconds before "now" in which each station's newest packet keeps its decoded
+#: history: after a restart it tells whether the station is still sending
+#: (:mod:`bridge.availability` counts a station gone after two missed
+#: wake-ups, far less than this). One packet a station, not every recent one:
+#: a small cap with many stations still takes new packets.
 KEEP_RECENT = 2 * 86400.0
 #: Batches removed per transaction: each is one commit, and the size is read
 #: again after it, so a removal stops within this many batches of its target.
@@ -147,32 +152,27 @@ def remove_delivered_history(
     kept = {
         int(seq)
         for (seq,) in db.execute("SELECT seq FROM rejected UNION SELECT seq FROM conflicts")
-    }
+    } | _newest_of_stations(db, since=now - KEEP_RECENT)
     removed: dict[int, RemovedHistory] = {}
     # Where the last group ended: its last row's (newest time, oldest time, seq).
     after: tuple[int, int, int] = (-(2**62), -(2**62), 0)
     while size > down_to:
         rows = db.execute(
-            "SELECT r.last_ms, r.first_ms, r.seq, p.received_at FROM readings r "
-            "JOIN batches b ON b.seq = r.seq JOIN packets p ON p.id = b.packet_id "
+            "SELECT r.last_ms, r.first_ms, r.seq FROM readings r "
             "WHERE (r.last_ms, r.first_ms, r.seq) > (?, ?, ?) AND r.seq <= ? "
             "ORDER BY r.last_ms, r.first_ms, r.seq LIMIT ?",
             (*after, delivered, REMOVE_GROUP),
         ).fetchall()
         if not rows:
             break
-        newest, oldest, last_seq, _ = rows[-1]
+        newest, oldest, last_seq = rows[-1]
         after = (int(newest), int(oldest), int(last_seq))
-        seqs = [
-            int(seq)
-            for _, _, seq, received_at in rows
-            if int(seq) not in kept and received_at < now - KEEP_RECENT
-        ]
+        seqs = [int(seq) for _, _, seq in rows if int(seq) not in kept]
         if not seqs:
             continue
         with transaction(db):
             for entry in _summary(db, seqs, now):
-                _remember(db, entry)
+                remember_removed(db, entry)
                 earlier = removed.get(entry.device_id)
                 removed[entry.device_id] = entry if earlier is None else _merged(earlier, entry)
             for seq in seqs:
@@ -182,7 +182,22 @@ def remove_delivered_history(
         size = used_pages(db) + log_size
     if not removed:
         return None
+    give_back_pages(db)
     return Removal(tuple(removed[d] for d in sorted(removed)), before, size)
+
+
+def _newest_of_stations(db: sqlite3.Connection, *, since: float) -> set[int]:
+    """The batch of each station's newest decoded packet, when it arrived at
+    ``since`` or later: found through the station's clock, which follows that
+    packet, as :meth:`~bridge.spool.sample_store.Samples.newest_batches` does."""
+    # CROSS JOIN: SQLite then looks up in this order, not by scanning batches.
+    rows = db.execute(
+        "SELECT b.seq FROM stations s "
+        "CROSS JOIN packets p ON p.received_at = s.last_arrival AND p.device_id = s.device_id "
+        "CROSS JOIN batches b ON b.packet_id = p.id WHERE s.last_arrival >= ?",
+        (since,),
+    )
+    return {int(seq) for (seq,) in rows}
 
 
 def _summary(db: sqlite3.Connection, seqs: list[int], now: float) -> list[RemovedHistory]:
@@ -222,7 +237,7 @@ def _minute(time_ms: int) -> str:
     return format_time(time_ms)[:16].replace("T", " ")
 
 
-def _remember(db: sqlite3.Connection, removed: RemovedHistory) -> None:
+def remember_removed(db: sqlite3.Connection, removed: RemovedHistory) -> None:
     db.execute(
         "INSERT INTO removed_history (device_id, station, packets, samples, first_ms, last_ms, at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET "

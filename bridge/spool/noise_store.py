@@ -10,7 +10,7 @@ from dataclasses import astuple, dataclass
 
 from bridge import noise
 from bridge.protocol import screen
-from bridge.spool.base import Handle, transaction, typed_errors
+from bridge.spool.base import Handle, give_back_pages, transaction, typed_errors
 
 __all__ = ["Noise", "NoisySource"]
 
@@ -85,8 +85,8 @@ class Noise:
             )
 
     def give_back(self) -> bool:
-        """Delete what traffic that is not a station's takes, and shrink the
-        write-ahead log; True when anything was deleted.
+        """Delete what traffic that is not a station's takes, and give the pages
+        and the write-ahead log back to the disk; True when anything was deleted.
 
         That is every kept connection, and kept-aside packets whose bytes cannot
         be a station's (stored before the bridge told them apart; no config can
@@ -106,7 +106,7 @@ class Noise:
                 garbage = [(packet_id,) for packet_id, data in rows if screen(data, complete=True)]
                 db.executemany("DELETE FROM packets WHERE id = ?", garbage)
                 deleted += len(garbage)
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        give_back_pages(db)
         return deleted > 0
 
     def sources(self, limit: int = 10) -> list[NoisySource]:

@@ -11,15 +11,27 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+import shutil
 import sqlite3
 from pathlib import Path
 
 from bridge.errors import DatabaseError, SchemaError
 from bridge.samples import Sample
-from bridge.spool.base import BUSY_TIMEOUT_MS, database_error, transaction
+from bridge.spool.base import BUSY_TIMEOUT_MS, database_error, is_corruption, transaction
 from bridge.spool.sample_store import Conflict, insert_reading, keep_conflict, same_values
 
-__all__ = ["HISTORY_SCHEMA", "NOISE_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "connect"]
+__all__ = [
+    "HISTORY_SCHEMA",
+    "NOISE_SCHEMA",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "VACUUM_ROOM",
+    "connect",
+    "switch_to_incremental_vacuum",
+]
+
+log = logging.getLogger(__name__)
 
 # Written into SCHEMA for a new database and by the upgrade from schema 1.
 _PACKETS_BY_ARRIVAL = "CREATE UNIQUE INDEX packets_by_arrival ON packets (received_at, peer, data)"
@@ -149,6 +161,13 @@ CREATE TABLE IF NOT EXISTS removed_history (
 WAL_SHARE = 1 / 16
 MIN_WAL_PAGES = 16
 DEFAULT_WAL_PAGES = 1000
+#: Free disk the one VACUUM that switches an older database to incremental
+#: vacuum needs, as a multiple of the database's file: SQLite builds the
+#: vacuumed copy in a temporary file, then writes it back through the
+#: write-ahead log, and both may be as large as the database.
+VACUUM_ROOM = 2.0
+# PRAGMA auto_vacuum's values (https://sqlite.org/pragma.html#pragma_auto_vacuum).
+_AUTO_VACUUM_NONE, _AUTO_VACUUM_INCREMENTAL = 0, 2
 
 
 def connect(path: Path, max_size: int) -> sqlite3.Connection:
@@ -172,6 +191,10 @@ def connect(path: Path, max_size: int) -> sqlite3.Connection:
 
 def _prepare(db: sqlite3.Connection, path: Path, max_size: int) -> None:
     try:
+        # Pages freed when history gives way go back to the filesystem
+        # (bridge.spool.base.give_back_pages), so the file stays near the cap.
+        # Set before the first table, a new database has it from the start.
+        db.execute(f"PRAGMA auto_vacuum={_AUTO_VACUUM_INCREMENTAL}")
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk when it returns. A station's packet has no
         # other copy once read, so a group commit is worth its fsync.
@@ -180,8 +203,17 @@ def _prepare(db: sqlite3.Connection, path: Path, max_size: int) -> None:
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         version = db.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.Error as err:
+        if not is_corruption(err):
+            raise DatabaseError(
+                path, f"cannot open {path} ({err}): is it a wxstation database?"
+            ) from err
+        # Not a database at all may be a wrong path, or the bridge's own
+        # database with its first page hit: both are said.
         raise DatabaseError(
-            path, f"cannot open {path} ({err}): is it a wxstation database?"
+            path,
+            f"cannot open {path} ({err}): is it a wxstation database? If it is, it is "
+            f"damaged: stop the bridge and run 'wxstation-bridge salvage {path}', which moves "
+            "it aside and copies what can be read of it into a fresh database",
         ) from err
     if version == 0:
         # executescript commits any open transaction first, so the script
@@ -210,12 +242,53 @@ def _prepare(db: sqlite3.Connection, path: Path, max_size: int) -> None:
                 supported=SCHEMA_VERSION,
             ) from err
     db.executescript(f"BEGIN; {NOISE_SCHEMA} {HISTORY_SCHEMA} COMMIT;")
+    switch_to_incremental_vacuum(db, path)
     # A log that stays small beside the cap, and is cut back to that size
     # after each checkpoint instead of keeping the size of its longest run.
     page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
     pages = max(MIN_WAL_PAGES, min(DEFAULT_WAL_PAGES, int(max_size * WAL_SHARE) // page_size))
     db.execute(f"PRAGMA wal_autocheckpoint={pages}")
     db.execute(f"PRAGMA journal_size_limit={pages * page_size}")
+
+
+def switch_to_incremental_vacuum(db: sqlite3.Connection, path: Path) -> bool:
+    """Give a database created without incremental vacuum (before the bridge
+    set it) that setting, with the one ``VACUUM`` it takes; True when it did.
+
+    Done when it is opened, before anything else uses it, and only with
+    :data:`VACUUM_ROOM` times its size free on its disk: ``VACUUM`` is one
+    transaction (a crash or power cut leaves the database as it was), but it
+    rewrites the whole file, which takes a while on an SD card, and a disk
+    filled halfway through it would stop the bridge. Without the room, the
+    database stays as it is, its free pages reused but not given back, and
+    the next opening tries again.
+    """
+    if int(db.execute("PRAGMA auto_vacuum").fetchone()[0]) != _AUTO_VACUUM_NONE:
+        return False
+    size = path.stat().st_size
+    free = shutil.disk_usage(path.parent).free
+    if free < size * VACUUM_ROOM:
+        log.warning(
+            "%s (%.0f MB) keeps the pages it frees instead of giving them back to the disk: "
+            "switching it to incremental vacuum rewrites it once and needs %.0f MB free on "
+            "its disk (%.0f MB are); free space and start the bridge again",
+            path,
+            size / 1e6,
+            size * VACUUM_ROOM / 1e6,
+            free / 1e6,
+        )
+        return False
+    log.warning(
+        "%s (%.0f MB): rewriting it once so that the pages it frees go back to the disk "
+        "(incremental vacuum); this takes a while on a slow disk",
+        path,
+        size / 1e6,
+    )
+    db.execute(f"PRAGMA auto_vacuum={_AUTO_VACUUM_INCREMENTAL}")
+    db.execute("VACUUM")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    log.warning("%s rewritten: now %.0f MB", path, path.stat().st_size / 1e6)
+    return True
 
 
 def _upgrade_from_2(db: sqlite3.Connection) -> None:
