@@ -129,7 +129,7 @@ class StationListener:
         handed to ``on_packet``."""
         return decode_one(self.config, self.clocks, packet)
 
-    async def _received(self, received: Received) -> None:
+    def _received(self, received: Received) -> None:
         packet = StoredPacket(
             id=self.next_id,
             data=received.data,

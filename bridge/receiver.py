@@ -17,7 +17,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 from bridge.config import ListenConfig
 from bridge.noise import MAX_KEPT_BYTES, NoiseTracker, source_of
@@ -157,7 +157,7 @@ class Receiver:
     def __init__(
         self,
         listen: ListenConfig,
-        submit: Callable[[Received], Awaitable[None]],
+        submit: Callable[[Received], None],
         clock: Callable[[], float] = time.time,
         *,
         refusal: Callable[[str, int], str | None] = lambda host, device_id: None,
@@ -330,7 +330,7 @@ class Receiver:
         if self._screened(source, host, peer, bytes(data), problem):
             if problem:
                 log.warning("%s: %s after %d bytes; kept for decoding", peer, problem, len(data))
-            await self.submit(Received(bytes(data), arrival, peer))
+            self.submit(Received(bytes(data), arrival, peer))
 
     def _screened(
         self, source: str, host: str, peer: str, data: bytes, problem: str | None
