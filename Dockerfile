@@ -4,7 +4,7 @@
 #   docker run -d --name wxstation --stop-timeout 30 -p 5001:5001 \
 #       -v wxstation-data:/data -v "$PWD/config.yaml:/config/config.yaml:ro" wxstation
 #
-# --stop-timeout 30: the bridge stops within 15 s of SIGTERM (bridge/service.py,
+# --stop-timeout 30: the bridge stops within 15 s of SIGTERM (bridge/runtime/assembly.py,
 # SHUTDOWN_BUDGET); Docker's default of 10 s could kill it while it delivers.
 #
 # The config's storage.path should be under /data (the default config below
