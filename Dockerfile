@@ -12,7 +12,7 @@
 #   python -m build --wheel --outdir ctx/wheels && docker build -f Dockerfile ctx
 # BUILD_FROM is a base with python3 and its venv module.
 #
-# --stop-timeout 30: the bridge stops within 15 s of SIGTERM (bridge/service.py,
+# --stop-timeout 30: the bridge stops within 15 s of SIGTERM (bridge/runtime/assembly.py,
 # SHUTDOWN_BUDGET); Docker's default of 10 s could kill it while it delivers.
 #
 # The config's storage.path should be under /data (the default config below

@@ -29,7 +29,8 @@ from typing import Any
 from bridge.cli import event_loop_factory
 from bridge.config import DEFAULT_HTTP_PORT, DEFAULT_PORT, Config, parse_config
 from bridge.errors import ConfigError
-from bridge.service import configure_logging, serve
+from bridge.logs import configure_logging
+from bridge.runtime.assembly import serve
 
 __all__ = [
     "DATA_DIR",

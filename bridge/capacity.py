@@ -84,11 +84,6 @@ class Projection:
     oldest_history_ms: int | None = None
 
     @property
-    def give_way_at(self) -> int:
-        """Bytes from which delivered history gives way."""
-        return int(self.cap * GIVE_WAY_AT)
-
-    @property
     def at_cap(self) -> bool:
         """Whether delivered history gives way already."""
         return self.days_left == 0

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from bridge import noise
 from bridge.config import Config, load_config, local_url_host
+from bridge.demo import Demo, demo_database
 from bridge.errors import (
     ConfigError,
     DatabaseBusyError,
@@ -26,21 +27,19 @@ from bridge.errors import (
     InputFileError,
     WxStationError,
 )
+from bridge.logs import configure_logging
 from bridge.offline import Tally, decode_offline, decode_removed, give_way
 from bridge.overview import sink_overviews, station_overviews
 from bridge.progress import Progress
 from bridge.protocol import PacketError, parse_header
 from bridge.reprocess import replay_station
+from bridge.runtime.assembly import serve
 from bridge.samples import export_record, format_time, make_batch, parse_moment
 from bridge.service import (
     EXIT_CONFIG,
     EXIT_DATABASE,
     EXIT_INPUT,
-    Demo,
-    configure_logging,
     database_lock,
-    demo_database,
-    serve,
 )
 from bridge.spool import Received, Spool
 from bridge.spool.salvage import move_aside, salvage

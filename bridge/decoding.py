@@ -19,7 +19,15 @@ from bridge.samples import Batch, format_time, make_batch
 from bridge.spool import Conflict, StoredPacket
 from bridge.timing import StationClock
 
-__all__ = ["REFUSED", "UNDECODABLE", "DecodeResult", "decode_one", "log_result", "refusal"]
+__all__ = [
+    "REFUSED",
+    "UNDECODABLE",
+    "DecodeResult",
+    "decode_one",
+    "log_result",
+    "refusal",
+    "routine",
+]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +121,19 @@ def decode_one(
         )
     clocks[device_id] = after
     return DecodeResult(packet, batch=batch)
+
+
+def routine(result: DecodeResult) -> bool:
+    """Whether a packet's one log line is the ordinary one (at INFO): it was
+    decoded, and nothing about it is worth a warning."""
+    batch = result.batch
+    return batch is not None and not (
+        batch.cut
+        or batch.problems
+        or result.conflicts
+        or batch.out_of_range
+        or batch.shared_id_news
+    )
 
 
 def log_result(result: DecodeResult, level: int | None = None) -> None:

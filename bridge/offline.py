@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from bridge.config import Config
 from bridge.decoding import DecodeResult, decode_one, log_result
 from bridge.overview import sink_names
-from bridge.pipeline import decode_pending
+from bridge.runtime.store import decode_pending
 from bridge.samples import Batch
 from bridge.spool import Spool
 from bridge.timing import StationClock

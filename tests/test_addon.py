@@ -28,7 +28,7 @@ from bridge.addon import (
     read_options,
 )
 from bridge.config import DEFAULT_HTTP_PORT, DEFAULT_PORT
-from bridge.service import SHUTDOWN_BUDGET
+from bridge.runtime.assembly import SHUTDOWN_BUDGET
 from tests.support.bridge import bridge_config as config_in
 from tests.support.bridge import running_bridge
 from tests.support.servers import HOST, Mosquitto, free_port

@@ -23,11 +23,12 @@ from bridge import cli
 from bridge.config import parse_config
 from bridge.offline import decode_offline
 from bridge.parsers import ReferenceParser
-from bridge.pipeline import SpoolThread
+from bridge.runtime.housekeeping import prune_history, retention_cutoff_ms
+from bridge.runtime.store import Store
 from bridge.samples import format_time, make_batch
-from bridge.service import prune_history, retention_cutoff_ms
 from bridge.sim import SimStation
 from bridge.spool import Received, Spool
+from bridge.stages import StageClock
 from bridge.timing import StationClock
 from tests.support.bridge import write_config
 from tests.support.waiting import eventually
@@ -86,8 +87,8 @@ def test_retention_counts_back_from_the_given_now(tmp_path: Path) -> None:
 
     async def one_pass(spool: Spool, now: float, days: float) -> None:
         """Run the retention task until its first pass has deleted something."""
-        thread = SpoolThread(spool)
-        task = asyncio.create_task(prune_history(thread, days, clock=lambda: now, interval=3600))
+        store = Store(spool, StageClock())
+        task = asyncio.create_task(prune_history(store, days, clock=lambda: now, interval=3600))
         try:
             await eventually(
                 lambda: len(stored_times(spool)) < 150, "the retention pass to delete", 5, 0.01
@@ -96,7 +97,7 @@ def test_retention_counts_back_from_the_given_now(tmp_path: Path) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            thread.close()
+            store.close()
 
     spool, _ = new_year_spool(tmp_path / "wx.db")
     with spool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -54,6 +55,7 @@ from bridge.timing import StationClock
 from tests.support import floods
 from tests.support.bridge import (
     BridgeProcess,
+    RunningBridge,
     bridge_config,
     bridge_process,
     running_bridge,
@@ -482,6 +484,11 @@ def port_accepts(port: int) -> bool:
     return False
 
 
+def decoded(bridge: RunningBridge, packets: int) -> bool:
+    """Whether ``packets`` packets are decoded."""
+    return bridge.count("SELECT count(*) FROM packets WHERE state = 'done'") == packets
+
+
 def _station_packets(count: int) -> Iterator[bytes]:
     stations = [SimStation(1 + i, PARSER, 1_790_000_000.0 + i, seed=i) for i in range(50)]
     for number in range(count):
@@ -498,17 +505,17 @@ async def test_database_full_keeps_packets_and_resumes(
     pages in use): the committer keeps what it read, the receiver stops
     accepting, and all of it is committed and decoded once the cap is raised.
     Works where no filesystem can be mounted."""
-    monkeypatch.setattr("bridge.pipeline.FULL_RETRY_INTERVAL", 0.2)
-    monkeypatch.setattr("bridge.pipeline.ROOM_CHECK_INTERVAL", 0.1)
+    monkeypatch.setattr("bridge.runtime.committing.FULL_RETRY_INTERVAL", 0.2)
+    monkeypatch.setattr("bridge.runtime.housekeeping.ROOM_CHECK_INTERVAL", 0.1)
     async with running_bridge(bridge_config(tmp_path)) as bridge:
-        thread = bridge.pipeline.spool
-        db = thread.spool.db
+        store = bridge.store
+        db = await store.call(lambda spool: spool.db)
         packets = _station_packets(100)
         for _ in range(5):
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
         await eventually(lambda: bridge.count("SELECT count(*) FROM packets") == 5)
-        pages = await thread.call(lambda: db.execute("PRAGMA page_count").fetchone()[0])
-        await thread.call(db.execute, f"PRAGMA max_page_count = {pages}")
+        pages = await store.call(lambda _: db.execute("PRAGMA page_count").fetchone()[0])
+        await store.call(lambda _: db.execute(f"PRAGMA max_page_count = {pages}"))
         sent = 5
         # Sent until the first commit fails and the receiver stops accepting.
         while bridge.receiver.paused is None and sent < 60:
@@ -519,7 +526,7 @@ async def test_database_full_keeps_packets_and_resumes(
         assert "database or disk is full" in (bridge.receiver.paused or "")
         with pytest.raises(ConnectionRefusedError):
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
-        await thread.call(db.execute, "PRAGMA max_page_count = 1073741823")
+        await store.call(lambda _: db.execute("PRAGMA max_page_count = 1073741823"))
         await eventually(lambda: bridge.receiver.paused is None, what="resume")
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, next(packets))
         sent += 1
@@ -819,7 +826,7 @@ async def test_years_of_packets_against_a_small_cap(
     instead of every 2 s: the same share of the cap arrives between two checks
     as with real stations and a real cap.
     """
-    monkeypatch.setattr("bridge.pipeline.ROOM_CHECK_INTERVAL", 0.05)
+    monkeypatch.setattr("bridge.runtime.housekeeping.ROOM_CHECK_INTERVAL", 0.05)
     caplog.set_level(logging.INFO, logger="bridge")
     cap = int(YEARS_CAP_MB * 1024 * 1024)
     end = influx.now() - 3600
@@ -841,16 +848,8 @@ async def test_years_of_packets_against_a_small_cap(
     }
     config = bridge_config(tmp_path, raw)
     db_path = config.storage.path
-    decoded = 0
-    all_decoded = asyncio.Event()
     sent = refused = expected_samples = 0
     rounds = YEARS_DAYS * 86400 // YEARS_WAKE_EVERY_S
-
-    def count(_: object) -> None:
-        nonlocal decoded
-        decoded += 1
-        if decoded == sent:
-            all_decoded.set()
 
     async def send(data: bytes) -> bool:
         try:
@@ -861,18 +860,18 @@ async def test_years_of_packets_against_a_small_cap(
 
     with largest_database(db_path) as largest:
         async with running_bridge(config, clock=clock) as bridge:
-            bridge.pipeline.listeners.append(count)
             for _ in range(rounds):
                 wakes = [sim.wake() for sim in sims]
                 for sim in sims:
                     sim.delivered()
                 clock.now = max(wake.arrival for wake in wakes)
-                all_decoded.clear()
                 sent += len(wakes)
                 expected_samples += sum(len(wake.taken) for wake in wakes)
                 accepted = await asyncio.gather(*(send(wake.packet) for wake in wakes))
                 refused += accepted.count(False)
-                await asyncio.wait_for(all_decoded.wait(), 30)
+                await eventually(
+                    functools.partial(decoded, bridge, sent), "the round decoded", 30, 0.005
+                )
             await eventually(lambda: delivered(db_path, "influxdb"), "InfluxDB delivered all", 60)
             await eventually(
                 lambda: influx_points(influx, database) == expected_samples,

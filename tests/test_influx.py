@@ -26,7 +26,9 @@ import yaml
 
 from bridge.config import Config, parse_config
 from bridge.parsers import make_parser
-from bridge.pipeline import Pipeline, SpoolThread
+from bridge.runtime.assembly import Assembly
+from bridge.runtime.status import RuntimeEvents
+from bridge.runtime.store import Store
 from bridge.samples import Batch, make_batch
 from bridge.sim import SimStation, run_fleet
 from bridge.sinks import SinkRejectedError, SinkUnavailableError
@@ -39,6 +41,7 @@ from bridge.sinks.influx import (
     line,
 )
 from bridge.spool import Received, Spool
+from bridge.stages import StageClock
 from bridge.timing import StationClock
 from tests.support.bridge import bridge_config, running_bridge
 from tests.support.ledger import READINGS, readings_samples
@@ -429,27 +432,37 @@ def victoria() -> Iterator[VictoriaMetrics]:
 
 
 @contextlib.asynccontextmanager
-async def pipeline(config: Config, tmp_path: Path) -> AsyncIterator[tuple[Pipeline, Spool]]:
-    """The bridge's real pipeline with one InfluxDB sink and a spool in ``tmp_path``."""
+async def pipeline(config: Config, tmp_path: Path) -> AsyncIterator[tuple[Assembly, Spool]]:
+    """The bridge's real runtime, not listening, with one InfluxDB sink and a
+    spool in ``tmp_path``: packets are put to its committer directly."""
     with Spool(tmp_path / "wx.db") as spool:
-        thread = SpoolThread(spool)
-        running = Pipeline(config, thread, [sink_for(config)])
+        store = Store(spool, StageClock())
+        running = Assembly(
+            config,
+            store,
+            [sink_for(config)],
+            events=RuntimeEvents(),
+            stages=store.stages,
+            clock=time.time,
+        )
         await running.start()
         try:
             yield running, spool
         finally:
             await running.stop(5.0)
-            thread.close()
+            store.close()
 
 
-async def delivered(running: Pipeline, batches: int) -> None:
-    """Wait until ``batches`` batches are stored (the packets handed over are
-    committed and decoded) and the sink's progress reaches the newest."""
-    spool = running.spool
+async def delivered(running: Assembly, packets: int) -> None:
+    """Wait until ``packets`` packets are decoded (or kept aside) and the
+    sink's progress reaches the newest stored batch."""
+    store = running.store
 
     async def done() -> bool:
-        last = await spool.call(spool.spool.samples.last_seq)
-        return last >= batches and await spool.call(spool.spool.progress.get, "influxdb") == last
+        counts = await store.counts()
+        if counts.get("done", 0) + counts.get("kept", 0) < packets:
+            return False
+        return await store.progress("influxdb") == await store.last_seq()
 
     await eventually(done, "the sink to catch up", 20)
 
@@ -483,7 +496,7 @@ async def test_influxdb1_every_sample_once_at_its_millisecond(
     start = influxdb.now() - 5 * DAY
     async with pipeline(config, tmp_path) as (running, spool):
         for item in [*station_wakes(1, 6, start), *station_wakes(2, 6, start + 100, seed=1)]:
-            running.put(item)
+            running.committer.put(item)
         await delivered(running, 12)
         stored = stored_samples(spool)
         batches = [batch for _, batch in spool.samples.batches(after=0, limit=100)]
@@ -541,12 +554,12 @@ async def test_influxdb1_rejected_batch_kept_aside(influxdb: InfluxDB1, tmp_path
     influxdb.write(f'weather,station=other temperature="warm" {conflict_ms}', "wx")
     async with pipeline(config, tmp_path) as (running, spool):
         for wake in wakes:
-            running.put(Received(wake.packet, wake.arrival, PEER))
-        await delivered(running, 3)
+            running.committer.put(Received(wake.packet, wake.arrival, PEER))
+        await delivered(running, len(wakes))
         first_rejected = spool.progress.rejected()
         later = station.wake()
-        running.put(Received(later.packet, later.arrival, PEER))
-        await delivered(running, 4)
+        running.committer.put(Received(later.packet, later.arrival, PEER))
+        await delivered(running, len(wakes) + 1)
         assert spool.progress.rejected() == first_rejected
         batches = dict(spool.samples.batches(after=0, limit=10))
     ((sink_name, seq, reason),) = first_rejected
@@ -574,9 +587,9 @@ async def test_influxdb1_missing_database_waits_then_flows(
     config = influx_config(influxdb.url, api=1, database="later")
     async with pipeline(config, tmp_path) as (running, spool):
         for item in station_wakes(1, 3, influxdb.now() - DAY):
-            running.put(item)
+            running.committer.put(item)
         await asyncio.sleep(0.5)
-        assert await running.spool.call(spool.progress.get, "influxdb") == 0
+        assert await running.store.progress("influxdb") == 0
         influxdb.create_database("later")
         await delivered(running, 3)
         assert spool.progress.rejected() == []
@@ -590,7 +603,7 @@ async def test_influxdb1_outage_mid_stream(
 ) -> None:
     """Test the whole bridge with stations sending while InfluxDB is stopped and
     started again: afterwards every stored sample is in InfluxDB exactly once."""
-    caplog.set_level(logging.WARNING, logger="bridge.pipeline")
+    caplog.set_level(logging.WARNING, logger="bridge.runtime")
     raw = {
         "stations": STATIONS,
         "influxdb": {"url": influxdb.url, "api": 1, "database": "wx", "flush_interval": 0.2},

@@ -221,8 +221,6 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
     watcher = Watcher(broker, "wxstation/#", "homeassistant/#")
     try:
         async with running_bridge(config) as bridge:
-            decoded: list[Batch] = []
-            bridge.pipeline.listeners.append(decoded.append)
             await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(1, 600))
             await eventually(lambda: bool(watcher.on("wxstation/1/state")), "the state")
             # Published after the state (docs/mqtt.md): the broker has it once the
@@ -235,12 +233,13 @@ async def test_the_bridge_publishes_discovery_state_and_batch(
                 "the station online",
             )
             snapshot = await retained(broker, "#")
+            ((arrival,),) = bridge.query("SELECT received_at FROM packets")
         availability = "wxstation/bridge/state"
         await eventually(lambda: len(watcher.on(availability)) == 2, "online, then offline")
     finally:
         watcher.close()
 
-    arrival_ms = round(decoded[0].arrival * 1000)
+    arrival_ms = round(arrival * 1000)
     health = expected_health(arrival_ms, 600)
     _, newest = expected_values("dew_point", "absolute_humidity")
 
@@ -377,14 +376,13 @@ async def test_a_broker_restart_mid_stream_loses_no_sample(tmp_path: Path) -> No
                 await asyncio.to_thread(broker.start)
                 await send(4)
 
-                spool = bridge.pipeline.spool
+                store = bridge.store
 
                 async def all_delivered() -> bool:
-                    last = await spool.call(spool.spool.samples.last_seq)
-                    return await spool.call(spool.spool.progress.get, "mqtt") == last
+                    return await store.progress("mqtt") == await store.last_seq()
 
                 await eventually(all_delivered, "the sink to deliver every batch", 30)
-                stored = await spool.call(lambda: list(spool.spool.export.samples()))
+                stored = await store.call(lambda spool: list(spool.export.samples()))
 
             published = {
                 (m.json()["device_id"], sample["time"]): sample

@@ -173,7 +173,7 @@ async def test_the_sinks_deliver_a_replayed_capture_once(
     """Test that with a bridge running, ingesting half a capture, the same half again
     and then the whole, InfluxDB gets every sample once at its time and the MQTT
     batch topic publishes one message per packet and every sample once."""
-    monkeypatch.setattr("bridge.pipeline.POLL_INTERVAL", 0.2)  # ingested packets at once
+    monkeypatch.setattr("bridge.runtime.decoder.POLL_INTERVAL", 0.2)  # ingested packets at once
     with InfluxDB1() as influxdb, Mosquitto() as broker:
         influxdb.create_database("wx")
         # The path bridge_config gives the bridge, for the ingest command too.

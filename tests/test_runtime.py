@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from bridge import pipeline as pipeline_module
+from bridge.logs import LoopExceptions
 from bridge.parsers import FieldSpec, ReferenceParser, make_parser
+from bridge.runtime import memory as memory_module
 from bridge.runtime import receiving as receiver_module
 from bridge.samples import Batch
-from bridge.service import loop_exception
 from bridge.sim import SimStation, run_fleet, send_packet
 from bridge.sinks import Sink, SinkUnavailableError
 from tests.support.bridge import (
@@ -154,7 +154,7 @@ async def test_a_slow_sink_holds_up_decoding_and_nothing_is_read_back(
     """Test that decoded batches wait in memory for a working sink that is behind:
     once memory holds ``RECENT_BATCHES`` of them, packets wait committed, and
     every batch reaches both sinks from memory, none read back."""
-    monkeypatch.setattr(pipeline_module, "RECENT_BATCHES", 4)
+    monkeypatch.setattr(memory_module, "RECENT_BATCHES", 4)
     slow, fast = GatedSink("slow"), GatedSink("fast")
     slow.gate.clear()
     async with running_bridge(bridge_config(tmp_path), [slow, fast]) as bridge:
@@ -169,7 +169,7 @@ async def test_a_slow_sink_holds_up_decoding_and_nothing_is_read_back(
         await eventually(
             lambda: len(slow.arrivals) == len(fast.arrivals) == 12, what="every batch delivered"
         )
-        assert bridge.pipeline.stages.calls["read_back"] == 0
+        assert bridge.assembly.stages.calls["read_back"] == 0
 
 
 async def test_a_sink_that_is_down_holds_up_nothing_and_reads_back_later(
@@ -178,7 +178,7 @@ async def test_a_sink_that_is_down_holds_up_nothing_and_reads_back_later(
     """Test that memory does not wait for a sink whose service is down: the other
     sink gets every batch, and the one that was down reads its batches back from
     the database once it is back."""
-    monkeypatch.setattr(pipeline_module, "RECENT_BATCHES", 4)
+    monkeypatch.setattr(memory_module, "RECENT_BATCHES", 4)
     down, fast = GatedSink("down"), GatedSink("fast")
     down.down = True
     async with running_bridge(bridge_config(tmp_path), [down, fast]) as bridge:
@@ -189,7 +189,7 @@ async def test_a_sink_that_is_down_holds_up_nothing_and_reads_back_later(
         down.down = False
         await eventually(lambda: len(down.arrivals) == 12, "the batches once it is back", 15)
         assert sorted(down.arrivals) == sorted(fast.arrivals)
-        assert bridge.pipeline.stages.calls["read_back"] > 0
+        assert bridge.assembly.stages.calls["read_back"] > 0
 
 
 async def test_unknown_station_kept_then_reprocessed(tmp_path: Path) -> None:
@@ -337,10 +337,10 @@ async def test_full_spool_stops_accepting_then_resumes(
 ) -> None:
     """Test that at its size cap the bridge refuses connections (stations keep their
     samples) instead of dropping data, and accepts again once there is room."""
-    monkeypatch.setattr("bridge.pipeline.ROOM_CHECK_INTERVAL", 0.1)
+    monkeypatch.setattr("bridge.runtime.housekeeping.ROOM_CHECK_INTERVAL", 0.1)
     config = bridge_config(tmp_path)
     async with running_bridge(config) as bridge:
-        spool = bridge.pipeline.spool.spool
+        spool = await bridge.store.call(lambda spool: spool)
         spool.max_size = 1  # every byte is over the cap now
         await asyncio.to_thread(send_packet, "127.0.0.1", bridge.port, packet(seed=1))
         await eventually(lambda: bridge.receiver.paused is not None, what="pause")
@@ -480,12 +480,12 @@ def test_stops_within_systemds_limit_with_both_sinks_hanging(tmp_path: Path) -> 
 OUT_OF_FILES = """
 import asyncio, logging, resource, sys
 from bridge.samples import Batch
-from bridge.service import loop_exception
+from bridge.logs import LoopExceptions
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
 async def main() -> None:
-    asyncio.get_running_loop().set_exception_handler(loop_exception)
+    asyncio.get_running_loop().set_exception_handler(LoopExceptions())
     held = []
 
     async def hold(reader, writer):
@@ -535,7 +535,7 @@ def test_watching_a_closed_socket_is_a_warning(caplog: pytest.LogCaptureFixture)
     """Test the loop handler: a socket closed before the loop watches it (the MQTT
     client's reconnect race) logs one warning line; other errors keep the default."""
     loop = asyncio.new_event_loop()
-    loop.set_exception_handler(loop_exception)
+    loop.set_exception_handler(LoopExceptions())
     sock = socket.socket()
     fileno = sock.fileno()
     sock.close()

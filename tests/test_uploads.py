@@ -30,6 +30,7 @@ from bridge.samples import Batch, Sample, parse_time
 from bridge.sim import SimStation, send_packet_async
 from bridge.sinks import SinkRejectedError, SinkUnavailableError
 from bridge.sinks.uploads import SINKS, explain, upload_sinks
+from bridge.sinks.uploads import base as upload_base
 from bridge.sinks.uploads.base import (
     CURRENT_MAX_AGE,
     REFUSAL_RECHECK,
@@ -444,7 +445,7 @@ async def test_a_network_down_for_a_while_is_caught_up_in_order_without_doubling
                 within=10,
                 what="all samples stored",
             )
-            state = bridge.pipeline.sink_states[sink.name]
+            state = bridge.assembly.status.sinks[sink.name].state
             await eventually(lambda: state.down_since is not None, what="PWSweather seen down")
             assert "cannot reach 127.0.0.1" in (state.last_error or "")
             assert KEY not in (state.last_error or "")
@@ -466,10 +467,13 @@ async def test_a_network_down_for_a_while_is_caught_up_in_order_without_doubling
 
 
 async def test_a_wrong_key_is_kept_aside_and_shown_without_the_key(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A key WOW refuses (HTTP 403) keeps the station's batches aside with WOW's
-    answer; the log, the page and /metrics show the refusal and never the key."""
+    answer; the log, the page and /metrics show the refusal and never the key.
+    The refusal is one problem for Home Assistant's repair issues, said once in
+    the log however many batches it refuses, and cleared once WOW takes the
+    station's uploads again."""
     caplog.set_level(logging.DEBUG)
     async with upload_server() as server:
         server.answer = lambda request: (403, "Forbidden: bad site authentication key", {})
@@ -491,7 +495,7 @@ async def test_a_wrong_key_is_kept_aside_and_shown_without_the_key(
             assert sink == "wow:987"
             assert "HTTP 403" in reason
             assert "bad site authentication key" in reason
-            assert bridge.pipeline.sink_states["wow:987"].last_error == reason
+            assert bridge.assembly.status.sinks["wow:987"].state.last_error == reason
             assert bridge.web is not None
             base = f"http://127.0.0.1:{bridge.web.port}"
             for path in ("/", "/metrics", "/api/stations"):
@@ -501,12 +505,36 @@ async def test_a_wrong_key_is_kept_aside_and_shown_without_the_key(
             _, page = await asyncio.to_thread(http_request, base + "/")
             assert b"wow:987" in page
             assert b"bad site authentication key" in page
-    assert len(server.requests) == 1  # asked once, not for every batch
+            [problem] = bridge.assembly.problems.current()
+            assert problem.key == "upload_refused:wow:987"
+            assert "bad site authentication key" in problem.message
+            assert KEY not in str(problem.as_dict())
+            asked = len(server.requests)
+            refusals = [r for r in caplog.records if r.name == "bridge.runtime.delivering"]
+            # The key fixed on WOW's site: the next packet asks again and goes up.
+            server.answer = lambda request: (200, "", {})
+            monkeypatch.setattr(upload_base, "REFUSAL_RECHECK", 0.0)
+            await send_packet_async("127.0.0.1", bridge.port, station.wake().packet, 5.0)
+            await eventually(
+                lambda: not bridge.assembly.problems.current(),
+                within=15,
+                what="the problem cleared",
+            )
+    assert asked == 1  # asked once, not for every batch
+    assert len(server.requests) > asked
+    assert [(r.levelname, "kept aside" in r.getMessage()) for r in refusals] == [
+        ("ERROR", True),
+        ("DEBUG", True),
+    ]
     assert KEY not in reason
     assert caplog.records
     assert all(KEY not in record.getMessage() for record in caplog.records)
     said = [r for r in caplog.records if r.name.startswith("bridge.sinks.uploads")]
-    assert [r.levelname for r in said] == ["ERROR"]  # the upload says it once
+    # The upload says the refusal once, and that it is over.
+    assert [(r.levelname, "takes uploads again" in r.getMessage()) for r in said] == [
+        ("ERROR", False),
+        ("INFO", True),
+    ]
 
 
 # --- config ----------------------------------------------------------------------------

@@ -224,7 +224,7 @@ async def test_nothing_served_shows_a_secret_of_the_config(tmp_path: Path) -> No
     ):
         await send(bridge.port, stations(1)[0].wake().packet)
         await eventually(
-            lambda: all(s.last_error for s in bridge.pipeline.sink_states.values()),
+            lambda: all(s.state.last_error for s in bridge.assembly.status.sinks.values()),
             within=20,
             what="both sinks failed",
         )
@@ -234,7 +234,7 @@ async def test_nothing_served_shows_a_secret_of_the_config(tmp_path: Path) -> No
             status, body = await get(http, web_url(bridge, path))
             assert status == 200, path
             bodies.append(body)
-        influx_error = bridge.pipeline.sink_states["influxdb"].last_error
+        influx_error = bridge.assembly.status.sinks["influxdb"].state.last_error
     served = "\n".join(bodies)
     assert "influxdb" in served
     assert "mqtt" in served
@@ -519,7 +519,7 @@ async def test_the_page_and_metrics_show_each_sink(tmp_path: Path) -> None:
             running_bridge(config) as bridge,
             http_client() as http,
         ):
-            states = bridge.pipeline.sink_states
+            states = {name: s.state for name, s in bridge.assembly.status.sinks.items()}
             garden, roof = stations(1, 2)
             # A name line protocol cannot carry: InfluxDB's sink refuses it for good.
             await send(bridge.port, garden.wake().packet)

@@ -1,3 +1,17 @@
-"""The running bridge, as parts with one job each, their collaborators passed in
-when they are built: receiving (the stations' TCP connections), and the parts
-after it."""
+"""The running bridge, as parts with one job each (the README's "How it is built").
+
+- :mod:`~bridge.runtime.receiving`: the stations' TCP connections, each a
+  protocol object feeding a framer (:mod:`~bridge.framing`), with its slots
+  (:mod:`~bridge.runtime.slots`) and sockets (:mod:`~bridge.runtime.listening`);
+- :mod:`~bridge.runtime.store`: the database, awaited on a thread of its own;
+- :mod:`~bridge.runtime.committing`: what connections delivered, committed in groups;
+- :mod:`~bridge.runtime.decoder`: new packets decoded and stored, the batches
+  kept in memory for the sinks (:mod:`~bridge.runtime.memory`), their log lines
+  (:mod:`~bridge.runtime.decode_log`);
+- :mod:`~bridge.runtime.delivering`: one driver per sink;
+- :mod:`~bridge.runtime.housekeeping`: the room left, capacity, noise, retention;
+- :mod:`~bridge.runtime.status`: what the running bridge shows, read-only;
+- :mod:`~bridge.runtime.assembly`: the parts built, connected, started and stopped.
+
+Each part gets its collaborators when it is built; none sets another's attributes.
+"""

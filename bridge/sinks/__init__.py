@@ -39,7 +39,16 @@ class SinkUnavailableError(SinkError):
 
 
 class SinkRejectedError(SinkError):
-    """The service refused the data for good; retrying the same data cannot help."""
+    """The service refused the data for good; retrying the same data cannot help.
+
+    ``problem``, when given, is what a person has to put right for the service
+    to take data again (a wrong key): the runtime raises it for Home Assistant's
+    repair issues and clears it once the sink delivers again.
+    """
+
+    def __init__(self, reason: str, problem: Problem | None = None) -> None:
+        super().__init__(reason)
+        self.problem = problem
 
 
 class Sink(ABC):

@@ -7,6 +7,6 @@
 - :mod:`bridge.web.metrics`: ``/metrics``.
 """
 
-from bridge.web.server import StatusServer, health
+from bridge.web.server import StatusServer
 
-__all__ = ["StatusServer", "health"]
+__all__ = ["StatusServer"]

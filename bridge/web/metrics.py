@@ -4,9 +4,10 @@ Two kinds of figures:
 
 - **Counters and histograms** of what this process did since it started
   (packets committed, decoded and kept aside, samples stored, deliveries,
-  latencies): the pipeline tells :class:`BridgeMetrics` as it works
-  (:class:`bridge.pipeline.PipelineEvents`); the receiver's connection counts
-  are read off it at each scrape.
+  latencies): the runtime's parts tell :class:`BridgeMetrics` as they work
+  (:class:`bridge.runtime.status.RuntimeEvents`); the receiver's connection
+  counts and the sinks' state are read off the running bridge's status at each
+  scrape.
 - **Gauges** of what the database holds (packets by state, each sink's backlog
   and refused batches, each station's last packet and clock error), read from
   the status page's snapshot at each scrape.
@@ -18,15 +19,14 @@ process, as in the tests, count apart.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bridge.decoding import DecodeResult
-from bridge.pipeline import PipelineEvents, SinkState
-from bridge.runtime.receiving import Receiver
+from bridge.runtime.status import RuntimeEvents, Status
 from bridge.samples import Batch
 from bridge.spool import Received
 from bridge.web.snapshot import Snapshot
@@ -43,16 +43,10 @@ DECODE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 600.0, 3600.0, 86400.0)
 
 
-class BridgeMetrics(PipelineEvents):
-    """The bridge's metrics; the pipeline's events feed the counters."""
+class BridgeMetrics(RuntimeEvents):
+    """The bridge's metrics; the runtime's events feed the counters."""
 
-    def __init__(
-        self,
-        receiver: Receiver,
-        sinks: Mapping[str, SinkState],
-        snapshot: Callable[[], Snapshot | None],
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.clock = clock
         self.packets_received = Counter(
@@ -112,23 +106,27 @@ class BridgeMetrics(PipelineEvents):
             buckets=DELIVERY_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(receiver, sinks, snapshot))
 
-    # --- the pipeline's events --------------------------------------------------
+    # --- the runtime's events --------------------------------------------------
 
     def committed(self, items: Sequence[Received]) -> None:
         self.packets_received.inc(len(items))
 
     def decoded(self, results: Sequence[DecodeResult]) -> None:
+        # Added up first: a counter's increment takes a lock, once per group is enough.
         now = self.clock()
+        decoded = samples = conflicts = 0
         for result in results:
             if result.batch is None:
                 self.packets_kept.labels(result.kept_kind or "undecodable").inc()
                 continue
-            self.packets_decoded.inc()
-            self.samples_stored.inc(len(result.batch.samples))
-            self.sample_conflicts.inc(len(result.conflicts))
+            decoded += 1
+            samples += len(result.batch.samples)
+            conflicts += len(result.conflicts)
             self.decode_latency.observe(max(0.0, now - result.packet.received_at))
+        self.packets_decoded.inc(decoded)
+        self.samples_stored.inc(samples)
+        self.sample_conflicts.inc(conflicts)
 
     def delivered(self, sink: str, batches: Sequence[Batch]) -> None:
         now = self.clock()
@@ -154,21 +152,19 @@ class BridgeMetrics(PipelineEvents):
             ):
                 family.labels(sink)
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, status: Status, snapshot: Snapshot | None) -> bytes:
+        """Every metric in the text format: the counters, then the gauges of
+        ``status`` and the database's ``snapshot`` (when one was read)."""
+        gauges = CollectorRegistry(auto_describe=True)
+        gauges.register(_StateCollector(status, snapshot))
+        return generate_latest(self.registry) + generate_latest(gauges)
 
 
 class _StateCollector(Collector):
-    """The receiver's counts and the database's state, read at each scrape."""
+    """The receiver's counts, the sinks' state and the database's, at one scrape."""
 
-    def __init__(
-        self,
-        receiver: Receiver,
-        sinks: Mapping[str, SinkState],
-        snapshot: Callable[[], Snapshot | None],
-    ) -> None:
-        self.receiver = receiver
-        self.sinks = sinks
+    def __init__(self, status: Status, snapshot: Snapshot | None) -> None:
+        self.status = status
         self.snapshot = snapshot
 
     def describe(self) -> list[Metric]:
@@ -176,31 +172,31 @@ class _StateCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        receiver = self.receiver
+        status = self.status
         connections = CounterMetricFamily(
             "wxstation_connections",
             "Connections on the stations' port: served (read), refused (closed unread, "
             "their address sends what is not a station's), timed_out (silent or too long)",
             labels=["outcome"],
         )
-        connections.add_metric(["served"], receiver.connections)
-        connections.add_metric(["refused"], receiver.refused)
-        connections.add_metric(["timed_out"], receiver.timed_out)
+        connections.add_metric(["served"], status.connections)
+        connections.add_metric(["refused"], status.refused)
+        connections.add_metric(["timed_out"], status.timed_out)
         yield connections
         yield GaugeMetricFamily(
             "wxstation_listening",
             "1 while stations can connect, 0 while the bridge does not accept packets",
-            value=1 if receiver.listening else 0,
+            value=1 if status.listening else 0,
         )
         up = GaugeMetricFamily(
             "wxstation_sink_up",
             "1 while the sink's service takes deliveries, 0 while the bridge waits to retry",
             labels=["sink"],
         )
-        for name, live in self.sinks.items():
-            up.add_metric([name], 0 if live.down_since is not None else 1)
+        for name, live in self.status.sinks.items():
+            up.add_metric([name], 0 if live.state.down_since is not None else 1)
         yield up
-        snapshot = self.snapshot()
+        snapshot = self.snapshot
         if snapshot is None:
             return
         stored = GaugeMetricFamily(

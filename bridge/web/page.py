@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from bridge.config import Config
 from bridge.overview import SinkOverview, StationOverview, age
 from bridge.parsers import Field
-from bridge.pipeline import SinkState
+from bridge.runtime.status import SinkState
 from bridge.web.snapshot import PLOT_HOURS, Series, Snapshot
 
 __all__ = ["REFRESH_SECONDS", "LiveSink", "plot", "render_main", "render_page"]

@@ -30,7 +30,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,20 +39,19 @@ from aiohttp.web_protocol import RequestHandler
 
 from bridge.config import Config, local_url_host
 from bridge.errors import DatabaseError
-from bridge.pipeline import Pipeline, SpoolThread
-from bridge.runtime.receiving import Receiver
+from bridge.runtime.status import Status
 from bridge.samples import export_record, parse_moment
 from bridge.spool import Spool
 from bridge.web.metrics import CONTENT_TYPE, BridgeMetrics
 from bridge.web.page import LiveSink, render_page
 from bridge.web.snapshot import Snapshot, read_snapshot
+from bridge.worker import Worker
 
 __all__ = [
     "CONNECTION_LIFETIME",
     "MAX_CONNECTIONS",
     "SNAPSHOT_MAX_AGE",
     "StatusServer",
-    "health",
     "ingress_path",
 ]
 
@@ -87,16 +86,6 @@ INGRESS_PATH_HEADER = "X-Ingress-Path"
 INGRESS_PATH_RE = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 
 
-def health(receiver: Receiver, pipeline: Pipeline) -> str | None:
-    """Why the bridge is not healthy, or None when it is: it listens for
-    stations and its database takes their packets."""
-    if pipeline.room is not None:
-        return f"the database does not take packets: {pipeline.room}"
-    if not receiver.listening:
-        return f"not listening for stations: {receiver.paused or 'stopped'}"
-    return None
-
-
 class _Refuse:
     """The protocol of a connection beyond :data:`MAX_CONNECTIONS`: closed at once."""
 
@@ -123,31 +112,35 @@ class _Refuse:
 
 
 class StatusServer:
-    """The HTTP side of a running bridge."""
+    """The HTTP side of a running bridge: it shows ``status`` and the database,
+    counts with ``metrics``, and queues kept-aside packets with ``reprocess``
+    (of one station, or all; it returns how many)."""
 
     def __init__(
         self,
         config: Config,
-        receiver: Receiver,
-        pipeline: Pipeline,
+        status: Status,
+        metrics: BridgeMetrics,
+        reprocess: Callable[[int | None], Awaitable[int]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.http = config.http
-        self.receiver = receiver
-        self.pipeline = pipeline
+        self.status = status
+        self.metrics = metrics
+        self._reprocess = reprocess
         self.clock = clock
         storage = config.storage
-        self._reader = SpoolThread(
-            Spool(storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb)
+        self._spool = Spool(
+            storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb
         )
+        self._reader = Worker("wxstation-web")
         self._snapshot: Snapshot | None = None
         self._snapshot_at = 0.0
         self._refreshing: asyncio.Task[Snapshot] | None = None
         #: The newest page: its snapshot, the path it was served under, its body.
         self._page: tuple[Snapshot, str, bytes] | None = None
-        self.metrics = BridgeMetrics(receiver, pipeline.sink_states, lambda: self._snapshot, clock)
-        self.metrics.prepare([sink.name for sink in pipeline.sinks])
+        metrics.prepare(list(status.sinks))
         self._secrets = config.secrets()
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
@@ -170,7 +163,7 @@ class StatusServer:
 
     async def start(self) -> None:
         """Open the database and listen; raises OSError when the port cannot be bound."""
-        await self._reader.call(self._reader.spool.open)
+        await self._reader.call(self._spool.open)
         self._runner = web.AppRunner(
             self._app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
         )
@@ -198,7 +191,7 @@ class StatusServer:
             self._runner = None
         if self._refreshing is not None:
             await asyncio.gather(self._refreshing, return_exceptions=True)
-        await self._reader.call(self._reader.spool.close)
+        await self._reader.call(self._spool.close)
         self._reader.close()
 
     @property
@@ -273,7 +266,7 @@ class StatusServer:
     async def _read(self) -> Snapshot:
         try:
             snapshot = await self._reader.call(
-                read_snapshot, self._reader.spool, self.config, self.clock()
+                read_snapshot, self._spool, self.config, self.clock()
             )
             self._snapshot, self._snapshot_at = snapshot, asyncio.get_running_loop().time()
             return snapshot
@@ -290,11 +283,11 @@ class StatusServer:
                 snapshot,
                 self.config,
                 {
-                    sink.name: LiveSink(self.pipeline.sink_states[sink.name], sink.connected)
-                    for sink in self.pipeline.sinks
+                    name: LiveSink(sink.state, sink.connected)
+                    for name, sink in self.status.sinks.items()
                 },
-                health(self.receiver, self.pipeline),
-                self.receiver.port,
+                self.status.health(),
+                self.status.port,
                 snapshot.taken_at,
                 token_required=self.http.token is not None,
                 base=base,
@@ -304,16 +297,16 @@ class StatusServer:
 
     async def _metrics_view(self, request: web.Request) -> web.Response:
         await self.snapshot()
-        response = web.Response(body=self.metrics.render())
+        response = web.Response(body=self.metrics.render(self.status, self._snapshot))
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
 
     async def _health_view(self, request: web.Request) -> web.Response:
-        reason = health(self.receiver, self.pipeline)
+        reason = self.status.health()
         if reason is not None:
             return web.Response(status=503, text=f"unhealthy: {reason}\n")
         return web.Response(
-            text=f"ok: listening for stations on port {self.receiver.port}, "
+            text=f"ok: listening for stations on port {self.status.port}, "
             "the database takes packets\n"
         )
 
@@ -342,7 +335,7 @@ class StatusServer:
             return _json({"error": f"no station with device id {device_id}"}, 404)
         reader = self._reader
         rows: Generator[tuple[int, str, int, dict[str, float]]] = await reader.call(
-            reader.spool.export.samples,
+            self._spool.export.samples,
             device_id=device_id,
             since_ms=bounds["since"],
             until_ms=bounds["until"],
@@ -378,9 +371,7 @@ class StatusServer:
                 device = int(body["device_id"])
         except (ValueError, TypeError, AttributeError):
             return _json({"error": 'the body is JSON: {} or {"device_id": 1..255}'}, 400)
-        spool = self.pipeline.spool
-        queued = await spool.call(spool.spool.packets.requeue_kept, device)
-        self.pipeline.wake_decoder()
+        queued = await self._reprocess(device)
         log.info(
             "status page: %d kept-aside packets queued for decoding (from %s)",
             queued,

@@ -2,7 +2,7 @@
 
 :func:`read_snapshot` runs on the web server's own database thread, with a
 connection of its own (the database is in WAL mode, so reading never holds up
-the pipeline's writes), and the server reuses one snapshot for every request
+the runtime's writes), and the server reuses one snapshot for every request
 within :data:`bridge.web.server.SNAPSHOT_MAX_AGE`: a storm of requests reads the
 database no more often than one request.
 """

@@ -52,7 +52,7 @@ def test_bridge_is_imported_from_the_installed_wheel() -> None:
     assert [Path(p).resolve() for p in bridge.__path__] == [SITE_PACKAGES / "bridge"]
     loaded = {name: m for name, m in sys.modules.items() if name.split(".")[0] == "bridge"}
     # The integration imported its share of bridge at collection.
-    assert {"bridge.samples", "bridge.receiver", "bridge.decoding"} <= loaded.keys()
+    assert {"bridge.samples", "bridge.runtime.receiving", "bridge.decoding"} <= loaded.keys()
     for name, module in loaded.items():
         if getattr(module, "__file__", None):
             assert _is_within(module.__file__, SITE_PACKAGES), f"{name}: {module.__file__}"

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 
 from bridge.config import Config, parse_config
-from bridge.pipeline import Pipeline
+from bridge.runtime.assembly import Assembly, serve
 from bridge.runtime.receiving import Receiver
-from bridge.service import serve
+from bridge.runtime.store import Store
 from bridge.sinks import Sink
 from bridge.web import StatusServer
 from tests.support.waiting import wait_until
@@ -46,8 +46,7 @@ class RunningBridge:
     """The bridge that :func:`running_bridge` started: its parts, and its database to read."""
 
     config: Config
-    receiver: Receiver
-    pipeline: Pipeline
+    assembly: Assembly
     stop: asyncio.Event
     task: asyncio.Task[int]
     #: The status page's server, when the config turns it on.
@@ -55,7 +54,16 @@ class RunningBridge:
 
     @property
     def port(self) -> int:
-        return self.receiver.port
+        return self.assembly.status.port
+
+    @property
+    def receiver(self) -> Receiver:
+        return self.assembly.receiver
+
+    @property
+    def store(self) -> Store:
+        """The running bridge's database, awaited on its own thread."""
+        return self.assembly.store
 
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         """Read the bridge's database from a connection of the test's own."""
@@ -81,7 +89,7 @@ async def running_bridge(
     None, those its config sets up. Stopped gracefully at the end of the block,
     which then fails unless the bridge exits with 0. ``clock`` is its wall
     clock (a test's simulated time)."""
-    ready: asyncio.Future[tuple[Receiver, Pipeline]] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[Assembly] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     web: list[StatusServer] = []
     task = asyncio.create_task(
@@ -89,7 +97,7 @@ async def running_bridge(
             config,
             sinks=sinks,
             stop=stop,
-            on_ready=lambda r, p: ready.set_result((r, p)),
+            on_ready=ready.set_result,
             on_web=web.append,
             clock=clock,
         )
@@ -101,8 +109,7 @@ async def running_bridge(
         stop.set()
         await asyncio.wait_for(task, STOP_TIMEOUT)
         raise RuntimeError(f"bridge did not start within {START_TIMEOUT:g} s")
-    receiver, pipeline = ready.result()
-    bridge = RunningBridge(config, receiver, pipeline, stop, task, web[0] if web else None)
+    bridge = RunningBridge(config, ready.result(), stop, task, web[0] if web else None)
     code = None
     try:
         yield bridge

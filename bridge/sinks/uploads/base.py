@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from bridge.config import UploadConfig
+from bridge.problems import Problem, upload_refused
 from bridge.samples import Batch, format_time
 from bridge.sinks import Sink, SinkRejectedError
 from bridge.sinks.uploads.units import Observation, observations
@@ -86,8 +87,8 @@ class UploadRefusedError(SinkRejectedError):
     """The network refused the upload; ``credentials`` when it refused the id or
     key (every upload is refused alike until that is fixed)."""
 
-    def __init__(self, reason: str, *, credentials: bool) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, *, credentials: bool, problem: Problem | None = None) -> None:
+        super().__init__(reason, problem)
         self.credentials = credentials
 
 
@@ -151,14 +152,14 @@ class UploadSink(Sink):
         if not due:
             return
         if self._refusal is not None and self._clock() - self._refused_at < REFUSAL_RECHECK:
-            raise UploadRefusedError(self._refusal.reason, credentials=True)
+            raise self._with_problem(self._refusal)
         for observation in due:
             await self._wait_turn()
             try:
                 await self.send(observation)
             except UploadRefusedError as err:
                 self._refused(err)
-                raise
+                raise self._with_problem(err) from err
             self._remember(observation.time_ms)
         if self._problem is not None:
             log.info("%s takes uploads again", self.describe())
@@ -212,6 +213,13 @@ class UploadSink(Sink):
         wait = self._sent_at + self.pace.interval - self._clock()
         if wait > 0:
             await self._sleep(wait)
+
+    def _with_problem(self, err: UploadRefusedError) -> UploadRefusedError:
+        """``err`` with the problem a person reads of it (the key never in it)."""
+        problem = upload_refused(
+            self.upload, self.label, err.reason, self._wall(), credentials=err.credentials
+        )
+        return UploadRefusedError(err.reason, credentials=err.credentials, problem=problem)
 
     def _refused(self, err: UploadRefusedError) -> None:
         if err.credentials:

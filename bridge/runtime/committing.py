@@ -1,0 +1,103 @@
+"""What connections delivered, committed to the database in groups.
+
+The receiver hands each packet to :meth:`Committer.put`, which returns at once;
+the committer gathers what arrives within :data:`GATHER_WINDOW` and commits it
+in one transaction (one fsync for many packets), then tells the decoder once
+for the whole group. When the database fails a write (the disk is full, the
+database's own cap) the packets stay in memory, the receiver is told to stop
+accepting (through ``on_room``) and the commit is tried again until it
+succeeds: a packet in memory is the only copy there is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bridge.runtime.status import RuntimeEvents
+from bridge.runtime.store import Store
+from bridge.spool import Received
+
+__all__ = ["FULL_RETRY_INTERVAL", "GATHER_WINDOW", "Committer"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds the committer waits after a packet arrives for others to commit with
+#: it: at a few hundred packets per second, a few share each fsync instead of
+#: one each, for at most this much more delay before a packet is on disk.
+GATHER_WINDOW = 0.002
+#: Seconds between attempts to commit after the database failed a write.
+FULL_RETRY_INTERVAL = 5.0
+
+
+class Committer:
+    """Group commit: packets in, committed groups out to ``on_committed``.
+
+    ``on_room`` hears why packets do not fit when a write fails, and None once
+    a write succeeds again.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        on_committed: Callable[[], None],
+        on_room: Callable[[str | None], None],
+        events: RuntimeEvents,
+    ) -> None:
+        self._store = store
+        self._on_committed = on_committed
+        self._on_room = on_room
+        self._events = events
+        self._pending: list[Received] = []
+        self._arrived = asyncio.Event()
+        self._failing = False
+        self._finishing = False
+
+    @property
+    def pending(self) -> int:
+        """Packets in memory, not yet committed."""
+        return len(self._pending)
+
+    def put(self, item: Received) -> None:
+        """Take what a connection delivered; it is committed with the next group."""
+        self._pending.append(item)
+        if not self._arrived.is_set():
+            self._arrived.set()
+
+    def finish(self) -> None:
+        """Commit what is in hand at once, then end :meth:`run`."""
+        self._finishing = True
+        self._arrived.set()
+
+    async def run(self) -> None:
+        """Commit groups until :meth:`finish` was called and nothing is left."""
+        while True:
+            if not self._pending:
+                if self._finishing:
+                    return
+                await self._arrived.wait()
+                self._arrived.clear()
+                continue
+            if not self._finishing:
+                # Packets trickling in share the next commit's fsync.
+                await asyncio.sleep(GATHER_WINDOW)
+            self._arrived.clear()
+            group, self._pending = self._pending, []
+            try:
+                await self._store.add_packets(group)
+            except Exception as err:
+                # Disk full or the database failing: keep the packets in memory,
+                # stop accepting more, and try again. Nothing else may lose them.
+                self._pending[:0] = group
+                self._failing = True
+                self._on_room(f"cannot write the database: {err}")
+                log.error("cannot commit %d packets (%s); retrying", len(group), err)
+                await asyncio.sleep(FULL_RETRY_INTERVAL)
+                continue
+            if self._failing:
+                self._failing = False
+                self._on_room(None)
+            self._events.committed(group)
+            self._on_committed()
