@@ -139,7 +139,10 @@ class BatchMessageError(WxStationError, ValueError):
         if len(shown) > _SHOWN_CHARS:
             shown = shown[: _SHOWN_CHARS - 3] + "..."
         where = field if index is None else field.replace("[]", f"[{index}]", 1)
-        super().__init__(f"{where} {shown}: {detail}")
+        # A missing field has no value to show.
+        super().__init__(
+            f"{where}: {detail}" if reason == "missing" else f"{where} {shown}: {detail}"
+        )
 
     @property
     def problem(self) -> str:
@@ -241,10 +244,7 @@ def decode_batch(data: bytes | str, *, now: float, device_id: int | None = None)
     samples = _get(top, "samples", _list)
     if len(samples) > MAX_SAMPLES:
         raise BatchMessageError(
-            "too_many",
-            "samples",
-            f"{len(samples)} samples",
-            f"one packet holds at most {MAX_SAMPLES}",
+            "too_many", "samples", len(samples), f"one packet holds at most {MAX_SAMPLES}"
         )
     return BatchMessage(
         device_id=device,
@@ -273,9 +273,9 @@ def _parse(data: bytes | str) -> Any:
     if size > MAX_MESSAGE_BYTES:
         raise BatchMessageError(
             "too_large",
-            "message",
-            f"{size} bytes",
-            f"more than the {MAX_MESSAGE_BYTES} one packet's message can take",
+            "message size",
+            size,
+            f"more than the {MAX_MESSAGE_BYTES} bytes one packet's message can take",
         )
     try:
         return orjson.loads(data)

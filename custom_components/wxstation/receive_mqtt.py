@@ -170,8 +170,6 @@ class MqttSource:
         self.messages += 1
         now = self.hub.clock()
         device = self.topics.batch_device(message.topic)
-        # One entry per station's topic, and one for every topic that names none.
-        topic = message.topic if device is not None else self.batch_topic
         assert self._parser is not None  # set before subscribing
         try:
             if device is None:
@@ -183,13 +181,15 @@ class MqttSource:
                 raise BatchMessageError("wrong_type", "message", payload, "not a JSON text")
             batch = decode_batch(payload, now=now, device_id=device)
         except BatchMessageError as err:
-            self._refused(topic, err, now)
+            self._refused(message.topic, device, err, now)
             return
         self.hub.handle_report(batch_report(batch, self._parser))
 
     @callback
-    def _refused(self, topic: str, err: BatchMessageError, now: float) -> None:
-        unsaid = self.refusals.refused(topic, err, now)
+    def _refused(self, topic: str, device: int | None, err: BatchMessageError, now: float) -> None:
+        """Warn once per topic and problem; a repeat is counted (see :class:`Refusals`)."""
+        # One entry per station's topic, and one for every topic that names none.
+        unsaid = self.refusals.refused(topic if device is not None else self.batch_topic, err, now)
         if unsaid is None:
             _LOGGER.debug("ignoring the batch message on %s: %s", topic, err)
             return
