@@ -52,8 +52,8 @@ __all__ = [
 #: The most samples a message holds: one per record of one packet.
 MAX_SAMPLES = MAX_RECORDS
 #: The most bytes a message holds. A full packet of the reference station, with
-#: both derived values, makes about 13 KB; a packet of 350 one-byte records, one
-#: value each, about 25 KB. A quarter of a megabyte leaves room for stations
+#: both derived values, makes about 12 KB; a packet of 350 one-byte records, one
+#: value each under a forty-character key, about 30 KB. A quarter of a megabyte leaves room for stations
 #: with long field names, while a message of that size is read in milliseconds
 #: (a hundred thousand samples, some 10 MB, held Home Assistant's loop for most
 #: of a second when they were parsed).
@@ -406,7 +406,7 @@ def _sample_time(value: Any, name: str, index: int, last_seen: int) -> int:
             name,
             value,
             f"longer before the packet arrived (health.last_seen {format_time(last_seen)}) "
-            f"than a station's store can hold ({MAX_SPAN_MS // 86_400_000} days)",
+            f"than a station's store can hold ({MAX_SPAN_MS / 86_400_000:.0f} days)",
             index=index,
         )
     return time_ms
