@@ -53,10 +53,10 @@ __all__ = [
 MAX_SAMPLES = MAX_RECORDS
 #: The most bytes a message holds. A full packet of the reference station, with
 #: both derived values, makes about 12 KB; a packet of 350 one-byte records, one
-#: value each under a forty-character key, about 30 KB. A quarter of a megabyte leaves room for stations
-#: with long field names, while a message of that size is read in milliseconds
-#: (a hundred thousand samples, some 10 MB, held Home Assistant's loop for most
-#: of a second when they were parsed).
+#: value each under a forty-character key, about 30 KB. A quarter of a megabyte
+#: leaves room for stations with long field names, while a message of that size
+#: is read in milliseconds (a hundred thousand samples, some 10 MB, held Home
+#: Assistant's loop for most of a second when they were parsed).
 MAX_MESSAGE_BYTES = 256 * 1024
 #: How far after ``last_seen`` a sample may be. The bridge stamps the newest
 #: sample at the packet's arrival (less the station's send delay), both rounded

@@ -177,8 +177,7 @@ class MqttSource:
                     "wrong_device", "topic", message.topic, "names no station (1..255)"
                 )
             payload = message.payload
-            if not isinstance(payload, bytes | str):
-                raise BatchMessageError("wrong_type", "message", payload, "not a JSON text")
+            assert isinstance(payload, bytes)  # subscribed without decoding
             batch = decode_batch(payload, now=now, device_id=device)
         except BatchMessageError as err:
             self._refused(message.topic, device, err, now)
@@ -193,7 +192,7 @@ class MqttSource:
         if unsaid is None:
             _LOGGER.debug("ignoring the batch message on %s: %s", topic, err)
             return
-        again = f" ({unsaid} more refused so since the last warning)" if unsaid else ""
+        again = f" ({unsaid} more since the last warning)" if unsaid else ""
         _LOGGER.warning("ignoring the batch message on %s: %s%s", topic, err, again)
 
     @callback
