@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 import orjson
 
 from bridge.errors import WxStationError
+from bridge.parsers.derived import DERIVED
 from bridge.protocol import MAX_INTERVAL_S, MAX_RECORDS, Header
 from bridge.samples import Batch, Sample, format_time, format_times, parse_time
 from bridge.timing import CALIBRATION_WINDOW
@@ -35,6 +36,7 @@ __all__ = [
     "CLOCK_SKEW_MS",
     "EARLIEST_MS",
     "LAST_SEEN_SLACK_MS",
+    "MAX_KEYS",
     "MAX_MESSAGE_BYTES",
     "MAX_SAMPLES",
     "MAX_SPAN_MS",
@@ -58,6 +60,11 @@ MAX_SAMPLES = MAX_RECORDS
 #: is read in milliseconds (a hundred thousand samples, some 10 MB, held Home
 #: Assistant's loop for most of a second when they were parsed).
 MAX_MESSAGE_BYTES = 256 * 1024
+#: The most keys a message's samples have: all come from one station, whose
+#: records hold at most 255 values (``sensor_count`` is one byte), and its
+#: derived values. Each key becomes a sensor in Home Assistant.
+MAX_KEYS = 0xFF + len(DERIVED)
+_KEYS_REASON = f"one station's samples have at most {MAX_KEYS} keys"
 #: How far after ``last_seen`` a sample may be. The bridge stamps the newest
 #: sample at the packet's arrival (less the station's send delay), both rounded
 #: to the millisecond; only a sample kept off another packet's stamps is moved
@@ -94,7 +101,7 @@ _HEADER_MAX = {
     "device_id": 0xFF,
     "sensor_count": 0xFF,
 }
-#: What an error shows of a value it refuses: enough to recognise it.
+#: What an error shows of a value or key it refuses: enough to recognise it.
 _SHOWN_CHARS = 60
 
 #: What can be wrong with a message, as a stable word (a log is said once per
@@ -116,10 +123,14 @@ Reason = Literal[
 
 class BatchMessageError(WxStationError, ValueError):
     """A batch message refused: ``reason`` says what kind of problem, ``field``
-    which field (a path such as ``samples[3].time``), ``value`` what it held,
-    and ``detail`` why that cannot be a bridge's. ``problem`` names the problem
-    without the sample's index, so that the same fault in another sample is the
-    same problem."""
+    which field (a path such as ``samples[].time``, ``samples[].*`` for any of
+    a sample's values), ``index`` which sample or entry, ``key`` which value,
+    ``value`` what it held, and ``detail`` why that cannot be a bridge's.
+
+    ``problem`` names the problem by ``reason`` and ``field`` alone, so that the
+    same fault in another sample or value is the same problem, and a message's
+    own keys cannot make a new problem of each message.
+    """
 
     def __init__(
         self,
@@ -129,24 +140,31 @@ class BatchMessageError(WxStationError, ValueError):
         detail: str,
         *,
         index: int | None = None,
+        key: str | None = None,
     ) -> None:
         self.reason = reason
         self.field = field
         self.value = value
         self.detail = detail
         self.index = index
-        shown = repr(value)
-        if len(shown) > _SHOWN_CHARS:
-            shown = shown[: _SHOWN_CHARS - 3] + "..."
+        self.key = key
         where = field if index is None else field.replace("[]", f"[{index}]", 1)
+        if key is not None:
+            where = where.replace("*", _shown(key, quoted=False))
         # A missing field has no value to show.
         super().__init__(
-            f"{where}: {detail}" if reason == "missing" else f"{where} {shown}: {detail}"
+            f"{where}: {detail}" if reason == "missing" else f"{where} {_shown(value)}: {detail}"
         )
 
     @property
     def problem(self) -> str:
         return f"{self.reason} {self.field}"
+
+
+def _shown(value: object, *, quoted: bool = True) -> str:
+    """``value`` as an error shows it: enough to recognise it."""
+    shown = repr(value) if quoted else str(value)
+    return shown if len(shown) <= _SHOWN_CHARS else shown[: _SHOWN_CHARS - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,8 +276,16 @@ def decode_batch(data: bytes | str, *, now: float, device_id: int | None = None)
             _out_of_range(one, i, last_seen)
             for i, one in enumerate(_get(top, "out_of_range", _list))
         ),
-        samples=tuple(_sample(one, i, last_seen) for i, one in enumerate(samples)),
+        samples=_keyed(tuple(_sample(one, i, last_seen) for i, one in enumerate(samples))),
     )
+
+
+def _keyed(samples: tuple[Sample, ...]) -> tuple[Sample, ...]:
+    """``samples``, once their keys are no more than one station's."""
+    keys = {key for sample in samples for key in sample.values}
+    if len(keys) > MAX_KEYS:
+        raise BatchMessageError("too_many", "samples", f"{len(keys)} keys", _KEYS_REASON)
+    return samples
 
 
 def _parse(data: bytes | str) -> Any:
@@ -315,13 +341,13 @@ def _text(value: Any, name: str, index: int | None = None) -> str:
     return value
 
 
-def _number(value: Any, name: str, index: int | None = None) -> float:
+def _number(value: Any, name: str, index: int | None = None, key: str | None = None) -> float:
     # JSON has no NaN or infinity, and orjson refuses a number beyond a double.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BatchMessageError("wrong_type", name, value, "not a number", index=index)
+        raise BatchMessageError("wrong_type", name, value, "not a number", index=index, key=key)
     number = float(value)
     if not math.isfinite(number):
-        raise BatchMessageError("out_of_bounds", name, value, "not finite", index=index)
+        raise BatchMessageError("out_of_bounds", name, value, "not finite", index=index, key=key)
     return number
 
 
@@ -417,8 +443,12 @@ def _sample(raw: Any, index: int, last_seen: int) -> Sample:
     if "time" not in sample:
         raise BatchMessageError("missing", "samples[].time", None, "no time", index=index)
     time_ms = _sample_time(sample["time"], "samples[].time", index, last_seen)
+    if len(sample) > MAX_KEYS + 1:
+        raise BatchMessageError(
+            "too_many", "samples[]", f"{len(sample) - 1} values", _KEYS_REASON, index=index
+        )
     values = {
-        key: _number(value, f"samples[].{key}", index)
+        key: _number(value, "samples[].*", index, key)
         for key, value in sample.items()
         if key != "time"
     }
@@ -441,13 +471,12 @@ def _out_of_range(raw: Any, index: int, last_seen: int) -> OutOfRangeValue:
 
 @dataclass(slots=True)
 class _Said:
-    """The problem last warned about on one topic."""
+    """A problem warned about on one topic."""
 
-    problem: str
     at: float
     #: Messages refused for it since that warning.
     unsaid: int = 0
-    #: Messages refused on the topic in all.
+    #: Messages refused for it in all.
     refused: int = 1
 
 
@@ -455,36 +484,37 @@ class _Said:
 class Refusals:
     """Which refused messages to warn about: one warning per topic and problem.
 
-    A message refused for the problem last warned about on its topic is
-    counted; it is warned about again when the problem changes, or
-    :data:`REPEAT_WARNING_S` after the last warning, with the count since. The
-    caller bounds the topics it names (one per station, and one for all
-    topics that name none), so this holds one entry per topic.
+    A message refused for a problem already warned about on its topic is
+    counted; it is warned about again :data:`REPEAT_WARNING_S` after the last
+    warning, with the count since. Problems are a fixed set
+    (:attr:`BatchMessageError.problem`), and the caller bounds the topics it
+    names (one per station, and one for all topics that name none), so what
+    this holds is bounded too, whatever is published.
     """
 
     repeat_after: float = REPEAT_WARNING_S
-    _topics: dict[str, _Said] = field(default_factory=dict)
+    _said: dict[tuple[str, str], _Said] = field(default_factory=dict, init=False, repr=False)
 
     def refused(self, topic: str, error: BatchMessageError, now: float) -> int | None:
         """Note a message on ``topic`` refused with ``error`` at ``now``: None
         to stay quiet, or the messages refused for the same problem since the
         last warning, unsaid, to warn now."""
-        said = self._topics.get(topic)
+        said = self._said.get((topic, error.problem))
         if said is None:
-            self._topics[topic] = _Said(error.problem, now)
+            self._said[topic, error.problem] = _Said(now)
             return 0
         said.refused += 1
-        if said.problem == error.problem and now - said.at < self.repeat_after:
+        if now - said.at < self.repeat_after:
             said.unsaid += 1
             return None
-        unsaid = said.unsaid if said.problem == error.problem else 0
-        said.problem, said.at, said.unsaid = error.problem, now, 0
+        unsaid = said.unsaid
+        said.at, said.unsaid = now, 0
         return unsaid
 
-    def as_dict(self) -> dict[str, dict[str, Any]]:
-        """For diagnostics: per topic, the problem last warned about, when, and
-        the messages refused there in all."""
-        return {
-            topic: {"problem": said.problem, "warned": said.at, "refused": said.refused}
-            for topic, said in self._topics.items()
-        }
+    def as_dict(self) -> dict[str, dict[str, dict[str, float]]]:
+        """For diagnostics: per topic and problem, the messages refused in all
+        and when the last warning was."""
+        topics: dict[str, dict[str, dict[str, float]]] = {}
+        for (topic, problem), said in self._said.items():
+            topics.setdefault(topic, {})[problem] = {"refused": said.refused, "warned": said.at}
+        return topics

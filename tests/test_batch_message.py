@@ -16,6 +16,7 @@ from bridge.batch_message import (
     CLOCK_SKEW_MS,
     EARLIEST_MS,
     LAST_SEEN_SLACK_MS,
+    MAX_KEYS,
     MAX_MESSAGE_BYTES,
     MAX_SAMPLES,
     MAX_SPAN_MS,
@@ -252,14 +253,14 @@ CASES: list[tuple[str, Callable[[], Any], str, str, Any]] = [
         "a value a string",
         lambda: with_sample(time="2026-09-21T13:19:00Z", light="bright"),
         "wrong_type",
-        "samples[].light",
+        "samples[].*",
         "bright",
     ),
     (
         "a value null",
         lambda: with_sample(time="2026-09-21T13:19:00Z", light=None),
         "wrong_type",
-        "samples[].light",
+        "samples[].*",
         None,
     ),
     (
@@ -372,7 +373,7 @@ def test_what_no_bridge_publishes_is_refused(
     and the value that is wrong."""
     error = refused(message(), device_id=1)
     assert (error.reason, error.field, error.value) == (reason, field, value)
-    path = field.replace("[]", f"[{error.index}]")
+    path = field.replace("[]", f"[{error.index}]").replace("*", error.key or "*")
     assert str(error).startswith((f"{path} ", f"{path}: "))
 
 
@@ -447,26 +448,58 @@ def _text(time_ms: int) -> str:
 
 
 def test_one_warning_per_topic_and_problem() -> None:
-    """Test that a repeated problem on a topic is counted, not warned about again,
-    until the problem changes or :data:`REPEAT_WARNING_S` passed; another topic
-    has its own."""
+    """Test that a problem on a topic is warned about once, then counted, and warned
+    about again with the count :data:`REPEAT_WARNING_S` later; another problem, or
+    another topic, has its own warning; the same fault in another sample or value
+    is the same problem."""
     late = refused(with_sample(time="2099-03-01T00:00:00Z"))
     late_elsewhere = refused(
         payload(samples=[{"time": "2099-01-01T00:00:00Z"}, {"time": "2099-01-02T00:00:00Z"}])
     )
-    assert late.problem == late_elsewhere.problem  # another sample, the same problem
+    assert late.problem == late_elsewhere.problem == "after_last_seen samples[].time"
+    word = refused(with_sample(time="2026-09-21T13:19:00Z", light="bright"))
+    other_word = refused(with_sample(time="2026-09-21T13:19:00Z", humidity_of_the_soil="wet"))
+    assert word.problem == other_word.problem == "wrong_type samples[].*"
     broken = refused(b"{")
     refusals = Refusals()
     t = ARRIVAL
     assert refusals.refused("wx/1/batch", late, t) == 0
     assert refusals.refused("wx/1/batch", late_elsewhere, t + 1) is None
-    assert refusals.refused("wx/1/batch", late, t + 2) is None
-    assert refusals.refused("wx/2/batch", late, t + 3) == 0
-    assert refusals.refused("wx/1/batch", broken, t + 4) == 0  # another problem
+    assert refusals.refused("wx/2/batch", late, t + 2) == 0
+    assert refusals.refused("wx/1/batch", broken, t + 3) == 0
+    assert refusals.refused("wx/1/batch", late, t + 4) is None  # back to the first
     assert refusals.refused("wx/1/batch", broken, t + 5) is None
-    assert refusals.refused("wx/1/batch", broken, t + 4 + REPEAT_WARNING_S) == 1
-    assert refusals.as_dict()["wx/1/batch"] == {
-        "problem": "not_json message",
-        "warned": t + 4 + REPEAT_WARNING_S,
-        "refused": 6,
+    assert refusals.refused("wx/1/batch", word, t + 6) == 0
+    assert refusals.refused("wx/1/batch", other_word, t + 7) is None
+    assert refusals.refused("wx/1/batch", late, t + REPEAT_WARNING_S) == 2
+    assert refusals.refused("wx/1/batch", late, t + REPEAT_WARNING_S + 1) is None
+    assert refusals.as_dict() == {
+        "wx/1/batch": {
+            "after_last_seen samples[].time": {"refused": 5, "warned": t + REPEAT_WARNING_S},
+            "not_json message": {"refused": 2, "warned": t + 3},
+            "wrong_type samples[].*": {"refused": 2, "warned": t + 6},
+        },
+        "wx/2/batch": {"after_last_seen samples[].time": {"refused": 1, "warned": t + 2}},
     }
+
+
+def test_more_keys_than_one_station_has_are_refused() -> None:
+    """Test that a sample with more values than one station's records and derived
+    values hold, or samples with more keys among them, are refused (each key
+    would be a sensor), naming the sample; a long key is shortened in the error."""
+    message = payload()
+    time = message["samples"][0]["time"]
+    message["samples"] = [{"time": time, **{f"v{i}": 1.0 for i in range(MAX_KEYS + 1)}}]
+    error = refused(message)
+    assert (error.reason, error.field, error.index) == ("too_many", "samples[]", 0)
+    message["samples"] = [{"time": time, f"v{i}": 1.0} for i in range(MAX_KEYS + 1)]
+    error = refused(message)
+    assert (error.reason, error.field, error.value) == (
+        "too_many",
+        "samples",
+        f"{MAX_KEYS + 1} keys",
+    )
+    long_key = "k" * 1000
+    error = refused(with_sample(time=time, **{long_key: "x"}))
+    assert error.key == long_key
+    assert len(str(error)) < 200
