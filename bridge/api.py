@@ -6,7 +6,7 @@ behind it may move. It offers
 
 - :class:`StationListener`: a TCP listener for stations that decodes each
   packet by the bridge's own rules and hands the result to a callback, without
-  the bridge's database or pipeline;
+  the bridge's database or runtime;
 - the models a decoded packet is made of (:class:`Batch`, :class:`Sample`,
   :class:`StoredPacket`, :class:`StationClock`), the config the listener
   decodes with (:class:`Config` and its parts), and the parsers' lookup;

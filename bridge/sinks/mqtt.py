@@ -19,7 +19,7 @@ The sink delivers; its parts, each built here with what it works with, do the re
 
 - :mod:`bridge.sinks.mqtt_connection`: the connection and its reconnect loop;
   :meth:`MqttSink.deliver` fails at once while there is no connection, so the
-  pipeline keeps the batches in the spool and retries;
+  runtime keeps the batches in the spool and retries;
 - :mod:`bridge.sinks.mqtt_retained`: at every connection, what the broker retains
   for the bridge is read back and set right (only what is missing or out of date
   is published, what belongs to stations no longer served is removed);
