@@ -20,8 +20,10 @@ from bridge.samples import Batch
 __all__ = ["RECENT_BATCHES", "RecentBatches"]
 
 #: Decoded batches kept in memory for the sinks, at most. About 10 kB per batch
-#: of an hour's samples.
-RECENT_BATCHES = 1000
+#: of an hour's samples: more than two of the largest deliveries (a sink takes
+#: at most 200 batches at once), so decoding keeps ahead of the sinks, for 5 MB
+#: (1000 batches raised the benchmark's memory peak by 6 MB, for no throughput).
+RECENT_BATCHES = 500
 #: Seconds decoding waits for room before it looks again (a sink that went down
 #: meanwhile no longer holds it up).
 ROOM_POLL = 5.0
