@@ -20,10 +20,10 @@ from bridge.samples import Batch
 __all__ = ["RECENT_BATCHES", "RecentBatches"]
 
 #: Decoded batches kept in memory for the sinks, at most. About 10 kB per batch
-#: of an hour's samples: more than two of the largest deliveries (a sink takes
-#: at most 200 batches at once), so decoding keeps ahead of the sinks, for 5 MB
-#: (1000 batches raised the benchmark's memory peak by 6 MB, for no throughput).
-RECENT_BATCHES = 500
+#: of an hour's samples. The InfluxDB sink gathers for up to ``flush_interval``
+#: (1 s) before a small write, so at 500 packets/s it holds about 500: with room
+#: for only that many, decoding waited for it (up to 100 ms at the 99th percentile).
+RECENT_BATCHES = 1000
 #: Seconds decoding waits for room before it looks again (a sink that went down
 #: meanwhile no longer holds it up).
 ROOM_POLL = 5.0
