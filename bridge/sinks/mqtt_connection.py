@@ -31,10 +31,10 @@ from bridge.sinks.payloads import Message
 
 __all__ = [
     "ACK_TIMEOUT",
+    "MAX_INFLIGHT",
     "READY_WAIT",
     "RECONNECT_MAX",
     "RECONNECT_MIN",
-    "MAX_INFLIGHT",
     "SOCKET_OPTIONS",
     "STOP_TIMEOUT",
     "Background",
