@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 #: it: at a few hundred packets per second, a few share each fsync instead of
 #: one each, for at most this much more delay before a packet is on disk. At
 #: 500 packets/s, 5 ms instead of 2 cut the commit's CPU per packet by a third
-#: (about 85 to 60 µs; in the latency run alone, 60 to 130 µs in all, with the
-#: wake-ups after fewer commits) for about 1 ms more from arrival to MQTT at the
-#: median: decoding passes are 10 ms apart anyway.
+#: (about 85 to 60 µs; the total moved more, but within the noise of paired
+#: runs) for about 1 ms more from arrival to MQTT at the median, also within
+#: the noise: decoding passes are 10 ms apart anyway.
 GATHER_WINDOW = 0.005
 #: Seconds between attempts to commit after the database failed a write.
 FULL_RETRY_INTERVAL = 5.0
