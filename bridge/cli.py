@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import csv
 import dataclasses
+import gc
 import json
 import sys
 import time
@@ -166,7 +167,15 @@ def run(args: argparse.Namespace) -> int:
                 config, storage=dataclasses.replace(config.storage, path=demo_database())
             )
     with asyncio.Runner(loop_factory=event_loop_factory(args.event_loop)) as runner:
-        return runner.run(serve(config, demo=demo))
+        return runner.run(serve(config, demo=demo, on_ready=_settled))
+
+
+def _settled(_: object) -> None:
+    """Once the bridge has started: what it built to start (modules, config,
+    parsers, the sinks' clients) lives as long as the process, so the garbage
+    collector's full passes need not look at it again. They were every few
+    seconds under load, up to 30 ms with everything stopped; 2 to 22 after."""
+    gc.freeze()
 
 
 def event_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:

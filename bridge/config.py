@@ -275,11 +275,16 @@ class Config:
         found += [upload.key for upload in self.uploads]
         return tuple(sorted({value for value in found if value}, key=len, reverse=True))
 
+    def decodes(self, device_id: int) -> bool:
+        """Whether :meth:`station` has a station for the device id, without making
+        one (an unknown station's is made anew at each call)."""
+        return device_id in self.stations or self.unknown_stations.action == "decode"
+
     def station(self, device_id: int) -> StationConfig | None:
         """The station for a device id: configured, or made by the unknown policy."""
         if device_id in self.stations:
             return self.stations[device_id]
-        if self.unknown_stations.action != "decode":
+        if not self.decodes(device_id):
             return None
         return StationConfig(
             device_id, default_station_name(device_id), make_parser(self.unknown_stations.parser)

@@ -147,6 +147,19 @@ def test_keep_policy_makes_no_station() -> None:
     assert config.station(3) is None
 
 
+@pytest.mark.parametrize("action", ["keep", "decode"])
+def test_decodes_says_whether_a_station_is_made(action: str) -> None:
+    """``decodes`` answers what ``station`` would, configured or unknown, under
+    either policy, without making a station."""
+    config = parse_config(
+        {"stations": {1: {"name": "Garden"}}, "unknown_stations": {"action": action}}
+    )
+    for device in (1, 2):
+        assert config.decodes(device) == (config.station(device) is not None)
+    assert config.decodes(1)
+    assert config.decodes(2) == (action == "decode")
+
+
 def test_custom_parser_by_import_path() -> None:
     """Test a station whose parser is a class given by import path."""
     config = parse_config({"stations": {5: {"parser": "tests.support.custom_parser:ShedParser"}}})

@@ -201,11 +201,7 @@ class MqttSink(Sink):
         Every configured station, and one that is not configured while the
         bridge decodes it (``unknown_stations: decode``) and it is still sending.
         """
-        live = {
-            device
-            for device in self.tracker.live(self.clock())
-            if self.config.station(device) is not None
-        }
+        live = {device for device in self.tracker.live(self.clock()) if self.config.decodes(device)}
         return set(self.config.stations) | self.states.devices() | live
 
     # --- delivering ------------------------------------------------------------

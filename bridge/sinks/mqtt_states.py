@@ -135,7 +135,7 @@ class StationStates:
             # A station no longer configured is kept only while it is still sending
             # and the bridge still decodes it (unknown_stations: decode).
             if device not in self.config.stations and not (
-                heard.available(now) and self.config.station(device) is not None
+                heard.available(now) and self.config.decodes(device)
             ):
                 continue
             self._known[device] = _Known(arrival_ms, state, payload)
