@@ -68,15 +68,21 @@ POLL = 0.02
 #: Samples in one simulated packet: an hour of the firmware's 2-minute samples.
 SAMPLES_PER_PACKET = 30
 
+# The targets the runtime is held to (docs/performance.md says each one's
+# history), on these 2-core machines with both sinks.
 TARGET_RATIO = 0.5
-TARGET_P99_MS = 20.0
-TARGET_RATE = 1000.0
-TARGET_BURST = 10_000
-TARGET_DRAIN = 100_000.0
+#: Packets per second end to end (in InfluxDB and published on MQTT).
+TARGET_PACKETS = 2500.0
+#: p99 of arrival -> MQTT state, at the paced rate.
+TARGET_P99_MS = 50.0
+TARGET_RATE = 500.0
+TARGET_DRAIN = 150_000.0
 TARGET_IDLE_MB = 60.0
+#: The bridge's memory through a burst of stations connecting at once.
+TARGET_BURST_MB = 80.0
 #: CPU per packet of 30 samples with both sinks: at saturation, and paced.
-TARGET_CPU_SATURATED_US = 300.0
-TARGET_CPU_PACED_US = 450.0
+TARGET_CPU_SATURATED_US = 450.0
+TARGET_CPU_PACED_US = 700.0
 TARGET_PACED_RATE = 500.0
 
 
@@ -523,6 +529,8 @@ def measure_throughput(bench: Bench, results: Results, ceiling: float) -> None:
         f"{rate:,.0f} samples/s = {rate / SAMPLES_PER_PACKET:,.0f} packets/s "
         f"({samples:,} samples; InfluxDB after {influx_done - began:.1f} s, "
         f"MQTT after {mqtt_done - began:.1f} s)",
+        f">= {TARGET_PACKETS:,.0f} packets/s",
+        rate / SAMPLES_PER_PACKET >= TARGET_PACKETS,
     )
     results.add(
         "throughput / raw InfluxDB ceiling",
@@ -638,8 +646,16 @@ def measure_burst(bench: Bench, results: Results) -> None:
         f"burst: {size.burst:,} stations connect at once",
         f"accepted {sent:,}, stored {stored:,}, lost {lost:,}{refused}; "
         f"all stored after {stored_at - began:.1f} s",
-        f"{TARGET_BURST:,} with none lost",
-        lost == 0 and report["failures"] == 0 and size.burst >= TARGET_BURST,
+        "none lost",
+        lost == 0 and report["failures"] == 0,
+    )
+    burst_mb = memory_kb(bench.pid)["VmHWM"] / 1024
+    results.figures["burst"]["rss_peak_mb"] = burst_mb
+    results.add(
+        "memory peak through the burst (VmHWM until all were stored)",
+        f"{burst_mb:.1f} MB",
+        f"<= {TARGET_BURST_MB:.0f} MB",
+        burst_mb <= TARGET_BURST_MB,
     )
 
 
