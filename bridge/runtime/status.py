@@ -9,7 +9,7 @@ bridge's metrics), passed to each part when it is built.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -127,13 +127,32 @@ class SinkStatus:
         return self.sink.connected
 
 
+def _none() -> str | None:
+    return None
+
+
 class Status:
     """The running bridge's state, read-only: the receiver's counts, the room
-    left for packets, each sink's delivery."""
+    left for packets, each sink's delivery, the disk's faults.
 
-    def __init__(self, receiver: ReceiverView, room: Room, sinks: Sequence[SinkStatus]) -> None:
+    ``held`` says why packets are held off the database (its disk fails
+    writes), ``damage`` what became of a damaged database; both None while
+    there is nothing to say.
+    """
+
+    def __init__(
+        self,
+        receiver: ReceiverView,
+        room: Room,
+        sinks: Sequence[SinkStatus],
+        *,
+        held: Callable[[], str | None] = _none,
+        damage: Callable[[], str | None] = _none,
+    ) -> None:
         self._receiver = receiver
         self._room = room
+        self._held = held
+        self._damage = damage
         #: Each sink by name, in the order they were configured.
         self.sinks: Mapping[str, SinkStatus] = {sink.name: sink for sink in sinks}
 
@@ -171,9 +190,23 @@ class Status:
         """Why the database does not take packets; None while it does."""
         return self._room.reason
 
+    @property
+    def held(self) -> str | None:
+        """Why packets are held off the database, and how many; None while they are not."""
+        return self._held()
+
+    @property
+    def damage(self) -> str | None:
+        """What became of a damaged database since the start (moved aside,
+        salvaged); None when there was none. The bridge is healthy meanwhile:
+        it takes packets into a fresh one."""
+        return self._damage()
+
     def health(self) -> str | None:
         """Why the bridge is not healthy, or None when it is: it listens for
         stations and its database takes their packets."""
+        if self.held is not None:
+            return self.held
         if self.room is not None:
             return f"the database does not take packets: {self.room}"
         if not self.listening:
