@@ -97,6 +97,11 @@ def _supervise(name: str, work: Callable[[], Awaitable[None]]) -> asyncio.Task[N
                 return
             except asyncio.CancelledError:
                 raise
+            except DatabaseError as err:
+                # The database failing (a damaged file is being replaced, a disk
+                # failing): said in its words, the part goes on after a pause.
+                log.error("the %s stopped: %s; restarting it", name, err)
+                await asyncio.sleep(RESTART_DELAY)
             except Exception:
                 log.exception("the %s failed; restarting it", name)
                 await asyncio.sleep(RESTART_DELAY)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,15 @@ class Damage:
     detail: str
 
 
+def _words(err: BaseException) -> str:
+    """SQLite's own words in ``err`` (the bridge's error wraps them in advice
+    for a database that was not replaced)."""
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, sqlite3.Error):
+        cause = cause.__cause__
+    return str(cause if cause is not None else err)
+
+
 def open_or_replace(spool: Spool) -> Damage | None:
     """Open ``spool``; a file SQLite finds damaged is moved aside and a fresh
     one opened instead (returned: salvage it once running). Raises
@@ -59,7 +69,7 @@ def open_or_replace(spool: Spool) -> Damage | None:
     except DatabaseError as err:
         if not is_corruption(err):
             raise
-        detail = str(err)
+        detail = _words(err)
     moved = move_aside(spool.path, "damaged")
     log.error(
         "the database %s is damaged (%s): moved to %s; starting with a fresh one and "
@@ -111,7 +121,7 @@ class Recovery:
         if generation != self._store.generation:
             return
         if self._replacing is None or self._replacing.done():
-            self._replacing = asyncio.create_task(self._replace(str(err)), name="recovery")
+            self._replacing = asyncio.create_task(self._replace(_words(err)), name="recovery")
 
     async def follow(self) -> bool:
         """Wait for the replacement under way, if any; whether a fresh database

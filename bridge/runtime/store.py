@@ -8,6 +8,8 @@ else in the runtime touches :class:`~bridge.spool.Spool`.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
@@ -18,6 +20,7 @@ from bridge.availability import LastPacket
 from bridge.capacity import Projection
 from bridge.config import Config
 from bridge.decoding import DecodeResult, decode_one
+from bridge.errors import DatabaseError
 from bridge.noise import NoiseEntry, SourceCount
 from bridge.samples import Batch
 from bridge.spool import Received, Spool, StoredBatch
@@ -81,7 +84,10 @@ def _stored(result: DecodeResult, stored: StoredBatch) -> DecodeResult:
 
 
 def _reopen(spool: Spool) -> None:
-    spool.close()
+    # Closing a connection on a disk that failed may fail too; the new one is
+    # what counts.
+    with contextlib.suppress(sqlite3.Error, DatabaseError):
+        spool.close()
     spool.open()
 
 
