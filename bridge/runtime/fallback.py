@@ -103,9 +103,23 @@ def write_fault(err: BaseException, path: Path) -> str | None:
         read_only = cause.errno == errno.EROFS
     else:
         return None
+    return DISK_READ_ONLY if read_only or _read_only(path.parent) else DISK_IO_ERROR
+
+
+def _read_only(directory: Path) -> bool:
+    """Whether the filesystem of ``directory`` is read-only. A file is made to
+    tell: ext4 after an error (``errors=remount-ro``) refuses writes with
+    EROFS while its mount flags may still say read-write."""
     with contextlib.suppress(OSError):
-        read_only = read_only or bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
-    return DISK_READ_ONLY if read_only else DISK_IO_ERROR
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return True
+    probe = directory / f".wxstation-probe-{os.getpid()}"
+    try:
+        probe.touch()
+    except OSError as err:
+        return err.errno == errno.EROFS
+    probe.unlink(missing_ok=True)
+    return False
 
 
 def _size(item: Received) -> int:
