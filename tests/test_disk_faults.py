@@ -22,7 +22,6 @@ import contextlib
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -31,36 +30,32 @@ from pathlib import Path
 
 import pytest
 
+from bridge.parsers import ReferenceParser
 from bridge.problems import DISK_DAMAGED, DISK_IO_ERROR, DISK_READ_ONLY
 from bridge.runtime import fallback as fallback_module
 from bridge.runtime.fallback import HeldFile
+from bridge.sim import SimStation
 from bridge.spool import Received
 from tests.support.bridge import bridge_config, bridge_process, cli, running_bridge, write_config
-from tests.support.ledger import progress
+from tests.support.damage import (
+    overwrite,
+    packet_pages,
+    packets_of,
+    running_bridge_database,
+    table_pages,
+)
+from tests.support.faults import Count, Stations, config_file, settled
+from tests.support.ledger import ledger, progress
 from tests.support.servers import free_port
+from tests.support.sinks import GatedSink
 from tests.support.waiting import eventually, wait_until
 from tests.support.web import get, http_client, web_url
-from tests.test_faults import Count, Stations, config_file, settled
-from tests.test_runtime import GatedSink
-from tests.test_salvage import overwrite, packets_of, running_bridge_database
 
 pytestmark = pytest.mark.servers
 
 #: Pages of ``packets`` and ``readings`` the live file loses in the middle of
 #: its history, as a failing card loses them.
 HIT_PAGES = 2
-
-
-def table_pages(path: Path, table: str) -> dict[int, str]:
-    """The pages of ``table`` and their kind, as SQLite's ``dbstat`` tells them."""
-    db = sqlite3.connect(path)
-    try:
-        rows = db.execute(
-            "SELECT pageno, pagetype FROM dbstat WHERE name = ? ORDER BY path", (table,)
-        ).fetchall()
-    finally:
-        db.close()
-    return {int(page): str(kind) for page, kind in rows}
 
 
 def salvaged_packets(log: str) -> int:
@@ -106,7 +101,7 @@ def test_pages_hit_before_start_are_moved_aside_and_salvaged_under_load(
     before = packets_of(db)
     packet_leaves = [p for p, kind in table_pages(db, "packets").items() if kind == "leaf"]
     hit = [*table_pages(db, "stations"), packet_leaves[len(packet_leaves) // 3]]
-    lost = _ids_on_leaf(db, hit[-1])
+    lost = set(packet_pages(db)[0][hit[-1]])
     overwrite(db, hit)
     port = free_port()
     config = config_file(tmp_path, port)
@@ -138,24 +133,6 @@ def test_pages_hit_before_start_are_moved_aside_and_salvaged_under_load(
     samples, raw = exported_counts(config)
     assert samples == count.counts.samples
     assert raw == count.counts.packets
-
-
-def _ids_on_leaf(path: Path, page: int) -> set[int]:
-    """The packet ids on leaf ``page`` of ``packets`` (ids 1.. in order)."""
-    first = 1
-    db = sqlite3.connect(path)
-    try:
-        rows = db.execute(
-            "SELECT pageno, ncell FROM dbstat WHERE name = 'packets' AND pagetype = 'leaf' "
-            "ORDER BY path"
-        ).fetchall()
-    finally:
-        db.close()
-    for leaf, cells in rows:
-        if leaf == page:
-            return set(range(first, first + cells))
-        first += cells
-    raise AssertionError(f"page {page} is not a leaf of packets")
 
 
 async def test_pages_overwritten_under_the_running_bridge_are_salvaged_without_a_restart(
@@ -431,3 +408,35 @@ def test_the_held_file_gives_back_what_was_appended_in_order_and_survives_a_cut(
     with held.path.open("ab") as file:
         file.write(b"\x00\x01\x02")
     assert held.read(100) == (read, at)
+
+
+async def test_packets_a_stopped_bridge_held_in_its_file_are_merged_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """Test that packets a bridge left in ``storage.fallback_path`` when it
+    stopped with its disk failing are committed and decoded at the next start,
+    before any new packet, and the file removed: what the fallback held
+    survives a restart."""
+    config = bridge_config(tmp_path)
+    held_dir = tmp_path / "held"
+    held_dir.mkdir()
+    config = replace(config, storage=replace(config.storage, fallback_path=held_dir))
+    sims = [SimStation(device, ReferenceParser(), time.time() - 3600) for device in (1, 2, 3)]
+    items = []
+    for _ in range(4):
+        for sim in sims:
+            wake = sim.wake()
+            sim.delivered()
+            items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
+    held = HeldFile(held_dir / f"{config.storage.path.name}.held")
+    held.append(items)
+    async with running_bridge(config) as bridge:
+        await eventually(lambda: progress(config.storage.path).new == 0, what="decoding")
+        assert bridge.assembly.status.held is None
+        assert bridge.assembly.problems.current() == ()
+    stored = packets_of(config.storage.path)
+    assert [stored[i] for i in sorted(stored)] == [
+        (item.received_at, item.peer, item.data) for item in items
+    ]
+    assert ledger(config.storage.path).done == len(items)
+    assert not held.path.exists()

@@ -256,7 +256,7 @@ class Assembly:
             if not is_corruption(err) or not await self.recovery.follow():
                 raise
             await self._read_start()
-        self.fallback.start()
+        await self.fallback.start()
         last_packets = await self.store.last_packets()
         # The truth at start (none known yet), replacing what a last run left.
         self.problems.tell()

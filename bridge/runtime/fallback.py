@@ -241,8 +241,8 @@ class Fallback:
         self._fault: tuple[str, str] | None = None
         self._engaged = asyncio.Event()
         self._said_at = 0.0
-        #: Packets held since the fault began (for the line that says it ended).
-        self._held_count = 0
+        #: Packets merged back since the fault began (for the line that says it ended).
+        self._merged = 0
 
     @property
     def holding(self) -> bool:
@@ -265,10 +265,20 @@ class Fallback:
             f"trying it again every {PROBE_INTERVAL:g} s"
         )
 
-    def start(self) -> None:
-        """Hold packets from the start when the last run left some in the file."""
-        if self._file is not None and self._file.size:
-            self._engage(DISK_IO_ERROR, f"packets held by the last run in {self._file.path}")
+    async def start(self) -> None:
+        """Merge the packets the last run left in the file, before any new one;
+        while the disk does not take them, hold from the start."""
+        file = self._file
+        if file is None or not file.size:
+            return
+        log.warning("merging the packets the last run held in %s", file.path)
+        self._fault = (DISK_IO_ERROR, f"packets held by the last run in {file.path}")
+        self._merged = 0
+        try:
+            await self.merge()
+        except Exception as err:
+            self._fault = None
+            self._engage(write_fault(err, self._path) or DISK_IO_ERROR, str(err))
 
     def engage(self, err: BaseException) -> bool:
         """Hold packets from now on if ``err`` is a disk fault and there is room;
@@ -282,7 +292,7 @@ class Fallback:
     def _engage(self, kind: str, detail: str) -> None:
         fault = (kind, detail)
         if self._fault is None:
-            self._held_count = 0
+            self._merged = 0
             log.error(
                 "cannot write the database %s (%s): holding what stations send "
                 "(memory up to %.0f MB%s) and trying the disk every %g s",
@@ -325,7 +335,6 @@ class Fallback:
         else:
             self._memory.extend(group)
             self._memory_bytes += size
-        self._held_count += len(group)
         return True
 
     async def run(self) -> None:
@@ -363,13 +372,14 @@ class Fallback:
                 break
             await self._store.add_packets(group)
             drop()
+            self._merged += len(group)
             self._events.committed(group)
             self._on_committed()
         if self._fault is not None:
             log.warning(
-                "the database %s takes writes again: %d packets held meanwhile are in it",
+                "the database %s takes writes again: the %d packets held are in it",
                 self._path,
-                self._held_count,
+                self._merged,
             )
             self._fault = None
             self._problems.clear(DISK_READ_ONLY)
