@@ -192,6 +192,7 @@ class Assembly:
             self.problems,
             path=config.storage.path,
             directory=config.storage.fallback_path,
+            reopen=self._reopen,
             on_committed=self.decoder.wake,
             events=events,
             clock=clock,
@@ -216,6 +217,7 @@ class Assembly:
             clock=clock,
         )
         self._room = room
+        self._memory = memory
         self._clock = clock
         self.status = Status(
             self.receiver,
@@ -237,6 +239,14 @@ class Assembly:
         if is_corruption(err):
             return await self.recovery.follow()
         return self.fallback.engage(err)
+
+    async def _reopen(self) -> None:
+        """Open the database again after its disk failed, and go on from what
+        the disk holds: batches numbered after the last one decoded, the
+        stations' clocks as committed (decoding that did not reach the disk is
+        done again, with the clocks it had)."""
+        await self.store.reopen(self._memory.newest)
+        await self.decoder.start()
 
     async def _read_start(self) -> None:
         await self.decoder.start()

@@ -96,8 +96,12 @@ class Committer:
                 await asyncio.sleep(GATHER_WINDOW)
             self._arrived.clear()
             group, self._pending = self._pending, []
-            if self._fallback.holding and self._fallback.hold(group):
-                self._room_again()
+            if self._fallback.holding:
+                # Held packets go to the database before any newer one.
+                if self._fallback.hold(group):
+                    self._room_again()
+                    continue
+                await self._keep(group, "the fallback is full", str(self._fallback.reason))
                 continue
             try:
                 await self._store.add_packets(group)
@@ -105,16 +109,21 @@ class Committer:
                 self._pending[:0] = group
                 if await self._faults(err):
                     continue
-                # Disk full or the database failing: keep the packets in memory,
-                # stop accepting more, and try again. Nothing else may lose them.
-                self._failing = True
-                self._on_room(f"cannot write the database: {err}")
-                log.error("cannot commit %d packets (%s); retrying", len(group), err)
-                await asyncio.sleep(FULL_RETRY_INTERVAL)
+                await self._keep([], "cannot write the database", str(err))
                 continue
             self._room_again()
             self._events.committed(group)
             self._on_committed()
+
+    async def _keep(self, group: list[Received], what: str, detail: str) -> None:
+        """Disk full, or the database and the fallback failing: keep the packets
+        in memory, stop accepting more, and try again after a wait. Nothing else
+        may lose them."""
+        self._pending[:0] = group
+        self._failing = True
+        self._on_room(f"{what}: {detail}")
+        log.error("cannot commit %d packets (%s); retrying", len(self._pending), detail)
+        await asyncio.sleep(FULL_RETRY_INTERVAL)
 
     def _room_again(self) -> None:
         if self._failing:

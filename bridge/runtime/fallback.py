@@ -33,11 +33,12 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import sqlite3
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 from bridge.problems import DISK_IO_ERROR, DISK_READ_ONLY, disk_io_error, disk_read_only
@@ -49,9 +50,11 @@ from bridge.spool import Received
 __all__ = [
     "FALLBACK_FILE_BYTES",
     "FALLBACK_MEMORY_BYTES",
+    "FULL_DISK_BYTES",
     "LOUD_INTERVAL",
     "MERGE_GROUP",
     "PROBE_INTERVAL",
+    "READ_BYTES",
     "Fallback",
     "HeldFile",
     "write_fault",
@@ -74,8 +77,14 @@ PACKET_OVERHEAD = 120
 PROBE_INTERVAL = 5.0
 #: Seconds between the log lines that say packets are held: loud, not a flood.
 LOUD_INTERVAL = 60.0
+#: Bytes free below which a disk counts as full, whatever SQLite's error
+#: says: the full disk's own path (the receiver pauses until there is room).
+FULL_DISK_BYTES = 1024 * 1024
 #: Held packets written back per transaction.
 MERGE_GROUP = 500
+#: Bytes of the file read for one group: far more than :data:`MERGE_GROUP`
+#: station packets take, so merging a large file reads each byte about once.
+READ_BYTES = 4 * 1024 * 1024
 
 # SQLite's primary result codes (https://sqlite.org/rescode.html) of a disk
 # that fails writes; SQLITE_FULL (13) is the database's own "full" path.
@@ -90,7 +99,7 @@ def write_fault(err: BaseException, path: Path) -> str | None:
     """Which disk fault ``err`` (a failed write to the database at ``path``)
     is: :data:`~bridge.problems.DISK_READ_ONLY`,
     :data:`~bridge.problems.DISK_IO_ERROR`, or None for any other error (a full
-    disk, a damaged file, a bug)."""
+    disk, also when SQLite calls it an I/O error; a damaged file; a bug)."""
     cause: BaseException | None = err
     while cause is not None and not isinstance(cause, sqlite3.Error | OSError):
         cause = cause.__cause__
@@ -103,6 +112,10 @@ def write_fault(err: BaseException, path: Path) -> str | None:
         read_only = cause.errno == errno.EROFS
     else:
         return None
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(path.parent).free < FULL_DISK_BYTES:
+            # SQLite may say "disk I/O error" for a write a full disk refused.
+            return None
     return DISK_READ_ONLY if read_only or _read_only(path.parent) else DISK_IO_ERROR
 
 
@@ -158,9 +171,12 @@ class HeldFile:
         """Up to ``limit`` records from :attr:`read_at`, and where the next starts."""
         with self.path.open("rb") as file:
             file.seek(self.read_at)
+            data = file.read(READ_BYTES)
+            if len(data) == READ_BYTES and next(_records(data, 0), None) is None:
+                data += file.read()
             items: list[Received] = []
             at = self.read_at
-            for item, end in _records(file.read(), at):
+            for item, end in _records(data, at):
                 items.append(item)
                 at = end
                 if len(items) >= limit:
@@ -213,6 +229,9 @@ class Fallback:
     """Packets held while the database at ``path`` fails writes; merged back
     by :meth:`run`. ``directory`` is ``storage.fallback_path`` (None: memory only).
 
+    ``reopen`` opens the database again before each try, and has the
+    runtime go on from what its disk holds: a disk that failed may have lost
+    the newest commits that did not wait for an fsync (the decoder's).
     ``on_committed`` hears each merged group (the decoder is woken);
     ``events`` counts them as committed.
     """
@@ -224,6 +243,7 @@ class Fallback:
         *,
         path: Path,
         directory: Path | None,
+        reopen: Callable[[], Awaitable[None]],
         on_committed: Callable[[], None],
         events: RuntimeEvents,
         clock: Callable[[], float],
@@ -232,6 +252,7 @@ class Fallback:
         self._problems = problems
         self._path = path
         self._file = HeldFile(directory / f"{path.name}.held") if directory else None
+        self._reopen = reopen
         self._on_committed = on_committed
         self._events = events
         self._clock = clock
@@ -365,7 +386,7 @@ class Fallback:
     async def merge(self) -> None:
         """Write every held packet to the database, oldest first; then write
         directly again. Raises what the database raised."""
-        await self._store.reopen()
+        await self._reopen()
         while True:
             group, drop = self._front()
             if not group:

@@ -194,9 +194,3 @@ class Recovery:
             log.warning("%s", line)
         self._tell(damage, summary(report))
         self._on_fresh()
-
-    async def finish(self) -> None:
-        """Wait for the salvages under way (a stop does not cut one short:
-        its transactions are the fresh database's)."""
-        if self._salvaging:
-            await asyncio.gather(*self._salvaging, return_exceptions=True)

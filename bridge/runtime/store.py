@@ -25,7 +25,13 @@ from bridge.noise import NoiseEntry, SourceCount
 from bridge.samples import Batch
 from bridge.spool import Received, Spool, StoredBatch
 from bridge.spool.giving_way import Removal
-from bridge.spool.salvage import SalvageReport, is_corruption, salvage, start_fresh
+from bridge.spool.salvage import (
+    SalvageReport,
+    is_corruption,
+    number_after,
+    salvage,
+    start_fresh,
+)
 from bridge.stages import StageClock
 from bridge.timing import StationClock
 from bridge.worker import Worker
@@ -83,12 +89,13 @@ def _stored(result: DecodeResult, stored: StoredBatch) -> DecodeResult:
     )
 
 
-def _reopen(spool: Spool) -> None:
+def _reopen(spool: Spool, newest: int) -> None:
     # Closing a connection on a disk that failed may fail too; the new one is
     # what counts.
     with contextlib.suppress(sqlite3.Error, DatabaseError):
         spool.close()
     spool.open()
+    number_after(spool, newest)
 
 
 class _Watched:
@@ -163,9 +170,10 @@ class Store:
         """Copy what can be read of ``damaged`` into the database."""
         return await self._worker.call(salvage, damaged, self._spool)
 
-    async def reopen(self) -> None:
-        """Open the database again: a connection that met a disk error may hold on to it."""
-        await self._worker.call(_reopen, self._spool)
+    async def reopen(self, newest: int) -> None:
+        """Open the database again (a connection that met a disk error may hold
+        on to it), numbering the next batches after ``newest``."""
+        await self._worker.call(_reopen, self._spool, newest)
 
     # --- at start ---------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ __all__ = [
     "SalvageReport",
     "is_corruption",
     "move_aside",
+    "number_after",
     "salvage",
     "start_fresh",
     "summary",
@@ -182,13 +183,24 @@ def start_fresh(spool: Spool, why: str, newest: int, progress: Mapping[str, int]
     spool.close()
     moved = move_aside(spool.path, why)
     spool.open()
-    db = spool.db
-    with transaction(db):
-        if newest:
-            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('batches', ?)", (newest,))
+    number_after(spool, newest)
     for sink, seq in progress.items():
         spool.progress.set(sink, seq)
     return moved
+
+
+def number_after(spool: Spool, newest: int) -> None:
+    """Number the batches decoded from now on after ``newest`` (the last one the
+    running bridge decoded), whatever the file holds: a fresh database, or one
+    whose disk lost its newest commits, must not give a sink's next batches
+    numbers it has delivered already."""
+    db = spool.db
+    with transaction(db):
+        updated = db.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'batches'", (newest,)
+        ).rowcount
+        if not updated and newest:
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('batches', ?)", (newest,))
 
 
 def summary(report: SalvageReport) -> str:
