@@ -6,7 +6,7 @@ behind it may move. It offers
 
 - :class:`StationListener`: a TCP listener for stations that decodes each
   packet by the bridge's own rules and hands the result to a callback, without
-  the bridge's database or pipeline;
+  the bridge's database or runtime;
 - the models a decoded packet is made of (:class:`Batch`, :class:`Sample`,
   :class:`StoredPacket`, :class:`StationClock`), the config the listener
   decodes with (:class:`Config` and its parts), and the parsers' lookup;
@@ -15,7 +15,10 @@ behind it may move. It offers
 - the rule of when a station counts as gone (:func:`is_available`), and the
   :class:`AvailabilityTracker` that applies it to many stations over time;
 - the bridge's problems as it publishes them (:class:`Problem`,
-  :func:`read_problems`).
+  :func:`read_problems`);
+- the batch message read back with the bounds of what a bridge publishes
+  (:func:`decode_batch`, :class:`BatchMessageError`), and which refusals to
+  warn about (:class:`Refusals`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 from collections.abc import Callable
 
 from bridge.availability import AvailabilityChange, AvailabilityTracker, LastPacket, is_available
+from bridge.batch_message import BatchMessage, BatchMessageError, Refusals, decode_batch
 from bridge.config import (
     DEFAULT_PORT,
     Config,
@@ -60,6 +64,8 @@ __all__ = [
     "AvailabilityChange",
     "AvailabilityTracker",
     "Batch",
+    "BatchMessage",
+    "BatchMessageError",
     "Config",
     "DecodeResult",
     "Field",
@@ -68,6 +74,7 @@ __all__ = [
     "ParserLookupError",
     "Problem",
     "ProblemFormatError",
+    "Refusals",
     "Sample",
     "StationClock",
     "StationConfig",
@@ -77,6 +84,7 @@ __all__ = [
     "Topics",
     "UnknownStations",
     "component",
+    "decode_batch",
     "default_station_name",
     "device_model",
     "find_parser_class",

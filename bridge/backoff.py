@@ -1,6 +1,6 @@
 """Waiting longer after each failure: the retry policy of every loop that reconnects.
 
-The MQTT connection and the pipeline's delivery to a sink both try again after a
+The MQTT connection and the runtime's delivery to a sink both try again after a
 failure, each wait twice the one before up to a ceiling, with some jitter so that
 bridges restarted together (or a sink's retries and its connection's) do not
 knock in step. Success starts the waits again from the first.

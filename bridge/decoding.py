@@ -3,7 +3,7 @@
 Pure policy, no I/O: the config says which packets are a station's
 (:func:`refusal`), :func:`decode_one` decodes and stamps one with its station's
 clock, and :func:`log_result` says in one line what it brought. The bridge's
-pipeline and the Home Assistant integration both decode through here, so a
+runtime and the Home Assistant integration both decode through here, so a
 packet gives the same samples in either.
 """
 

@@ -25,7 +25,7 @@ the rest. A real station left out of the config sends one packet per wake-up,
 far below that.
 
 Bookkeeping only, with an injectable clock: no sockets and no I/O. The
-receiver asks and tells it; the pipeline takes what is to be written
+receiver asks and tells it; the runtime takes what is to be written
 (:meth:`NoiseTracker.drain`).
 """
 

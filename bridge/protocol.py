@@ -19,8 +19,10 @@ __all__ = [
     "DEVICE_ID_AT",
     "HEADER",
     "HEADER_SIZE",
+    "MAX_INTERVAL_S",
     "MAX_PACKET_SIZE",
     "MAX_PAYLOAD_SIZE",
+    "MAX_RECORDS",
     "MEASURE_EVERY_AT",
     "SENSOR_COUNT_AT",
     "WAKE_EVERY_AT",
@@ -53,6 +55,11 @@ DEFAULT_MEASURE_EVERY_S = 120
 # holds, so no station packet carries more payload than this.
 MAX_PAYLOAD_SIZE = 350
 MAX_PACKET_SIZE = HEADER_SIZE + MAX_PAYLOAD_SIZE
+#: The most records (and so samples) one packet can hold: a record is at least
+#: one byte, since ``bytes_per_sample`` is never 0.
+MAX_RECORDS = MAX_PAYLOAD_SIZE
+#: The longest wake or measure interval a header can announce: both are u16 seconds.
+MAX_INTERVAL_S = 0xFFFF
 
 
 class PacketError(WxStationError, ValueError):

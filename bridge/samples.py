@@ -2,7 +2,7 @@
 
 :func:`make_batch` is the one place where decoding, quality control
 (:mod:`bridge.quality`) and timing meet. It is pure,
-so the bridge's pipeline, the ``decode`` command and the Home Assistant
+so the bridge's runtime, the ``decode`` command and the Home Assistant
 integration all turn the same bytes into the same samples.
 """
 

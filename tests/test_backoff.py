@@ -1,4 +1,4 @@
-"""The retry policy shared by the MQTT connection and the pipeline's sink drivers."""
+"""The retry policy shared by the MQTT connection and the runtime's sink drivers."""
 
 from __future__ import annotations
 

@@ -30,11 +30,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.parsers import ReferenceParser
 from bridge.problems import DISK_DAMAGED, DISK_IO_ERROR, DISK_READ_ONLY
 from bridge.runtime import fallback as fallback_module
 from bridge.runtime.fallback import HeldFile
-from bridge.sim import SimStation
 from bridge.spool import Received
 from tests.support.bridge import bridge_config, bridge_process, cli, running_bridge, write_config
 from tests.support.damage import (
@@ -45,6 +43,7 @@ from tests.support.damage import (
     table_pages,
 )
 from tests.support.faults import Count, Stations, config_file, settled
+from tests.support.fleet import fleet_rounds
 from tests.support.ledger import ledger, progress
 from tests.support.servers import free_port
 from tests.support.sinks import GatedSink
@@ -421,13 +420,7 @@ async def test_packets_a_stopped_bridge_held_in_its_file_are_merged_at_the_next_
     held_dir = tmp_path / "held"
     held_dir.mkdir()
     config = replace(config, storage=replace(config.storage, fallback_path=held_dir))
-    sims = [SimStation(device, ReferenceParser(), time.time() - 3600) for device in (1, 2, 3)]
-    items = []
-    for _ in range(4):
-        for sim in sims:
-            wake = sim.wake()
-            sim.delivered()
-            items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
+    items = [item for group in fleet_rounds(3, 4, time.time() - 3600) for item in group]
     held = HeldFile(held_dir / f"{config.storage.path.name}.held")
     held.append(items)
     async with running_bridge(config) as bridge:

@@ -12,10 +12,11 @@ from bridge.config import parse_config
 from bridge.offline import decode_offline
 from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
 from bridge.spool.giving_way import KEEP_RECENT, used_pages
 from tests.support.bridge import write_config
 from tests.support.capture import write_capture
+from tests.support.fleet import fleet_rounds
 from tests.support.ledger import SAMPLE_COUNT
 
 #: 2026-06-01T00:00:00Z: the first sample; "now" is the last packet's arrival.
@@ -28,13 +29,7 @@ def filled(path: Path, max_size_mb: float) -> tuple[Spool, float]:
     """A spool with ``DAYS`` of hourly packets of ``STATIONS`` stations, decoded;
     returns it with the newest arrival."""
     spool = Spool(path, max_size_mb=max_size_mb).open()
-    sims = [SimStation(device, ReferenceParser(), START) for device in range(1, STATIONS + 1)]
-    items = []
-    for _ in range(DAYS * 24):
-        for sim in sims:
-            wake = sim.wake()
-            sim.delivered()
-            items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
+    items = [item for round_ in fleet_rounds(STATIONS, DAYS * 24, START) for item in round_]
     spool.packets.add(items)
     decode_offline(spool, parse_config({}))
     return spool, max(item.received_at for item in items)
@@ -136,13 +131,7 @@ def test_a_small_cap_with_many_stations_still_takes_packets(tmp_path: Path) -> N
     back under the cap."""
     stations, days = 60, 3
     with Spool(tmp_path / "wx.db", max_size_mb=100) as spool:
-        sims = [SimStation(d, ReferenceParser(), START) for d in range(1, stations + 1)]
-        items = []
-        for _ in range(days * 24):
-            for sim in sims:
-                wake = sim.wake()
-                sim.delivered()
-                items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
+        items = [item for round_ in fleet_rounds(stations, days * 24, START) for item in round_]
         spool.packets.add(items)
         raw = used_pages(spool.db)
         decode_offline(spool, parse_config({}))

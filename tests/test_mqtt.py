@@ -181,6 +181,9 @@ def test_ids_and_topics_of_a_bridge_with_another_base_topic() -> None:
     assert other.station_availability(4) == "home/weather/4/availability"
     assert other.availability_device("home/weather/4/availability") == 4
     assert other.availability_device("home/weather/4/state") is None
+    assert other.batch_device("home/weather/4/batch") == 4
+    assert other.batch_device("home/weather/04/batch") is None
+    assert other.batch_device("wxstation/4/batch") is None
     assert other.discovered_device("ha/device/wxstation_home_weather_4/config") == 4
     assert Topics(discovery_prefix="ha").discovered_device(other.discovery(4)) is None
     assert other.discovered_device("ha/device/wxstation_4/config") is None

@@ -14,10 +14,8 @@ import pytest
 
 from bridge import cli
 from bridge.errors import DatabaseError
-from bridge.parsers import ReferenceParser
 from bridge.service import database_lock
-from bridge.sim import SimStation
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
 from bridge.spool.pages import read_rows
 from bridge.spool.salvage import is_corruption, move_aside, salvage
 from tests.support.bridge import write_config
@@ -32,6 +30,7 @@ from tests.support.damage import (
     packets_of,
     running_bridge_database,
 )
+from tests.support.fleet import fleet_rounds
 
 
 def config_for(tmp_path: Path) -> Path:
@@ -181,15 +180,9 @@ def test_salvage_reads_the_write_ahead_log_of_a_bridge_that_stopped_short(
     running_bridge_database(tmp_path / "before.db")
     newest = sorted(packets_of(tmp_path / "before.db").values())[-STATIONS:]
     database = tmp_path / "wx.db"
-    sims = [SimStation(d, ReferenceParser(), START) for d in range(1, STATIONS + 1)]
     with Spool(database) as spool:
         spool.db.execute("PRAGMA wal_autocheckpoint=0")
-        for _ in range(ROUNDS):
-            items = []
-            for sim in sims:
-                wake = sim.wake()
-                sim.delivered()
-                items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
+        for items in fleet_rounds(STATIONS, ROUNDS, START):
             spool.packets.add(items)
         # The files as a power cut leaves them: the log not yet copied back.
         for suffix in ("", "-wal"):

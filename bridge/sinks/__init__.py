@@ -3,7 +3,7 @@
 A sink receives batches in order and either delivers all of them or raises:
 :class:`SinkUnavailableError` when trying again later can succeed (the service is
 down, overloaded, or the network failed), :class:`SinkRejectedError` when the service
-refused the data for good. The pipeline keeps each sink's progress in the spool,
+refused the data for good. The runtime keeps each sink's progress in the spool,
 retries the first with backoff and keeps the second aside with the reason, so a
 sink never loses a sample and never blocks receiving.
 """

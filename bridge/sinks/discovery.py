@@ -169,6 +169,10 @@ class Topics:
         """The device id of a station's state topic, or None for any other topic."""
         return self._station_device(topic, "state")
 
+    def batch_device(self, topic: str) -> int | None:
+        """The station of a batch topic of this bridge's; None for any other topic."""
+        return self._station_device(topic, "batch")
+
     def availability_device(self, topic: str) -> int | None:
         """The device id of a station's availability topic, or None for any other topic."""
         return self._station_device(topic, "availability")

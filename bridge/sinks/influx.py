@@ -21,7 +21,7 @@ What happens when InfluxDB says no:
 
 - No answer (refused, reset, timed out), HTTP 5xx, 408 or 429: the database is
   down or busy. :class:`SinkUnavailableError`, with InfluxDB's ``Retry-After`` when
-  it sent one; the pipeline keeps the samples in the spool and tries again.
+  it sent one; the runtime keeps the samples in the spool and tries again.
 - HTTP 401, 403 and 404 (bad credentials, no write permission, no such
   database, bucket or org, wrong URL): the config is wrong, and it is wrong for
   every batch alike. Keeping batches aside would set aside everything written
@@ -31,7 +31,7 @@ What happens when InfluxDB says no:
   oldest first.
 - Any other 4xx (400 bad data such as a field type conflict, 413, 422 points
   outside the retention policy): these data will never be accepted.
-  :class:`SinkRejectedError` with InfluxDB's own message; the pipeline narrows it
+  :class:`SinkRejectedError` with InfluxDB's own message; the runtime narrows it
   down to the refused batches and keeps exactly those aside.
 """
 

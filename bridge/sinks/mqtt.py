@@ -19,7 +19,7 @@ The sink delivers; its parts, each built here with what it works with, do the re
 
 - :mod:`bridge.sinks.mqtt_connection`: the connection and its reconnect loop;
   :meth:`MqttSink.deliver` fails at once while there is no connection, so the
-  pipeline keeps the batches in the spool and retries;
+  runtime keeps the batches in the spool and retries;
 - :mod:`bridge.sinks.mqtt_retained`: at every connection, what the broker retains
   for the bridge is read back and set right (only what is missing or out of date
   is published, what belongs to stations no longer served is removed);
@@ -56,9 +56,9 @@ from bridge.sinks.mqtt_retained import SCAN_TIMEOUT, RetainedReader, Wanted, rec
 from bridge.sinks.mqtt_states import StationStates
 from bridge.sinks.payloads import (
     Message,
-    batch_payload,
     capacity_payload,
     encode,
+    encode_batch,
     problems_payload,
 )
 
@@ -226,9 +226,7 @@ class MqttSink(Sink):
             self.tracker.hear(device, LastPacket(batch.arrival, batch.header.wake_every_s))
             if (announcement := self.announcer.missing(device, announced)) is not None:
                 messages.append(announcement)
-            messages.append(
-                Message(self.topics.batch(device), encode(batch_payload(batch)), retain=False)
-            )
+            messages.append(Message(self.topics.batch(device), encode_batch(batch), retain=False))
         states = self.states.update(batches, RETAINED_QOS)
         messages.extend(states.messages)
         # After the states, so that a station shows its new values as it comes back.

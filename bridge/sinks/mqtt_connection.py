@@ -5,7 +5,7 @@ touches receiving. Each connection is a :class:`Link` from CONNACK until it is
 lost or closed. The sink says what to do with a fresh link before it serves
 deliveries (``prepare``) and what to do with each message the broker sends
 (``on_message``); :meth:`MqttConnection.ready_link` fails at once while there
-is no connection, so the pipeline keeps the batches in the spool and retries.
+is no connection, so the runtime keeps the batches in the spool and retries.
 
 Outside deliveries, the sink's parts publish through
 :meth:`MqttConnection.publish_now`, each from a :class:`Background` task of its own.

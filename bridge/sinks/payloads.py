@@ -2,7 +2,9 @@
 
 Pure code, no I/O, like :mod:`bridge.sinks.discovery` beside it: the MQTT sink
 publishes what these functions build, and the Home Assistant integration's tests
-feed the same payloads to Home Assistant. docs/mqtt.md describes the payloads.
+feed the same payloads to Home Assistant. The batch message is
+:mod:`bridge.batch_message`'s, which reads it back too. docs/mqtt.md describes
+the payloads.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from typing import Any
 
 import orjson
 
+from bridge.batch_message import batch_payload, encode_batch
 from bridge.capacity import Projection
 from bridge.problems import Problem
-from bridge.samples import Batch, format_time, format_times
+from bridge.samples import Batch, format_time
 
 __all__ = [
     "Message",
     "batch_payload",
     "capacity_payload",
     "encode",
+    "encode_batch",
     "problems_payload",
     "state_payload",
 ]
@@ -69,26 +73,6 @@ def state_payload(
         return None
     reading["health"] = batch.health()
     return reading
-
-
-def batch_payload(batch: Batch) -> dict[str, Any]:
-    """Everything one packet brought: each sample with its time, header and health."""
-    times = format_times([sample.time_ms for sample in batch.samples])
-    return {
-        "device_id": batch.device_id,
-        "station": batch.station,
-        "header": batch.header.as_dict(),
-        "health": batch.health(),
-        "problems": list(batch.problems),
-        "out_of_range": [
-            {"time": format_time(one.time_ms), "key": one.key, "value": one.value}
-            for one in batch.out_of_range
-        ],
-        "samples": [
-            {"time": text, **sample.values}
-            for text, sample in zip(times, batch.samples, strict=True)
-        ],
-    }
 
 
 def capacity_payload(projection: Projection) -> dict[str, Any]:

@@ -6,7 +6,7 @@ tables is an object it holds, built with what that group needs:
 ``spool.packets``, ``spool.samples``, ``spool.progress``, ``spool.noise``,
 ``spool.export`` and ``spool.history``. It is synchronous and not
 thread-safe: the runtime calls it from one thread only (see
-:class:`bridge.pipeline.SpoolThread`).
+:class:`bridge.runtime.store.Store`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ The bridge decodes the packets and publishes every sample of each one on
 ``<base>/<device id>/batch`` (see docs/mqtt.md); this turns those messages into
 the same reports the direct mode makes. The bridge delivers at least once, so a batch may come
 twice: the hub and the statistics are keyed by sample time and take it once.
+Anything with the broker's credentials can publish there: a message is read
+with the bounds of what a bridge publishes (:func:`bridge.api.decode_batch`),
+and one that is refused reaches neither the states nor the statistics; it is
+warned about once per topic and problem (:class:`bridge.api.Refusals`).
 
 The bridge's database against its cap (``<base>/bridge/storage``, retained)
 becomes a repair issue while the bridge says history gives way within 30 days,
@@ -27,8 +31,8 @@ then adds no entities for them and keeps writing their statistics.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, TypeGuard
+from collections.abc import Callable
+from typing import Any
 
 from homeassistant.components import mqtt
 from homeassistant.core import Event, HomeAssistant, callback
@@ -38,15 +42,16 @@ from homeassistant.util.json import json_loads
 
 from bridge.api import (
     AVAILABLE,
-    DEFAULT_WAKE_EVERY_S,
+    BatchMessage,
+    BatchMessageError,
     Field,
     Problem,
     ProblemFormatError,
-    Sample,
+    Refusals,
     StationParser,
     Topics,
+    decode_batch,
     default_station_name,
-    parse_time,
     read_problems,
 )
 
@@ -64,66 +69,26 @@ from .repairs import (
 _LOGGER = logging.getLogger(__name__)
 
 
-class BatchMessageError(ValueError):
-    """A batch message this integration cannot read; the reason says what is wrong."""
-
-
-def _time_ms(value: Any, what: str) -> int:
-    if isinstance(value, str):
-        try:
-            return parse_time(value)
-        except ValueError:
-            pass
-    raise BatchMessageError(f"{what} {value!r} is not an RFC 3339 time")
-
-
-def _number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _sample(raw: Any, index: int) -> Sample:
-    if not isinstance(raw, Mapping) or "time" not in raw:
-        raise BatchMessageError(f"sample {index} is not an object with a time")
-    values = {
-        str(key): float(value) for key, value in raw.items() if key != "time" and _number(value)
-    }
-    return Sample(_time_ms(raw["time"], f"sample {index}'s time"), values)
-
-
-def parse_batch(device_id: int, payload: Any, parser: StationParser) -> StationReport:
-    """The report of one batch message (``bridge.sinks.payloads.batch_payload``).
+def batch_report(message: BatchMessage, parser: StationParser) -> StationReport:
+    """The report of one batch message, read by :func:`bridge.api.decode_batch`.
 
     Values are presented as the entry's parser describes them; a value it does
-    not know gets a plain sensor. Raises :class:`BatchMessageError`.
+    not know gets a plain sensor.
     """
-    if not isinstance(payload, Mapping):
-        raise BatchMessageError("the message is not a JSON object")
-    raw_samples = payload.get("samples")
-    if not isinstance(raw_samples, list):
-        raise BatchMessageError("no 'samples' list")
-    samples = tuple(
-        sorted((_sample(raw, i) for i, raw in enumerate(raw_samples)), key=lambda s: s.time_ms)
-    )
-    health = payload.get("health")
-    if not isinstance(health, Mapping) or "last_seen" not in health:
-        raise BatchMessageError("no 'health' with 'last_seen'")
-    arrival = _time_ms(health["last_seen"], "health.last_seen") / 1000
-    wake_every = health.get("wake_every")
+    samples = tuple(sorted(message.samples, key=lambda sample: sample.time_ms))
     known = {field.key: field for field in parser.all_fields}
     present = {key for sample in samples for key in sample.values}
     keys = [key for key in known if key in present]
     keys.extend(sorted(present - set(known)))
-    station = payload.get("station")
+    health = message.health
     return StationReport(
-        device_id=device_id,
-        station=str(station) if station else default_station_name(device_id),
-        arrival=arrival,
+        device_id=message.device_id,
+        station=message.station or default_station_name(message.device_id),
+        arrival=health.last_seen_ms / 1000,
         samples=samples,
-        health=dict(health),
+        health=health.as_dict(),
         fields=tuple(known.get(key, Field(key)) for key in keys),
-        wake_every_s=int(wake_every)
-        if _number(wake_every) and wake_every > 0
-        else DEFAULT_WAKE_EVERY_S,
+        wake_every_s=health.wake_every,
     )
 
 
@@ -153,6 +118,8 @@ class MqttSource:
         self.problems: list[Problem] = []
         #: The discovery topics read, or None where Home Assistant reads none.
         self._discovery_topic: str | None = None
+        #: The batch messages refused, for one warning per topic and problem.
+        self.refusals = Refusals()
 
     @property
     def batch_topic(self) -> str:
@@ -165,7 +132,6 @@ class MqttSource:
             )
         _, self._parser = await self.hass.async_add_executor_job(resolve_parser, self.parser_name)
         subscriptions = [
-            (self.batch_topic, self._message),
             (self.topics.availability, self._bridge_availability),
             (self.topics.station_availabilities, self._station_availability),
             (self.topics.capacity, self._capacity),
@@ -186,6 +152,12 @@ class MqttSource:
             )
         for topic, handler in subscriptions:
             self._unsubscribe.append(await mqtt.async_subscribe(self.hass, topic, handler, qos=1))
+        # The batches as bytes: their size is checked before anything reads them.
+        self._unsubscribe.append(
+            await mqtt.async_subscribe(
+                self.hass, self.batch_topic, self._message, qos=1, encoding=None
+            )
+        )
 
     async def async_stop(self) -> None:
         while self._unsubscribe:
@@ -196,16 +168,32 @@ class MqttSource:
     @callback
     def _message(self, message: mqtt.ReceiveMessage) -> None:
         self.messages += 1
-        device = message.topic[len(self.topic) + 1 : -len("/batch")]
+        now = self.hub.clock()
+        device = self.topics.batch_device(message.topic)
         assert self._parser is not None  # set before subscribing
         try:
-            if not device.isdigit():
-                raise BatchMessageError(f"{device!r} is not a device id")
-            report = parse_batch(int(device), json_loads(message.payload), self._parser)
-        except (BatchMessageError, ValueError) as err:
-            _LOGGER.warning("ignoring the batch message on %s: %s", message.topic, err)
+            if device is None:
+                raise BatchMessageError(
+                    "wrong_device", "topic", message.topic, "names no station (1..255)"
+                )
+            payload = message.payload
+            assert isinstance(payload, bytes)  # subscribed without decoding
+            batch = decode_batch(payload, now=now, device_id=device)
+        except BatchMessageError as err:
+            self._refused(message.topic, device, err, now)
             return
-        self.hub.handle_report(report)
+        self.hub.handle_report(batch_report(batch, self._parser))
+
+    @callback
+    def _refused(self, topic: str, device: int | None, err: BatchMessageError, now: float) -> None:
+        """Warn once per topic and problem; a repeat is counted (see :class:`Refusals`)."""
+        # One entry per station's topic, and one for every topic that names none.
+        unsaid = self.refusals.refused(topic if device is not None else self.batch_topic, err, now)
+        if unsaid is None:
+            _LOGGER.debug("ignoring the batch message on %s: %s", topic, err)
+            return
+        again = f" ({unsaid} more since the last warning)" if unsaid else ""
+        _LOGGER.warning("ignoring the batch message on %s: %s%s", topic, err, again)
 
     @callback
     def _capacity(self, message: mqtt.ReceiveMessage) -> None:
@@ -304,4 +292,5 @@ class MqttSource:
             "stations_announced": {str(d): on for d, on in self._announced.items()},
             "bridge_storage": self.capacity,
             "bridge_problems": [problem.as_dict() for problem in self.problems],
+            "refused": self.refusals.as_dict(),
         }

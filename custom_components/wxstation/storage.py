@@ -39,16 +39,18 @@ class EntryStore(Store[dict[str, Any]]):
         #: When writes began to fail, while they do.
         self.failing_since: float | None = None
 
-    async def _async_write_data(self, path: str, data: dict[str, Any]) -> None:
+    async def _async_write_data(self, *args: Any) -> None:
         # The one step of Store's writing that can fail on the disk: Home Assistant
         # logs the error and goes on, so it is seen here, and passed on as it was.
+        # Its arguments differ between releases ((path, data) up to 2025, (data)
+        # since), so they pass through untouched; the file is always self.path.
         try:
-            await super()._async_write_data(path, data)
+            await super()._async_write_data(*args)
         except WriteError as err:
             if self.failing_since is None:
                 self.failing_since = self._clock()
             async_create_storage_issue(
-                self.hass, self.entry_id, self.part, path, str(err), self.failing_since
+                self.hass, self.entry_id, self.part, self.path, str(err), self.failing_since
             )
             raise
         if self.failing_since is not None:

@@ -6,21 +6,30 @@ The broker is the Debian package (tests/support/servers.py) on a free loopback p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from homeassistant.components import mqtt
+from homeassistant.components.recorder import get_instance
+from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import CONF_PORT
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 
 from bridge.config import Config, parse_config
 from bridge.samples import Batch, make_batch
 from bridge.sinks.mqtt import MqttSink
 from bridge.timing import StationClock
+from custom_components.wxstation.statistics import HOUR_MS, statistic_id
 from tests.support.clock import Clock
 from tests.support.mqtt import running_sink
 from tests.support.servers import Mosquitto
@@ -92,3 +101,41 @@ def packet_batch(arrival: float, start: float, device_id: int = 1, name: str = "
     sim = station(device_id, start=start)
     batch, _ = make_batch(name, REFERENCE, StationClock(), sim.wake().packet, arrival)
     return batch
+
+
+def hourly_means(samples: Iterable[Any], key: str) -> dict[datetime, float]:
+    """The hourly mean of ``key`` over ``samples`` (bridge.samples.Sample)."""
+    by_hour: dict[int, list[float]] = defaultdict(list)
+    for sample in samples:
+        by_hour[sample.time_ms - sample.time_ms % HOUR_MS].append(sample.values[key])
+    return {
+        datetime.fromtimestamp(start / 1000, UTC): sum(v) / len(v) for start, v in by_hour.items()
+    }
+
+
+async def recorded_means(
+    hass: HomeAssistant, device_id: int, start: datetime, end: datetime
+) -> dict[datetime, float]:
+    """The hourly means of the station's temperature in the recorder's long-term
+    statistics, from ``start`` to ``end``."""
+    stat = statistic_id(device_id, "temperature")
+    await async_wait_recording_done(hass)
+    rows = await get_instance(hass).async_add_executor_job(
+        statistics_during_period, hass, start, end, {stat}, "hour", None, {"mean"}
+    )
+    return {datetime.fromtimestamp(row["start"], UTC): row["mean"] for row in rows.get(stat, [])}
+
+
+async def assert_statistics(hass: HomeAssistant, device_id: int, samples: Iterable[Any]) -> None:
+    """The station's long-term statistics hold the hourly means of every sample."""
+    expected = hourly_means(samples, "temperature")
+    hour = timedelta(hours=1)
+    got = await recorded_means(hass, device_id, min(expected) - hour, max(expected) + hour)
+    assert got == pytest.approx(expected)
+
+
+async def following(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Set the entry up and wait until it hears the bridge: its subscriptions are in place."""
+    await setup_entry(hass, entry)
+    source = entry.runtime_data.source
+    await until(hass, lambda: source.diagnostics()["bridge_online"], "the bridge's state")

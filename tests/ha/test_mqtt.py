@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -91,6 +92,7 @@ async def test_batch_message_creates_station(
         "stations_announced": {},
         "bridge_storage": {},
         "bridge_problems": [],
+        "refused": {},
     }
 
 
@@ -129,16 +131,34 @@ async def test_unknown_values_get_plain_sensors(
     assert "device_class" not in state.attributes
 
 
+def _garden(**changes: Any) -> bytes:
+    """The bridge's message of a batch of station 1, with ``changes``."""
+    payload = batch_payload(_batch())
+    payload.update(changes)
+    return encode(payload)
+
+
+def _with_sample(time: str) -> bytes:
+    payload = batch_payload(_batch())
+    payload["samples"].append({"time": time, "temperature": 20.0})
+    return encode(payload)
+
+
 @pytest.mark.parametrize(
     ("topic", "payload", "reason"),
     [
-        ("wxstation/1/batch", b"not json", "ignoring the batch message on wxstation/1/batch"),
-        ("wxstation/x/batch", b"{}", "'x' is not a device id"),
-        ("wxstation/1/batch", b"[]", "not a JSON object"),
-        ("wxstation/1/batch", b'{"samples": 1}', "no 'samples' list"),
-        ("wxstation/1/batch", b'{"samples": [1]}', "sample 0 is not an object with a time"),
-        ("wxstation/1/batch", b'{"samples": [{"time": "noon"}]}', "is not an RFC 3339 time"),
-        ("wxstation/1/batch", b'{"samples": []}', "no 'health' with 'last_seen'"),
+        ("wxstation/1/batch", b"not json", "message b'not json': invalid literal"),
+        ("wxstation/x/batch", _garden(), "topic 'wxstation/x/batch': names no station"),
+        ("wxstation/01/batch", _garden(), "topic 'wxstation/01/batch': names no station"),
+        ("wxstation/1/batch", b"[]", "message []: not a JSON object"),
+        ("wxstation/1/batch", _garden(samples=1), "samples 1: not a JSON list"),
+        ("wxstation/1/batch", _garden(samples=[1]), "samples[0] 1: not a JSON object"),
+        ("wxstation/1/batch", _with_sample("noon"), "samples[30].time 'noon': not an RFC 3339"),
+        ("wxstation/1/batch", _garden(health={}), "health.last_seen: the message lacks it"),
+        ("wxstation/2/batch", _garden(), "device_id 1: the topic is station 2's"),
+        ("wxstation/1/batch", _with_sample("1971-01-01T00:00:00Z"), "samples[30].time '1971"),
+        ("wxstation/1/batch", _with_sample("2099-01-01T00:00:00Z"), "samples[30].time '2099"),
+        ("wxstation/1/batch", b" " * 300_000, "message size 300000: more than the 262144 bytes"),
     ],
 )
 async def test_bad_messages_are_logged_and_ignored(
@@ -149,13 +169,17 @@ async def test_bad_messages_are_logged_and_ignored(
     payload: bytes,
     reason: str,
 ) -> None:
+    """A message no bridge publishes is warned about, saying which field and value
+    are wrong, and gives the hub nothing: no station, no statistics."""
     entry = mqtt_entry()
-    await setup_entry(hass, entry)
+    hub = await set_up_hub(hass, entry)
     with caplog.at_level(logging.WARNING):
         async_fire_mqtt_message(hass, topic, payload)
         await hass.async_block_till_done()
-    assert reason in caplog.text
-    assert entry.runtime_data.hub.stations == {}
+    assert f"ignoring the batch message on {topic}: {reason}" in caplog.text
+    assert hub.stations == {}
+    assert hub.statistics.hour_samples(1) == {}
+    assert hub.statistics.hour_samples(2) == {}
 
 
 async def test_batch_without_samples_updates_health(
@@ -165,7 +189,6 @@ async def test_batch_without_samples_updates_health(
     await setup_entry(hass, entry)
     payload = batch_payload(_batch(2, ""))
     payload["samples"] = []
-    payload["health"]["wake_every"] = "soon"
     async_fire_mqtt_message(hass, "wxstation/2/batch", encode(payload))
     await hass.async_block_till_done()
     state = entry.runtime_data.hub.stations[2]

@@ -14,9 +14,6 @@ single.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +22,7 @@ import pytest
 # Imported here, not under the frozen clock: the supervisor client it loads
 # builds its models from datetime types, which freezegun replaces.
 from homeassistant.components.mqtt import config_flow as _mqtt_config_flow  # noqa: F401
-from homeassistant.components.recorder import Recorder, get_instance
-from homeassistant.components.recorder.statistics import statistics_during_period
+from homeassistant.components.recorder import Recorder
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import area_registry as ar
@@ -35,16 +31,12 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.components.recorder.common import (
-    async_wait_recording_done,
-)
 
 from bridge.samples import Batch, make_batch
 from bridge.sinks.discovery import HEALTH_FIELDS, Topics
 from bridge.timing import StationClock
 from custom_components.wxstation.const import DOMAIN, STORAGE_VERSION, storage_key
 from custom_components.wxstation.models import StationState
-from custom_components.wxstation.statistics import HOUR_MS, statistic_id
 from tests.support.clock import Clock
 from tests.support.servers import Mosquitto
 
@@ -59,7 +51,14 @@ from .common import (
     tcp_entry,
     until,
 )
-from .real_mqtt import bridge_config, packet_batch, real_mqtt, running_bridge_sink
+from .real_mqtt import (
+    assert_statistics,
+    bridge_config,
+    following,
+    packet_batch,
+    real_mqtt,
+    running_bridge_sink,
+)
 
 # mock_hass_config: an empty configuration.yaml, which the MQTT integration reads.
 pytestmark = [
@@ -155,42 +154,6 @@ def temperature(hass: HomeAssistant, name: str) -> float | None:
     if state is None or state.state in (STATE_UNAVAILABLE, "unknown"):
         return None
     return float(state.state)
-
-
-def hourly_means(samples: Iterable[Any], key: str) -> dict[datetime, float]:
-    """The hourly mean of ``key`` over ``samples`` (bridge.samples.Sample)."""
-    by_hour: dict[int, list[float]] = defaultdict(list)
-    for sample in samples:
-        by_hour[sample.time_ms - sample.time_ms % HOUR_MS].append(sample.values[key])
-    return {
-        datetime.fromtimestamp(start / 1000, UTC): sum(v) / len(v) for start, v in by_hour.items()
-    }
-
-
-async def assert_statistics(hass: HomeAssistant, device_id: int, samples: Iterable[Any]) -> None:
-    """The station's long-term statistics hold the hourly means of every sample."""
-    expected = hourly_means(samples, "temperature")
-    stat = statistic_id(device_id, "temperature")
-    await async_wait_recording_done(hass)
-    rows = await get_instance(hass).async_add_executor_job(
-        statistics_during_period,
-        hass,
-        min(expected) - timedelta(hours=1),
-        max(expected) + timedelta(hours=1),
-        {stat},
-        "hour",
-        None,
-        {"mean"},
-    )
-    got = {datetime.fromtimestamp(row["start"], UTC): row["mean"] for row in rows.get(stat, [])}
-    assert got == pytest.approx(expected)
-
-
-async def following(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Set the entry up and wait until it hears the bridge: its subscriptions are in place."""
-    await setup_entry(hass, entry)
-    source = entry.runtime_data.source
-    await until(hass, lambda: source.diagnostics()["bridge_online"], "the bridge's state")
 
 
 async def deliver(hass: HomeAssistant, sink: Any, batch: Batch, name: str) -> None:

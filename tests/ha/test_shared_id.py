@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 
 # Imported here, not under the frozen clock: the supervisor client it loads
 # builds its models from datetime types, which freezegun replaces.
@@ -76,9 +77,8 @@ async def test_two_stations_with_one_id_sending_directly_raise_an_issue(
     assert source.kept == []
 
 
-@pytest.mark.usefixtures("frozen_now")
 async def test_a_bridge_s_word_on_a_shared_id_raises_and_clears_the_issue(
-    hass: HomeAssistant, mqtt_mock: MqttMockHAClient
+    hass: HomeAssistant, mqtt_mock: MqttMockHAClient, frozen_now: FrozenDateTimeFactory
 ) -> None:
     """Following a bridge, the health of its batch messages says whether two
     stations share an id: the issue comes with the bridge's count and goes once
@@ -86,10 +86,10 @@ async def test_a_bridge_s_word_on_a_shared_id_raises_and_clears_the_issue(
     entry = mqtt_entry()
     await setup_entry(hass, entry)
     wake = station(3, start=T0 - 3600).wake()
-    batch, _ = make_batch("Garden", REFERENCE, StationClock(), wake.packet, T0)
 
     def publish(arrival: float, clashes: int) -> None:
-        shown = replace(batch, arrival=arrival, id_clashes=clashes)
+        batch, _ = make_batch("Garden", REFERENCE, StationClock(), wake.packet, arrival)
+        shown = replace(batch, id_clashes=clashes)
         async_fire_mqtt_message(hass, "wxstation/3/batch", encode(batch_payload(shown)))
 
     publish(T0, 1)
@@ -107,6 +107,7 @@ async def test_a_bridge_s_word_on_a_shared_id_raises_and_clears_the_issue(
     await hass.async_block_till_done()
     assert _issue(hass, entry.entry_id, 3) is not None
 
+    frozen_now.tick(3600)
     publish(T0 + 3600, 0)
     await hass.async_block_till_done()
     assert _issue(hass, entry.entry_id, 3) is None

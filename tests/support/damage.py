@@ -9,9 +9,8 @@ from pathlib import Path
 
 from bridge.config import parse_config
 from bridge.offline import decode_offline
-from bridge.parsers import ReferenceParser
-from bridge.sim import SimStation
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
+from tests.support.fleet import fleet_rounds
 
 __all__ = [
     "PAGE",
@@ -40,14 +39,8 @@ def running_bridge_database(path: Path) -> None:
     ``STATIONS`` stations, each round stored and then decoded, so that packets
     and their history lie in turns through the file; a sink's progress and a
     refused batch."""
-    sims = [SimStation(d, ReferenceParser(), START) for d in range(1, STATIONS + 1)]
     with Spool(path) as spool:
-        for _ in range(ROUNDS):
-            items = []
-            for sim in sims:
-                wake = sim.wake()
-                sim.delivered()
-                items.append(Received(wake.packet, wake.arrival, f"192.0.2.{sim.device_id}:4000"))
+        for items in fleet_rounds(STATIONS, ROUNDS, START):
             spool.packets.add(items)
             decode_offline(spool, parse_config({}))
         spool.progress.set("influxdb", STATIONS * ROUNDS - 40)

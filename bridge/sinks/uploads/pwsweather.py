@@ -11,8 +11,9 @@ the observation, 401 and 403 refuse the key. Each observation carries its own
 from __future__ import annotations
 
 from bridge.sinks.uploads.base import Pace
-from bridge.sinks.uploads.http import GENTLE_INTERVAL, HttpUploadSink, software
-from bridge.sinks.uploads.units import Observation, pws_values, utc_text
+from bridge.sinks.uploads.http import GENTLE_INTERVAL, HttpUploadSink
+from bridge.sinks.uploads.units import Observation
+from bridge.sinks.uploads.wunderground import pws_query
 
 __all__ = ["DEFAULT_URL", "PwsweatherSink"]
 
@@ -25,11 +26,4 @@ class PwsweatherSink(HttpUploadSink):
     default_url = DEFAULT_URL
 
     def query(self, observation: Observation) -> dict[str, str]:
-        return {
-            "ID": self.upload.id,
-            "PASSWORD": self.upload.key or "",
-            "dateutc": utc_text(observation.time_ms),
-            **pws_values(observation),
-            "softwaretype": software(),
-            "action": "updateraw",
-        }
+        return pws_query(self.upload, observation)

@@ -12,11 +12,26 @@ sample goes up.
 
 from __future__ import annotations
 
+from bridge.config import UploadConfig
 from bridge.sinks.uploads.base import Pace, UploadRefusedError
 from bridge.sinks.uploads.http import HttpAnswer, HttpUploadSink, software
 from bridge.sinks.uploads.units import Observation, pws_values, utc_text
 
-__all__ = ["DEFAULT_URL", "WundergroundSink"]
+__all__ = ["DEFAULT_URL", "WundergroundSink", "pws_query"]
+
+
+def pws_query(upload: UploadConfig, observation: Observation) -> dict[str, str]:
+    """One observation of ``upload`` as the PWS protocol's query (PWSweather
+    takes the same on its own host)."""
+    return {
+        "ID": upload.id,
+        "PASSWORD": upload.key or "",
+        "dateutc": utc_text(observation.time_ms),
+        **pws_values(observation),
+        "softwaretype": software(),
+        "action": "updateraw",
+    }
+
 
 DEFAULT_URL = "https://weatherstation.wunderground.com/weatherstation/updateweatherstation.php"
 #: Seconds between uploads: the shortest Weather Underground names anywhere
@@ -32,14 +47,7 @@ class WundergroundSink(HttpUploadSink):
     default_url = DEFAULT_URL
 
     def query(self, observation: Observation) -> dict[str, str]:
-        return {
-            "ID": self.upload.id,
-            "PASSWORD": self.upload.key or "",
-            "dateutc": utc_text(observation.time_ms),
-            **pws_values(observation),
-            "softwaretype": software(),
-            "action": "updateraw",
-        }
+        return pws_query(self.upload, observation)
 
     def judge(self, answer: HttpAnswer) -> None:
         text = answer.text.strip()
