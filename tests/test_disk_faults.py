@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -171,6 +172,11 @@ async def test_pages_overwritten_under_the_running_bridge_are_salvaged_without_a
         assert "Salvaged:" in problems[DISK_DAMAGED].message
         assert bridge.assembly.status.damage is not None
         assert bridge.assembly.status.health() is None
+        # The status page reads the fresh database: every station it holds.
+        async with http_client() as session:
+            code, text = await get(session, web_url(bridge, "/api/stations"))
+        assert code == 200, text
+        assert len(json.loads(text)["stations"]) == 20
         (salvage_report,) = bridge.assembly.recovery.reports
     copied = salvage_report.copied["packets"]
     count = Count.of("damaged under the running bridge", report["packets_sent"], db)

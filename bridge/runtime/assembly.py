@@ -225,6 +225,7 @@ class Assembly:
             [SinkStatus(d.sink.name, d.state, d.sink) for d in self.drivers],
             held=lambda: self.fallback.reason,
             damage=lambda: self.recovery.notice,
+            opened=lambda: store.opened,
         )
         self._flow: list[asyncio.Task[None]] = []
         self._upkeep: list[asyncio.Task[None]] = []

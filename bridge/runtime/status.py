@@ -137,7 +137,8 @@ class Status:
 
     ``held`` says why packets are held off the database (its disk fails
     writes), ``damage`` what became of a damaged database; both None while
-    there is nothing to say.
+    there is nothing to say. ``opened`` counts the times the database was
+    opened again.
     """
 
     def __init__(
@@ -148,11 +149,13 @@ class Status:
         *,
         held: Callable[[], str | None] = _none,
         damage: Callable[[], str | None] = _none,
+        opened: Callable[[], int] = int,
     ) -> None:
         self._receiver = receiver
         self._room = room
         self._held = held
         self._damage = damage
+        self._opened = opened
         #: Each sink by name, in the order they were configured.
         self.sinks: Mapping[str, SinkStatus] = {sink.name: sink for sink in sinks}
 
@@ -201,6 +204,13 @@ class Status:
         salvaged); None when there was none. The bridge is healthy meanwhile:
         it takes packets into a fresh one."""
         return self._damage()
+
+    @property
+    def opened(self) -> int:
+        """How many times the running bridge opened its database again (a fresh
+        one after a damaged one, the same after its disk failed): a reader with
+        a connection of its own opens it again when this changes."""
+        return self._opened()
 
     def health(self) -> str | None:
         """Why the bridge is not healthy, or None when it is: it listens for

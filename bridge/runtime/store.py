@@ -133,6 +133,7 @@ class Store:
         #: CPU time by stage (see :mod:`bridge.stages`).
         self.stages = stages
         self._worker = _Watched(Worker("wxstation-spool"))
+        self._opened = 0
 
     def _measured(self, stage: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``function(...)``, its CPU time counted to ``stage``: on the spool's thread."""
@@ -160,11 +161,18 @@ class Store:
         the :attr:`generation` it was made on."""
         self._worker.on_damage = on_damage
 
+    @property
+    def opened(self) -> int:
+        """How many times the database was opened again since the start."""
+        return self._opened
+
     async def start_fresh(self, why: str, newest: int, progress: Mapping[str, int]) -> Path:
         """Move the database aside and go on with a fresh one (see
         :func:`~bridge.spool.salvage.start_fresh`); returns where it went."""
         self._worker.generation += 1
-        return await self._worker.call(start_fresh, self._spool, why, newest, progress)
+        moved = await self._worker.call(start_fresh, self._spool, why, newest, progress)
+        self._opened += 1
+        return moved
 
     async def salvage(self, damaged: Path) -> SalvageReport:
         """Copy what can be read of ``damaged`` into the database."""
@@ -174,6 +182,7 @@ class Store:
         """Open the database again (a connection that met a disk error may hold
         on to it), numbering the next batches after ``newest``."""
         await self._worker.call(_reopen, self._spool, newest)
+        self._opened += 1
 
     # --- at start ---------------------------------------------------------------------
 

@@ -135,6 +135,9 @@ class StatusServer:
             storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb
         )
         self._reader = Worker("wxstation-web")
+        #: The status's :attr:`~bridge.runtime.status.Status.opened` when the
+        #: reader's connection was opened.
+        self._opened = status.opened
         self._snapshot: Snapshot | None = None
         self._snapshot_at = 0.0
         self._refreshing: asyncio.Task[Snapshot] | None = None
@@ -265,6 +268,11 @@ class StatusServer:
 
     async def _read(self) -> Snapshot:
         try:
+            if self._opened != self.status.opened:
+                # The bridge opened its database again (a fresh one after a
+                # damaged one, or after its disk failed): read that one.
+                self._opened = self.status.opened
+                await self._reader.call(_reopen, self._spool)
             snapshot = await self._reader.call(
                 read_snapshot, self._spool, self.config, self.clock()
             )
@@ -412,3 +420,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
         text=json.dumps(data, ensure_ascii=False),
         content_type="application/json",
     )
+
+
+def _reopen(spool: Spool) -> None:
+    spool.close()
+    spool.open()
