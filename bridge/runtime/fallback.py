@@ -62,11 +62,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Bytes of packets held in memory: 64 MB is about 100 000 packets, days of 40
-#: stations, and a small part of a Raspberry Pi's memory.
+#: Bytes of packets held in memory: 64 MB is about 100 000 packets (months of
+#: 40 stations waking hourly) and a small part of a Raspberry Pi's memory.
 FALLBACK_MEMORY_BYTES = 64 * 1024 * 1024
-#: Bytes the file in ``storage.fallback_path`` may grow to: weeks of 40
-#: stations, while leaving the other disk room for its own use.
+#: Bytes the file in ``storage.fallback_path`` may grow to: about 2 million
+#: packets, while leaving the other disk room for its own use.
 FALLBACK_FILE_BYTES = 1024 * 1024 * 1024
 #: What a held packet costs in memory beyond its bytes and its peer's text:
 #: the object, its float and its strings' headers.
