@@ -112,6 +112,11 @@ class StorageConfig:
     #: Decoded samples older than this many days are deleted from the embedded
     #: store (raw packets are kept); 0 keeps them forever.
     retention_days: float = 0.0
+    #: A directory on another disk where packets go while the database's disk
+    #: fails writes (read-only, I/O errors) and memory's bound is reached; what
+    #: it holds survives a restart and is merged into the database once its
+    #: disk takes writes. None: memory only (bridge.runtime.fallback).
+    fallback_path: Path | None = None
 
 
 #: Hosts that mean "every interface" when a server binds to them.
@@ -303,6 +308,14 @@ def config_default(section: type[Any], key: str) -> Any:
     return spec.default
 
 
+def _beside(raw: str | None, base: Path) -> Path | None:
+    """A path of the config (``~`` expanded), relative to the config's directory."""
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else base / path
+
+
 def _option(section: type[Any], key: str) -> vol.Optional:
     """An optional key of the schema, with its dataclass's default."""
     default = config_default(section, key)
@@ -490,6 +503,7 @@ _SCHEMA = vol.Schema(
             _option(StorageConfig, "max_size_mb"): _positive(float),
             _option(StorageConfig, "min_free_mb"): vol.All(vol.Coerce(float), vol.Range(min=0)),
             _option(StorageConfig, "retention_days"): vol.All(vol.Coerce(float), vol.Range(min=0)),
+            vol.Optional("fallback_path"): vol.All(str, vol.Length(min=1)),
         },
         vol.Optional("stations", default={}): vol.Any(None, {_device_id: vol.Any(None, _STATION)}),
         vol.Optional("unknown_stations", default={}): {
@@ -648,6 +662,7 @@ def parse_config(raw: Any, source: Path | None = None) -> Config:
             max_size_mb=storage["max_size_mb"],
             min_free_mb=storage["min_free_mb"],
             retention_days=storage["retention_days"],
+            fallback_path=_beside(storage.get("fallback_path"), base),
         ),
         stations=stations,
         unknown_stations=UnknownStations(**data["unknown_stations"]),

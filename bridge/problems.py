@@ -185,14 +185,18 @@ def upload_refused(
     return Problem(upload_key(upload), UPLOAD_REFUSED, title, message, action, since)
 
 
-def disk_damaged(path: str, detail: str, moved_to: str, since: float) -> Problem:
-    """The database at ``path`` is damaged (SQLite's ``detail``) and was moved to ``moved_to``."""
+def disk_damaged(
+    path: str, detail: str, moved_to: str, since: float, salvaged: str | None = None
+) -> Problem:
+    """The database at ``path`` is damaged (SQLite's ``detail``) and was moved to
+    ``moved_to``; ``salvaged`` says what the salvage copied, once it has run."""
+    done = f" Salvaged: {salvaged}" if salvaged else " salvaging what it can."
     return Problem(
         DISK_DAMAGED,
         DISK_DAMAGED,
         "The wxstation bridge's database was damaged",
         f"SQLite found the database {path} damaged ({detail}); it was moved to "
-        f"{moved_to} and the bridge goes on with a fresh one, salvaging what it can.",
+        f"{moved_to} and the bridge goes on with a fresh one,{done}",
         "The disk (often an SD card) is failing: copy the moved file off it and replace "
         "the card or disk soon. This clears when the bridge restarts on a sound database.",
         since,

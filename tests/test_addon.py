@@ -79,7 +79,7 @@ def test_addon_config_runs_the_bridge_as_its_docs_say(addon_config: dict[str, An
     assert addon_config["backup"] == "cold"
     # The database's folder is the add-on's own /data (bridge_config puts it there).
     assert addon_config["map"] == [{"type": "data", "read_only": False}]
-    assert addon_config["watchdog"] == f"http://[HOST]:[PORT:{DEFAULT_HTTP_PORT}]/healthz"
+    assert addon_config["watchdog"] == f"http://[HOST]:[PORT:{DEFAULT_HTTP_PORT}]/livez"
     assert addon_config["timeout"] > SHUTDOWN_BUDGET
 
 

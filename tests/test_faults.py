@@ -32,10 +32,8 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +60,9 @@ from tests.support.bridge import (
     write_config,
 )
 from tests.support.clock import Clock
+from tests.support.faults import Count, Stations, config_file, influx_points, settled
 from tests.support.floods import FLOOD_SOURCE, FULL, SECOND_SOURCE, largest_database
-from tests.support.ledger import READINGS, Ledger, Progress, ledger, progress, readings_samples
+from tests.support.ledger import READINGS, ledger, progress, readings_samples
 from tests.support.mqtt import Watcher
 from tests.support.servers import InfluxDB1, Mosquitto, Server, free_port
 from tests.support.waiting import eventually, wait_until
@@ -90,17 +89,6 @@ def database(influx: InfluxDB1, request: pytest.FixtureRequest) -> str:
     return name
 
 
-def config_file(
-    tmp_path: Path, port: int, listen: dict[str, Any] | None = None, **sections: Any
-) -> Path:
-    raw: dict[str, Any] = {
-        "listen": {"host": "127.0.0.1", "port": port, **(listen or {})},
-        "storage": {"path": "wx.db"},
-    }
-    raw.update(sections)
-    return write_config(tmp_path / "config.yaml", raw)
-
-
 def influx_section(influx: InfluxDB1, database: str) -> dict[str, Any]:
     return {"url": influx.url, "api": 1, "database": database, "flush_interval": 0.2}
 
@@ -111,118 +99,6 @@ def both_sinks(influx: InfluxDB1, database: str, broker: Mosquitto) -> dict[str,
         "influxdb": influx_section(influx, database),
         "mqtt": {"host": broker.host, "port": broker.port},
     }
-
-
-class Stations:
-    """Simulated stations in their own process (``bench.load stream``)."""
-
-    def __init__(self, port: int, packets: int, *, rate: float, stations: int = 60) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.load",
-                "stream",
-                "--port",
-                str(port),
-                "--packets",
-                str(packets),
-                "--rate",
-                str(rate),
-                "--stations",
-                str(stations),
-                "--concurrency",
-                "20",
-                "--timeout",
-                "5",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        assert "sending" in self.process.stdout.readline()
-
-    def report(self, within: float = 90.0) -> dict[str, Any]:
-        out, _ = self.process.communicate(timeout=within)
-        assert self.process.returncode == 0
-        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-        return result
-
-
-def influx_points(influx: InfluxDB1, database: str) -> int:
-    rows = influx.query("SELECT count(temperature) FROM weather", database)
-    return int(rows[0]["count"]) if rows else 0
-
-
-def tracebacks(log: Path) -> int:
-    return log.read_text(errors="replace").count("Traceback")
-
-
-@dataclass
-class Count:
-    """The line a fault test ends with."""
-
-    test: str
-    sent: int
-    counts: Ledger
-    in_influx: int | None
-    crashes: int
-    extra: str = ""
-
-    @classmethod
-    def of(
-        cls,
-        test: str,
-        sent: int,
-        db: Path,
-        log: Path | None = None,
-        influx: tuple[InfluxDB1, str] | None = None,
-    ) -> Count:
-        """The counts of the bridge that wrote ``db``: a traceback in ``log`` is a
-        crash; with ``influx`` (server, database), the points written there."""
-        return cls(
-            test,
-            sent,
-            ledger(db),
-            None if influx is None else influx_points(*influx),
-            0 if log is None else tracebacks(log),
-        )
-
-    def print(self) -> None:
-        influx = "-" if self.in_influx is None else f"{self.in_influx}"
-        print(
-            f"\nfaults: {self.test}: sent {self.sent} packets, committed {self.counts.packets}, "
-            f"decoded {self.counts.done} (twice {self.counts.decoded_twice}, "
-            f"incomplete {self.counts.incomplete}, kept aside {self.counts.kept}, "
-            f"waiting {self.counts.new}); samples stored {self.counts.samples} "
-            f"(and {self.counts.conflicts} kept aside as conflicts), "
-            f"in InfluxDB {influx} of {self.counts.points}; "
-            f"duplicates {self.counts.decoded_twice}; crashes {self.crashes}{self.extra}"
-        )
-
-    def assert_no_loss(self) -> None:
-        """Print the line; every committed packet decoded once, whole, and (with
-        InfluxDB) written."""
-        self.print()
-        assert self.counts.new == 0
-        assert self.counts.kept == 0
-        assert self.counts.done == self.counts.packets
-        assert self.counts.decoded_twice == 0
-        assert self.counts.incomplete == 0
-        if self.in_influx is not None:
-            assert self.in_influx == self.counts.points
-        assert self.crashes == 0
-
-
-def settled(
-    db: Path, log: Path, check: Callable[[Progress], bool], within: float = 30, note: str = ""
-) -> None:
-    """Wait until ``check`` holds for the bridge's progress; fail with what it was."""
-    try:
-        wait_until(lambda: check(progress(db)), "the bridge", within)
-    except TimeoutError:
-        tail = log.read_text(errors="replace")[-3000:]
-        raise AssertionError(f"{note}\n{ledger(db)}\n--- bridge log:\n{tail}") from None
 
 
 def outage_under_load(

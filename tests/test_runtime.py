@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,7 @@ from bridge.logs import LoopExceptions
 from bridge.parsers import FieldSpec, ReferenceParser, make_parser
 from bridge.runtime import memory as memory_module
 from bridge.runtime import receiving as receiver_module
-from bridge.samples import Batch
 from bridge.sim import SimStation, run_fleet, send_packet
-from bridge.sinks import Sink, SinkUnavailableError
 from tests.support.bridge import (
     bridge_config,
     bridge_process,
@@ -34,6 +31,7 @@ from tests.support.bridge import (
 )
 from tests.support.ledger import SAMPLE_COUNT
 from tests.support.servers import InfluxDB1, Mosquitto, free_port
+from tests.support.sinks import GatedSink
 from tests.support.vectors import load_vectors
 from tests.support.waiting import eventually, wait_until
 
@@ -129,23 +127,6 @@ async def test_bad_connections_are_closed_and_good_stations_served(
         assert bridge.query("SELECT source, connections, refused FROM noise_sources") == [
             ("127.0.0.1", 4, 0)
         ]
-
-
-class GatedSink(Sink):
-    """Delivers when its gate is open, fails as unavailable while ``down``."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.down = False
-        self.arrivals: list[float] = []
-
-    async def deliver(self, batches: Sequence[Batch]) -> None:
-        if self.down:
-            raise SinkUnavailableError("down for the test")
-        await self.gate.wait()
-        self.arrivals.extend(batch.arrival for batch in batches)
 
 
 async def test_a_slow_sink_holds_up_decoding_and_nothing_is_read_back(

@@ -149,7 +149,8 @@ async def test_health_is_200_while_listening_and_the_database_takes_packets(
     tmp_path: Path,
 ) -> None:
     """Test that /healthz says ok normally, and 503 with the reason once the
-    receiver stops listening."""
+    receiver stops listening; /livez, what a watchdog that restarts asks, says
+    the same when no cause the bridge knows of explains it."""
     async with running_bridge(bridge_config(tmp_path)) as bridge, http_client() as http:
         status, body = await get(http, web_url(bridge, "/healthz"))
         assert status == 200
@@ -157,10 +158,15 @@ async def test_health_is_200_while_listening_and_the_database_takes_packets(
             body
             == f"ok: listening for stations on port {bridge.port}, the database takes packets\n"
         )
+        status, body = await get(http, web_url(bridge, "/livez"))
+        assert (status, body) == (200, "alive\n")
         await bridge.receiver.pause("stopped by hand")
         status, body = await get(http, web_url(bridge, "/healthz"))
         assert status == 503
         assert body == "unhealthy: not listening for stations: stopped by hand\n"
+        status, body = await get(http, web_url(bridge, "/livez"))
+        assert status == 503
+        assert body == "a restart would help: not listening for stations: stopped by hand\n"
         await bridge.receiver.resume()
         status, _ = await get(http, web_url(bridge, "/healthz"))
         assert status == 200

@@ -32,9 +32,11 @@ from bridge.runtime.committing import Committer
 from bridge.runtime.decode_log import DecodeLog
 from bridge.runtime.decoder import Decoder
 from bridge.runtime.delivering import SinkDriver
+from bridge.runtime.fallback import Fallback
 from bridge.runtime.housekeeping import Housekeeping, prune_history
 from bridge.runtime.memory import RecentBatches
 from bridge.runtime.receiving import Receiver
+from bridge.runtime.recovery import Damage, Recovery, open_or_replace
 from bridge.runtime.reporting import ProblemBoard
 from bridge.runtime.status import Room, RuntimeEvents, SinkStatus, Status
 from bridge.runtime.store import Store
@@ -47,6 +49,7 @@ from bridge.service import (
 )
 from bridge.sinks import Sink
 from bridge.spool import Spool
+from bridge.spool.salvage import is_corruption
 from bridge.stages import StageClock
 
 if TYPE_CHECKING:
@@ -94,6 +97,11 @@ def _supervise(name: str, work: Callable[[], Awaitable[None]]) -> asyncio.Task[N
                 return
             except asyncio.CancelledError:
                 raise
+            except DatabaseError as err:
+                # The database failing (a damaged file is being replaced, a disk
+                # failing): said in its words, the part goes on after a pause.
+                log.error("the %s stopped: %s; restarting it", name, err)
+                await asyncio.sleep(RESTART_DELAY)
             except Exception:
                 log.exception("the %s failed; restarting it", name)
                 await asyncio.sleep(RESTART_DELAY)
@@ -168,8 +176,34 @@ class Assembly:
             stages=stages,
             decode_log=DecodeLog(),
         )
+        on_fresh = functools.partial(_wake_all, (self.decoder, *self.drivers))
+        #: A damaged database replaced with a fresh one, and salvaged.
+        self.recovery = Recovery(
+            store,
+            self.problems,
+            memory,
+            path=config.storage.path,
+            on_fresh=on_fresh,
+            clock=clock,
+        )
+        #: Packets held while the database's disk fails writes.
+        self.fallback = Fallback(
+            store,
+            self.problems,
+            path=config.storage.path,
+            directory=config.storage.fallback_path,
+            reopen=self._reopen,
+            on_committed=self.decoder.wake,
+            events=events,
+            clock=clock,
+        )
         self.committer = Committer(
-            store, on_committed=self.decoder.wake, on_room=room.write_failed, events=events
+            store,
+            on_committed=self.decoder.wake,
+            on_room=room.write_failed,
+            events=events,
+            fallback=self.fallback,
+            faults=self._write_failed,
         )
         self.housekeeping = Housekeeping(
             store, self.sinks, on_room=room.measured, noise=noise, clock=clock
@@ -183,11 +217,15 @@ class Assembly:
             clock=clock,
         )
         self._room = room
+        self._memory = memory
         self._clock = clock
         self.status = Status(
             self.receiver,
             room,
             [SinkStatus(d.sink.name, d.state, d.sink) for d in self.drivers],
+            held=lambda: self.fallback.reason,
+            damage=lambda: self.recovery.notice,
+            opened=lambda: store.opened,
         )
         self._flow: list[asyncio.Task[None]] = []
         self._upkeep: list[asyncio.Task[None]] = []
@@ -196,12 +234,40 @@ class Assembly:
         """Listen for stations; raises OSError when the address cannot be bound."""
         await self.receiver.start()
 
-    async def start(self) -> None:
-        """Read where the last run stopped, start the sinks and every part's loop."""
+    async def _write_failed(self, err: BaseException) -> bool:
+        """A write failed: whether a fresh database took the damaged one's place
+        or the fallback holds packets from now on (the committer's ``faults``)."""
+        if is_corruption(err):
+            return await self.recovery.follow()
+        return self.fallback.engage(err)
+
+    async def _reopen(self) -> None:
+        """Open the database again after its disk failed, and go on from what
+        the disk holds: batches numbered after the last one decoded, the
+        stations' clocks as committed (decoding that did not reach the disk is
+        done again, with the clocks it had)."""
+        await self.store.reopen(self._memory.newest)
         await self.decoder.start()
+
+    async def _read_start(self) -> None:
+        await self.decoder.start()
+        await self.housekeeping.start()
+
+    async def start(self, damage: Damage | None = None) -> None:
+        """Read where the last run stopped, start the sinks and every part's loop;
+        salvage the ``damage`` found at opening, if any. A damaged file found
+        by these first reads is replaced and salvaged the same way."""
+        if damage is not None:
+            self.recovery.found_at_start(damage)
         following = functools.partial(_follow_room, self._room, self.receiver)
         self._upkeep = [_supervise("room", following)]
-        await self.housekeeping.start()
+        try:
+            await self._read_start()
+        except DatabaseError as err:
+            if not is_corruption(err) or not await self.recovery.follow():
+                raise
+            await self._read_start()
+        await self.fallback.start()
         last_packets = await self.store.last_packets()
         # The truth at start (none known yet), replacing what a last run left.
         self.problems.tell()
@@ -219,6 +285,7 @@ class Assembly:
             *(_supervise(f"sink {d.sink.name}", d.run) for d in self.drivers),
         ]
         self._upkeep.append(_supervise("housekeeping", self.housekeeping.run))
+        self._upkeep.append(_supervise("fallback", self.fallback.run))
         retention = self.config.storage.retention_days
         if retention > 0:
             pruning = prune_history(self.store, retention, self._clock)
@@ -264,6 +331,7 @@ class Assembly:
         for driver in self.drivers:
             driver.finish()
         if await _stop_within(committer, left()):
+            await self.fallback.finish()
             await self.housekeeping.finish()
         else:
             log.error(
@@ -284,9 +352,9 @@ class Assembly:
         await asyncio.gather(*self._flow, return_exceptions=True)
 
 
-def _wake_all(drivers: Sequence[SinkDriver]) -> None:
-    for driver in drivers:
-        driver.wake()
+def _wake_all(parts: Sequence[SinkDriver | Decoder]) -> None:
+    for part in parts:
+        part.wake()
 
 
 # --- the process ---------------------------------------------------------------------
@@ -323,13 +391,14 @@ async def serve(
                 spool = Spool(
                     storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb
                 )
-                resources.enter_context(spool)
+                damage = open_or_replace(spool)
+                resources.callback(spool.close)
             except (DatabaseError, OSError) as err:
                 log.error("cannot use the database %s: %s", storage.path, err)
                 return EXIT_DATABASE
             store = Store(spool, StageClock())
             resources.callback(store.close)
-            code = await _run(config, store, sinks, demo, on_ready, on_web, stop, clock)
+            code = await _run(config, store, sinks, demo, on_ready, on_web, stop, clock, damage)
             if code == 0:
                 await _log_stopped(store)
             return code
@@ -349,8 +418,10 @@ async def _run(
     on_web: Callable[[StatusServer], None] | None,
     stop: asyncio.Event,
     clock: Callable[[], float],
+    damage: Damage | None,
 ) -> int:
-    """The assembly and its status page, from listening until ``stop``."""
+    """The assembly and its status page, from listening until ``stop``;
+    ``damage``: the database found damaged at opening, to salvage."""
     metrics = None
     if config.http.enabled:
         # Imported here: the integration uses the runtime and has no use for it.
@@ -380,7 +451,7 @@ async def _run(
         )
     web = None
     try:
-        await assembly.start()
+        await assembly.start(damage)
         await _log_startup(assembly)
         if metrics is not None:
             web = await _start_web(config, assembly, metrics, clock)

@@ -3,8 +3,12 @@
 The receiver hands each packet to :meth:`Committer.put`, which returns at once;
 the committer gathers what arrives within :data:`GATHER_WINDOW` and commits it
 in one transaction (one fsync for many packets), then tells the decoder once
-for the whole group. When the database fails a write (the disk is full, the
-database's own cap) the packets stay in memory, the receiver is told to stop
+for the whole group. A write that fails on a disk fault is the ``faults``
+handler's first: a damaged file is replaced with a fresh one and the group
+written again at once (:mod:`bridge.runtime.recovery`); a read-only or failing
+disk sends this and every later group to the :class:`~bridge.runtime.fallback.Fallback`
+until it is merged back. Otherwise (the disk is full, the database's own cap,
+the fallback full) the packets stay in memory, the receiver is told to stop
 accepting (through ``on_room``) and the commit is tried again until it
 succeeds: a packet in memory is the only copy there is.
 """
@@ -13,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from bridge.runtime.fallback import Fallback
 from bridge.runtime.status import RuntimeEvents
 from bridge.runtime.store import Store
 from bridge.spool import Received
@@ -39,7 +44,9 @@ class Committer:
     """Group commit: packets in, committed groups out to ``on_committed``.
 
     ``on_room`` hears why packets do not fit when a write fails, and None once
-    a write succeeds again.
+    a write succeeds again. ``faults`` hears a failed write first and says
+    whether it handled it (the group is then written again at once, or held
+    by ``fallback``).
     """
 
     def __init__(
@@ -49,8 +56,12 @@ class Committer:
         on_committed: Callable[[], None],
         on_room: Callable[[str | None], None],
         events: RuntimeEvents,
+        fallback: Fallback,
+        faults: Callable[[BaseException], Awaitable[bool]],
     ) -> None:
         self._store = store
+        self._fallback = fallback
+        self._faults = faults
         self._on_committed = on_committed
         self._on_room = on_room
         self._events = events
@@ -89,19 +100,36 @@ class Committer:
                 await asyncio.sleep(GATHER_WINDOW)
             self._arrived.clear()
             group, self._pending = self._pending, []
+            if self._fallback.holding:
+                # Held packets go to the database before any newer one.
+                if self._fallback.hold(group):
+                    self._room_again()
+                    continue
+                await self._keep(group, "the fallback is full", str(self._fallback.reason))
+                continue
             try:
                 await self._store.add_packets(group)
             except Exception as err:
-                # Disk full or the database failing: keep the packets in memory,
-                # stop accepting more, and try again. Nothing else may lose them.
                 self._pending[:0] = group
-                self._failing = True
-                self._on_room(f"cannot write the database: {err}")
-                log.error("cannot commit %d packets (%s); retrying", len(group), err)
-                await asyncio.sleep(FULL_RETRY_INTERVAL)
+                if await self._faults(err):
+                    continue
+                await self._keep([], "cannot write the database", str(err))
                 continue
-            if self._failing:
-                self._failing = False
-                self._on_room(None)
+            self._room_again()
             self._events.committed(group)
             self._on_committed()
+
+    async def _keep(self, group: list[Received], what: str, detail: str) -> None:
+        """Disk full, or the database and the fallback failing: keep the packets
+        in memory, stop accepting more, and try again after a wait. Nothing else
+        may lose them."""
+        self._pending[:0] = group
+        self._failing = True
+        self._on_room(f"{what}: {detail}")
+        log.error("cannot commit %d packets (%s); retrying", len(self._pending), detail)
+        await asyncio.sleep(FULL_RETRY_INTERVAL)
+
+    def _room_again(self) -> None:
+        if self._failing:
+            self._failing = False
+            self._on_room(None)

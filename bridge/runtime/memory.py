@@ -76,6 +76,10 @@ class RecentBatches:
         """Where ``sink``'s saved progress says it stopped."""
         self._delivered[sink] = seq
 
+    def positions(self) -> dict[str, int]:
+        """The last batch each sink delivered, as memory knows it."""
+        return dict(self._delivered)
+
     def delivered(self, sink: str, seq: int) -> None:
         """Note what ``sink`` delivered, and drop what no sink needs any more."""
         self._delivered[sink] = seq

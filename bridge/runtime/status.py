@@ -9,7 +9,7 @@ bridge's metrics), passed to each part when it is built.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -127,13 +127,35 @@ class SinkStatus:
         return self.sink.connected
 
 
+def _none() -> str | None:
+    return None
+
+
 class Status:
     """The running bridge's state, read-only: the receiver's counts, the room
-    left for packets, each sink's delivery."""
+    left for packets, each sink's delivery, the disk's faults.
 
-    def __init__(self, receiver: ReceiverView, room: Room, sinks: Sequence[SinkStatus]) -> None:
+    ``held`` says why packets are held off the database (its disk fails
+    writes), ``damage`` what became of a damaged database; both None while
+    there is nothing to say. ``opened`` counts the times the database was
+    opened again.
+    """
+
+    def __init__(
+        self,
+        receiver: ReceiverView,
+        room: Room,
+        sinks: Sequence[SinkStatus],
+        *,
+        held: Callable[[], str | None] = _none,
+        damage: Callable[[], str | None] = _none,
+        opened: Callable[[], int] = int,
+    ) -> None:
         self._receiver = receiver
         self._room = room
+        self._held = held
+        self._damage = damage
+        self._opened = opened
         #: Each sink by name, in the order they were configured.
         self.sinks: Mapping[str, SinkStatus] = {sink.name: sink for sink in sinks}
 
@@ -171,9 +193,39 @@ class Status:
         """Why the database does not take packets; None while it does."""
         return self._room.reason
 
+    @property
+    def held(self) -> str | None:
+        """Why packets are held off the database, and how many; None while they are not."""
+        return self._held()
+
+    @property
+    def damage(self) -> str | None:
+        """What became of a damaged database since the start (moved aside,
+        salvaged); None when there was none. The bridge is healthy meanwhile:
+        it takes packets into a fresh one."""
+        return self._damage()
+
+    @property
+    def opened(self) -> int:
+        """How many times the running bridge opened its database again (a fresh
+        one after a damaged one, the same after its disk failed): a reader with
+        a connection of its own opens it again when this changes."""
+        return self._opened()
+
+    def restart_helps(self) -> str | None:
+        """Why restarting the bridge would help, or None: it does not listen for
+        stations, and no cause it knows of (the database's room, a failing disk)
+        explains it. What a watchdog that restarts asks (``/livez``): a restart
+        cannot mend a disk, and would end the packets it holds in memory."""
+        if self.listening or self.held is not None or self.room is not None:
+            return None
+        return f"not listening for stations: {self.paused or 'stopped'}"
+
     def health(self) -> str | None:
         """Why the bridge is not healthy, or None when it is: it listens for
         stations and its database takes their packets."""
+        if self.held is not None:
+            return self.held
         if self.room is not None:
             return f"the database does not take packets: {self.room}"
         if not self.listening:

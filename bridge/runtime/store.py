@@ -8,19 +8,30 @@ else in the runtime touches :class:`~bridge.spool.Spool`.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bridge.availability import LastPacket
 from bridge.capacity import Projection
 from bridge.config import Config
 from bridge.decoding import DecodeResult, decode_one
+from bridge.errors import DatabaseError
 from bridge.noise import NoiseEntry, SourceCount
 from bridge.samples import Batch
 from bridge.spool import Received, Spool, StoredBatch
 from bridge.spool.giving_way import Removal
+from bridge.spool.salvage import (
+    SalvageReport,
+    is_corruption,
+    number_after,
+    salvage,
+    start_fresh,
+)
 from bridge.stages import StageClock
 from bridge.timing import StationClock
 from bridge.worker import Worker
@@ -78,6 +89,38 @@ def _stored(result: DecodeResult, stored: StoredBatch) -> DecodeResult:
     )
 
 
+def _reopen(spool: Spool, newest: int) -> None:
+    # Closing a connection on a disk that failed may fail too; the new one is
+    # what counts.
+    with contextlib.suppress(sqlite3.Error, DatabaseError):
+        spool.close()
+    spool.open()
+    number_after(spool, newest)
+
+
+class _Watched:
+    """The spool's worker, telling who watches of every call that finds the
+    file damaged, with the :attr:`generation` of the file the call was made on
+    (a fresh database after a damaged one is the next)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self.generation = 0
+        self.on_damage: Callable[[BaseException, int], None] | None = None
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        generation = self.generation
+        try:
+            return await self._worker.call(function, *args, **kwargs)
+        except Exception as err:
+            if self.on_damage is not None and is_corruption(err):
+                self.on_damage(err, generation)
+            raise
+
+    def close(self) -> None:
+        self._worker.close()
+
+
 class Store:
     """The running bridge's database: typed, awaited calls on the spool's own thread.
 
@@ -89,7 +132,8 @@ class Store:
         self._spool = spool
         #: CPU time by stage (see :mod:`bridge.stages`).
         self.stages = stages
-        self._worker = Worker("wxstation-spool")
+        self._worker = _Watched(Worker("wxstation-spool"))
+        self._opened = 0
 
     def _measured(self, stage: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``function(...)``, its CPU time counted to ``stage``: on the spool's thread."""
@@ -104,6 +148,41 @@ class Store:
     def close(self) -> None:
         """Finish the calls under way and end the thread (the spool stays open)."""
         self._worker.close()
+
+    # --- a damaged or failing disk -----------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """How many times the database was replaced with a fresh one."""
+        return self._worker.generation
+
+    def watch_damage(self, on_damage: Callable[[BaseException, int], None]) -> None:
+        """Tell ``on_damage`` of every call that finds the file damaged, with
+        the :attr:`generation` it was made on."""
+        self._worker.on_damage = on_damage
+
+    @property
+    def opened(self) -> int:
+        """How many times the database was opened again since the start."""
+        return self._opened
+
+    async def start_fresh(self, why: str, newest: int, progress: Mapping[str, int]) -> Path:
+        """Move the database aside and go on with a fresh one (see
+        :func:`~bridge.spool.salvage.start_fresh`); returns where it went."""
+        self._worker.generation += 1
+        moved = await self._worker.call(start_fresh, self._spool, why, newest, progress)
+        self._opened += 1
+        return moved
+
+    async def salvage(self, damaged: Path) -> SalvageReport:
+        """Copy what can be read of ``damaged`` into the database."""
+        return await self._worker.call(salvage, damaged, self._spool)
+
+    async def reopen(self, newest: int) -> None:
+        """Open the database again (a connection that met a disk error may hold
+        on to it), numbering the next batches after ``newest``."""
+        await self._worker.call(_reopen, self._spool, newest)
+        self._opened += 1
 
     # --- at start ---------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import logging
 import mmap
 import sqlite3
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,17 @@ from bridge.spool.database import Spool
 from bridge.spool.giving_way import RemovedHistory, remember_removed
 from bridge.spool.pages import DamageError, FileRows, Value, read_rows
 
-__all__ = ["SIDE_FILES", "TABLES", "SalvageReport", "is_corruption", "move_aside", "salvage"]
+__all__ = [
+    "SIDE_FILES",
+    "TABLES",
+    "SalvageReport",
+    "is_corruption",
+    "move_aside",
+    "number_after",
+    "salvage",
+    "start_fresh",
+    "summary",
+]
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +169,48 @@ def move_aside(path: Path, why: str = "damaged", now: datetime | None = None) ->
             side.rename(target.with_name(target.name + suffix))
     log.warning("moved %s aside to %s (%s)", path, target, why)
     return target
+
+
+def start_fresh(spool: Spool, why: str, newest: int, progress: Mapping[str, int]) -> Path:
+    """Close ``spool``, move its file aside (:func:`move_aside`) and open a fresh
+    one in its place; returns where the file went.
+
+    The fresh database goes on from where the running bridge is: its decoded
+    batches are numbered after ``newest`` (the last batch decoded) and each
+    sink's ``progress`` is kept, so the sinks' drivers go on from where they
+    are; the batches :func:`salvage` copies later come after.
+    """
+    spool.close()
+    moved = move_aside(spool.path, why)
+    spool.open()
+    number_after(spool, newest)
+    for sink, seq in progress.items():
+        spool.progress.set(sink, seq)
+    return moved
+
+
+def number_after(spool: Spool, newest: int) -> None:
+    """Number the batches decoded from now on after ``newest`` (the last one the
+    running bridge decoded), whatever the file holds: a fresh database, or one
+    whose disk lost its newest commits, must not give a sink's next batches
+    numbers it has delivered already."""
+    db = spool.db
+    with transaction(db):
+        updated = db.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'batches'", (newest,)
+        ).rowcount
+        if not updated and newest:
+            db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('batches', ?)", (newest,))
+
+
+def summary(report: SalvageReport) -> str:
+    """The report in one sentence: how many packets came back, and what did not."""
+    lost = report.lines()[-1]
+    return (
+        f"{report.copied.get('packets', 0)} of {report.found.get('packets', 0)} packets read "
+        f"were copied ({report.already_there} were there already), with "
+        f"{report.copied.get('batches', 0)} decoded batches; {lost}"
+    )
 
 
 def salvage(damaged: Path, spool: Spool) -> SalvageReport:

@@ -16,12 +16,14 @@ receiving packets:
 
 Endpoints: ``/`` (the page), ``/metrics``, ``/api/stations``,
 ``/api/stations/<id>/samples?since=&until=`` (the rows ``export`` writes),
-``/healthz`` and ``POST /api/reprocess``.
+``/healthz``, ``/livez`` (for a watchdog that restarts: see
+:meth:`bridge.runtime.status.Status.restart_helps`) and ``POST /api/reprocess``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import html
 import ipaddress
@@ -135,6 +137,9 @@ class StatusServer:
             storage.path, max_size_mb=storage.max_size_mb, min_free_mb=storage.min_free_mb
         )
         self._reader = Worker("wxstation-web")
+        #: The status's :attr:`~bridge.runtime.status.Status.opened` when the
+        #: reader's connection was opened.
+        self._opened = status.opened
         self._snapshot: Snapshot | None = None
         self._snapshot_at = 0.0
         self._refreshing: asyncio.Task[Snapshot] | None = None
@@ -155,7 +160,8 @@ class StatusServer:
         app = web.Application(middlewares=[self._guard])
         app.router.add_get("/", self._page_view)
         app.router.add_get("/metrics", self._metrics_view)
-        app.router.add_get("/healthz", self._health_view)
+        app.router.add_get("/healthz", functools.partial(_health_view, self.status))
+        app.router.add_get("/livez", functools.partial(_live_view, self.status))
         app.router.add_get("/api/stations", self._stations_view)
         app.router.add_get(r"/api/stations/{device_id:\d+}/samples", self._samples_view)
         app.router.add_post("/api/reprocess", self._reprocess_view)
@@ -265,6 +271,11 @@ class StatusServer:
 
     async def _read(self) -> Snapshot:
         try:
+            if self._opened != self.status.opened:
+                # The bridge opened its database again (a fresh one after a
+                # damaged one, or after its disk failed): read that one.
+                self._opened = self.status.opened
+                await self._reader.call(_reopen, self._spool)
             snapshot = await self._reader.call(
                 read_snapshot, self._spool, self.config, self.clock()
             )
@@ -300,15 +311,6 @@ class StatusServer:
         response = web.Response(body=self.metrics.render(self.status, self._snapshot))
         response.headers["Content-Type"] = CONTENT_TYPE
         return response
-
-    async def _health_view(self, request: web.Request) -> web.Response:
-        reason = self.status.health()
-        if reason is not None:
-            return web.Response(status=503, text=f"unhealthy: {reason}\n")
-        return web.Response(
-            text=f"ok: listening for stations on port {self.status.port}, "
-            "the database takes packets\n"
-        )
 
     async def _stations_view(self, request: web.Request) -> web.Response:
         snapshot = await self.snapshot()
@@ -399,6 +401,24 @@ class StatusServer:
         return None
 
 
+async def _health_view(status: Status, request: web.Request) -> web.Response:
+    reason = status.health()
+    if reason is not None:
+        return web.Response(status=503, text=f"unhealthy: {reason}\n")
+    return web.Response(
+        text=f"ok: listening for stations on port {status.port}, the database takes packets\n"
+    )
+
+
+async def _live_view(status: Status, request: web.Request) -> web.Response:
+    # For a watchdog that restarts the bridge: unhealthy only where a restart
+    # helps (a failing disk or a full database answer 503 on /healthz only).
+    reason = status.restart_helps()
+    if reason is not None:
+        return web.Response(status=503, text=f"a restart would help: {reason}\n")
+    return web.Response(text="alive\n")
+
+
 def ingress_path(request: web.Request) -> str:
     """The path the page is served under: the ingress proxy's ``X-Ingress-Path``
     when it is one, else "" (served at the root)."""
@@ -412,3 +432,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
         text=json.dumps(data, ensure_ascii=False),
         content_type="application/json",
     )
+
+
+def _reopen(spool: Spool) -> None:
+    spool.close()
+    spool.open()

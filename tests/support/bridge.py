@@ -137,12 +137,15 @@ class BridgeProcess:
     process: subprocess.Popen[bytes] | None = None
     #: More arguments to ``run`` (``--event-loop asyncio``).
     run_args: tuple[str, ...] = ()
+    #: A command the bridge runs under (``fiu-run -x``: faults injected).
+    prefix: tuple[str, ...] = ()
 
     def start(self, ready_timeout: float = 20.0) -> None:
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 [
+                    *self.prefix,
                     sys.executable,
                     "-m",
                     "bridge.cli",
@@ -185,8 +188,10 @@ class BridgeProcess:
 
 
 @contextlib.contextmanager
-def bridge_process(config_file: Path, log_file: Path) -> Iterator[BridgeProcess]:
-    bridge = BridgeProcess(config_file, log_file)
+def bridge_process(
+    config_file: Path, log_file: Path, prefix: tuple[str, ...] = ()
+) -> Iterator[BridgeProcess]:
+    bridge = BridgeProcess(config_file, log_file, prefix=prefix)
     try:
         yield bridge
     finally:
