@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bridge import noise
-from bridge.config import Config, load_config, local_url_host
+from bridge.config import Config, StorageConfig, load_config, local_url_host
 from bridge.demo import Demo, demo_database
 from bridge.errors import (
     ConfigError,
@@ -35,6 +35,7 @@ from bridge.progress import Progress
 from bridge.protocol import PacketError, parse_header
 from bridge.reprocess import replay_station
 from bridge.runtime.assembly import serve
+from bridge.runtime.fallback import held_path
 from bridge.samples import export_record, format_time, make_batch, parse_moment
 from bridge.service import (
     EXIT_CONFIG,
@@ -43,7 +44,7 @@ from bridge.service import (
     database_lock,
 )
 from bridge.spool import Received, Spool
-from bridge.spool.salvage import move_aside, salvage
+from bridge.spool.salvage import SIDE_FILES, move_aside, salvage
 from bridge.timing import StationClock
 
 __all__ = ["main"]
@@ -443,6 +444,7 @@ def status(args: argparse.Namespace) -> int:
         if count > len(conflicts):
             print(f"  and {count - len(conflicts)} older ones")
         _print_shared_ids(spool, config)
+        _print_disk(config.storage)
         _print_capacity(spool)
         _print_noise(spool)
         newest = spool.samples.newest_batches(), spool.samples.newest_samples()
@@ -453,6 +455,27 @@ def status(args: argparse.Namespace) -> int:
         ):
             print(sink.line())
     return 0
+
+
+def _print_disk(storage: StorageConfig) -> None:
+    """What a damaged or failing disk left: damaged databases moved aside beside
+    this one, and packets held off it while its disk failed writes."""
+    path = storage.path
+    for damaged in sorted(path.parent.glob(f"{path.name}.damaged-*")):
+        if not damaged.name.endswith(SIDE_FILES):
+            print(
+                f"disk: a damaged database was moved aside to {damaged}; what could be "
+                "read of it was salvaged into this one (the log says what): delete it "
+                "once content, and check the card or disk"
+            )
+    if storage.fallback_path is not None:
+        held = held_path(path, storage.fallback_path)
+        if held.exists() and held.stat().st_size > 0:
+            print(
+                f"disk: {held.stat().st_size} bytes of packets held in {held} while the "
+                "database's disk failed writes; the bridge merges them in when it runs "
+                "and the disk takes them"
+            )
 
 
 def _print_shared_ids(spool: Spool, config: Config) -> None:

@@ -27,9 +27,12 @@ from bridge.offline import SUMMARY_REASONS, Tally
 from bridge.parsers import ReferenceParser
 from bridge.progress import PLAIN_INTERVAL, PLAIN_STEPS, Progress
 from bridge.protocol import PacketError
+from bridge.runtime.fallback import HeldFile, held_path
 from bridge.samples import format_time, format_times, parse_time
 from bridge.service import database_lock
 from bridge.sinks import SinkError
+from bridge.spool import Received
+from bridge.spool.salvage import move_aside
 from tests.support.bridge import cli as command
 from tests.support.bridge import write_config
 from tests.support.capture import write_capture
@@ -367,3 +370,30 @@ def test_a_summary_names_the_commonest_reasons() -> None:
         "2 samples kept aside as conflicts, 1 values out of range, not stored"
     )
     assert Tally().line() == "0 packets decoded into 0 samples, none kept aside"
+
+
+def test_status_says_what_a_failing_disk_left(tmp_path: Path) -> None:
+    """Test that ``status`` names a damaged database the bridge moved aside and
+    the packets it held in ``storage.fallback_path`` while the disk failed, so a
+    person who looks finds both; and says nothing of the kind otherwise."""
+    fallback = tmp_path / "elsewhere"
+    fallback.mkdir()
+    config = write_config(
+        tmp_path / "config.yaml",
+        {"storage": {"path": "wx.db", "fallback_path": str(fallback)}},
+    )
+    quiet = command("status", "-c", str(config))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "disk:" not in quiet.stdout
+    moved = move_aside(tmp_path / "wx.db", now=datetime(2026, 12, 7, 15, 30, tzinfo=UTC))
+    HeldFile(held_path(tmp_path / "wx.db", fallback)).append(
+        [Received(bytes(sim.SimStation(1, ReferenceParser(), 0.0).wake().packet), 1.0, "x:1")]
+    )
+    said = command("status", "-c", str(config))
+    assert said.returncode == 0, said.stderr
+    lines = [line for line in said.stdout.splitlines() if line.startswith("disk:")]
+    assert len(lines) == 2, said.stdout
+    assert str(moved) in lines[0]
+    assert moved.name == "wx.db.damaged-20261207T153000Z"
+    assert "bytes of packets held in" in lines[1]
+    assert str(fallback / "wx.db.held") in lines[1]

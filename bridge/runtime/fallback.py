@@ -139,6 +139,12 @@ def _size(item: Received) -> int:
     return len(item.data) + len(item.peer) + PACKET_OVERHEAD
 
 
+def held_path(database: Path, directory: Path) -> Path:
+    """The file in ``directory`` (``storage.fallback_path``) that holds the packets
+    of ``database`` while its disk fails writes."""
+    return directory / f"{database.name}.held"
+
+
 class HeldFile:
     """The append-only file of held packets at ``path``: appended to, read
     from the front in groups, removed once all of it was merged."""
@@ -251,7 +257,7 @@ class Fallback:
         self._store = store
         self._problems = problems
         self._path = path
-        self._file = HeldFile(directory / f"{path.name}.held") if directory else None
+        self._file = HeldFile(held_path(path, directory)) if directory else None
         self._reopen = reopen
         self._on_committed = on_committed
         self._events = events
