@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import operator
 import socket
 import sqlite3
@@ -17,11 +18,20 @@ from typing import Any
 
 import pytest
 
+from bridge.config import parse_config
 from bridge.logs import LoopExceptions
 from bridge.parsers import FieldSpec, ReferenceParser, make_parser
+from bridge.runtime import decoder as decoder_module
 from bridge.runtime import memory as memory_module
 from bridge.runtime import receiving as receiver_module
+from bridge.runtime.decode_log import DecodeLog
+from bridge.runtime.decoder import Decoder
+from bridge.runtime.memory import RecentBatches
+from bridge.runtime.status import RuntimeEvents
+from bridge.runtime.store import Store
 from bridge.sim import SimStation, run_fleet, send_packet
+from bridge.spool import Received, Spool
+from bridge.stages import StageClock
 from tests.support.bridge import (
     bridge_config,
     bridge_process,
@@ -532,3 +542,41 @@ def test_watching_a_closed_socket_is_a_warning(caplog: pytest.LogCaptureFixture)
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1
     assert "truediv" in errors[0].getMessage()
+
+
+async def test_a_database_that_cannot_store_decoded_packets_is_said_once_a_minute(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Test that the decoder, retrying while the database refuses its writes (here
+    SQLite's own read-only refusal), logs one error line for many tries, and
+    says when decoded packets are stored again; then the packets are decoded."""
+    monkeypatch.setattr(decoder_module, "FULL_RETRY_INTERVAL", 0.01)
+    sim = SimStation(1, ReferenceParser(), 1_790_000_000.0)
+    wake = sim.wake()
+    with Spool(tmp_path / "wx.db") as spool:
+        spool.packets.add([Received(wake.packet, wake.arrival, "192.0.2.1:4000")])
+        store = Store(spool, StageClock())
+        try:
+            decoder = Decoder(
+                parse_config({}),
+                store,
+                RecentBatches([]),
+                on_batches=lambda: None,
+                events=RuntimeEvents(),
+                stages=StageClock(),
+                decode_log=DecodeLog(),
+            )
+            await decoder.start()
+            await store.call(lambda s: s.db.execute("PRAGMA query_only=1"))
+            with caplog.at_level(logging.INFO, logger="bridge.runtime.decoder"):
+                decoding = asyncio.create_task(decoder._decode_all())
+                await asyncio.sleep(0.5)
+                await store.call(lambda s: s.db.execute("PRAGMA query_only=0"))
+                await asyncio.wait_for(decoding, 10)
+            lines = [r for r in caplog.records if r.name == "bridge.runtime.decoder"]
+            assert [r.levelname for r in lines] == ["ERROR", "INFO"], lines
+            assert "cannot store decoded packets" in lines[0].getMessage()
+            assert lines[1].getMessage() == "decoded packets are stored again"
+            assert await store.counts() == {"done": 1}
+        finally:
+            store.close()

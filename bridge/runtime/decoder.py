@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from bridge.config import Config
 from bridge.errors import DatabaseError
+from bridge.logs import Throttle
 from bridge.runtime.committing import FULL_RETRY_INTERVAL
 from bridge.runtime.decode_log import DecodeLog
 from bridge.runtime.memory import RecentBatches
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds between looks for packets queued by another process (``reprocess``).
 POLL_INTERVAL = 5.0
+#: Seconds between two lines saying decoded packets cannot be stored: while a
+#: disk fails the retries come every few seconds, and one line a minute says it.
+FAILURE_LOG_EVERY = 60.0
 #: Seconds from the start of one decoding pass to the next, at the least: a
 #: packet after a quiet spell is decoded at once, while at hundreds of packets
 #: a second the groups committed meanwhile decode together, in one transaction
@@ -63,6 +68,9 @@ class Decoder:
         self._clocks: dict[int, StationClock] = {}
         self._to_decode = asyncio.Event()
         self._draining = False
+        #: A database failing to store decoded packets, said once a minute: the
+        #: committer's and the fallback's lines say the rest.
+        self._failing = Throttle(FAILURE_LOG_EVERY)
 
     async def start(self) -> None:
         """Read the stations' clocks; packets left new by the last run are decoded first."""
@@ -106,9 +114,19 @@ class Decoder:
             try:
                 results = await self._store.decode(self._config, self._clocks, limit)
             except DatabaseError as err:
-                log.error("cannot store decoded packets (%s); retrying", err)
+                held = self._failing.count(time.monotonic())
+                if held is not None:
+                    log.error(
+                        "cannot store decoded packets (%s); retrying every %g s%s",
+                        err,
+                        FULL_RETRY_INTERVAL,
+                        f" ({held} more failed tries since the last line)" if held else "",
+                    )
                 await asyncio.sleep(FULL_RETRY_INTERVAL)
                 continue
+            if self._failing.last is not None:
+                log.info("decoded packets are stored again")
+                self._failing = Throttle(FAILURE_LOG_EVERY)
             self._events.decoded(results)
             with self._stages.measure("log"):
                 self._log.log(results)
