@@ -505,6 +505,9 @@ async def test_a_wrong_key_is_kept_aside_and_shown_without_the_key(
             _, page = await asyncio.to_thread(http_request, base + "/")
             assert b"wow:987" in page
             assert b"bad site authentication key" in page
+            # First on the page, as in Home Assistant's repair issues.
+            assert b"To put right" in page
+            assert b"Met Office WOW refuses the id or key of station 987" in page
             [problem] = bridge.assembly.problems.current()
             assert problem.key == "upload_refused:wow:987"
             assert "bad site authentication key" in problem.message

@@ -226,6 +226,7 @@ class Assembly:
             held=lambda: self.fallback.reason,
             damage=lambda: self.recovery.notice,
             opened=lambda: store.opened,
+            problems=self.problems.current,
         )
         self._flow: list[asyncio.Task[None]] = []
         self._upkeep: list[asyncio.Task[None]] = []

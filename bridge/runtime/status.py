@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.decoding import DecodeResult
+from bridge.problems import Problem
 from bridge.samples import Batch
 from bridge.sinks import Sink
 from bridge.spool import Received
@@ -150,8 +151,10 @@ class Status:
         held: Callable[[], str | None] = _none,
         damage: Callable[[], str | None] = _none,
         opened: Callable[[], int] = int,
+        problems: Callable[[], Sequence[Problem]] = tuple,
     ) -> None:
         self._receiver = receiver
+        self._problems = problems
         self._room = room
         self._held = held
         self._damage = damage
@@ -204,6 +207,12 @@ class Status:
         salvaged); None when there was none. The bridge is healthy meanwhile:
         it takes packets into a fresh one."""
         return self._damage()
+
+    @property
+    def problems(self) -> Sequence[Problem]:
+        """What a person has to put right now (a refused upload, a failing disk),
+        as Home Assistant's repair issues show it; empty while all is well."""
+        return self._problems()
 
     @property
     def opened(self) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from bridge.config import Config
 from bridge.overview import SinkOverview, StationOverview, age
 from bridge.parsers import Field
+from bridge.problems import Problem
 from bridge.runtime.status import SinkState
 from bridge.web.snapshot import PLOT_HOURS, Series, Snapshot
 
@@ -218,6 +219,19 @@ def _storage_section(snapshot: Snapshot) -> str:
     return "".join(parts)
 
 
+def _problems_section(problems: Sequence[Problem]) -> str:
+    """What a person has to put right (the same as Home Assistant's repair
+    issues), first on the page; nothing while all is well."""
+    if not problems:
+        return ""
+    items = "".join(
+        f"<li><strong>{_e(problem.title)}</strong> <small>since {_e(_utc(problem.since))}</small>"
+        f"<br>{_e(problem.message)}<br><small>{_e(problem.action)}</small></li>"
+        for problem in problems
+    )
+    return f'<h2>To put right</h2><ul class="problems">{items}</ul>'
+
+
 def render_main(
     snapshot: Snapshot,
     config: Config,
@@ -225,6 +239,7 @@ def render_main(
     unhealthy: str | None,
     port: int,
     now: float,
+    problems: Sequence[Problem] = (),
 ) -> str:
     """The part of the page that updates: everything below the title."""
     counts = snapshot.counts
@@ -255,6 +270,7 @@ def render_main(
         f'<p class="summary">{status} · packets: {counts.get("done", 0)} decoded, '
         f"{counts.get('kept', 0)} kept aside, {counts.get('new', 0)} waiting · "
         f'updated <span id="updated">{_e(_utc(now))}</span></p>'
+        f"{_problems_section(problems)}"
         "<h2>Stations</h2>"
         "<table><thead><tr><th>station</th><th>last packet</th><th>samples</th>"
         "<th>sample interval</th><th>clock error</th><th>missed wake-ups</th>"
@@ -272,7 +288,9 @@ h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.4em 0 .4em}
 table{border-collapse:collapse;background:#fff;box-shadow:0 1px 2px #0002}
 th,td{padding:.45em .7em;border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top}
 th{font-weight:600;background:#eef1f4}td.num{text-align:right;white-space:nowrap}
-small,.quiet{color:#66707c}.badge{display:inline-block;padding:0 .5em;border-radius:.7em;
+small,.quiet{color:#66707c}
+ul.problems{background:#fff3e0;padding:.6em 1.6em;box-shadow:0 1px 2px #0002}
+.badge{display:inline-block;padding:0 .5em;border-radius:.7em;
 font-size:.85em;background:#ddd}.available{background:#cdeccd;color:#15521a}
 .unavailable{background:#f6d3d0;color:#7a1a12}.warning{color:#7a1a12}
 .fields{display:flex;flex-wrap:wrap;gap:.3em 1.2em;min-width:780px}
@@ -338,6 +356,7 @@ def render_page(
     *,
     token_required: bool,
     base: str = "",
+    problems: Sequence[Problem] = (),
 ) -> str:
     """The whole status page; ``unhealthy`` is why the bridge does not receive, if it does not.
 
@@ -345,7 +364,7 @@ def render_page(
     ingress proxy, its ``X-Ingress-Path``): every link and request of the page
     starts with it.
     """
-    main = render_main(snapshot, config, sinks, unhealthy, port, now)
+    main = render_main(snapshot, config, sinks, unhealthy, port, now, problems)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -302,6 +302,7 @@ class StatusServer:
                 snapshot.taken_at,
                 token_required=self.http.token is not None,
                 base=base,
+                problems=self.status.problems,
             )
             self._page = (snapshot, base, self.redact(page.encode()))
         return web.Response(body=self._page[2], content_type="text/html", charset="utf-8")
