@@ -27,8 +27,9 @@ import json
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from bench.load import connect
 from bridge.protocol import HEADER, MAX_PAYLOAD_SIZE
@@ -69,6 +70,23 @@ def plausible(device_id: int, size: int, rng: random.Random) -> bytes:
     return HEADER.pack(announced, 3600, 120, 6, device_id, 3) + rng.randbytes(size)
 
 
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close a flood connection; the bridge may have closed it first."""
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+async def _timed(report: Report, connections: list[Coroutine[Any, Any, None]]) -> Report:
+    """Run every connection at once, say when the flood began (the tests wait for
+    that line), and note in ``report`` how long it took."""
+    began = time.monotonic()
+    print(json.dumps({"flooding": time.time()}), flush=True)
+    await asyncio.gather(*connections)
+    report.seconds = time.monotonic() - began
+    return report
+
+
 async def flood(
     host: str, port: int, source: str, payloads: Sequence[bytes], concurrency: int
 ) -> Report:
@@ -87,17 +105,11 @@ async def flood(
                         await writer.drain()
                         report.bytes_written += len(data)
                     finally:
-                        writer.close()
-                        with contextlib.suppress(OSError):
-                            await writer.wait_closed()
+                        await _close(writer)
             except (OSError, TimeoutError) as err:
                 report.failed(err)
 
-    began = time.monotonic()
-    print(json.dumps({"flooding": time.time()}), flush=True)
-    await asyncio.gather(*(one(data) for data in payloads))
-    report.seconds = time.monotonic() - began
-    return report
+    return await _timed(report, [one(data) for data in payloads])
 
 
 async def slow(
@@ -130,15 +142,9 @@ async def slow(
             report.closed_by_bridge += 1
             report.failed(err)
         finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            await _close(writer)
 
-    began = time.monotonic()
-    print(json.dumps({"flooding": time.time()}), flush=True)
-    await asyncio.gather(*(one(data) for data in payloads))
-    report.seconds = time.monotonic() - began
-    return report
+    return await _timed(report, [one(data) for data in payloads])
 
 
 async def silent(host: str, port: int, source: str, count: int, seconds: float) -> Report:
@@ -161,15 +167,9 @@ async def silent(host: str, port: int, source: str, count: int, seconds: float) 
             report.closed_by_bridge += 1
             report.failed(err)
         finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            await _close(writer)
 
-    began = time.monotonic()
-    print(json.dumps({"flooding": time.time()}), flush=True)
-    await asyncio.gather(*(one() for _ in range(count)))
-    report.seconds = time.monotonic() - began
-    return report
+    return await _timed(report, [one() for _ in range(count)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
