@@ -49,11 +49,16 @@ def _issue_prefix(entry_id: str) -> str:
     return f"unknown_station_{entry_id}_"
 
 
+def _entry_name(hass: HomeAssistant, entry_id: str) -> str:
+    """The entry as its issues name it: its title, or its id once it is gone."""
+    entry = hass.config_entries.async_get_entry(entry_id)
+    return entry.title if entry else entry_id
+
+
 @callback
 def async_create_unknown_station_issue(
     hass: HomeAssistant, entry_id: str, device_id: int, packets: int
 ) -> None:
-    entry = hass.config_entries.async_get_entry(entry_id)
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -64,7 +69,7 @@ def async_create_unknown_station_issue(
         translation_placeholders={
             "device_id": str(device_id),
             "packets": str(packets),
-            "entry": entry.title if entry else entry_id,
+            "entry": _entry_name(hass, entry_id),
         },
         data={"entry_id": entry_id, "device_id": device_id},
     )
@@ -243,7 +248,6 @@ def async_create_storage_issue(
 ) -> None:
     """Say that the entry's storage ``part`` cannot be written to ``path`` (the
     system's ``error``) since ``since`` (unix seconds)."""
-    entry = hass.config_entries.async_get_entry(entry_id)
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -252,7 +256,7 @@ def async_create_storage_issue(
         severity=ir.IssueSeverity.ERROR,
         translation_key="storage_failed",
         translation_placeholders={
-            "entry": entry.title if entry else entry_id,
+            "entry": _entry_name(hass, entry_id),
             "path": path,
             "error": error,
             "since": _moment(since),
