@@ -6,10 +6,10 @@
 #       -v wxstation-data:/data -v "$PWD/config.yaml:/config/config.yaml:ro" localhost/wxstation:test
 #
 # The image installs the wheels in its build context's wheels/ folder: the
-# checkout's (python -m build) and, where the build may not reach an index,
+# checkout's two (scripts/build: the bridge and the library it pins) and, where the build may not reach an index,
 # its dependencies' (scripts/image puts both there and builds with
 # PIP_ARGS=--no-index). Any other Docker or podman build does the same:
-#   python -m build --wheel --outdir ctx/wheels && docker build -f Dockerfile ctx
+#   scripts/build ctx/wheels && docker build -f Dockerfile ctx
 # BUILD_FROM is a base with python3 and its venv module.
 #
 # --stop-timeout 30: the bridge stops within 15 s of SIGTERM (bridge/runtime/assembly.py,
@@ -33,7 +33,7 @@ COPY wheels/ /tmp/wheels/
 # hadolint ignore=SC2086 # PIP_ARGS is a list of words
 RUN python3 -m venv /opt/wxstation \
     && /opt/wxstation/bin/pip install --no-cache-dir --disable-pip-version-check \
-        ${PIP_ARGS} --find-links /tmp/wheels wxstation \
+        ${PIP_ARGS} --find-links /tmp/wheels wxstation-bridge \
     && rm -rf /tmp/wheels
 
 # With no config mounted: the embedded defaults, database under /data.

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.load import connect
-from bridge.protocol import HEADER, MAX_PAYLOAD_SIZE
 from bridge.service import raise_file_limit
+from wxstation.protocol import HEADER, MAX_PAYLOAD_SIZE
 
 __all__ = ["Report", "main"]
 

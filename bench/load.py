@@ -24,9 +24,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from bridge.parsers import make_parser
 from bridge.service import raise_file_limit
 from bridge.sim import FleetReport, SimStation, send_packet_async
+from wxstation.parsers import make_parser
 
 __all__ = ["Report", "build_packets", "connect", "main"]
 

@@ -18,12 +18,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bridge.config import parse_config
 from bridge.offline import decode_offline
-from bridge.parsers import make_parser
 from bridge.sim import SimStation
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
 from tests.support.ledger import SAMPLE_COUNT
+from wxstation.config import parse_config
+from wxstation.packets import Received
+from wxstation.parsers import make_parser
 
 #: 2026-01-01T00:00:00Z: the simulated stations' first sample. The sizes do not
 #: depend on it; a fixed start makes two runs store the same bytes.

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from bridge.cli import event_loop_factory
-from bridge.config import DEFAULT_HTTP_PORT, DEFAULT_PORT, Config, parse_config
 from bridge.errors import ConfigError
 from bridge.logs import configure_logging
 from bridge.runtime.assembly import serve
+from wxstation.config import DEFAULT_HTTP_PORT, DEFAULT_PORT, Config, parse_config
 
 __all__ = [
     "DATA_DIR",

@@ -18,8 +18,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from bridge import noise
-from bridge.config import Config, StorageConfig, load_config, local_url_host
 from bridge.demo import Demo, demo_database
 from bridge.errors import (
     ConfigError,
@@ -32,20 +30,23 @@ from bridge.logs import configure_logging
 from bridge.offline import Tally, decode_offline, decode_removed, give_way
 from bridge.overview import sink_overviews, station_overviews
 from bridge.progress import Progress
-from bridge.protocol import PacketError, parse_header
 from bridge.reprocess import replay_station
 from bridge.runtime.assembly import serve
 from bridge.runtime.fallback import held_path
-from bridge.samples import export_record, format_time, make_batch, parse_moment
 from bridge.service import (
     EXIT_CONFIG,
     EXIT_DATABASE,
     EXIT_INPUT,
     database_lock,
 )
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
 from bridge.spool.salvage import SIDE_FILES, move_aside, salvage
-from bridge.timing import StationClock
+from wxstation import noise
+from wxstation.config import Config, StorageConfig, load_config, local_url_host
+from wxstation.packets import Received
+from wxstation.protocol import PacketError, parse_header
+from wxstation.samples import export_record, format_time, make_batch, parse_moment
+from wxstation.timing import StationClock
 
 __all__ = ["main"]
 
@@ -479,7 +480,7 @@ def _print_disk(storage: StorageConfig) -> None:
 
 
 def _print_shared_ids(spool: Spool, config: Config) -> None:
-    """The device ids that two stations seem to send with (see bridge.timing)."""
+    """The device ids that two stations seem to send with (see wxstation.timing)."""
     for device_id, clock in sorted(spool.samples.clocks().items()):
         if not clock.shared_id:
             continue

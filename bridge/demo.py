@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.config import Config, local_url_host
 from bridge.sim import run_fleet
+from wxstation.config import Config, local_url_host
 
 __all__ = ["DEMO_PACKETS", "Demo", "demo_database", "run_demo"]
 

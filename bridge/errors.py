@@ -1,16 +1,18 @@
 """The bridge's errors: one tree, each error carrying what a caller acts on.
 
-Every error the bridge raises on purpose is a :class:`WxStationError`, and its
-message says what went wrong and what to do about it. The command line picks
-its exit code by the error's type (see ``bridge.cli``); other subclasses live
-beside the code they describe: :class:`bridge.protocol.PacketError` for a
-packet the bridge refuses, :class:`bridge.sinks.SinkError` for a delivery that
-failed.
+The tree's root, :class:`WxStationError`, and :class:`ConfigError` are the
+library's (``wxstation.errors``); the bridge adds those of its database and its
+input files. The command line picks its exit code by the error's type (see
+``bridge.cli``); other subclasses live beside the code they describe:
+:class:`wxstation.protocol.PacketError` for a packet the bridge refuses,
+:class:`bridge.sinks.SinkError` for a delivery that failed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from wxstation.errors import ConfigError, WxStationError
 
 __all__ = [
     "ConfigError",
@@ -20,25 +22,6 @@ __all__ = [
     "SchemaError",
     "WxStationError",
 ]
-
-
-class WxStationError(Exception):
-    """The root of the bridge's errors; ``str()`` is a message for a person."""
-
-
-class ConfigError(WxStationError):
-    """A config the bridge cannot run with; the message says where and why.
-
-    ``source`` is the config file, when the problem is in one; ``problems`` are
-    the invalid keys, each as ``key path: what is wrong``, when the file was read.
-    """
-
-    def __init__(
-        self, message: str, *, source: Path | None = None, problems: tuple[str, ...] = ()
-    ) -> None:
-        super().__init__(message)
-        self.source = source
-        self.problems = problems
 
 
 class DatabaseError(WxStationError):

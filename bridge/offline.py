@@ -17,13 +17,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bridge.config import Config
-from bridge.decoding import DecodeResult, decode_one, log_result
 from bridge.overview import sink_names
 from bridge.runtime.store import decode_pending
-from bridge.samples import Batch
 from bridge.spool import Spool
-from bridge.timing import StationClock
+from wxstation.config import Config
+from wxstation.decoding import DecodeResult, decode_one, log_result
+from wxstation.samples import Batch
+from wxstation.timing import StationClock
 
 __all__ = [
     "SUMMARY_REASONS",

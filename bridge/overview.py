@@ -4,8 +4,8 @@ Pure: the database's newest batches, each sink's progress and refusals, and the
 time go in; plain values come out. The command line prints them, the status
 page (:mod:`bridge.web`) draws them and serves them as JSON, so both say the
 same of a station: its newest packet, the station's health from it
-(:meth:`bridge.samples.Batch.health`) and its availability by the one rule of
-:mod:`bridge.availability`.
+(:meth:`wxstation.samples.Batch.health`) and its availability by the one rule of
+:mod:`wxstation.availability`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.availability import LastPacket
-from bridge.config import Config
-from bridge.samples import Batch, Sample, format_time
+from wxstation.availability import LastPacket
+from wxstation.config import Config
+from wxstation.samples import Batch, Sample, format_time
 
 __all__ = [
     "SinkOverview",

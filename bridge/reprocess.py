@@ -3,7 +3,7 @@
 Calibration, ranges and the parser apply when a packet is decoded; the packet's
 bytes are kept, so after a config change the station's stored samples can be
 made again. The timing rule is a function of the station's packets in the
-order they were decoded (see :mod:`bridge.timing`): replaying all of them from
+order they were decoded (see :mod:`wxstation.timing`): replaying all of them from
 the first, with a new clock, gives every sample the time it was given then, so
 the new samples replace the old ones at the same times (InfluxDB overwrites its
 points) as long as ``send_delay`` is unchanged.
@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bridge.config import Config
-from bridge.decoding import decode_one
-from bridge.samples import Batch
-from bridge.spool import StoredPacket
-from bridge.timing import StationClock
+from wxstation.config import Config
+from wxstation.decoding import decode_one
+from wxstation.packets import StoredPacket
+from wxstation.samples import Batch
+from wxstation.timing import StationClock
 
 __all__ = ["Replay", "replay_station"]
 

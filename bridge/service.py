@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from bridge.config import Config
 from bridge.errors import DatabaseBusyError, DatabaseError
 from bridge.sinks import Sink
+from wxstation.config import Config
 
 __all__ = [
     "EXIT_CONFIG",

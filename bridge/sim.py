@@ -25,9 +25,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bridge.config import DEFAULT_PORT, ConfigError, load_config
-from bridge.parsers import Field, StationParser, make_parser
-from bridge.protocol import DEFAULT_MEASURE_EVERY_S, DEFAULT_WAKE_EVERY_S, HEADER, HEADER_SIZE
+from wxstation.config import DEFAULT_PORT, ConfigError, load_config
+from wxstation.parsers import Field, StationParser, make_parser
+from wxstation.protocol import DEFAULT_MEASURE_EVERY_S, DEFAULT_WAKE_EVERY_S, HEADER, HEADER_SIZE
 
 __all__ = ["SimStation", "Wake", "build_packet", "main", "send_packet", "weather"]
 

@@ -141,7 +141,8 @@ ensure_ha_root() {
 ensure_ha_root_venv() {
     local lock="$1" venv="$HA_ROOT$HA_ROOT_VENV" version stamp
     version="$(ha_root_run "$HA_ROOT_PYTHON" --version)"
-    stamp="$(hash_files "$lock" pyproject.toml)-$version"
+    # shellcheck disable=SC2046 # one word per file
+    stamp="$(hash_files "$lock" pyproject.toml setup.py $(library_files))-$version"
     if [ -f "$venv/.wxstation-stamp" ] && [ "$(cat "$venv/.wxstation-stamp")" = "$stamp" ]; then
         note "$venv is up to date ($version)"
         return 0
@@ -161,7 +162,7 @@ ensure_ha_root_venv() {
         /bin/sh -ec '
             "$0" -m venv "$1"
             "$1/bin/pip" install -q --no-deps -r "$2"
-            "$1/bin/pip" install -q --no-deps -e .
+            "$1/bin/pip" install -q --no-deps ./library -e .
             "$1/bin/pip" check
         ' "$HA_ROOT_PYTHON" "$HA_ROOT_VENV" "$lock"
     echo "$stamp" | as_root tee "$venv/.wxstation-stamp" >/dev/null

@@ -177,27 +177,42 @@ make_venv() {
 }
 
 
-# The bridge's environment: .venv with the project and its test tools.
+# library_files: the files the library's wheel is built from.
+library_files() {
+    find "$ROOT/library" -type f \( -name '*.py' -o -name py.typed -o -name VERSION \
+        -o -name pyproject.toml -o -name README.md \) \
+        -not -path '*/build/*' -not -path '*.egg-info/*' | LC_ALL=C sort
+}
+
+# The bridge's environment: .venv with the library installed from its wheel
+# (pip builds it from library/; reinstalled whenever its files change, so the
+# bridge and its tests use the library as users get it), the bridge editable,
+# and the test tools.
 bridge_venv() {
-    local python
+    local python stamp
     python="$(find_python)" || die "no Python >= 3.11 found (tried python3, python3.13, python3.12, python3.11)"
     ensure_debian_python_support "$python"
-    make_venv .venv "$python" "$(hash_files pyproject.toml)-$("$python" --version 2>&1)" -e '.[test]'
+    # shellcheck disable=SC2046 # one word per file
+    stamp="$(hash_files pyproject.toml setup.py $(library_files))-$("$python" --version 2>&1)"
+    make_venv .venv "$python" "$stamp" ./library -e '.[test]'
 }
 
 # build_dist OUTDIR: the sdist and the wheel, built as the release workflow
 # builds them (python -m build: the sdist, then the wheel from the sdist), with
 # .venv's build. OUTDIR is emptied first.
 build_dist() {
-    local out="$1" log
+    local out="$1" log project
     rm -rf "$out"
     mkdir -p "$out"
     log="$(mktemp)"
-    if ! "$ROOT/.venv/bin/python" -m build --outdir "$out" "$ROOT" >"$log" 2>&1; then
-        cat "$log" >&2
-        rm -f "$log"
-        die "python -m build failed"
-    fi
+    # The library (library/) and the bridge (the root), whose wheel pins it.
+    for project in "$ROOT/library" "$ROOT"; do
+        if ! "$ROOT/.venv/bin/python" -m build --outdir "$out" "$project" >"$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
+            die "python -m build $project failed"
+        fi
+    done
     rm -f "$log"
     note "built: $(cd "$out" && echo *)"
 }
@@ -241,7 +256,9 @@ ha_wheel_venv() {
             cp -a "$src" "$dest"
         fi
     fi
-    "$dest/bin/python" -m pip uninstall --disable-pip-version-check -y -q wxstation
+    # Neither the library nor the bridge of the tests stays: only what the
+    # manifest requires, from the wheel.
+    "$dest/bin/python" -m pip uninstall --disable-pip-version-check -y -q wxstation wxstation-bridge
     "$dest/bin/python" -m pip install --disable-pip-version-check -q \
         --no-index --find-links "$dist" "$requirement"
     note "$dest: $requirement from $(cd "$dist" && echo *.whl)"

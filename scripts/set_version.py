@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """The project's version: print it, or set it everywhere it has to be written.
 
-    scripts/set_version.py             # prints the version (from pyproject.toml)
+    scripts/set_version.py             # prints the version (from library/VERSION)
     scripts/set_version.py 0.2.0       # sets it
 
-``[project] version`` in pyproject.toml is the version; the wheel and the sdist
-take it from there. The integration's manifest.json cannot read it, so it is
-written there too, as the manifest's ``version`` and as its requirement
-``wxstation==<version>``, which Home Assistant installs from PyPI, and in the
-add-on's config.yaml, whose version the Supervisor builds the add-on at (from
-PyPI too). The tests check that all of them agree with the wheel that is built,
-and the release workflow that the tag is ``v<version>``.
+``library/VERSION`` is the version of both distributions: the library
+``wxstation`` (library/pyproject.toml reads it) and the bridge
+``wxstation-bridge`` (setup.py reads it, and pins the library at it). The
+integration's manifest.json cannot read it, so it is written there too, as the
+manifest's ``version`` and as its requirement ``wxstation==<version>``, which
+Home Assistant installs from PyPI, and in the add-on's config.yaml, whose
+version the Supervisor builds the add-on at (from PyPI too). The tests check
+that all of them agree with the wheels that are built, and the release
+workflow that the tag is ``v<version>``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PYPROJECT = ROOT / "pyproject.toml"
+VERSION_FILE = ROOT / "library" / "VERSION"
 MANIFEST = ROOT / "custom_components" / "wxstation" / "manifest.json"
 ADDON_CONFIG = ROOT / "addon" / "config.yaml"
 DISTRIBUTION = "wxstation"
@@ -30,16 +31,13 @@ DISTRIBUTION = "wxstation"
 # A plain release version (PEP 440 public version without epoch or local part):
 # what a tag v<version> and a PyPI upload of it can carry.
 VERSION_RE = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
-PYPROJECT_VERSION_RE = re.compile(r'^(version = ")[^"]*(")$', re.MULTILINE)
 MANIFEST_VERSION_RE = re.compile(r'("version": ")[^"]*(")')
 MANIFEST_REQUIREMENT_RE = re.compile(rf'("{DISTRIBUTION}==)[^"]*(")')
 ADDON_VERSION_RE = re.compile(r'^(version: ")[^"]*(")$', re.MULTILINE)
 
 
 def current_version() -> str:
-    with PYPROJECT.open("rb") as f:
-        version: str = tomllib.load(f)["project"]["version"]
-    return version
+    return VERSION_FILE.read_text(encoding="utf-8").strip()
 
 
 def _replace_once(pattern: re.Pattern[str], text: str, version: str, path: Path) -> str:
@@ -52,17 +50,16 @@ def _replace_once(pattern: re.Pattern[str], text: str, version: str, path: Path)
 def set_version(version: str) -> None:
     if not VERSION_RE.fullmatch(version):
         raise SystemExit(f"not a release version: {version!r} (e.g. 0.2.0, 1.0.0rc1)")
-    pyproject = _replace_once(PYPROJECT_VERSION_RE, PYPROJECT.read_text(), version, PYPROJECT)
     manifest = MANIFEST.read_text()
     manifest = _replace_once(MANIFEST_VERSION_RE, manifest, version, MANIFEST)
     manifest = _replace_once(MANIFEST_REQUIREMENT_RE, manifest, version, MANIFEST)
     json.loads(manifest)  # still JSON
     addon = _replace_once(ADDON_VERSION_RE, ADDON_CONFIG.read_text(), version, ADDON_CONFIG)
-    PYPROJECT.write_text(pyproject)
+    VERSION_FILE.write_text(version + "\n", encoding="utf-8")
     MANIFEST.write_text(manifest)
     ADDON_CONFIG.write_text(addon)
     if current_version() != version:
-        raise SystemExit(f"{PYPROJECT}: the version did not change to {version}")
+        raise SystemExit(f"{VERSION_FILE}: the version did not change to {version}")
 
 
 def main(argv: list[str]) -> int:

@@ -27,13 +27,13 @@ from bridge.addon import (
     mqtt_service,
     read_options,
 )
-from bridge.config import DEFAULT_HTTP_PORT, DEFAULT_PORT
 from bridge.runtime.assembly import SHUTDOWN_BUDGET
 from tests.support.bridge import bridge_config as config_in
 from tests.support.bridge import running_bridge
 from tests.support.servers import HOST, Mosquitto, free_port
 from tests.support.supervisor import INGRESS_PREFIX, SupervisorApi
 from tests.support.web import http_client, web_url
+from wxstation.config import DEFAULT_HTTP_PORT, DEFAULT_PORT
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "addon"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.availability import (
+from wxstation.availability import (
     MISSED_WAKE_UPS,
     AvailabilityChange,
     AvailabilityTracker,
@@ -18,7 +18,7 @@ from bridge.availability import (
     missed_wake_ups,
     unavailable_at,
 )
-from bridge.timing import CALIBRATION_WINDOW
+from wxstation.timing import CALIBRATION_WINDOW
 
 ARRIVAL = 1_790_000_000.0
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.batch_message import (
+from bridge.sim import SimStation, build_packet
+from wxstation.batch_message import (
     CLOCK_SKEW_MS,
     EARLIEST_MS,
     LAST_SEEN_SLACK_MS,
@@ -28,12 +29,11 @@ from bridge.batch_message import (
     decode_batch,
     encode_batch,
 )
-from bridge.parsers import DeclarativeParser, FieldSpec, ReferenceParser, StationParser
-from bridge.parsers.declarative import TYPES
-from bridge.protocol import MAX_INTERVAL_S, MAX_RECORDS
-from bridge.samples import Batch, format_time, make_batch, parse_time
-from bridge.sim import SimStation, build_packet
-from bridge.timing import StationClock
+from wxstation.parsers import DeclarativeParser, FieldSpec, ReferenceParser, StationParser
+from wxstation.parsers.declarative import TYPES
+from wxstation.protocol import MAX_INTERVAL_S, MAX_RECORDS
+from wxstation.samples import Batch, format_time, make_batch, parse_time
+from wxstation.timing import StationClock
 
 #: A fixed "now" for the messages built here (2026-09-21T13:20:00Z).
 ARRIVAL = 1_790_000_000.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bridge.capacity import (
+from wxstation.capacity import (
     AT_CAP,
     GIVE_WAY_AT,
     READING_EVERY,

@@ -24,19 +24,19 @@ from bridge.errors import (
     WxStationError,
 )
 from bridge.offline import SUMMARY_REASONS, Tally
-from bridge.parsers import ReferenceParser
 from bridge.progress import PLAIN_INTERVAL, PLAIN_STEPS, Progress
-from bridge.protocol import PacketError
 from bridge.runtime.fallback import HeldFile, held_path
-from bridge.samples import format_time, format_times, parse_time
 from bridge.service import database_lock
 from bridge.sinks import SinkError
-from bridge.spool import Received
 from bridge.spool.salvage import move_aside
 from tests.support.bridge import cli as command
 from tests.support.bridge import write_config
 from tests.support.capture import write_capture
 from tests.support.terminal import bridge_command, screen_of
+from wxstation.packets import Received
+from wxstation.parsers import ReferenceParser
+from wxstation.protocol import PacketError
+from wxstation.samples import format_time, format_times, parse_time
 
 ROOT = Path(__file__).parent.parent
 

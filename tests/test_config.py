@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import (
+from bridge.spool import Spool
+from wxstation.config import (
     Config,
     ConfigError,
     InfluxConfig,
@@ -17,8 +18,7 @@ from bridge.config import (
     load_config,
     parse_config,
 )
-from bridge.parsers import DeclarativeParser, ReferenceParser
-from bridge.spool import Spool
+from wxstation.parsers import DeclarativeParser, ReferenceParser
 
 ROOT = Path(__file__).parent.parent
 

@@ -20,18 +20,19 @@ from pathlib import Path
 import pytest
 
 from bridge import cli
-from bridge.config import parse_config
 from bridge.offline import decode_offline
-from bridge.parsers import ReferenceParser
 from bridge.runtime.housekeeping import prune_history, retention_cutoff_ms
 from bridge.runtime.store import Store
-from bridge.samples import format_time, make_batch
 from bridge.sim import SimStation
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
 from bridge.stages import StageClock
-from bridge.timing import StationClock
 from tests.support.bridge import write_config
 from tests.support.waiting import eventually
+from wxstation.config import parse_config
+from wxstation.packets import Received
+from wxstation.parsers import ReferenceParser
+from wxstation.samples import format_time, make_batch
+from wxstation.timing import StationClock
 
 PARSER = ReferenceParser()
 DAY = 86400.0

@@ -7,13 +7,13 @@ import logging
 
 import pytest
 
-from bridge.config import parse_config
-from bridge.decoding import DecodeResult, decode_one
-from bridge.parsers import ReferenceParser
 from bridge.runtime.decode_log import LOG_LINES_PER_WINDOW, LOG_WINDOW, DecodeLog
 from bridge.sim import SimStation
-from bridge.spool import StoredPacket
-from bridge.timing import StationClock
+from wxstation.config import parse_config
+from wxstation.decoding import DecodeResult, decode_one
+from wxstation.packets import StoredPacket
+from wxstation.parsers import ReferenceParser
+from wxstation.timing import StationClock
 
 START = 1_790_000_000.0
 
@@ -46,13 +46,13 @@ class Clock:
 
 
 def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "bridge.decoding"]
+    return [r.getMessage() for r in caplog.records if r.name == "wxstation.decoding"]
 
 
 def test_a_packet_a_line_at_a_stations_pace(caplog: pytest.LogCaptureFixture) -> None:
     """Test that packets up to the window's share each get their own line, as ever,
     and no summary is written when nothing was held back."""
-    caplog.set_level(logging.INFO, logger="bridge.decoding")
+    caplog.set_level(logging.INFO, logger="wxstation.decoding")
     clock = Clock()
     log = DecodeLog(clock)
     results = decoded(LOG_LINES_PER_WINDOW)
@@ -70,7 +70,7 @@ def test_a_flood_of_packets_is_summed_up_once_a_window(caplog: pytest.LogCapture
     """Test that past the window's share, the window's other routine packets are
     counted and one line says how many, with their samples and stations; the next
     window starts logging each packet again."""
-    caplog.set_level(logging.INFO, logger="bridge.decoding")
+    caplog.set_level(logging.INFO, logger="wxstation.decoding")
     clock = Clock()
     log = DecodeLog(clock)
     results = decoded(LOG_LINES_PER_WINDOW + 100)
@@ -89,7 +89,7 @@ def test_a_flood_of_packets_is_summed_up_once_a_window(caplog: pytest.LogCapture
 
 def test_packets_worth_a_warning_are_never_summed_up(caplog: pytest.LogCaptureFixture) -> None:
     """Test that a packet kept aside gets its own warning even in a flood."""
-    caplog.set_level(logging.INFO, logger="bridge.decoding")
+    caplog.set_level(logging.INFO, logger="wxstation.decoding")
     log = DecodeLog(Clock())
     log.log(decoded(LOG_LINES_PER_WINDOW + 10))
     bad = StoredPacket(999, b"\x01\x02", START, "10.0.0.9:4000", None, "new", None)

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge import protocol
-from bridge.parsers import DeclarativeParser, FieldSpec, ReferenceParser, make_parser
-from bridge.protocol import MAX_PACKET_SIZE, PacketError, parse_header
 from bridge.sim import build_packet
 from tests.support.vectors import load_vectors, profile_parser
+from wxstation import protocol
+from wxstation.parsers import DeclarativeParser, FieldSpec, ReferenceParser, make_parser
+from wxstation.protocol import MAX_PACKET_SIZE, PacketError, parse_header
 
 CASES = load_vectors("decode.json")
 

@@ -31,10 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.problems import DISK_DAMAGED, DISK_IO_ERROR, DISK_READ_ONLY
 from bridge.runtime import fallback as fallback_module
 from bridge.runtime.fallback import HeldFile
-from bridge.spool import Received
 from tests.support.bridge import bridge_config, bridge_process, cli, running_bridge, write_config
 from tests.support.damage import (
     overwrite,
@@ -50,6 +48,8 @@ from tests.support.servers import free_port
 from tests.support.sinks import GatedSink
 from tests.support.waiting import eventually, wait_until
 from tests.support.web import get, http_client, web_url
+from wxstation.packets import Received
+from wxstation.problems import DISK_DAMAGED, DISK_IO_ERROR, DISK_READ_ONLY
 
 pytestmark = pytest.mark.servers
 

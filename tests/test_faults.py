@@ -41,15 +41,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge import cli, noise
-from bridge.config import parse_config
-from bridge.decoding import decode_one
-from bridge.parsers import ReferenceParser
-from bridge.protocol import HEADER, HEADER_SIZE
-from bridge.samples import format_time
+from bridge import cli
 from bridge.sim import SimStation, send_packet, send_packet_async
-from bridge.spool import StoredPacket
-from bridge.timing import StationClock
 from tests.support import floods
 from tests.support.bridge import (
     BridgeProcess,
@@ -66,6 +59,14 @@ from tests.support.ledger import READINGS, ledger, progress, readings_samples
 from tests.support.mqtt import Watcher
 from tests.support.servers import InfluxDB1, Mosquitto, Server, free_port
 from tests.support.waiting import eventually, wait_until
+from wxstation import noise
+from wxstation.config import parse_config
+from wxstation.decoding import decode_one
+from wxstation.packets import StoredPacket
+from wxstation.parsers import ReferenceParser
+from wxstation.protocol import HEADER, HEADER_SIZE
+from wxstation.samples import format_time
+from wxstation.timing import StationClock
 
 pytestmark = pytest.mark.servers
 
@@ -541,7 +542,7 @@ def test_fuzzed_packets_against_the_live_bridge(tmp_path: Path) -> None:
         bridge.start()
         round_of()
         # A station's packet is stored; anything else is counted for its address
-        # (and the first few of a window kept apart): see bridge/noise.py.
+        # (and the first few of a window kept apart): see library/wxstation/noise.py.
         wait_until(
             lambda: ledger(db).packets + noise_connections(db) == len(sent),
             "every connection stored or counted",

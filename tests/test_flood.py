@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
-from bridge import noise
 from bridge.sim import send_packet
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
 from tests.support import floods
 from tests.support.bridge import bridge_config, running_bridge
 from tests.support.floods import CI, FLOOD_SOURCE, MB, SECOND_SOURCE
 from tests.support.ledger import SAMPLE_COUNT
 from tests.support.waiting import eventually
+from wxstation import noise
+from wxstation.packets import Received
 
 
 def test_garbage_flood_ten_times_the_cap_leaves_every_station_sample(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Framing without sockets: the receiver's own :class:`~bridge.framing.Framer`,
+"""Framing without sockets: the receiver's own :class:`~wxstation.framing.Framer`,
 fed one byte at a time and in every split.
 
 The receiver feeds each connection's bytes to a framer as they arrive and stops
@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.framing import MAX_CAPTURE, Framer
-from bridge.parsers import ReferenceParser
-from bridge.protocol import HEADER_SIZE, MAX_PACKET_SIZE, announced_size, screen
 from bridge.sim import SimStation
+from wxstation.framing import MAX_CAPTURE, Framer
+from wxstation.parsers import ReferenceParser
+from wxstation.protocol import HEADER_SIZE, MAX_PACKET_SIZE, announced_size, screen
 
 START = 1_790_000_000.0
 PACKET = SimStation(1, ReferenceParser(), START, seed=0).wake().packet

@@ -7,10 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge import cli
-from bridge.capacity import GIVE_WAY_AT, GIVE_WAY_TO
-from bridge.config import parse_config
 from bridge.offline import decode_offline
-from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation
 from bridge.spool import Spool
 from bridge.spool.giving_way import KEEP_RECENT, used_pages
@@ -18,6 +15,9 @@ from tests.support.bridge import write_config
 from tests.support.capture import write_capture
 from tests.support.fleet import fleet_rounds
 from tests.support.ledger import SAMPLE_COUNT
+from wxstation.capacity import GIVE_WAY_AT, GIVE_WAY_TO
+from wxstation.config import parse_config
+from wxstation.parsers import ReferenceParser
 
 #: 2026-06-01T00:00:00Z: the first sample; "now" is the last packet's arrival.
 START = 1780272000.0

@@ -30,7 +30,6 @@ import pytest
 import yaml
 from selenium.webdriver.common.by import By
 
-from bridge.parsers.reference import ReferenceParser
 from bridge.sim import SimStation, send_packet
 from tests.support.bridge import write_config
 from tests.support.browser import chromium
@@ -49,6 +48,7 @@ from tests.support.mqtt import Watcher
 from tests.support.servers import HOST, InfluxDB1, Mosquitto, free_port, http_request
 from tests.support.supervisor import INGRESS_PREFIX, IngressProxy, SupervisorApi
 from tests.support.waiting import wait_until
+from wxstation.parsers.reference import ReferenceParser
 
 pytestmark = pytest.mark.servers
 

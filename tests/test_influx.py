@@ -26,12 +26,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bridge.config import Config, parse_config
-from bridge.parsers import make_parser
 from bridge.runtime.assembly import Assembly
 from bridge.runtime.status import RuntimeEvents
 from bridge.runtime.store import Store
-from bridge.samples import Batch, make_batch
 from bridge.sim import SimStation, run_fleet
 from bridge.sinks import SinkRejectedError, SinkUnavailableError
 from bridge.sinks import influx as influx_module
@@ -42,13 +39,17 @@ from bridge.sinks.influx import (
     batch_lines,
     line,
 )
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
 from bridge.stages import StageClock
-from bridge.timing import StationClock
 from tests.support.bridge import bridge_config, running_bridge
 from tests.support.ledger import READINGS, readings_samples
 from tests.support.servers import InfluxDB1, VictoriaMetrics, free_port
 from tests.support.waiting import eventually
+from wxstation.config import Config, parse_config
+from wxstation.packets import Received
+from wxstation.parsers import make_parser
+from wxstation.samples import Batch, make_batch
+from wxstation.timing import StationClock
 
 PARSER = make_parser("reference")
 GRAFANA = Path(__file__).resolve().parent.parent / "grafana"
@@ -187,7 +188,7 @@ def test_api_1_does_without_the_v2_client_library() -> None:
     that no other test's imports count."""
     program = (
         "import sys\n"
-        "from bridge.config import parse_config\n"
+        "from wxstation.config import parse_config\n"
         "from bridge.sinks.influx import InfluxSink\n"
         "for api in (1, 2):\n"
         "    config = parse_config({'influxdb': {'url': 'http://127.0.0.1:9', 'api': api}})\n"

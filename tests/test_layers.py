@@ -15,7 +15,7 @@ BRIDGE = ROOT / "bridge"
 #: status page.
 ABOVE_THE_RUNTIME = (
     "bridge.runtime",
-    "bridge.api",
+    "wxstation",
     "bridge.cli",
     "bridge.addon",
     "bridge.offline",

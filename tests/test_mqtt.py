@@ -18,25 +18,26 @@ import paho.mqtt.client as paho
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from bridge.availability import unavailable_at
-from bridge.capacity import Reading, project
-from bridge.config import Config, parse_config
 from bridge.offline import decode_offline
-from bridge.parsers.derived import absolute_humidity, dew_point
-from bridge.protocol import HEADER
-from bridge.samples import Batch, format_time, make_batch
 from bridge.sim import SimStation, send_packet
 from bridge.sinks import SinkUnavailableError
-from bridge.sinks.discovery import DiscoveryStation, Topics, device_config
 from bridge.sinks.mqtt import MqttSink
-from bridge.sinks.payloads import batch_payload, capacity_payload, encode, state_payload
-from bridge.spool import Received, Spool
-from bridge.timing import StationClock
+from bridge.spool import Spool
 from tests.support.bridge import bridge_process, running_bridge, write_config
 from tests.support.clock import Clock
 from tests.support.mqtt import Seen, Watcher, retained, running_sink
 from tests.support.servers import Mosquitto, free_port
 from tests.support.waiting import eventually, wait_until
+from wxstation.availability import unavailable_at
+from wxstation.capacity import Reading, project
+from wxstation.config import Config, parse_config
+from wxstation.discovery import DiscoveryStation, Topics, device_config
+from wxstation.packets import Received
+from wxstation.parsers.derived import absolute_humidity, dew_point
+from wxstation.payloads import batch_payload, capacity_payload, encode, state_payload
+from wxstation.protocol import HEADER
+from wxstation.samples import Batch, format_time, make_batch
+from wxstation.timing import StationClock
 
 TOPICS = Topics()
 #: The two records of docs/protocol.md's example packet, oldest first.

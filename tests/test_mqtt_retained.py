@@ -12,8 +12,6 @@ from collections.abc import Iterator
 import aiomqtt
 import pytest
 
-from bridge.config import MqttConfig
-from bridge.sinks.discovery import Topics
 from bridge.sinks.mqtt_connection import ACK_TIMEOUT, Link, MqttConnection
 from bridge.sinks.mqtt_retained import (
     SCAN_TIMEOUT,
@@ -23,10 +21,12 @@ from bridge.sinks.mqtt_retained import (
     Wanted,
     reconcile,
 )
-from bridge.sinks.payloads import Message
 from tests.support.mqtt import Watcher, retained
 from tests.support.servers import Mosquitto
 from tests.support.waiting import eventually
+from wxstation.config import MqttConfig
+from wxstation.discovery import Topics
+from wxstation.payloads import Message
 
 TOPICS = Topics()
 OTHER = Topics("home")

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bridge import noise
-from bridge.noise import NoiseEntry, NoiseTracker, SourceCount, source_of
-from bridge.parsers import ReferenceParser
-from bridge.protocol import HEADER, HEADER_SIZE, MAX_PACKET_SIZE, screen
 from bridge.sim import SimStation
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
+from wxstation import noise
+from wxstation.noise import NoiseEntry, NoiseTracker, SourceCount, source_of
+from wxstation.packets import Received
+from wxstation.parsers import ReferenceParser
+from wxstation.protocol import HEADER, HEADER_SIZE, MAX_PACKET_SIZE, screen
 
 PACKET = SimStation(1, ReferenceParser(), 1_790_000_000.0).wake().packet
 GARBAGE = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -91,7 +92,7 @@ def test_a_source_keeps_a_few_is_counted_then_refused_until_the_window_ends(
     and served again in the next window."""
     clock = FakeClock()
     tracker = NoiseTracker(clock)
-    caplog.set_level(logging.WARNING, logger="bridge.noise")
+    caplog.set_level(logging.WARNING, logger="wxstation.noise")
     for number in range(noise.READ_PER_WINDOW):
         assert not tracker.refuses("10.0.0.9")
         assert not tracker.not_a_station("10.0.0.9", f"10.0.0.9:{number}", GARBAGE, "http")

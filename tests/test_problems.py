@@ -9,9 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import Config, UploadConfig
-from bridge.parsers import ReferenceParser
-from bridge.problems import (
+from bridge.sim import SimStation
+from bridge.sinks.mqtt import MqttSink
+from bridge.sinks.uploads.base import UploadRefusedError
+from bridge.sinks.uploads.wunderground import WundergroundSink
+from tests.support.bridge import bridge_config
+from tests.support.mqtt import Watcher, retained, running_sink
+from tests.support.servers import Mosquitto
+from tests.support.uploads import Recorded, upload_server
+from tests.support.waiting import eventually
+from wxstation.config import Config, UploadConfig
+from wxstation.discovery import Topics
+from wxstation.parsers import ReferenceParser
+from wxstation.payloads import encode, problems_payload
+from wxstation.problems import (
     DISK_READ_ONLY,
     HIDDEN,
     UPLOAD_REFUSED,
@@ -25,19 +36,8 @@ from bridge.problems import (
     upload_key,
     upload_refused,
 )
-from bridge.samples import make_batch
-from bridge.sim import SimStation
-from bridge.sinks.discovery import Topics
-from bridge.sinks.mqtt import MqttSink
-from bridge.sinks.payloads import encode, problems_payload
-from bridge.sinks.uploads.base import UploadRefusedError
-from bridge.sinks.uploads.wunderground import WundergroundSink
-from bridge.timing import StationClock
-from tests.support.bridge import bridge_config
-from tests.support.mqtt import Watcher, retained, running_sink
-from tests.support.servers import Mosquitto
-from tests.support.uploads import Recorded, upload_server
-from tests.support.waiting import eventually
+from wxstation.samples import make_batch
+from wxstation.timing import StationClock
 
 TOPIC = Topics().problems
 #: 2026-12-07 15:30:00 UTC.

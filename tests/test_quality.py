@@ -12,18 +12,19 @@ from typing import Any
 import pytest
 
 from bridge import cli as bridge_cli
-from bridge.config import ConfigError, parse_config
-from bridge.decoding import DecodeResult, log_result
 from bridge.offline import decode_offline
-from bridge.parsers import ReferenceParser
-from bridge.parsers.conversions import raw_si7021_temperature
-from bridge.parsers.derived import dew_point
-from bridge.quality import Calibration, OutOfRange, Quality
-from bridge.samples import Batch, format_time, make_batch, shares_id
 from bridge.sim import SimStation, Wake
-from bridge.spool import Received, Spool, StoredPacket
-from bridge.timing import CLASH_LIMIT, SHARED_ID_CLASHES, StationClock
+from bridge.spool import Spool
 from tests.support.bridge import cli, write_config
+from wxstation.config import ConfigError, parse_config
+from wxstation.decoding import DecodeResult, log_result
+from wxstation.packets import Received, StoredPacket
+from wxstation.parsers import ReferenceParser
+from wxstation.parsers.conversions import raw_si7021_temperature
+from wxstation.parsers.derived import dew_point
+from wxstation.quality import Calibration, OutOfRange, Quality
+from wxstation.samples import Batch, format_time, make_batch, shares_id
+from wxstation.timing import CLASH_LIMIT, SHARED_ID_CLASHES, StationClock
 
 PARSER = ReferenceParser()
 START = 1_790_000_000.0
@@ -70,7 +71,7 @@ def test_a_spike_of_a_drifting_station_is_no_value_and_is_counted(
     wakes[2] = with_temperature_raw(wakes[2], 7, 0xFFFC)
     received = [Received(w.packet, w.arrival, "10.0.0.1:4000") for w in wakes]
     # Decoded offline, each packet's lines are at DEBUG (the bridge logs them at WARNING).
-    with caplog.at_level(logging.DEBUG, logger="bridge.decoding"):
+    with caplog.at_level(logging.DEBUG, logger="wxstation.decoding"):
         batches = decoded(tmp_path, {"stations": {1: {"name": "Garden"}}}, received)
 
     spiked = batches[2]
@@ -216,7 +217,7 @@ def test_two_stations_with_one_id_keep_every_sample_and_say_so(
     other = SimStation(9, PARSER, START + 1200, clock_factor=1.03, seed=2, send_delay=0.0)
     wakes = sorted([*delivered_wakes(one, 6), *delivered_wakes(other, 6)], key=lambda w: w.arrival)
     received = [Received(w.packet, w.arrival, f"10.0.0.{n % 2}:4000") for n, w in enumerate(wakes)]
-    with caplog.at_level(logging.WARNING, logger="bridge.decoding"):
+    with caplog.at_level(logging.WARNING, logger="wxstation.decoding"):
         batches = decoded(tmp_path, {"stations": {9: {"name": "Twins"}}}, received)
 
     assert sum(len(b.samples) for b in batches) == sum(len(w.taken) for w in wakes)
@@ -257,7 +258,7 @@ def test_a_sender_far_faster_than_its_wake_interval_is_said_once(
     clock = StationClock()
     station = SimStation(5, PARSER, START, seed=5, send_delay=0.0)
     batches = []
-    with caplog.at_level(logging.WARNING, logger="bridge.decoding"):
+    with caplog.at_level(logging.WARNING, logger="wxstation.decoding"):
         for number in range(200):
             wake = station.wake()
             station.delivered()

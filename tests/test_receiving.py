@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from bridge.config import ListenConfig
-from bridge.parsers import ReferenceParser
-from bridge.runtime.receiving import Receiver
 from bridge.sim import SimStation
-from bridge.spool import Received
 from tests.support.waiting import eventually
+from wxstation.config import ListenConfig
+from wxstation.packets import Received
+from wxstation.parsers import ReferenceParser
+from wxstation.receiving import Receiver
 
 PACKET = SimStation(1, ReferenceParser(), 1_790_000_000.0, seed=0).wake().packet
 

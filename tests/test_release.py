@@ -1,20 +1,22 @@
-"""What a release ships: the sdist and wheel, the version they carry, the brand icon.
+"""What a release ships: two distributions at one version, and the brand icon.
 
-The integration's manifest pins ``wxstation==<version>``, which Home Assistant
-installs from PyPI; these tests build the sdist and the wheel the way the
-release workflow does (``python -m build``) and check that the pin is exactly
-what the wheel provides, and that the wheel holds every module the integration
-imports.
+``wxstation`` (library/) is the library Home Assistant installs: the
+integration's manifest pins ``wxstation==<version>``. ``wxstation-bridge``
+(the root) is the server, which pins the library at its own version.
+``library/VERSION`` is the one version of both. These tests build the sdists
+and wheels the way the release workflow does (``python -m build``: the sdist,
+then the wheel from it) and check that the pins are exactly what the wheels
+provide, that each wheel holds its own package and nothing else, and that the
+library asks only for what Home Assistant ships.
 """
 
 from __future__ import annotations
 
-import ast
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
-import tomllib
 import zipfile
 from email.message import Message
 from email.parser import Parser
@@ -30,29 +32,23 @@ from PIL import Image, ImageChops
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEGRATION = ROOT / "custom_components" / "wxstation"
-PACKAGE = "bridge"
+LIBRARY = "wxstation"
+BRIDGE = "wxstation-bridge"
+#: Each distribution's project folder and the package its wheel holds.
+PROJECTS = {LIBRARY: (ROOT / "library", "wxstation"), BRIDGE: (ROOT, "bridge")}
+#: What Home Assistant itself installs and the library may ask for: the
+#: integration must add the library alone (tests/ha_plain checks it against a
+#: real Home Assistant's constraints).
+HOME_ASSISTANT_SHIPS = {"orjson", "voluptuous", "pyyaml"}
 
 
-def _pyproject() -> dict[str, Any]:
-    with (ROOT / "pyproject.toml").open("rb") as f:
-        return tomllib.load(f)
+def _version() -> str:
+    return (ROOT / "library" / "VERSION").read_text(encoding="utf-8").strip()
 
 
 def _manifest() -> dict[str, Any]:
     manifest: dict[str, Any] = json.loads((INTEGRATION / "manifest.json").read_text())
     return manifest
-
-
-def _own_requirement() -> Requirement:
-    """The manifest's requirement on this project's distribution (there must be exactly one)."""
-    name = canonicalize_name(_pyproject()["project"]["name"])
-    own = [
-        Requirement(r)
-        for r in _manifest()["requirements"]
-        if canonicalize_name(Requirement(r).name) == name
-    ]
-    assert len(own) == 1, f"manifest requirements {_manifest()['requirements']} pin {name} once"
-    return own[0]
 
 
 def _pinned_version(requirement: Requirement) -> Version:
@@ -62,19 +58,35 @@ def _pinned_version(requirement: Requirement) -> Version:
 
 
 @pytest.fixture(scope="session")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The sdist and the wheel built from it, as the release workflow builds them."""
+def dist(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
+    """Each distribution's sdist and the wheel built from it, as the release
+    workflow builds them (scripts/build does the same)."""
     out = tmp_path_factory.mktemp("dist")
-    result = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    (sdist,) = out.glob("*.tar.gz")
-    (wheel,) = out.glob("*.whl")
-    return {"sdist": sdist, "wheel": wheel}
+    built: dict[str, dict[str, Path]] = {}
+    for name, (project, _) in PROJECTS.items():
+        # A copy, so that the build's egg-info does not land in the checkout.
+        source = tmp_path_factory.mktemp(name) / "src"
+        shutil.copytree(
+            project,
+            source,
+            ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "library"),
+        )
+        if name == BRIDGE:
+            # setup.py reads the version from library/VERSION, as the sdist carries it.
+            (source / "library").mkdir()
+            shutil.copy(ROOT / "library" / "VERSION", source / "library" / "VERSION")
+        target = out / name
+        result = subprocess.run(
+            [sys.executable, "-m", "build", "--outdir", str(target), str(source)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        (sdist,) = target.glob("*.tar.gz")
+        (wheel,) = target.glob("*.whl")
+        built[name] = {"sdist": sdist, "wheel": wheel}
+    return built
 
 
 def _wheel_metadata(wheel: Path) -> tuple[Message, list[str]]:
@@ -84,41 +96,28 @@ def _wheel_metadata(wheel: Path) -> tuple[Message, list[str]]:
         return Parser().parsestr(zf.read(metadata_name).decode()), names
 
 
-def _integration_imports() -> set[str]:
-    """Every ``bridge`` module the integration's code imports."""
-    modules: set[str] = set()
-    for path in INTEGRATION.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                if node.module == PACKAGE:
-                    modules.update(f"{PACKAGE}.{alias.name}" for alias in node.names)
-                elif node.module.startswith(PACKAGE + "."):
-                    modules.add(node.module)
-            elif isinstance(node, ast.Import):
-                modules.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
-    return modules
+def _requires(metadata: Message) -> list[Requirement]:
+    return [Requirement(r) for r in metadata.get_all("Requires-Dist") or []]
 
 
-def test_manifest_version_and_requirement_are_the_project_version() -> None:
-    """pyproject.toml's version is the manifest's version and the version it pins."""
-    version = Version(_pyproject()["project"]["version"])
-    assert Version(_manifest()["version"]) == version
-    assert _manifest()["version"] == _pyproject()["project"]["version"]
-    assert _pinned_version(_own_requirement()) == version
-
-
-def test_addon_version_is_the_project_version() -> None:
-    """The add-on's config.yaml carries pyproject.toml's version (the Supervisor
-    builds the add-on at it, from the wheel on PyPI)."""
+def test_manifest_and_addon_carry_the_one_version() -> None:
+    """library/VERSION is the manifest's version, the version its one requirement
+    pins (the library), and the add-on's (the Supervisor builds it at that
+    version of the bridge)."""
+    version = _version()
+    (requirement,) = [Requirement(r) for r in _manifest()["requirements"]]
+    assert canonicalize_name(requirement.name) == LIBRARY
+    assert _pinned_version(requirement) == Version(version)
+    assert _manifest()["version"] == version
     addon = yaml.safe_load((ROOT / "addon" / "config.yaml").read_text())
-    assert addon["version"] == _pyproject()["project"]["version"]
+    assert addon["version"] == version
     assert isinstance(addon["version"], str)
 
 
 def test_set_version_writes_every_place(tmp_path: Path) -> None:
-    """scripts/set_version.py sets the version in pyproject.toml, the manifest (version
-    and pin) and the add-on's config.yaml, in a copy of the tree."""
-    for name in ("pyproject.toml", "scripts/set_version.py", "addon/config.yaml"):
+    """scripts/set_version.py sets library/VERSION, the manifest (version and pin)
+    and the add-on's config.yaml, in a copy of the tree."""
+    for name in ("library/VERSION", "scripts/set_version.py", "addon/config.yaml"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text((ROOT / name).read_text())
     manifest = tmp_path / "custom_components" / "wxstation" / "manifest.json"
@@ -129,99 +128,110 @@ def test_set_version_writes_every_place(tmp_path: Path) -> None:
         capture_output=True,
         check=True,
     )
-    with (tmp_path / "pyproject.toml").open("rb") as f:
-        assert tomllib.load(f)["project"]["version"] == "9.8.7"
+    assert (tmp_path / "library" / "VERSION").read_text() == "9.8.7\n"
     written = json.loads(manifest.read_text())
     assert written["version"] == "9.8.7"
-    assert "wxstation==9.8.7" in written["requirements"]
+    assert written["requirements"] == ["wxstation==9.8.7"]
     assert yaml.safe_load((tmp_path / "addon" / "config.yaml").read_text())["version"] == "9.8.7"
 
 
-def test_set_version_script_prints_the_project_version() -> None:
+def test_set_version_script_prints_the_version() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "set_version.py")],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert result.stdout.strip() == _pyproject()["project"]["version"]
+    assert result.stdout.strip() == _version()
 
 
-def test_twine_check_passes(dist: dict[str, Path]) -> None:
+def test_twine_check_passes(dist: dict[str, dict[str, Path]]) -> None:
     """PyPI's own checks of the metadata (what twine upload would be refused for)."""
+    files = [str(f) for built in dist.values() for f in built.values()]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "twine",
-            "check",
-            "--strict",
-            str(dist["sdist"]),
-            str(dist["wheel"]),
-        ],
+        [sys.executable, "-m", "twine", "check", "--strict", *files],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("PASSED") == 2, result.stdout
+    assert result.stdout.count("PASSED") == 4, result.stdout
 
 
-def test_wheel_is_what_the_manifest_requires(dist: dict[str, Path]) -> None:
-    """The wheel's name and version satisfy the manifest's pin, and are the manifest's version."""
-    metadata, _ = _wheel_metadata(dist["wheel"])
-    requirement = _own_requirement()
-    assert canonicalize_name(metadata["Name"]) == canonicalize_name(requirement.name)
-    assert Version(metadata["Version"]) == _pinned_version(requirement)
-    assert requirement.specifier.contains(metadata["Version"], prereleases=True)
-    assert metadata["Version"] == _manifest()["version"]
+def test_both_distributions_carry_the_one_version(dist: dict[str, dict[str, Path]]) -> None:
+    """Both wheels and sdists are at library/VERSION; the bridge pins the library
+    at exactly that version; the library is what the manifest requires."""
+    version = _version()
+    for name, built in dist.items():
+        metadata, _ = _wheel_metadata(built["wheel"])
+        assert canonicalize_name(metadata["Name"]) == name
+        assert metadata["Version"] == version
+        with tarfile.open(built["sdist"]) as tf:
+            (pkg_info,) = [
+                m
+                for m in tf.getmembers()
+                if m.name.count("/") == 1 and m.name.endswith("/PKG-INFO")
+            ]
+            extracted = tf.extractfile(pkg_info)
+            assert extracted is not None
+            sdist_metadata = Parser().parsestr(extracted.read().decode())
+        assert (sdist_metadata["Name"], sdist_metadata["Version"]) == (metadata["Name"], version)
+    bridge, _ = _wheel_metadata(dist[BRIDGE]["wheel"])
+    (pin,) = [r for r in _requires(bridge) if canonicalize_name(r.name) == LIBRARY]
+    assert str(pin.specifier) == f"=={version}"
+    (requirement,) = [Requirement(r) for r in _manifest()["requirements"]]
+    library, _ = _wheel_metadata(dist[LIBRARY]["wheel"])
+    assert canonicalize_name(requirement.name) == canonicalize_name(library["Name"])
+    assert requirement.specifier.contains(library["Version"], prereleases=True)
 
 
-def test_sdist_carries_the_same_name_and_version(dist: dict[str, Path]) -> None:
-    metadata, _ = _wheel_metadata(dist["wheel"])
-    with tarfile.open(dist["sdist"]) as tf:
-        (pkg_info,) = [
-            m for m in tf.getmembers() if m.name.count("/") == 1 and m.name.endswith("/PKG-INFO")
-        ]
-        extracted = tf.extractfile(pkg_info)
-        assert extracted is not None
-        sdist_metadata = Parser().parsestr(extracted.read().decode())
-    assert sdist_metadata["Name"] == metadata["Name"]
-    assert sdist_metadata["Version"] == metadata["Version"]
+def test_the_library_asks_only_for_what_home_assistant_ships(
+    dist: dict[str, dict[str, Path]],
+) -> None:
+    """The library's dependencies are among those Home Assistant installs itself
+    (no extras, no markers that pull in more)."""
+    metadata, _ = _wheel_metadata(dist[LIBRARY]["wheel"])
+    requires = _requires(metadata)
+    assert {canonicalize_name(r.name) for r in requires} <= HOME_ASSISTANT_SHIPS
+    assert all(not r.extras and r.marker is None for r in requires), requires
 
 
-def test_wheel_holds_the_bridge_package_and_py_typed(dist: dict[str, Path]) -> None:
-    """Every module of bridge/ (so every one the integration imports) and py.typed; nothing else."""
-    _, names = _wheel_metadata(dist["wheel"])
+@pytest.mark.parametrize("name", [LIBRARY, BRIDGE])
+def test_each_wheel_holds_its_package_and_py_typed(
+    dist: dict[str, dict[str, Path]], name: str
+) -> None:
+    """The library's wheel holds library/wxstation and the bridge's bridge/, each
+    whole with its py.typed, and nothing else: neither holds the other's."""
+    project, package = PROJECTS[name]
+    _, names = _wheel_metadata(dist[name]["wheel"])
     in_wheel = {n for n in names if ".dist-info/" not in n}
     in_tree = {
-        p.relative_to(ROOT).as_posix()
-        for p in (ROOT / PACKAGE).rglob("*")
+        p.relative_to(project).as_posix()
+        for p in (project / package).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
-    assert f"{PACKAGE}/py.typed" in in_wheel
+    assert f"{package}/py.typed" in in_wheel
     assert in_wheel == in_tree
 
-    imported = _integration_imports()
-    assert imported, "the integration imports nothing from bridge: check _integration_imports"
-    for module in sorted(imported):
-        path = module.replace(".", "/")
-        assert {f"{path}.py", f"{path}/__init__.py"} & in_wheel, f"{module} is not in the wheel"
 
-
-def test_wheel_entry_points_are_the_projects(dist: dict[str, Path]) -> None:
-    """The commands and the parser entry point that pyproject.toml declares."""
-    _, names = _wheel_metadata(dist["wheel"])
-    (entry_points_name,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
-    with zipfile.ZipFile(dist["wheel"]) as zf:
-        text = zf.read(entry_points_name).decode()
-    project = _pyproject()["project"]
-    for name, target in project["scripts"].items():
-        assert f"{name} = {target}" in text
-    for group, points in project["entry-points"].items():
+def test_wheel_entry_points_are_the_projects(dist: dict[str, dict[str, Path]]) -> None:
+    """The bridge's commands, and the library's parser entry point, as each
+    project declares them."""
+    for name, group_and_points in {
+        BRIDGE: ("console_scripts", {"wxstation-bridge": "bridge.cli:main"}),
+        LIBRARY: (
+            "wxstation.parsers",
+            {"reference": "wxstation.parsers.reference:ReferenceParser"},
+        ),
+    }.items():
+        _, names = _wheel_metadata(dist[name]["wheel"])
+        (entry_points_name,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        with zipfile.ZipFile(dist[name]["wheel"]) as zf:
+            text = zf.read(entry_points_name).decode()
+        group, points = group_and_points
         assert f"[{group}]" in text
-        for name, target in points.items():
-            assert f"{name} = {target}" in text
+        for point, target in points.items():
+            assert f"{point} = {target}" in text
 
 
 @pytest.mark.parametrize(("name", "size"), [("icon.png", 256), ("icon@2x.png", 512)])

@@ -14,15 +14,10 @@ from typing import Any
 
 import pytest
 
-from bridge.config import parse_config
-from bridge.decoding import DecodeResult, log_result
 from bridge.offline import decode_offline
-from bridge.parsers import ReferenceParser
-from bridge.samples import format_time, make_batch
 from bridge.service import build_sinks
 from bridge.sim import SimStation, Wake, send_packet
-from bridge.spool import Received, Spool
-from bridge.timing import StationClock
+from bridge.spool import Spool
 from tests.support.bridge import (
     RunningBridge,
     bridge_config,
@@ -35,6 +30,12 @@ from tests.support.ledger import READINGS, readings_samples
 from tests.support.mqtt import batch_messages
 from tests.support.servers import InfluxDB1, Mosquitto
 from tests.support.waiting import eventually
+from wxstation.config import parse_config
+from wxstation.decoding import DecodeResult, log_result
+from wxstation.packets import Received
+from wxstation.parsers import ReferenceParser
+from wxstation.samples import format_time, make_batch
+from wxstation.timing import StationClock
 
 PARSER = ReferenceParser()
 #: Samples per packet of a station that delivered its previous one.
@@ -242,7 +243,7 @@ def test_two_stations_with_one_id_in_the_same_millisecond_lose_no_sample(
             [Received(data, 1_790_003_600.0, f"10.0.0.{n}:4000") for n, data in enumerate(packets)]
         )
         # Each packet's lines are at DEBUG when decoded offline.
-        with caplog.at_level(logging.DEBUG, logger="bridge.decoding"):
+        with caplog.at_level(logging.DEBUG, logger="wxstation.decoding"):
             tally = decode_offline(spool, parse_config({}))
             assert (tally.decoded, tally.kept_aside, tally.conflicts) == (2, 0, 0)
         stored = [(time_ms, values) for _, _, time_ms, values in spool.export.samples()]
@@ -278,7 +279,7 @@ def test_two_different_samples_of_one_time_are_a_logged_conflict(
             for data in packets
         ]
         results = spool.samples.record(list(zip(ids, batches, strict=True)), [], {})
-        with caplog.at_level(logging.WARNING, logger="bridge.decoding"):
+        with caplog.at_level(logging.WARNING, logger="wxstation.decoding"):
             for packet_id, stored_batch in zip(ids, results, strict=True):
                 log_result(
                     DecodeResult(

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from bridge.parsers import ReferenceParser
 from bridge.service import build_sinks
 from bridge.sim import SimStation, Wake
 from bridge.spool import Spool
@@ -19,6 +18,7 @@ from tests.support.capture import write_capture
 from tests.support.mqtt import batch_messages
 from tests.support.servers import InfluxDB1, Mosquitto
 from tests.support.waiting import eventually
+from wxstation.parsers import ReferenceParser
 
 START = 1_790_000_000.0
 GARDEN_POINTS = """SELECT * FROM "weather" WHERE "device_id" = '1'"""

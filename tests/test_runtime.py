@@ -18,19 +18,16 @@ from typing import Any
 
 import pytest
 
-from bridge.config import parse_config
 from bridge.logs import LoopExceptions
-from bridge.parsers import FieldSpec, ReferenceParser, make_parser
 from bridge.runtime import decoder as decoder_module
 from bridge.runtime import memory as memory_module
-from bridge.runtime import receiving as receiver_module
 from bridge.runtime.decode_log import DecodeLog
 from bridge.runtime.decoder import Decoder
 from bridge.runtime.memory import RecentBatches
 from bridge.runtime.status import RuntimeEvents
 from bridge.runtime.store import Store
 from bridge.sim import SimStation, run_fleet, send_packet
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
 from bridge.stages import StageClock
 from tests.support.bridge import (
     bridge_config,
@@ -44,6 +41,10 @@ from tests.support.servers import InfluxDB1, Mosquitto, free_port
 from tests.support.sinks import GatedSink
 from tests.support.vectors import load_vectors
 from tests.support.waiting import eventually, wait_until
+from wxstation import receiving as receiver_module
+from wxstation.config import parse_config
+from wxstation.packets import Received
+from wxstation.parsers import FieldSpec, ReferenceParser, make_parser
 
 PARSER = ReferenceParser()
 ROOT = Path(__file__).parent.parent
@@ -470,7 +471,7 @@ def test_stops_within_systemds_limit_with_both_sinks_hanging(tmp_path: Path) -> 
 
 OUT_OF_FILES = """
 import asyncio, logging, resource, sys
-from bridge.samples import Batch
+from wxstation.samples import Batch
 from bridge.logs import LoopExceptions
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

@@ -6,9 +6,9 @@ import struct
 
 import pytest
 
-from bridge.parsers import FieldSpec, ReferenceParser, make_parser
 from bridge.sim import SimStation, build_packet, weather
 from tests.support.vectors import load_vectors
+from wxstation.parsers import FieldSpec, ReferenceParser, make_parser
 
 PARSER = ReferenceParser()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.runtime.slots import Slots
+from wxstation.slots import Slots
 
 
 class Served:

@@ -15,19 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from bridge.availability import LastPacket
-from bridge.config import parse_config
 from bridge.errors import DatabaseBusyError, DatabaseError, SchemaError
 from bridge.offline import decode_offline
-from bridge.parsers import ReferenceParser
-from bridge.samples import Batch, Sample, make_batch
 from bridge.sim import SimStation
-from bridge.spool import Conflict, Received, Spool, StoredPacket, readings
+from bridge.spool import Spool, readings
 from bridge.spool.base import give_back_pages
 from bridge.spool.schema import SCHEMA_VERSION
-from bridge.timing import StationClock
 from tests.support.bridge import cli, write_config
 from tests.support.vectors import VECTORS
+from wxstation.availability import LastPacket
+from wxstation.config import parse_config
+from wxstation.packets import Conflict, Received, StoredPacket
+from wxstation.parsers import ReferenceParser
+from wxstation.samples import Batch, Sample, make_batch
+from wxstation.timing import StationClock
 
 
 def filled_spool(path: Path, packets: int = 4) -> Spool:

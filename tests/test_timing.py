@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.parsers import ReferenceParser
-from bridge.protocol import HEADER_SIZE
 from bridge.sim import SimStation
-from bridge.timing import StationClock, Timed, stamp_packet
 from tests.support.vectors import load_vectors
+from wxstation.parsers import ReferenceParser
+from wxstation.protocol import HEADER_SIZE
+from wxstation.timing import StationClock, Timed, stamp_packet
 
 SEQUENCES = load_vectors("timing.json")
 PARSER = ReferenceParser()

@@ -21,12 +21,8 @@ import aprslib
 import pytest
 
 from bridge import cli
-from bridge.config import UploadConfig, parse_config
 from bridge.errors import ConfigError
 from bridge.overview import sink_overviews
-from bridge.parsers import make_parser
-from bridge.protocol import Header
-from bridge.samples import Batch, Sample, parse_time
 from bridge.sim import SimStation, send_packet_async
 from bridge.sinks import SinkRejectedError, SinkUnavailableError
 from bridge.sinks.uploads import SINKS, explain, upload_sinks
@@ -44,6 +40,10 @@ from tests.support.clock import Clock
 from tests.support.servers import http_request
 from tests.support.uploads import aprs_is, taken, upload_server
 from tests.support.waiting import eventually
+from wxstation.config import UploadConfig, parse_config
+from wxstation.parsers import make_parser
+from wxstation.protocol import Header
+from wxstation.samples import Batch, Sample, parse_time
 
 #: The samples' time: 2026-12-07 15:30:00 UTC.
 T0 = 1_796_657_400

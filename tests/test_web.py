@@ -20,11 +20,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.cli import main as cli_main
-from bridge.config import ConfigError, parse_config
 from bridge.offline import decode_offline
-from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation
-from bridge.spool import Received, Spool
+from bridge.spool import Spool
 from bridge.web import server as web_server
 from bridge.web.page import render_main
 from bridge.web.snapshot import read_snapshot, thin
@@ -39,6 +37,9 @@ from tests.support.ledger import SAMPLE_COUNT
 from tests.support.servers import Mosquitto, free_port
 from tests.support.waiting import eventually
 from tests.support.web import get, http_client, send, stations, web_url
+from wxstation.config import ConfigError, parse_config
+from wxstation.packets import Received
+from wxstation.parsers import ReferenceParser
 
 ROOT = Path(__file__).parent.parent
 

@@ -1,8 +1,8 @@
 """The running bridge, as parts with one job each (the README's "How it is built").
 
-- :mod:`~bridge.runtime.receiving`: the stations' TCP connections, each a
-  protocol object feeding a framer (:mod:`~bridge.framing`), with its slots
-  (:mod:`~bridge.runtime.slots`) and sockets (:mod:`~bridge.runtime.listening`);
+- :mod:`~wxstation.receiving`: the stations' TCP connections, each a
+  protocol object feeding a framer (:mod:`~wxstation.framing`), with its slots
+  (:mod:`~wxstation.slots`) and sockets (:mod:`~wxstation.listening`);
 - :mod:`~bridge.runtime.store`: the database, awaited on a thread of its own;
 - :mod:`~bridge.runtime.committing`: what connections delivered, committed in groups;
 - :mod:`~bridge.runtime.decoder`: new packets decoded and stored, the batches

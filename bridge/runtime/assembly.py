@@ -22,12 +22,9 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bridge.config import Config
-from bridge.decoding import refusal
 from bridge.demo import Demo, run_demo
 from bridge.errors import DatabaseError
 from bridge.logs import LoopExceptions
-from bridge.noise import NoiseTracker
 from bridge.runtime.committing import Committer
 from bridge.runtime.decode_log import DecodeLog
 from bridge.runtime.decoder import Decoder
@@ -35,7 +32,6 @@ from bridge.runtime.delivering import SinkDriver
 from bridge.runtime.fallback import Fallback
 from bridge.runtime.housekeeping import Housekeeping, prune_history
 from bridge.runtime.memory import RecentBatches
-from bridge.runtime.receiving import Receiver
 from bridge.runtime.recovery import Damage, Recovery, open_or_replace
 from bridge.runtime.reporting import ProblemBoard
 from bridge.runtime.status import Room, RuntimeEvents, SinkStatus, Status
@@ -51,6 +47,10 @@ from bridge.sinks import Sink
 from bridge.spool import Spool
 from bridge.spool.salvage import is_corruption
 from bridge.stages import StageClock
+from wxstation.config import Config
+from wxstation.decoding import refusal
+from wxstation.noise import NoiseTracker
+from wxstation.receiving import Receiver
 
 if TYPE_CHECKING:
     from bridge.web import StatusServer

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from bridge.runtime.fallback import Fallback
 from bridge.runtime.status import RuntimeEvents
 from bridge.runtime.store import Store
-from bridge.spool import Received
+from wxstation.packets import Received
 
 __all__ = ["FULL_RETRY_INTERVAL", "GATHER_WINDOW", "Committer"]
 

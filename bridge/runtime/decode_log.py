@@ -2,7 +2,7 @@
 when the rate makes them noise.
 
 Stations wake every few minutes, so a bridge with a few dozen of them logs a
-line a packet, as it always has (:func:`bridge.decoding.log_result`). A backlog
+line a packet, as it always has (:func:`wxstation.decoding.log_result`). A backlog
 being decoded, a replay or thousands of stations would write thousands of such
 lines a second, and formatting them costs more than a third of decoding: past
 :data:`LOG_LINES_PER_WINDOW` routine packets in :data:`LOG_WINDOW` seconds the
@@ -17,11 +17,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from bridge.decoding import DecodeResult, log_result, routine
+from wxstation.decoding import DecodeResult, log_result, routine
 
 __all__ = ["LOG_LINES_PER_WINDOW", "LOG_WINDOW", "DecodeLog"]
 
-log = logging.getLogger("bridge.decoding")
+log = logging.getLogger("wxstation.decoding")
 
 #: Seconds over which routine packets' lines are counted.
 LOG_WINDOW = 10.0

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from bridge.config import Config
 from bridge.errors import DatabaseError
 from bridge.logs import Throttle
 from bridge.runtime.committing import FULL_RETRY_INTERVAL
@@ -24,7 +23,8 @@ from bridge.runtime.memory import RecentBatches
 from bridge.runtime.status import RuntimeEvents
 from bridge.runtime.store import DECODE_GROUP, Store
 from bridge.stages import StageClock
-from bridge.timing import StationClock
+from wxstation.config import Config
+from wxstation.timing import StationClock
 
 __all__ = ["POLL_INTERVAL", "Decoder"]
 

@@ -22,9 +22,9 @@ from bridge.runtime.memory import RecentBatches
 from bridge.runtime.reporting import ProblemBoard
 from bridge.runtime.status import RuntimeEvents, SinkState
 from bridge.runtime.store import Store
-from bridge.samples import Batch, format_time
 from bridge.sinks import Sink, SinkRejectedError, SinkUnavailableError
 from bridge.stages import StageClock
+from wxstation.samples import Batch, format_time
 
 __all__ = ["BACKOFF_JITTER", "FIRST_BACKOFF", "MAX_BACKOFF", "SinkDriver"]
 

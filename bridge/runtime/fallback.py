@@ -41,11 +41,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
-from bridge.problems import DISK_IO_ERROR, DISK_READ_ONLY, disk_io_error, disk_read_only
 from bridge.runtime.reporting import ProblemBoard
 from bridge.runtime.status import RuntimeEvents
 from bridge.runtime.store import Store
-from bridge.spool import Received
+from wxstation.packets import Received
+from wxstation.problems import DISK_IO_ERROR, DISK_READ_ONLY, disk_io_error, disk_read_only
 
 __all__ = [
     "FALLBACK_FILE_BYTES",
@@ -97,8 +97,8 @@ _RECORD = struct.Struct("<dHI")
 
 def write_fault(err: BaseException, path: Path) -> str | None:
     """Which disk fault ``err`` (a failed write to the database at ``path``)
-    is: :data:`~bridge.problems.DISK_READ_ONLY`,
-    :data:`~bridge.problems.DISK_IO_ERROR`, or None for any other error (a full
+    is: :data:`~wxstation.problems.DISK_READ_ONLY`,
+    :data:`~wxstation.problems.DISK_IO_ERROR`, or None for any other error (a full
     disk, also when SQLite calls it an I/O error; a damaged file; a bug)."""
     cause: BaseException | None = err
     while cause is not None and not isinstance(cause, sqlite3.Error | OSError):

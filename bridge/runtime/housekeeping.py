@@ -15,11 +15,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from bridge.capacity import Projection
 from bridge.errors import DatabaseError
-from bridge.noise import NoiseTracker, source_of
 from bridge.runtime.store import Store
 from bridge.sinks import Sink
+from wxstation.capacity import Projection
+from wxstation.noise import NoiseTracker, source_of
 
 __all__ = [
     "CAPACITY_WARN_EVERY",

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 
-from bridge.samples import Batch
+from wxstation.samples import Batch
 
 __all__ = ["RECENT_BATCHES", "RecentBatches"]
 

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bridge.errors import DatabaseError
-from bridge.problems import disk_damaged
 from bridge.runtime.memory import RecentBatches
 from bridge.runtime.reporting import ProblemBoard
 from bridge.runtime.store import Store
 from bridge.spool import Spool
 from bridge.spool.salvage import SalvageReport, is_corruption, move_aside, summary
+from wxstation.problems import disk_damaged
 
 __all__ = ["Damage", "Recovery", "open_or_replace"]
 

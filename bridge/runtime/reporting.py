@@ -1,6 +1,6 @@
 """The bridge's problems as the running bridge knows them, told to every sink.
 
-The set itself is :class:`bridge.problems.Problems`; this part holds it for the
+The set itself is :class:`wxstation.problems.Problems`; this part holds it for the
 runtime and hands the whole set to every sink whenever it changes
 (:meth:`bridge.sinks.Sink.report_problems`), so the MQTT sink can keep it
 retained for Home Assistant's repair issues.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from bridge.problems import Problem, Problems
 from bridge.sinks import Sink
+from wxstation.problems import Problem, Problems
 
 __all__ = ["ProblemBoard"]
 

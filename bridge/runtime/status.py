@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.decoding import DecodeResult
-from bridge.problems import Problem
-from bridge.samples import Batch
 from bridge.sinks import Sink
-from bridge.spool import Received
+from wxstation.decoding import DecodeResult
+from wxstation.packets import Received
+from wxstation.problems import Problem
+from wxstation.samples import Batch
 
 __all__ = ["Room", "RuntimeEvents", "SinkState", "SinkStatus", "Status"]
 

@@ -16,14 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bridge.availability import LastPacket
-from bridge.capacity import Projection
-from bridge.config import Config
-from bridge.decoding import DecodeResult, decode_one
 from bridge.errors import DatabaseError
-from bridge.noise import NoiseEntry, SourceCount
-from bridge.samples import Batch
-from bridge.spool import Received, Spool, StoredBatch
+from bridge.spool import Spool, StoredBatch
 from bridge.spool.giving_way import Removal
 from bridge.spool.salvage import (
     SalvageReport,
@@ -33,8 +27,15 @@ from bridge.spool.salvage import (
     start_fresh,
 )
 from bridge.stages import StageClock
-from bridge.timing import StationClock
 from bridge.worker import Worker
+from wxstation.availability import LastPacket
+from wxstation.capacity import Projection
+from wxstation.config import Config
+from wxstation.decoding import DecodeResult, decode_one
+from wxstation.noise import NoiseEntry, SourceCount
+from wxstation.packets import Received
+from wxstation.samples import Batch
+from wxstation.timing import StationClock
 
 __all__ = ["DECODE_GROUP", "Store", "decode_pending"]
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
-from bridge.availability import LastPacket
-from bridge.capacity import Projection
 from bridge.errors import WxStationError
-from bridge.problems import Problem
-from bridge.samples import Batch
+from wxstation.availability import LastPacket
+from wxstation.capacity import Projection
+from wxstation.problems import Problem
+from wxstation.samples import Batch
 
 __all__ = ["Sink", "SinkError", "SinkRejectedError", "SinkUnavailableError"]
 
@@ -93,7 +93,7 @@ class Sink(ABC):
         none does), never a change alone, so that the newest call is the truth.
 
         Called once before :meth:`start` with what the bridge knows at its start,
-        and again whenever the set changes (see :mod:`bridge.problems`)."""
+        and again whenever the set changes (see :mod:`wxstation.problems`)."""
 
     async def stop(self) -> None:  # noqa: B027  (optional hook)
         """Flush and disconnect; called once at shutdown."""

@@ -11,7 +11,7 @@ Two ways in, chosen by ``influxdb.api``:
 Schema, ``layout: default``: one point per sample in ``measurement`` (``weather``)
 with tags ``station`` and ``device_id`` and one float field per value; plus one
 point per packet in ``<measurement>_health`` (same tags, the fields of
-:meth:`~bridge.samples.Batch.health`, stamped with the packet's arrival).
+:meth:`~wxstation.samples.Batch.health`, stamped with the packet's arrival).
 ``layout: legacy`` writes what the old server wrote and nothing else: one point per
 value, measurement named after the quantity, tag ``place`` (the station's name),
 field ``value``. Every field is written as a float, so a field never changes type.
@@ -53,10 +53,10 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from bridge.config import Config, InfluxConfig
-from bridge.parsers import make_parser
-from bridge.samples import Batch
 from bridge.sinks import Sink, SinkError, SinkRejectedError, SinkUnavailableError
+from wxstation.config import Config, InfluxConfig
+from wxstation.parsers import make_parser
+from wxstation.samples import Batch
 
 __all__ = [
     "InfluxConfigError",

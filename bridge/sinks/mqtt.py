@@ -6,13 +6,13 @@ Topics (``<base>`` is ``mqtt.base_topic``, see docs/mqtt.md for the payloads):
   ``offline`` when it stops, and ``offline`` as its last will when it dies;
 - ``<base>/<device id>/state``, retained: the station's newest sample and health;
 - ``<base>/<device id>/availability``, retained: ``online`` or ``offline`` by
-  :mod:`bridge.availability`'s rule, from the bridge's database at every
+  :mod:`wxstation.availability`'s rule, from the bridge's database at every
   connection, with every packet, and from a timer the moment a station is gone;
 - ``<base>/<device id>/batch``: every sample of one packet, as it is delivered;
 - ``<base>/bridge/storage``, retained: the database against its cap, hourly;
 - ``<base>/bridge/problems``, retained: the bridge's problems (see
-  :mod:`bridge.problems`), a JSON list, ``[]`` when there are none;
-- Home Assistant device discovery per station (see :mod:`bridge.sinks.discovery`),
+  :mod:`wxstation.problems`), a JSON list, ``[]`` when there are none;
+- Home Assistant device discovery per station (see :mod:`wxstation.discovery`),
   announced again when Home Assistant says ``online`` on ``<prefix>/status``.
 
 The sink delivers; its parts, each built here with what it works with, do the rest:
@@ -25,11 +25,11 @@ The sink delivers; its parts, each built here with what it works with, do the re
   is published, what belongs to stations no longer served is removed);
 - :mod:`bridge.sinks.mqtt_states`: the stations' retained states;
 - :mod:`bridge.sinks.mqtt_availability`: their availability, by the
-  :class:`~bridge.availability.AvailabilityTracker`, and its timer;
+  :class:`~wxstation.availability.AvailabilityTracker`, and its timer;
 - :mod:`bridge.sinks.mqtt_announcer`: discovery, and its answer to Home Assistant;
 - :mod:`bridge.sinks.mqtt_report`: the database against its cap, and the problems.
 
-The payloads are built by :mod:`bridge.sinks.payloads` and :mod:`bridge.sinks.discovery`.
+The payloads are built by :mod:`wxstation.payloads` and :mod:`wxstation.discovery`.
 """
 
 from __future__ import annotations
@@ -41,26 +41,26 @@ from dataclasses import replace
 
 import aiomqtt
 
-from bridge.availability import AvailabilityTracker, LastPacket
-from bridge.capacity import Projection
-from bridge.config import Config, MqttConfig
-from bridge.problems import Problem
-from bridge.samples import Batch
 from bridge.sinks import Sink, SinkUnavailableError
-from bridge.sinks.discovery import AVAILABLE, NOT_AVAILABLE, Topics
 from bridge.sinks.mqtt_announcer import BIRTH_DELAY_MAX, Announcer
 from bridge.sinks.mqtt_availability import AVAILABILITY_RECHECK, StationAvailability
 from bridge.sinks.mqtt_connection import ACK_TIMEOUT, Link, MqttConnection
 from bridge.sinks.mqtt_report import RetainedReport
 from bridge.sinks.mqtt_retained import SCAN_TIMEOUT, RetainedReader, Wanted, reconcile
 from bridge.sinks.mqtt_states import StationStates
-from bridge.sinks.payloads import (
+from wxstation.availability import AvailabilityTracker, LastPacket
+from wxstation.capacity import Projection
+from wxstation.config import Config, MqttConfig
+from wxstation.discovery import AVAILABLE, NOT_AVAILABLE, Topics
+from wxstation.payloads import (
     Message,
     capacity_payload,
     encode,
     encode_batch,
     problems_payload,
 )
+from wxstation.problems import Problem
+from wxstation.samples import Batch
 
 __all__ = ["AVAILABILITY_RECHECK", "BIRTH_DELAY_MAX", "RETAINED_QOS", "SCAN_TIMEOUT", "MqttSink"]
 

@@ -14,16 +14,16 @@ import logging
 import random
 from collections.abc import Callable, Iterable
 
-from bridge.config import Config, MqttConfig
-from bridge.sinks.discovery import (
+from bridge.sinks.mqtt_connection import Background, MqttConnection
+from wxstation.config import Config, MqttConfig
+from wxstation.discovery import (
     AVAILABLE,
     DiscoveryStation,
     Topics,
     bridge_version,
     device_config,
 )
-from bridge.sinks.mqtt_connection import Background, MqttConnection
-from bridge.sinks.payloads import Message, encode
+from wxstation.payloads import Message, encode
 
 __all__ = ["BIRTH_DELAY_MAX", "Announcer"]
 

@@ -1,6 +1,6 @@
 """The stations' retained availability on ``<base>/<device id>/availability``.
 
-What to say is the :class:`~bridge.availability.AvailabilityTracker`'s: from the
+What to say is the :class:`~wxstation.availability.AvailabilityTracker`'s: from the
 bridge's database at every connection, with every delivery (the sink asks), and
 from a timer here the moment a station is gone.
 """
@@ -11,12 +11,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 
-from bridge.availability import AvailabilityTracker
-from bridge.config import Config
-from bridge.samples import format_time
-from bridge.sinks.discovery import AVAILABLE, NOT_AVAILABLE, Topics
 from bridge.sinks.mqtt_connection import Background, MqttConnection
-from bridge.sinks.payloads import Message
+from wxstation.availability import AvailabilityTracker
+from wxstation.config import Config
+from wxstation.discovery import AVAILABLE, NOT_AVAILABLE, Topics
+from wxstation.payloads import Message
+from wxstation.samples import format_time
 
 __all__ = ["AVAILABILITY_RECHECK", "StationAvailability"]
 

@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 import aiomqtt
 
 from bridge.backoff import Backoff
-from bridge.config import MqttConfig
 from bridge.sinks import SinkUnavailableError
-from bridge.sinks.payloads import Message
+from wxstation.config import MqttConfig
+from wxstation.payloads import Message
 
 __all__ = [
     "ACK_TIMEOUT",

@@ -10,7 +10,7 @@ it changed, and at a connection where the broker does not hold it (read back by
 from __future__ import annotations
 
 from bridge.sinks.mqtt_connection import Background, MqttConnection
-from bridge.sinks.payloads import Message
+from wxstation.payloads import Message
 
 __all__ = ["RetainedReport"]
 

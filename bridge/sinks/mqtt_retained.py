@@ -17,9 +17,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bridge.sinks.discovery import AVAILABLE, Topics
 from bridge.sinks.mqtt_connection import Link
-from bridge.sinks.payloads import Message
+from wxstation.discovery import AVAILABLE, Topics
+from wxstation.payloads import Message
 
 __all__ = ["SCAN_TIMEOUT", "Reconciliation", "Retained", "RetainedReader", "Wanted", "reconcile"]
 
@@ -161,7 +161,7 @@ class Reconciliation:
 def reconcile(retained: Retained, wanted: Wanted, topics: Topics) -> Reconciliation:
     """What to clear and what to send again, from what ``retained`` holds.
 
-    The availability is the :class:`~bridge.availability.AvailabilityTracker`'s:
+    The availability is the :class:`~wxstation.availability.AvailabilityTracker`'s:
     a served station's retained availability is what it has said (see
     :meth:`Retained.availability_of`).
     """

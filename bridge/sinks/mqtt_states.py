@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bridge.availability import AvailabilityTracker, LastPacket
-from bridge.config import Config
-from bridge.samples import Batch, parse_time
-from bridge.sinks.discovery import Topics
-from bridge.sinks.payloads import Message, encode, state_payload
+from wxstation.availability import AvailabilityTracker, LastPacket
+from wxstation.config import Config
+from wxstation.discovery import Topics
+from wxstation.payloads import Message, encode, state_payload
+from wxstation.samples import Batch, parse_time
 
 __all__ = ["StateUpdate", "StationStates"]
 

@@ -8,10 +8,10 @@ One module per group of tables, each an object built with what it needs;
 - ``schema.py``: the tables, the schema's version, opening the database and
   upgrading an older one in place.
 - ``packets.py``: ``packets``, what each connection delivered, committed
-  before anything else is done with it (:class:`Received`, :class:`StoredPacket`).
+  before anything else is done with it (rows of :class:`wxstation.packets.StoredPacket`).
 - ``sample_store.py``: ``batches``, ``readings`` (a decoded packet's samples,
   at most one per station and time), ``conflicts`` and the stations' clocks
-  (:class:`StoredBatch`, :class:`Conflict`); old samples pruned.
+  (:class:`StoredBatch`, :class:`wxstation.packets.Conflict`); old samples pruned.
 - ``readings.py``: pure: a packet's samples as one ``readings`` row of compact
   arrays, and back.
 - ``sink_progress.py``: ``sink_progress`` and ``rejected``, where each sink is
@@ -31,14 +31,10 @@ One module per group of tables, each an object built with what it needs;
 
 from bridge.spool.database import Spool
 from bridge.spool.noise_store import NoisySource
-from bridge.spool.packets import Received, StoredPacket
-from bridge.spool.sample_store import Conflict, StoredBatch
+from bridge.spool.sample_store import StoredBatch
 
 __all__ = [
-    "Conflict",
     "NoisySource",
-    "Received",
     "Spool",
     "StoredBatch",
-    "StoredPacket",
 ]

@@ -15,7 +15,6 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from bridge.config import StorageConfig, config_default
 from bridge.spool.base import Handle, typed_errors
 from bridge.spool.export import Export
 from bridge.spool.giving_way import History, used_pages
@@ -24,6 +23,7 @@ from bridge.spool.packets import Packets
 from bridge.spool.sample_store import Samples
 from bridge.spool.schema import connect
 from bridge.spool.sink_progress import SinkProgress
+from wxstation.config import StorageConfig, config_default
 
 __all__ = ["Spool"]
 

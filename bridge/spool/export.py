@@ -7,10 +7,10 @@ import heapq
 import itertools
 from collections.abc import Generator, Iterator
 
-from bridge.samples import Sample
 from bridge.spool import readings
 from bridge.spool.base import Handle, typed_errors
-from bridge.spool.packets import StoredPacket
+from wxstation.packets import StoredPacket
+from wxstation.samples import Sample
 
 __all__ = ["Export"]
 

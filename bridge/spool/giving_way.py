@@ -13,7 +13,7 @@ history has gone, its pages go back to the filesystem
 
 Its tables (``HISTORY_SCHEMA`` in :mod:`bridge.spool.schema`): ``size_readings``,
 the database's size every hour, for the growth projection of
-:mod:`bridge.capacity`; ``removed_history``, per station, what gave way so far,
+:mod:`wxstation.capacity`; ``removed_history``, per station, what gave way so far,
 for the log and ``status``.
 """
 
@@ -24,7 +24,9 @@ import sqlite3
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from bridge.capacity import (
+from bridge.spool.base import Handle, give_back_pages, transaction, typed_errors
+from bridge.spool.sample_store import forget_times
+from wxstation.capacity import (
     GIVE_WAY_AT,
     GIVE_WAY_TO,
     GROWTH_WINDOW,
@@ -33,10 +35,8 @@ from bridge.capacity import (
     Reading,
     project,
 )
-from bridge.samples import format_time
-from bridge.spool.base import Handle, give_back_pages, transaction, typed_errors
-from bridge.spool.packets import StoredPacket
-from bridge.spool.sample_store import forget_times
+from wxstation.packets import StoredPacket
+from wxstation.samples import format_time
 
 __all__ = [
     "KEEP_RECENT",
@@ -51,7 +51,7 @@ __all__ = [
 
 #: Seconds before "now" in which each station's newest packet keeps its decoded
 #: history: after a restart it tells whether the station is still sending
-#: (:mod:`bridge.availability` counts a station gone after two missed
+#: (:mod:`wxstation.availability` counts a station gone after two missed
 #: wake-ups, far less than this). One packet a station, not every recent one:
 #: a small cap with many stations still takes new packets.
 KEEP_RECENT = 2 * 86400.0
@@ -314,9 +314,9 @@ class History:
         self._used = used
 
     def give_way(self, sinks: Collection[str], now: float) -> Removal | None:
-        """From :data:`~bridge.capacity.GIVE_WAY_AT` of the cap, remove the oldest
+        """From :data:`~wxstation.capacity.GIVE_WAY_AT` of the cap, remove the oldest
         decoded history that every sink in ``sinks`` delivered, down to
-        :data:`~bridge.capacity.GIVE_WAY_TO`.
+        :data:`~wxstation.capacity.GIVE_WAY_TO`.
 
         Both count the write-ahead log at the size it may reach, not only at
         its size now (:meth:`_counted_size`): the database's file keeps the
@@ -356,7 +356,7 @@ class History:
         )
 
     def record_size(self, now: float) -> bool:
-        """Write down the database's size, once an hour (see :mod:`bridge.capacity`);
+        """Write down the database's size, once an hour (see :mod:`wxstation.capacity`);
         True when it wrote one."""
         return _add_reading(self._handle.db, now)
 

@@ -1,4 +1,4 @@
-"""Traffic that was not a station's (see :mod:`bridge.noise`): ``noise_sources``
+"""Traffic that was not a station's (see :mod:`wxstation.noise`): ``noise_sources``
 holds per source its counts, first and last seen, and a sample; ``noise_kept``
 the bytes of the few connections kept to look at. Bounded, and the first room
 given back when the database is full."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
-from bridge import noise
-from bridge.protocol import screen
 from bridge.spool.base import Handle, give_back_pages, transaction, typed_errors
+from wxstation import noise
+from wxstation.protocol import screen
 
 __all__ = ["Noise", "NoisySource"]
 
@@ -33,7 +33,7 @@ class NoisySource:
 @typed_errors
 class Noise:
     """Storing what the noise tracker gathered, within its bounds (kept bytes:
-    a share of the database's cap, see :func:`bridge.noise.budget`)."""
+    a share of the database's cap, see :func:`wxstation.noise.budget`)."""
 
     def __init__(self, handle: Handle) -> None:
         self._handle = handle
@@ -44,7 +44,7 @@ class Noise:
         counts: Sequence[noise.SourceCount],
         now: float,
     ) -> None:
-        """Store what :meth:`bridge.noise.NoiseTracker.drain` gave, then hold it to
+        """Store what :meth:`wxstation.noise.NoiseTracker.drain` gave, then hold it to
         its bounds: the budget of kept bytes (oldest dropped first), the days
         each is kept, and the number of sources."""
         db = self._handle.db

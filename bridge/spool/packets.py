@@ -9,73 +9,13 @@ address).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
-from bridge.protocol import claimed_device
 from bridge.spool.base import Handle, transaction, typed_errors
+from wxstation.packets import Received, StoredPacket, peer_host
+from wxstation.protocol import claimed_device
 
-__all__ = ["Packets", "Received", "StoredPacket"]
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """What one connection delivered."""
-
-    data: bytes
-    received_at: float
-    peer: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPacket:
-    id: int
-    data: bytes
-    received_at: float
-    peer: str
-    device_id: int | None
-    state: str
-    reason: str | None
-
-    @property
-    def peer_host(self) -> str:
-        return peer_host(self.peer)
-
-    def as_capture(self) -> dict[str, object]:
-        """The line ``ingest`` reads and ``export --raw`` writes."""
-        return {"received_at": self.received_at, "peer": self.peer, "data": self.data.hex()}
-
-    def as_dict(self) -> dict[str, Any]:
-        """The packet in JSON values, without its state: how the integration
-        stores a packet it keeps aside and shows it in diagnostics."""
-        return {
-            "id": self.id,
-            "data": self.data.hex(),
-            "received_at": self.received_at,
-            "peer": self.peer,
-            "device_id": self.device_id,
-            "reason": self.reason,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any], state: str = "kept") -> StoredPacket:
-        """The packet :meth:`as_dict` gave."""
-        return cls(
-            id=int(raw["id"]),
-            data=bytes.fromhex(raw["data"]),
-            received_at=float(raw["received_at"]),
-            peer=str(raw["peer"]),
-            device_id=raw["device_id"],
-            state=state,
-            reason=raw["reason"],
-        )
-
-
-def peer_host(peer: str) -> str:
-    """The host of a peer written ``host:port`` (``[v6 address]:port``)."""
-    host, _, _ = peer.rpartition(":")
-    return host.strip("[]") or peer
+__all__ = ["Packets"]
 
 
 @typed_errors

@@ -8,7 +8,7 @@ from schema 2 fills it with them.
 - ``times``: one little-endian int64 per sample, its time in unix milliseconds;
 - ``values``: per sample, one little-endian float64 per key; NaN where the
   sample has no such value (a parser never passes NaN on as a value, see
-  :class:`bridge.parsers.base.Decoded`).
+  :class:`wxstation.parsers.base.Decoded`).
 
 About 8 bytes per time and per value: a packet of 30 samples of three values
 is one row of 960 bytes, where schema 2 had 30 rows of a JSON text each and two
@@ -25,7 +25,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bridge.samples import Sample
+from wxstation.samples import Sample
 
 __all__ = ["Packed", "pack", "unpack", "unpack_times"]
 

@@ -33,12 +33,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bridge.errors import DatabaseError
-from bridge.samples import Batch
 from bridge.spool import readings
 from bridge.spool.base import is_corruption, transaction
 from bridge.spool.database import Spool
 from bridge.spool.giving_way import RemovedHistory, remember_removed
 from bridge.spool.pages import DamageError, FileRows, Value, read_rows
+from wxstation.samples import Batch
 
 __all__ = [
     "SIDE_FILES",

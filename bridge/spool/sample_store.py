@@ -1,5 +1,5 @@
 """The embedded sample store: ``batches``, ``readings``, ``conflicts`` and the
-stations' clocks (``stations``, see :mod:`bridge.timing`).
+stations' clocks (``stations``, see :mod:`wxstation.timing`).
 
 A batch is one decoded packet; its ``seq`` orders batches for the sinks, so a
 packet decoded late (after ``reprocess``) is still delivered. Its samples are
@@ -18,12 +18,12 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bridge.availability import LastPacket
-from bridge.samples import Batch, Sample, format_time
 from bridge.spool import readings
 from bridge.spool.base import Handle, transaction, typed_errors
-from bridge.spool.packets import StoredPacket
-from bridge.timing import StationClock
+from wxstation.availability import LastPacket
+from wxstation.packets import Conflict, StoredPacket
+from wxstation.samples import Batch, Sample
+from wxstation.timing import StationClock
 
 __all__ = [
     "Conflict",
@@ -35,24 +35,6 @@ __all__ = [
     "same_values",
     "values_json",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Conflict:
-    """Two different samples of one station with the same time: the one in the
-    store, and another that is kept aside beside it."""
-
-    device_id: int
-    station: str
-    time_ms: int
-    stored: dict[str, float]
-    other: dict[str, float]
-
-    def __str__(self) -> str:
-        return (
-            f"{self.station} ({self.device_id}) at {format_time(self.time_ms)}: "
-            f"stored {json.dumps(self.stored)}, other {json.dumps(self.other)}"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +302,7 @@ class Samples:
                 "SELECT coalesce(sum(count), 0) FROM readings WHERE last_ms < ?", (before_ms,)
             ).fetchone()
             db.execute("DELETE FROM readings WHERE last_ms < ?", (before_ms,))
-            # Device ids are one byte (bridge.protocol): a range of the key each.
+            # Device ids are one byte (wxstation.protocol): a range of the key each.
             db.executemany(
                 "DELETE FROM sample_times WHERE device_id = ? AND time_ms < ?",
                 [(device, before_ms) for device in range(256)],

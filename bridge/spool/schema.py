@@ -17,9 +17,10 @@ import sqlite3
 from pathlib import Path
 
 from bridge.errors import DatabaseError, SchemaError
-from bridge.samples import Sample
 from bridge.spool.base import BUSY_TIMEOUT_MS, database_error, is_corruption, transaction
-from bridge.spool.sample_store import Conflict, insert_reading, keep_conflict, same_values
+from bridge.spool.sample_store import insert_reading, keep_conflict, same_values
+from wxstation.packets import Conflict
+from wxstation.samples import Sample
 
 __all__ = [
     "HISTORY_SCHEMA",

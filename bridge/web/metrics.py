@@ -25,11 +25,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bridge.decoding import DecodeResult
 from bridge.runtime.status import RuntimeEvents, Status
-from bridge.samples import Batch
-from bridge.spool import Received
 from bridge.web.snapshot import Snapshot
+from wxstation.decoding import DecodeResult
+from wxstation.packets import Received
+from wxstation.samples import Batch
 
 __all__ = ["CONTENT_TYPE", "BridgeMetrics"]
 
@@ -234,7 +234,7 @@ class _StateCollector(Collector):
         )
         available = GaugeMetricFamily(
             "wxstation_station_available",
-            "1 while the station is available by the bridge's rule (bridge/availability.py)",
+            "1 while the station is available by the rule of wxstation.availability",
             labels=["device_id", "station"],
         )
         for station in snapshot.stations:

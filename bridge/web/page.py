@@ -14,12 +14,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bridge.config import Config
 from bridge.overview import SinkOverview, StationOverview, age
-from bridge.parsers import Field
-from bridge.problems import Problem
 from bridge.runtime.status import SinkState
 from bridge.web.snapshot import PLOT_HOURS, Series, Snapshot
+from wxstation.config import Config
+from wxstation.parsers import Field
+from wxstation.problems import Problem
 
 __all__ = ["REFRESH_SECONDS", "LiveSink", "plot", "render_main", "render_page"]
 

@@ -12,7 +12,7 @@ receiving packets:
 - Actions (POST) need ``http.token``, or come from this machine when none is
   set, and never from another site's page (the ``Origin`` must be this one).
 - Nothing it sends shows a secret of the config: every response is scrubbed of
-  the values :meth:`bridge.config.Config.secrets` lists.
+  the values :meth:`wxstation.config.Config.secrets` lists.
 
 Endpoints: ``/`` (the page), ``/metrics``, ``/api/stations``,
 ``/api/stations/<id>/samples?since=&until=`` (the rows ``export`` writes),
@@ -39,15 +39,15 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from bridge.config import Config, local_url_host
 from bridge.errors import DatabaseError
 from bridge.runtime.status import Status
-from bridge.samples import export_record, parse_moment
 from bridge.spool import Spool
 from bridge.web.metrics import CONTENT_TYPE, BridgeMetrics
 from bridge.web.page import LiveSink, render_page
 from bridge.web.snapshot import Snapshot, read_snapshot
 from bridge.worker import Worker
+from wxstation.config import Config, local_url_host
+from wxstation.samples import export_record, parse_moment
 
 __all__ = [
     "CONNECTION_LIFETIME",

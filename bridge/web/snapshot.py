@@ -13,11 +13,12 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bridge.capacity import Projection
-from bridge.config import Config
 from bridge.overview import SinkOverview, StationOverview, sink_overviews, station_overviews
-from bridge.spool import Spool, StoredPacket
+from bridge.spool import Spool
 from bridge.spool.giving_way import RemovedHistory
+from wxstation.capacity import Projection
+from wxstation.config import Config
+from wxstation.packets import StoredPacket
 
 __all__ = ["KEPT_SHOWN", "PLOT_HOURS", "PLOT_POINTS", "Series", "Snapshot", "read_snapshot"]
 

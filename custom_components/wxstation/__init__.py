@@ -19,7 +19,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.storage import Store
 
-from bridge.api import ListenConfig
+from wxstation import ListenConfig
 
 from .const import (
     CONF_MODE,

@@ -29,7 +29,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
 )
 
-from bridge.api import DEFAULT_PORT, ParserLookupError, find_parser_class
+from wxstation import DEFAULT_PORT, ParserLookupError, find_parser_class
 
 from .compat import vol
 from .const import (

@@ -43,7 +43,7 @@ MAX_KEPT_PACKETS: Final = 500
 #: asks the user to add it: one stray packet is not worth a notification.
 UNKNOWN_ISSUE_AFTER: Final = 3
 
-#: How often direct mode applies the availability rule (bridge/availability.py)
+#: How often direct mode applies the availability rule (library/wxstation/availability.py)
 #: to every station: a minute late at most, against hours of a station's silence.
 AVAILABILITY_CHECK_INTERVAL: Final = timedelta(minutes=1)
 

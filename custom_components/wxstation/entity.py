@@ -6,7 +6,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 
-from bridge.api import MANUFACTURER, device_model
+from wxstation import MANUFACTURER, device_model
 
 from .const import DOMAIN, signal_station_updated
 from .hub import WxStationHub

@@ -26,7 +26,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
-from bridge.api import NODE, component
+from wxstation import NODE, component
 
 from .const import DOMAIN
 
@@ -40,7 +40,7 @@ MQTT_DISCOVERY_PREFIX = "discovery_prefix"
 MQTT_DEFAULT_PREFIX = "homeassistant"
 
 #: A wxstation bridge's device identifier: ``wxstation_<id>``, or with a base topic
-#: in between (``bridge.sinks.discovery.Topics.device_key``).
+#: in between (``wxstation.discovery.Topics.device_key``).
 _BRIDGE_KEY = re.compile(rf"^{NODE}(?:_[a-z0-9_]+)?_(\d+)$")
 
 

@@ -3,7 +3,7 @@
 Both sources, the TCP receiver and a bridge followed over MQTT, hand the hub a
 :class:`StationReport` per packet; from there on the two modes are the same but
 for availability. In direct mode the hub applies the bridge's rule through the
-bridge's own :class:`~bridge.api.AvailabilityTracker`, once a minute; following a
+bridge's own :class:`~wxstation.AvailabilityTracker`, once a minute; following a
 bridge, it takes the bridge's word, which the source hands over
 (:meth:`WxStationHub.set_available`).
 
@@ -24,7 +24,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from bridge.api import AvailabilityChange, AvailabilityTracker, default_station_name, shares_id
+from wxstation import AvailabilityChange, AvailabilityTracker, default_station_name, shares_id
 
 from .const import (
     AVAILABILITY_CHECK_INTERVAL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bridge.api import (
+from wxstation import (
     BUILTIN_PARSERS,
     DEFAULT_WAKE_EVERY_S,
     Batch,

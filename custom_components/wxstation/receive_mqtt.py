@@ -5,9 +5,9 @@ The bridge decodes the packets and publishes every sample of each one on
 the same reports the direct mode makes. The bridge delivers at least once, so a batch may come
 twice: the hub and the statistics are keyed by sample time and take it once.
 Anything with the broker's credentials can publish there: a message is read
-with the bounds of what a bridge publishes (:func:`bridge.api.decode_batch`),
+with the bounds of what a bridge publishes (:func:`wxstation.decode_batch`),
 and one that is refused reaches neither the states nor the statistics; it is
-warned about once per topic and problem (:class:`bridge.api.Refusals`).
+warned about once per topic and problem (:class:`wxstation.Refusals`).
 
 The bridge's database against its cap (``<base>/bridge/storage``, retained)
 becomes a repair issue while the bridge says history gives way within 30 days,
@@ -40,7 +40,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util.json import json_loads
 
-from bridge.api import (
+from wxstation import (
     AVAILABLE,
     BatchMessage,
     BatchMessageError,
@@ -70,7 +70,7 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def batch_report(message: BatchMessage, parser: StationParser) -> StationReport:
-    """The report of one batch message, read by :func:`bridge.api.decode_batch`.
+    """The report of one batch message, read by :func:`wxstation.decode_batch`.
 
     Values are presented as the entry's parser describes them; a value it does
     not know gets a plain sensor.

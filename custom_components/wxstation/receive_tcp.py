@@ -1,6 +1,6 @@
 """Direct mode: stations send their packets to a TCP port inside Home Assistant.
 
-The bridge's :class:`~bridge.api.StationListener` reads each connection and
+The bridge's :class:`~wxstation.StationListener` reads each connection and
 decodes and stamps the packet with the station's clock, so a packet gives the
 same samples here as in the bridge. A packet that cannot be decoded (a station
 that is not configured while unknown stations are kept, a parser that does not
@@ -18,7 +18,7 @@ from typing import Any
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady
 
-from bridge.api import (
+from wxstation import (
     Config,
     DecodeResult,
     ListenConfig,

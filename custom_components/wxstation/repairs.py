@@ -36,7 +36,7 @@ from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from bridge.api import Problem, default_station_name
+from wxstation import Problem, default_station_name
 
 from .compat import vol
 from .const import CONF_STATIONS, DOMAIN
@@ -130,7 +130,7 @@ def async_update_shared_id_issue(
     hass: HomeAssistant, entry_id: str, device_id: int, station: str, clashes: int | None
 ) -> None:
     """Say that two stations send with ``device_id`` (``clashes`` packets in a day
-    contradicted its wake interval, see ``bridge.timing``), or, with None, that
+    contradicted its wake interval, see ``wxstation.timing``), or, with None, that
     they no longer do."""
     issue_id = f"{_shared_id_prefix(entry_id)}{device_id}"
     if clashes is None:
@@ -160,7 +160,7 @@ def async_update_capacity_issue(
     hass: HomeAssistant, entry_id: str, report: Mapping[str, Any]
 ) -> None:
     """Show or clear the issue of the followed bridge's database against its cap,
-    by the bridge's report (``bridge.sinks.payloads.capacity_payload``)."""
+    by the bridge's report (``wxstation.payloads.capacity_payload``)."""
     if not report.get("warning"):
         ir.async_delete_issue(hass, DOMAIN, _capacity_issue(entry_id))
         return

@@ -1,6 +1,6 @@
 """A sensor per value a station reports, and its health as diagnostic sensors.
 
-Values are described by the station's parser (``bridge.parsers.Field``): device
+Values are described by the station's parser (``wxstation.parsers.Field``): device
 class, unit, state class and precision come from there, so a station with other
 sensors needs a parser, not a change here. A station's entities are created when
 it first reports, and a field when it first appears.
@@ -26,7 +26,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from bridge.api import HEALTH_FIELDS, Field
+from wxstation import HEALTH_FIELDS, Field
 
 from . import WxStationConfigEntry
 from .const import signal_new_entities
@@ -82,7 +82,7 @@ HIDDEN_HEALTH: frozenset[str] = frozenset({"interval", "clock_error"})
 
 
 def health_description(field: Field) -> WxStationSensorEntityDescription:
-    """The diagnostic sensor of one health value (``bridge.samples.HEALTH_FIELDS``).
+    """The diagnostic sensor of one health value (``wxstation.samples.HEALTH_FIELDS``).
 
     Named by translation and shown with icons.json's icon; no state class, so
     Home Assistant keeps no long-term statistics of a station's health. "Last

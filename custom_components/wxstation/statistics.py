@@ -29,7 +29,7 @@ from homeassistant.components.recorder.statistics import (
 from homeassistant.core import HomeAssistant
 from homeassistant.util import slugify
 
-from bridge.api import Field, Sample
+from wxstation import Field, Sample
 
 from .const import DOMAIN, SAVE_DELAY, STATISTICS_MEMORY
 from .storage import EntryStore

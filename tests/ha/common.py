@@ -13,7 +13,6 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
 
-from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation, build_packet, send_packet_async
 from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MODE_MQTT, MODE_TCP
 
@@ -21,6 +20,7 @@ from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MOD
 from custom_components.wxstation.handover import find_device as find_device
 from custom_components.wxstation.hub import WxStationHub
 from tests.support.waiting import eventually
+from wxstation.parsers import ReferenceParser
 
 #: A quarter past an hour (2026-11-24 10:15 UTC), so a station's hour of
 #: samples straddles two clock hours.

@@ -25,14 +25,14 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from bridge.config import Config, parse_config
-from bridge.samples import Batch, make_batch
 from bridge.sinks.mqtt import MqttSink
-from bridge.timing import StationClock
 from custom_components.wxstation.statistics import HOUR_MS, statistic_id
 from tests.support.clock import Clock
 from tests.support.mqtt import running_sink
 from tests.support.servers import Mosquitto
+from wxstation.config import Config, parse_config
+from wxstation.samples import Batch, make_batch
+from wxstation.timing import StationClock
 
 from .common import REFERENCE, setup_entry, station, until
 
@@ -104,7 +104,7 @@ def packet_batch(arrival: float, start: float, device_id: int = 1, name: str = "
 
 
 def hourly_means(samples: Iterable[Any], key: str) -> dict[datetime, float]:
-    """The hourly mean of ``key`` over ``samples`` (bridge.samples.Sample)."""
+    """The hourly mean of ``key`` over ``samples`` (wxstation.samples.Sample)."""
     by_hour: dict[int, list[float]] = defaultdict(list)
     for sample in samples:
         by_hour[sample.time_ms - sample.time_ms % HOUR_MS].append(sample.values[key])

@@ -25,11 +25,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from bridge.availability import unavailable_at
-from bridge.sinks.discovery import Topics
 from custom_components.wxstation.const import AVAILABILITY_CHECK_INTERVAL
 from tests.support.clock import Clock
 from tests.support.servers import Mosquitto
+from wxstation.availability import unavailable_at
+from wxstation.discovery import Topics
 
 from .common import NOW, T0, mqtt_entry, send_and_wait, setup_entry, station, tcp_entry, until
 from .real_mqtt import (

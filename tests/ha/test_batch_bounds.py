@@ -26,14 +26,14 @@ from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from bridge.batch_message import MAX_SAMPLES
-from bridge.samples import format_time
-from bridge.sinks.payloads import batch_payload, encode
 from custom_components.wxstation.diagnostics import async_get_config_entry_diagnostics
 from tests.support.clock import Clock
 from tests.support.floods import LoopLag
 from tests.support.mqtt import Watcher
 from tests.support.servers import Mosquitto
+from wxstation.batch_message import MAX_SAMPLES
+from wxstation.payloads import batch_payload, encode
+from wxstation.samples import format_time
 
 from .common import NOW, T0, mqtt_entry, until
 from .real_mqtt import (

@@ -249,7 +249,7 @@ async def test_options_settings_tcp(hass: HomeAssistant) -> None:
     assert "no parser named 'nonesuch'" in result["description_placeholders"]["error"]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
-        {CONF_UNKNOWN: UNKNOWN_KEEP, CONF_PARSER: "bridge.parsers.reference:ReferenceParser"},
+        {CONF_UNKNOWN: UNKNOWN_KEEP, CONF_PARSER: "wxstation.parsers.reference:ReferenceParser"},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()

@@ -25,9 +25,7 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from bridge.samples import make_batch
 from bridge.sim import build_packet
-from bridge.timing import StationClock
 from custom_components.wxstation.const import (
     CONF_STATIONS,
     CONF_UNKNOWN,
@@ -37,6 +35,8 @@ from custom_components.wxstation.const import (
 )
 from custom_components.wxstation.diagnostics import async_get_config_entry_diagnostics
 from custom_components.wxstation.repairs import async_create_fix_flow
+from wxstation.samples import make_batch
+from wxstation.timing import StationClock
 
 from .common import (
     REFERENCE,

@@ -12,11 +12,11 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
-from bridge.parsers import FieldSpec, make_parser
-from bridge.samples import HEALTH_FIELDS, make_batch
-from bridge.sinks.discovery import DiscoveryStation, Topics, device_config
-from bridge.sinks.payloads import encode, state_payload
-from bridge.timing import StationClock
+from wxstation.discovery import DiscoveryStation, Topics, device_config
+from wxstation.parsers import FieldSpec, make_parser
+from wxstation.payloads import encode, state_payload
+from wxstation.samples import HEALTH_FIELDS, make_batch
+from wxstation.timing import StationClock
 
 from .common import T0, find_device, station
 

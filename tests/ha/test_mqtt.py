@@ -16,13 +16,13 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
-from bridge.capacity import Reading, project
-from bridge.samples import Batch, make_batch
-from bridge.sinks.discovery import Topics
-from bridge.sinks.payloads import batch_payload, capacity_payload, encode
-from bridge.timing import StationClock
 from custom_components.wxstation.const import CONF_STATIONS, DOMAIN
 from custom_components.wxstation.diagnostics import async_get_config_entry_diagnostics
+from wxstation.capacity import Reading, project
+from wxstation.discovery import Topics
+from wxstation.payloads import batch_payload, capacity_payload, encode
+from wxstation.samples import Batch, make_batch
+from wxstation.timing import StationClock
 
 from .common import REFERENCE, T0, find_device, mqtt_entry, set_up_hub, setup_entry, station
 

@@ -32,13 +32,13 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from bridge.samples import Batch, make_batch
-from bridge.sinks.discovery import HEALTH_FIELDS, Topics
-from bridge.timing import StationClock
 from custom_components.wxstation.const import DOMAIN, STORAGE_VERSION, storage_key
 from custom_components.wxstation.models import StationState
 from tests.support.clock import Clock
 from tests.support.servers import Mosquitto
+from wxstation.discovery import HEALTH_FIELDS, Topics
+from wxstation.samples import Batch, make_batch
+from wxstation.timing import StationClock
 
 from .common import (
     NOW,

@@ -26,13 +26,13 @@ from homeassistant.helpers import storage
 from homeassistant.util import dt as dt_util
 from homeassistant.util.json import load_json
 
-from bridge.config import UploadConfig
-from bridge.problems import Problem, disk_read_only, upload_refused
 from custom_components.wxstation.const import DOMAIN, storage_key
 from custom_components.wxstation.diagnostics import async_get_config_entry_diagnostics
 from tests.support.clock import Clock
 from tests.support.mqtt import Watcher
 from tests.support.servers import Mosquitto
+from wxstation.config import UploadConfig
+from wxstation.problems import Problem, disk_read_only, upload_refused
 
 from .common import NOW, T0, mqtt_entry, send_and_wait, setup_entry, station, tcp_entry, until
 from .real_mqtt import bridge_config, real_mqtt, running_bridge_sink, set_up_again

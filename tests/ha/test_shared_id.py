@@ -16,11 +16,11 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
-from bridge.samples import make_batch
 from bridge.sim import Wake
-from bridge.sinks.payloads import batch_payload, encode
-from bridge.timing import SHARED_ID_CLASHES, StationClock
 from custom_components.wxstation.const import DOMAIN
+from wxstation.payloads import batch_payload, encode
+from wxstation.samples import make_batch
+from wxstation.timing import SHARED_ID_CLASHES, StationClock
 
 from .common import REFERENCE, T0, mqtt_entry, send_and_wait, setup_entry, station, tcp_entry
 

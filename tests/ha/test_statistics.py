@@ -20,13 +20,13 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from bridge.samples import Sample
 from custom_components.wxstation.models import StationReport
 from custom_components.wxstation.statistics import (
     aggregate,
     statistic_id,
     statistic_metadata,
 )
+from wxstation.samples import Sample
 
 from .common import REFERENCE, reference_packet, send_and_wait, set_up_hub, setup_entry, tcp_entry
 

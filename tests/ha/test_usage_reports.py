@@ -9,8 +9,8 @@ import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.frame import ReportBehavior, report_usage
 
-from bridge.samples import Sample
 from custom_components.wxstation.models import StationReport
+from wxstation.samples import Sample
 
 from .common import FRAME_LOGGER, UsageReports, set_up_hub, tcp_entry
 

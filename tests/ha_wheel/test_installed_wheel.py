@@ -26,9 +26,9 @@ from packaging.utils import canonicalize_name
 
 import bridge
 import custom_components.wxstation
-from bridge.samples import make_batch
-from bridge.timing import StationClock
 from custom_components.wxstation.const import DOMAIN
+from wxstation.samples import make_batch
+from wxstation.timing import StationClock
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -52,7 +52,7 @@ def test_bridge_is_imported_from_the_installed_wheel() -> None:
     assert [Path(p).resolve() for p in bridge.__path__] == [SITE_PACKAGES / "bridge"]
     loaded = {name: m for name, m in sys.modules.items() if name.split(".")[0] == "bridge"}
     # The integration imported its share of bridge at collection.
-    assert {"bridge.samples", "bridge.runtime.receiving", "bridge.decoding"} <= loaded.keys()
+    assert {"wxstation.samples", "wxstation.receiving", "wxstation.decoding"} <= loaded.keys()
     for name, module in loaded.items():
         if getattr(module, "__file__", None):
             assert _is_within(module.__file__, SITE_PACKAGES), f"{name}: {module.__file__}"
@@ -82,7 +82,7 @@ def test_one_wxstation_distribution_installed_from_a_wheel() -> None:
     direct_url = json.loads(dist.read_text("direct_url.json") or "{}")
     assert not direct_url.get("dir_info", {}).get("editable", False), direct_url
     # An editable install records only its .pth and finder; this one has the modules.
-    assert "bridge/samples.py" in {str(f) for f in dist.files or []}
+    assert "library/wxstation/samples.py" in {str(f) for f in dist.files or []}
 
 
 def test_manifest_requirements_are_met() -> None:

@@ -17,13 +17,13 @@ from typing import Any
 
 import yaml
 
-from bridge.config import Config, parse_config
 from bridge.runtime.assembly import Assembly, serve
-from bridge.runtime.receiving import Receiver
 from bridge.runtime.store import Store
 from bridge.sinks import Sink
 from bridge.web import StatusServer
 from tests.support.waiting import wait_until
+from wxstation.config import Config, parse_config
+from wxstation.receiving import Receiver
 
 #: Seconds the bridge may take to start listening, and to stop.
 START_TIMEOUT = 15.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 
-from bridge.parsers import Field, StationParser
+from wxstation.parsers import Field, StationParser
 
 
 class ShedParser(StationParser):

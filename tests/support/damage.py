@@ -7,10 +7,10 @@ import random
 import sqlite3
 from pathlib import Path
 
-from bridge.config import parse_config
 from bridge.offline import decode_offline
 from bridge.spool import Spool
 from tests.support.fleet import fleet_rounds
+from wxstation.config import parse_config
 
 __all__ = [
     "PAGE",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation
-from bridge.spool import Received
+from wxstation.packets import Received
+from wxstation.parsers import ReferenceParser
 
 
 def fleet_peer(device_id: int) -> str:

@@ -7,7 +7,7 @@ Stations (``python -m bridge.sim fleet``) send from 127.0.0.1, the flood
 127/8 to the loopback interface. Each returns the counts it judged by, for the
 fault suite's line.
 
-:func:`listener_flood` floods the embedders' :class:`~bridge.api.StationListener`
+:func:`listener_flood` floods the embedders' :class:`~wxstation.StationListener`
 in the caller's own event loop instead, and measures how late that loop runs
 (:class:`LoopLag`): the Home Assistant integration's direct port lives in Home
 Assistant's loop, with everything else in the house.
@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.api import Config, DecodeResult, ListenConfig, StationConfig, StationListener
-from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation, send_packet
 from tests.support.bridge import bridge_process, cli, write_config
 from tests.support.ledger import SAMPLE_COUNT, ledger
 from tests.support.servers import free_port
 from tests.support.waiting import wait_until
+from wxstation import Config, DecodeResult, ListenConfig, StationConfig, StationListener
+from wxstation.parsers import ReferenceParser
 
 MB = 1024 * 1024
 FLOOD_SOURCE = "127.0.0.2"

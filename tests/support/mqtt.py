@@ -18,10 +18,10 @@ from typing import Any
 import aiomqtt
 import paho.mqtt.client as paho
 
-from bridge.config import Config
 from bridge.sinks.mqtt import MqttSink
 from tests.support.servers import Mosquitto
 from tests.support.waiting import eventually
+from wxstation.config import Config
 
 __all__ = ["Seen", "Watcher", "batch_messages", "retained", "running_sink"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from bridge.samples import Batch
 from bridge.sinks import Sink, SinkUnavailableError
+from wxstation.samples import Batch
 
 __all__ = ["GatedSink"]
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bridge.parsers import FieldSpec, StationParser, make_parser
+from wxstation.parsers import FieldSpec, StationParser, make_parser
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 

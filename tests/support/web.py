@@ -12,9 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from bridge.parsers import ReferenceParser
 from bridge.sim import SimStation
 from tests.support.bridge import RunningBridge
+from wxstation.parsers import ReferenceParser
 
 PARSER = ReferenceParser()
 

@@ -8,7 +8,6 @@ HTTP networks; each network has its module.
 
 from __future__ import annotations
 
-from bridge.config import Config, UploadConfig
 from bridge.sinks.uploads.base import UploadSink
 from bridge.sinks.uploads.cwop import CwopSink
 from bridge.sinks.uploads.pwsweather import PwsweatherSink
@@ -16,6 +15,7 @@ from bridge.sinks.uploads.units import DEW_POINT, HUMIDITY, ILLUMINANCE, TEMPERA
 from bridge.sinks.uploads.windy import WindySink
 from bridge.sinks.uploads.wow import WowSink
 from bridge.sinks.uploads.wunderground import WundergroundSink
+from wxstation.config import Config, UploadConfig
 
 __all__ = ["SINKS", "explain", "upload_sink", "upload_sinks"]
 

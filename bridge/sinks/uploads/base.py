@@ -37,11 +37,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from bridge.config import UploadConfig
-from bridge.problems import Problem, upload_refused
-from bridge.samples import Batch, format_time
 from bridge.sinks import Sink, SinkRejectedError
 from bridge.sinks.uploads.units import Observation, observations
+from wxstation.config import UploadConfig
+from wxstation.problems import Problem, upload_refused
+from wxstation.samples import Batch, format_time
 
 __all__ = [
     "BACKFILL_BATCH_LIMIT",

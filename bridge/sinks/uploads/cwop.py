@@ -27,12 +27,12 @@ import re
 import time
 from typing import Any
 
-from bridge.config import UploadConfig
-from bridge.problems import redact
 from bridge.sinks import SinkUnavailableError
-from bridge.sinks.discovery import bridge_version
 from bridge.sinks.uploads.base import CURRENT_MAX_AGE, Pace, UploadRefusedError, UploadSink
 from bridge.sinks.uploads.units import Observation, fahrenheit
+from wxstation.config import UploadConfig
+from wxstation.discovery import bridge_version
+from wxstation.problems import redact
 
 __all__ = ["DEFAULT_SERVER", "CwopSink", "login_line", "weather_packet"]
 

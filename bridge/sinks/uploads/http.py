@@ -19,12 +19,12 @@ from urllib.parse import urlencode
 import aiohttp
 import yarl
 
-from bridge.config import UploadConfig
-from bridge.problems import redact
 from bridge.sinks import SinkUnavailableError
-from bridge.sinks.discovery import bridge_version
 from bridge.sinks.uploads.base import UploadRefusedError, UploadSink
 from bridge.sinks.uploads.units import Observation
+from wxstation.config import UploadConfig
+from wxstation.discovery import bridge_version
+from wxstation.problems import redact
 
 __all__ = [
     "CREDENTIAL_STATUSES",

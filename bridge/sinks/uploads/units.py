@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bridge.samples import Batch
+from wxstation.samples import Batch
 
 __all__ = [
     "DEW_POINT",

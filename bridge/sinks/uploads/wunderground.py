@@ -12,10 +12,10 @@ sample goes up.
 
 from __future__ import annotations
 
-from bridge.config import UploadConfig
 from bridge.sinks.uploads.base import Pace, UploadRefusedError
 from bridge.sinks.uploads.http import HttpAnswer, HttpUploadSink, software
 from bridge.sinks.uploads.units import Observation, pws_values, utc_text
+from wxstation.config import UploadConfig
 
 __all__ = ["DEFAULT_URL", "WundergroundSink", "pws_query"]
 

@@ -1,24 +1,9 @@
-"""The bridge's stable surface for the Home Assistant integration and other embedders.
+"""The TCP listener for an embedder: each station's packet decoded as the bridge does.
 
-An embedder imports from here and nowhere else in ``bridge``: what is listed in
-``__all__`` keeps its name and meaning across releases, while the modules
-behind it may move. It offers
-
-- :class:`StationListener`: a TCP listener for stations that decodes each
-  packet by the bridge's own rules and hands the result to a callback, without
-  the bridge's database or runtime;
-- the models a decoded packet is made of (:class:`Batch`, :class:`Sample`,
-  :class:`StoredPacket`, :class:`StationClock`), the config the listener
-  decodes with (:class:`Config` and its parts), and the parsers' lookup;
-- the names the bridge publishes under over MQTT (:class:`Topics`, the
-  discovery node and components) and the defaults a station's firmware uses;
-- the rule of when a station counts as gone (:func:`is_available`), and the
-  :class:`AvailabilityTracker` that applies it to many stations over time;
-- the bridge's problems as it publishes them (:class:`Problem`,
-  :func:`read_problems`);
-- the batch message read back with the bounds of what a bridge publishes
-  (:func:`decode_batch`, :class:`BatchMessageError`), and which refusals to
-  warn about (:class:`Refusals`).
+The Home Assistant integration listens with it; it shares the bridge's
+:class:`~wxstation.receiving.Receiver` (bounded accepts, a protocol object per
+connection, the refusal rules for traffic that is not a station's) and decodes
+with :func:`~wxstation.decoding.decode_one`, but keeps no database.
 """
 
 from __future__ import annotations
@@ -27,72 +12,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from bridge.availability import AvailabilityChange, AvailabilityTracker, LastPacket, is_available
-from bridge.batch_message import BatchMessage, BatchMessageError, Refusals, decode_batch
-from bridge.config import (
-    DEFAULT_PORT,
-    Config,
-    ListenConfig,
-    StationConfig,
-    UnknownStations,
-    default_station_name,
-)
-from bridge.decoding import DecodeResult, decode_one, log_result
-from bridge.parsers import (
-    BUILTIN_PARSERS,
-    Field,
-    ParserLookupError,
-    StationParser,
-    find_parser_class,
-)
-from bridge.problems import Problem, ProblemFormatError, read_problems
-from bridge.protocol import DEFAULT_WAKE_EVERY_S, PacketError, parse_header
-from bridge.runtime.receiving import Receiver
-from bridge.samples import HEALTH_FIELDS, Batch, Sample, parse_time, shares_id
-from bridge.sinks.discovery import AVAILABLE, MANUFACTURER, NODE, Topics, component, device_model
-from bridge.spool import Received, StoredPacket
-from bridge.timing import StationClock
+from wxstation.config import Config
+from wxstation.decoding import DecodeResult, decode_one, log_result
+from wxstation.packets import Received, StoredPacket
+from wxstation.protocol import PacketError, parse_header
+from wxstation.receiving import Receiver
+from wxstation.timing import StationClock
 
-__all__ = [
-    "AVAILABLE",
-    "BUILTIN_PARSERS",
-    "DEFAULT_PORT",
-    "DEFAULT_WAKE_EVERY_S",
-    "HEALTH_FIELDS",
-    "MANUFACTURER",
-    "NODE",
-    "AvailabilityChange",
-    "AvailabilityTracker",
-    "Batch",
-    "BatchMessage",
-    "BatchMessageError",
-    "Config",
-    "DecodeResult",
-    "Field",
-    "LastPacket",
-    "ListenConfig",
-    "ParserLookupError",
-    "Problem",
-    "ProblemFormatError",
-    "Refusals",
-    "Sample",
-    "StationClock",
-    "StationConfig",
-    "StationListener",
-    "StationParser",
-    "StoredPacket",
-    "Topics",
-    "UnknownStations",
-    "component",
-    "decode_batch",
-    "default_station_name",
-    "device_model",
-    "find_parser_class",
-    "is_available",
-    "parse_time",
-    "read_problems",
-    "shares_id",
-]
+__all__ = ["StationListener"]
 
 _LOGGER = logging.getLogger(__name__)
 

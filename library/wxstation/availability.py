@@ -13,7 +13,7 @@ in a row**. Why two:
   the firmware's hour it shows after a little over two hours.
 
 A wake-up counts as missed once its packet is more than
-:data:`~bridge.timing.CALIBRATION_WINDOW` of an interval late: the tolerance the
+:data:`~wxstation.timing.CALIBRATION_WINDOW` of an interval late: the tolerance the
 timing rule already uses to tell one wake-up from the next (the station's
 watchdog clock runs a few percent off, and the ESP takes seconds to boot and
 connect). So a station turns unavailable
@@ -36,7 +36,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bridge.timing import CALIBRATION_WINDOW
+from wxstation.timing import CALIBRATION_WINDOW
 
 __all__ = [
     "MISSED_WAKE_UPS",

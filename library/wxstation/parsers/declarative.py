@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.parsers.base import StationParser
-from bridge.parsers.conversions import CONVERSIONS
-from bridge.parsers.fields import Field
+from wxstation.parsers.base import StationParser
+from wxstation.parsers.conversions import CONVERSIONS
+from wxstation.parsers.fields import Field
 
 __all__ = ["TYPES", "DeclarativeParser", "FieldSpec"]
 

@@ -19,18 +19,18 @@ from typing import Any
 import voluptuous as vol
 import yaml
 
-from bridge.errors import ConfigError
-from bridge.parsers import (
+from wxstation.errors import ConfigError
+from wxstation.parsers import (
     FieldSpec,
     ParserLookupError,
     StationParser,
     find_parser_class,
     make_parser,
 )
-from bridge.parsers.conversions import CONVERSIONS
-from bridge.parsers.declarative import TYPES
-from bridge.parsers.derived import DERIVED
-from bridge.quality import Calibration, Quality
+from wxstation.parsers.conversions import CONVERSIONS
+from wxstation.parsers.declarative import TYPES
+from wxstation.parsers.derived import DERIVED
+from wxstation.quality import Calibration, Quality
 
 __all__ = [
     "DEFAULT_HTTP_PORT",

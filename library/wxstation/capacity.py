@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bridge.samples import format_time
+from wxstation.samples import format_time
 
 __all__ = [
     "AT_CAP",

@@ -7,10 +7,10 @@ the database). A misbehaving connection is closed and logged with its peer and
 the reason; it never holds up another.
 
 Built to be a good guest in an event loop it shares (Home Assistant's, through
-:class:`bridge.api.StationListener`): it accepts on its own non-blocking
+:class:`wxstation.StationListener`): it accepts on its own non-blocking
 listening sockets, at most :data:`ACCEPTS_PER_TURN` connections per turn of the
 loop, and each connection is a small :class:`asyncio.Protocol` that feeds a
-:class:`~bridge.framing.Framer` and times itself with the loop's timers: no
+:class:`~wxstation.framing.Framer` and times itself with the loop's timers: no
 stream and no task for the life of a connection.
 """
 
@@ -24,21 +24,22 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from bridge.config import ListenConfig
-from bridge.framing import Framer
-from bridge.noise import NoiseTracker, source_of
-from bridge.protocol import DEVICE_ID_AT
-from bridge.runtime.listening import bind, refuse_new_connections
-from bridge.runtime.slots import Slots
-from bridge.spool import Received
-from bridge.stages import StageClock
+from wxstation.config import ListenConfig
+from wxstation.framing import Framer
+from wxstation.listening import bind, refuse_new_connections
+from wxstation.noise import NoiseTracker, source_of
+from wxstation.packets import Received
+from wxstation.protocol import DEVICE_ID_AT
+from wxstation.slots import Slots
 
 __all__ = [
     "ACCEPTS_PER_TURN",
     "CONNECTION_DEADLINE",
     "HANDSHAKE_GRACE",
     "SLOTS_PER_SOURCE",
+    "CpuTally",
     "Receiver",
     "format_peer",
 ]
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 #: second; a peer trickling bytes to stay under the read timeout is cut here.
 CONNECTION_DEADLINE = 30.0
 #: Connections of one source served at once while it is not known as a
-#: station's (see :mod:`bridge.noise`): a host holding connections open
+#: station's (see :mod:`wxstation.noise`): a host holding connections open
 #: without sending a packet takes at most these of ``listen.max_connections``,
 #: and the rest stay for stations. Once a source sends a station's packet its
 #: connections waiting here go ahead, so a burst from a gateway is not held up.
@@ -88,6 +89,18 @@ class _Accepted:
     sock: socket.socket
     host: str
     peer: str
+
+
+class CpuTally(Protocol):
+    """Where the receiver counts the CPU time it spends (the bridge's
+    ``bridge.stages.StageClock``), as stage ``receive``."""
+
+    def add(self, stage: str, seconds: float) -> None: ...
+
+
+class _Uncounted:
+    def add(self, stage: str, seconds: float) -> None:
+        """Counts nothing: a receiver that no one times."""
 
 
 class _Connection(asyncio.Protocol):
@@ -173,7 +186,7 @@ class Receiver:
     ``deliver`` is called on the event loop and must return at once (it queues
     the packet for the committer). ``refusal`` says why a plausible packet of a
     device from a host is not a station's to the config, if it is not
-    (:func:`bridge.decoding.refusal`); ``noise`` keeps the counts and limits of
+    (:func:`wxstation.decoding.refusal`); ``noise`` keeps the counts and limits of
     traffic that is not a station's. Without it, every connection that sent
     anything is delivered (the Home Assistant integration keeps such bytes in a
     bounded list of its own).
@@ -187,11 +200,11 @@ class Receiver:
         *,
         refusal: Callable[[str, int], str | None] = lambda host, device_id: None,
         noise: NoiseTracker | None = None,
-        stages: StageClock | None = None,
+        stages: CpuTally | None = None,
     ) -> None:
         self.listen = listen
         #: CPU time of accepting and reading connections, counted as ``receive``.
-        self.stages = stages or StageClock()
+        self.stages: CpuTally = stages or _Uncounted()
         self.deliver = deliver
         self.clock = clock
         self.refusal = refusal

@@ -9,7 +9,7 @@ reads it: one retained message per station on
 topic to remove the station with all its entities. Every entity is available
 while both the bridge and its station are (``availability_mode: all``): the
 bridge's will says when the bridge is gone, and the bridge says when a station
-is, by :mod:`bridge.availability`'s rule.
+is, by :mod:`wxstation.availability`'s rule.
 
 Every id is built from the station's device id, never from its name, so renaming
 a station renames its device in Home Assistant and keeps its entities and their
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from bridge.config import MqttConfig, StationConfig
-from bridge.parsers.fields import Field
-from bridge.samples import HEALTH_FIELDS
+from wxstation.config import MqttConfig, StationConfig
+from wxstation.parsers.fields import Field
+from wxstation.samples import HEALTH_FIELDS
 
 __all__ = [
     "AVAILABLE",
@@ -119,7 +119,7 @@ class Topics:
         return f"{self.base}/{device_id}/batch"
 
     def station_availability(self, device_id: int) -> str:
-        """Retained ``online``/``offline`` of one station, by :mod:`bridge.availability`'s rule."""
+        """Retained ``online``/``offline`` of one station, by ``wxstation.availability``."""
         return f"{self.base}/{device_id}/availability"
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from dataclasses import asdict, dataclass
 
-from bridge.errors import WxStationError
+from wxstation.errors import WxStationError
 
 __all__ = [
     "BYTES_PER_SAMPLE_AT",

@@ -1,7 +1,7 @@
 """The MQTT batch message both ways: what the bridge publishes for each packet on
 ``<base>/<id>/batch``, and what a reader accepts back.
 
-Pure code: a :class:`~bridge.samples.Batch` in, bytes out (:func:`encode_batch`);
+Pure code: a :class:`~wxstation.samples.Batch` in, bytes out (:func:`encode_batch`);
 bytes in, a :class:`BatchMessage` or a :class:`BatchMessageError` out
 (:func:`decode_batch`). The MQTT sink publishes through the first, the Home
 Assistant integration reads through the second.
@@ -26,11 +26,11 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
-from bridge.errors import WxStationError
-from bridge.parsers.derived import DERIVED
-from bridge.protocol import MAX_INTERVAL_S, MAX_RECORDS, Header
-from bridge.samples import Batch, Sample, format_time, format_times, parse_time
-from bridge.timing import CALIBRATION_WINDOW
+from wxstation.errors import WxStationError
+from wxstation.parsers.derived import DERIVED
+from wxstation.protocol import MAX_INTERVAL_S, MAX_RECORDS, Header
+from wxstation.samples import Batch, Sample, format_time, format_times, parse_time
+from wxstation.timing import CALIBRATION_WINDOW
 
 __all__ = [
     "CLOCK_SKEW_MS",

@@ -1,9 +1,9 @@
 """What the MQTT sink publishes for a batch: the station's state and the batch itself.
 
-Pure code, no I/O, like :mod:`bridge.sinks.discovery` beside it: the MQTT sink
+Pure code, no I/O, like :mod:`wxstation.discovery` beside it: the MQTT sink
 publishes what these functions build, and the Home Assistant integration's tests
 feed the same payloads to Home Assistant. The batch message is
-:mod:`bridge.batch_message`'s, which reads it back too. docs/mqtt.md describes
+:mod:`wxstation.batch_message`'s, which reads it back too. docs/mqtt.md describes
 the payloads.
 """
 
@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from bridge.batch_message import batch_payload, encode_batch
-from bridge.capacity import Projection
-from bridge.problems import Problem
-from bridge.samples import Batch, format_time
+from wxstation.batch_message import batch_payload, encode_batch
+from wxstation.capacity import Projection
+from wxstation.problems import Problem
+from wxstation.samples import Batch, format_time
 
 __all__ = [
     "Message",

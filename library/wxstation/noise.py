@@ -1,7 +1,7 @@
 """Traffic that is not a station's: who sends it, what is kept of it, and how it is slowed.
 
 The receiver screens every connection's bytes as they arrive
-(:func:`bridge.protocol.screen`). A station's packet is stored whole, as
+(:func:`wxstation.protocol.screen`). A station's packet is stored whole, as
 always. Anything else gets bounded room of its own, per *source*: an IPv4
 address, or an IPv6 /64 (one host can take any address of its /64).
 
@@ -69,7 +69,7 @@ KEPT_PER_WINDOW = 4
 #: far below this.
 READ_PER_WINDOW = 64
 #: Bytes kept of one connection: the receiver's own limit for a connection that
-#: sends more than a station can (``bridge.framing.MAX_CAPTURE``).
+#: sends more than a station can (``wxstation.framing.MAX_CAPTURE``).
 MAX_KEPT_BYTES = 4096
 #: Bytes of a source's latest connection kept with its counts, to tell at a
 #: glance what it is (an HTTP request, a TLS hello, random bytes).

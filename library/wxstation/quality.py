@@ -4,7 +4,7 @@ The step after conversion, before timing and storage. Per station the config
 may give each field a correction (``calibrate: {temperature: {offset: -0.4}}``:
 ``value * scale + offset``) and a range of plausible values (``range:
 {temperature: [-30, 50]}``); a field without a configured range has its
-sensor's measurement range, where the parser's :class:`~bridge.parsers.Field`
+sensor's measurement range, where the parser's :class:`~wxstation.parsers.Field`
 gives one. A value outside its range is no reading (a bit error, a sensor that
 lost power): it is taken out of the sample and named in the batch, so it is
 neither stored nor published as the field's value, and the packet's raw bytes
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.parsers import StationParser
+from wxstation.parsers import StationParser
 
 __all__ = ["Calibration", "OutOfRange", "Quality"]
 

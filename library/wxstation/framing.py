@@ -3,21 +3,21 @@
 A station connects, writes one packet and closes; the network may split it
 anywhere. A :class:`Framer` is fed a connection's bytes as they arrive and says
 when no more are needed: the header's announced size arrived
-(:func:`~bridge.protocol.announced_size`), or the bytes so far cannot be a
-station's (:func:`~bridge.protocol.screen`). Pure code, no sockets, clocks or
-I/O: the receiver (:mod:`bridge.runtime.receiving`) feeds it from its sockets,
+(:func:`~wxstation.protocol.announced_size`), or the bytes so far cannot be a
+station's (:func:`~wxstation.protocol.screen`). Pure code, no sockets, clocks or
+I/O: the receiver (:mod:`wxstation.receiving`) feeds it from its sockets,
 the tests feed it one byte at a time and in every split.
 """
 
 from __future__ import annotations
 
-from bridge.noise import MAX_KEPT_BYTES
-from bridge.protocol import announced_size, screen
+from wxstation.noise import MAX_KEPT_BYTES
+from wxstation.protocol import announced_size, screen
 
 __all__ = ["MAX_CAPTURE", "Framer"]
 
 #: Bytes held of one connection. A station sends at most
-#: :data:`~bridge.protocol.MAX_PACKET_SIZE`, so only a connection that is not a
+#: :data:`~wxstation.protocol.MAX_PACKET_SIZE`, so only a connection that is not a
 #: station's reaches this: enough of it is kept to see what it was (the noise
 #: tracker keeps as many), and a flood cannot make the bridge hold more.
 MAX_CAPTURE = MAX_KEPT_BYTES

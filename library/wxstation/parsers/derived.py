@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.parsers.fields import Field
+from wxstation.parsers.fields import Field
 
 __all__ = ["DERIVED", "DerivedValue", "absolute_humidity", "dew_point"]
 

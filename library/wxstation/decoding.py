@@ -13,11 +13,11 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 
-from bridge.config import Config
-from bridge.protocol import PacketError, parse_header
-from bridge.samples import Batch, format_time, make_batch
-from bridge.spool import Conflict, StoredPacket
-from bridge.timing import StationClock
+from wxstation.config import Config
+from wxstation.packets import Conflict, StoredPacket
+from wxstation.protocol import PacketError, parse_header
+from wxstation.samples import Batch, format_time, make_batch
+from wxstation.timing import StationClock
 
 __all__ = [
     "REFUSED",
@@ -64,7 +64,7 @@ def refusal(config: Config, host: str, device_id: int) -> str | None:
     for the device (unknown_stations: keep).
 
     The receiver asks it too, before anything is stored: such packets get the
-    bounded room of traffic that is not a station's (see :mod:`bridge.noise`).
+    bounded room of traffic that is not a station's (see :mod:`wxstation.noise`).
     """
     if not config.listen.allows(host):
         return f"{host} is not in listen.allowed_networks"

@@ -1,7 +1,7 @@
 """A packet made into samples: decoded by the station's parser, checked, stamped by its clock.
 
 :func:`make_batch` is the one place where decoding, quality control
-(:mod:`bridge.quality`) and timing meet. It is pure,
+(:mod:`wxstation.quality`) and timing meet. It is pure,
 so the bridge's runtime, the ``decode`` command and the Home Assistant
 integration all turn the same bytes into the same samples.
 """
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.parsers import Field, StationParser
-from bridge.protocol import Header
-from bridge.quality import OutOfRange, Quality
-from bridge.timing import SHARED_ID_CLASHES, StationClock, stamp_packet
+from wxstation.parsers import Field, StationParser
+from wxstation.protocol import Header
+from wxstation.quality import OutOfRange, Quality
+from wxstation.timing import SHARED_ID_CLASHES, StationClock, stamp_packet
 
 __all__ = [
     "HEALTH_FIELDS",
@@ -47,7 +47,7 @@ HEALTH_FIELDS = (
 def shares_id(health: Mapping[str, object]) -> bool:
     """Whether a station's health (:meth:`Batch.health`) says two stations send
     with its device id: its packets' spacing contradicted the wake interval
-    often enough (see :mod:`bridge.timing`)."""
+    often enough (see :mod:`wxstation.timing`)."""
     clashes = health.get("id_clashes", 0)
     return isinstance(clashes, int) and clashes >= SHARED_ID_CLASHES
 
@@ -147,7 +147,7 @@ class Batch:
     #: Values outside their plausible range, taken out of their samples.
     out_of_range: tuple[OutOfRange, ...] = ()
     #: Packets of this device id in the last day whose spacing contradicted the
-    #: wake interval (see :mod:`bridge.timing`), this one included.
+    #: wake interval (see :mod:`wxstation.timing`), this one included.
     id_clashes: int = 0
     #: This packet is a clash worth saying (see :attr:`StationClock.clash_is_news`).
     shared_id_news: bool = False
@@ -218,7 +218,7 @@ def make_batch(
     quality: Quality | None = None,
     send_delay: float = 0.0,
 ) -> tuple[Batch, StationClock]:
-    """Decode, check and stamp one packet; raises :class:`~bridge.protocol.PacketError`.
+    """Decode, check and stamp one packet; raises :class:`~wxstation.protocol.PacketError`.
 
     ``quality`` is the station's calibration and ranges (without it, the
     parser's ranges); ``send_delay`` the seconds from the newest sample to the

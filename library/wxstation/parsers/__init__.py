@@ -16,10 +16,10 @@ import importlib
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from bridge.parsers.base import Decoded, StationParser
-from bridge.parsers.declarative import DeclarativeParser, FieldSpec
-from bridge.parsers.fields import Field
-from bridge.parsers.reference import ReferenceParser
+from wxstation.parsers.base import Decoded, StationParser
+from wxstation.parsers.declarative import DeclarativeParser, FieldSpec
+from wxstation.parsers.fields import Field
+from wxstation.parsers.reference import ReferenceParser
 
 __all__ = [
     "BUILTIN_PARSERS",
@@ -67,7 +67,7 @@ def find_parser_class(spec: str) -> type[StationParser]:
         except Exception as err:
             raise ParserLookupError(f"cannot load parser {spec!r}: {err}") from err
     if not (isinstance(found, type) and issubclass(found, StationParser)):
-        raise ParserLookupError(f"{spec!r} is not a subclass of bridge.parsers.StationParser")
+        raise ParserLookupError(f"{spec!r} is not a subclass of wxstation.parsers.StationParser")
     return found
 
 

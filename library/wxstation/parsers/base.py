@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.parsers.derived import DERIVED, DerivedValue
-from bridge.parsers.fields import Field
-from bridge.protocol import (
+from wxstation.parsers.derived import DERIVED, DerivedValue
+from wxstation.parsers.fields import Field
+from wxstation.protocol import (
     BYTES_PER_SAMPLE_AT,
     HEADER_SIZE,
     MAX_PAYLOAD_SIZE,

@@ -6,8 +6,8 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.parsers.base import StationParser
-from bridge.parsers.conversions import (
+from wxstation.parsers.base import StationParser
+from wxstation.parsers.conversions import (
     SI7021_HUMIDITY_RANGE,
     SI7021_TEMPERATURE_RANGE,
     TSL2561_RANGE,
@@ -18,7 +18,7 @@ from bridge.parsers.conversions import (
     si7021_humidity,
     si7021_temperature,
 )
-from bridge.parsers.fields import Field
+from wxstation.parsers.fields import Field
 
 __all__ = ["ReferenceParser"]
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from bridge.config import UploadConfig
-from bridge.errors import WxStationError
-from bridge.samples import format_time, parse_time
+from wxstation.config import UploadConfig
+from wxstation.errors import WxStationError
+from wxstation.samples import format_time, parse_time
 
 __all__ = [
     "DISK_DAMAGED",

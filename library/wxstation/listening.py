@@ -1,7 +1,7 @@
 """The listening sockets: bound as asyncio's servers bind them, and closed
 without losing a connection the kernel had taken.
 
-The receiver accepts on them itself (:mod:`bridge.runtime.receiving`), so that
+The receiver accepts on them itself (:mod:`wxstation.receiving`), so that
 it can bound how many connections it takes per turn of the event loop.
 """
 
