@@ -20,8 +20,12 @@ HA_ROOT_CACHE=/var/cache/wxstation
 HA_ROOT_SUITE=forky
 # What the root needs beyond debootstrap's minimal base: the Python and its
 # venv module, Debian's CA bundle for pip, faketime for the test passes with a
-# shifted clock, and the broker that tests run for real (tests/support/servers.py).
-HA_ROOT_INCLUDE=python3.14,python3.14-venv,ca-certificates,faketime,mosquitto
+# shifted clock, the servers that tests run for real (tests/support/servers.py),
+# and for the bridge's tests on this Python, what they drive: libfiu's fiu-run,
+# e2fsprogs's mkfs.ext4 (tests/test_disk_faults.py) and tmux (the progress bars).
+HA_ROOT_INCLUDE=python3.14,python3.14-venv,ca-certificates,faketime,mosquitto,influxdb,victoria-metrics,fiu-utils,e2fsprogs,tmux
+# The bridge's test venv in the root (the bridge's tests on its Python).
+HA_ROOT_BRIDGE_VENV=/opt/bridge-venv
 HA_ROOT_PYTHON=/usr/bin/python3.14
 HA_ROOT="$HA_ROOT_CACHE/ha-root-$HA_ROOT_SUITE"
 # Paths inside the root.
@@ -148,11 +152,7 @@ ensure_ha_root_venv() {
         return 0
     fi
     remove_cached_tree "$venv"
-    # pip needs the machine's name service and the CA bundle it trusts (which
-    # may hold a local CA that Debian's bundle in the root lacks).
-    local ca="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}"
-    as_root cp /etc/resolv.conf "$HA_ROOT/etc/resolv.conf"
-    as_root cp "$ca" "$HA_ROOT/etc/ssl/certs/machine-ca-certificates.crt"
+    root_pip_network
     note "creating $venv with $version; installing $lock and the project"
     # --no-deps with `pip check` after: a package the lock file misses is an
     # error, not an unpinned download.
@@ -166,6 +166,43 @@ ensure_ha_root_venv() {
             "$1/bin/pip" check
         ' "$HA_ROOT_PYTHON" "$HA_ROOT_VENV" "$lock"
     echo "$stamp" | as_root tee "$venv/.wxstation-stamp" >/dev/null
+}
+
+# pip in the root needs the machine's name service and the CA bundle it trusts
+# (which may hold a local CA that Debian's bundle in the root lacks).
+root_pip_network() {
+    local ca="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}"
+    as_root cp /etc/resolv.conf "$HA_ROOT/etc/resolv.conf"
+    as_root cp "$ca" "$HA_ROOT/etc/ssl/certs/machine-ca-certificates.crt"
+}
+
+# ensure_root_bridge_venv DIST: the bridge's tests on the root's Python, against
+# both wheels in DIST (a folder of the tree): the venv holds their dependencies
+# and the test tools (rebuilt when pyproject.toml or setup.py change); the
+# wheels themselves are reinstalled every run.
+ensure_root_bridge_venv() {
+    local dist="$1" venv="$HA_ROOT$HA_ROOT_BRIDGE_VENV" version stamp
+    version="$(ha_root_run "$HA_ROOT_PYTHON" --version)"
+    stamp="$(hash_files pyproject.toml setup.py library/pyproject.toml)-$version"
+    root_pip_network
+    if [ ! -f "$venv/.wxstation-stamp" ] || [ "$(cat "$venv/.wxstation-stamp")" != "$stamp" ]; then
+        remove_cached_tree "$venv"
+        note "creating $venv with $version; installing the wheels in $dist with the test tools"
+        # shellcheck disable=SC2016 # the script expands its own arguments
+        ha_root_run PIP_CERT=/etc/ssl/certs/machine-ca-certificates.crt \
+            PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off \
+            /bin/sh -ec '
+                "$0" -m venv "$1"
+                "$1/bin/pip" install -q "$2"/wxstation-*.whl "$(echo "$2"/wxstation_bridge-*.whl)[test]"
+            ' "$HA_ROOT_PYTHON" "$HA_ROOT_BRIDGE_VENV" "$dist"
+        echo "$stamp" | as_root tee "$venv/.wxstation-stamp" >/dev/null
+    fi
+    # shellcheck disable=SC2016 # the script expands its own arguments
+    ha_root_run PIP_DISABLE_PIP_VERSION_CHECK=1 /bin/sh -ec '
+        "$0/bin/pip" install -q --no-deps --force-reinstall "$1"/wxstation-*.whl "$1"/wxstation_bridge-*.whl
+        "$0/bin/pip" check
+    ' "$HA_ROOT_BRIDGE_VENV" "$dist"
+    note "$venv: $(cd "$ROOT/$dist" && echo *.whl)"
 }
 
 # Takes the lock on HA_ROOT for the rest of this run: another run of
