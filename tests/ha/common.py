@@ -13,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
 
+import wxstation
 from bridge.sim import SimStation, build_packet, send_packet_async
 from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MODE_MQTT, MODE_TCP
 
@@ -128,10 +129,14 @@ async def until(
     await eventually(condition, what, within, step=0.01, settle=hass.async_block_till_done)
 
 
-#: This repository's code (not the venv that may lie in it): a report whose
-#: stack passes through it was made for our code.
+#: This repository's code (not the venv that may lie in it) and the library
+#: as installed from its wheel: a report whose stack passes through it was made
+#: for our code.
 _TREE = Path(__file__).resolve().parents[2]
-OUR_CODE = tuple(f"{_TREE / part}/" for part in ("custom_components", "bridge", "tests"))
+OUR_CODE = (
+    *(f"{_TREE / part}/" for part in ("custom_components", "bridge", "library", "tests")),
+    f"{Path(wxstation.__file__).parent}/",
+)
 
 #: Where Home Assistant reports code that uses it wrongly or through deprecated
 #: calls ("Detected that custom integration 'wxstation' calls ...", or
