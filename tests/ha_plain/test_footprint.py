@@ -91,6 +91,7 @@ def _given(name: str) -> str:
 def plain() -> PlainHomeAssistant:
     venv = Path(_given("WXSTATION_PLAIN_VENV"))
     python = venv / "bin" / "python"
+    assert python.is_file(), f"WXSTATION_PLAIN_VENV={venv} is no venv (see ha_plain_venv)"
     constraints = subprocess.run(
         [python, "-c", "import homeassistant, pathlib; "
          "print(pathlib.Path(homeassistant.__file__).with_name('package_constraints.txt'))"],

@@ -79,9 +79,10 @@ def test_library_is_imported_from_the_installed_wheel() -> None:
     # The integration imported its share of the library at collection.
     assert {"wxstation.samples", "wxstation.receiving", "wxstation.decoding"} <= loaded.keys()
     for name, module in loaded.items():
-        if getattr(module, "__file__", None):
-            assert _is_within(module.__file__, SITE_PACKAGES), f"{name}: {module.__file__}"
-            assert not _is_within(module.__file__, REPO_LIBRARY), f"{name}: {module.__file__}"
+        path = getattr(module, "__file__", None)
+        if path:
+            assert _is_within(path, SITE_PACKAGES), f"{name}: {path}"
+            assert not _is_within(path, REPO_LIBRARY), f"{name}: {path}"
 
 
 def test_the_checkout_is_not_on_sys_path() -> None:
@@ -153,7 +154,8 @@ async def _send(port: int, data: bytes) -> None:
 
 
 def _vector(name: str) -> dict[str, Any]:
-    (case,) = [c for c in load_vectors("decode.json") if c["name"] == name]
+    cases: list[dict[str, Any]] = load_vectors("decode.json")
+    (case,) = [c for c in cases if c["name"] == name]
     assert case["valid"] is True, case
     assert case["profile"] == "reference", case
     return case
