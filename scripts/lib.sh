@@ -242,7 +242,9 @@ PY
 # writes into an existing file of the copy (pip removes and creates files,
 # Python replaces a .pyc by renaming a new one over it), so HA_VENV's files,
 # which the links share, stay as they were. A copy made from HA_VENV as it is
-# now (same make_venv stamp) is kept and only gets the new wheel.
+# now (same make_venv stamp) is kept and only gets the new wheel. Run things in
+# the copy as DEST/bin/python -m ..., never DEST/bin/pip or another of its
+# scripts: their #! lines still name HA_VENV's Python, so they act on HA_VENV.
 ha_wheel_venv() {
     local src="$1" dest="$2" dist="$3" requirement
     requirement="$(manifest_requirement "$src/bin/python")"
