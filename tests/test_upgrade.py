@@ -244,7 +244,7 @@ def test_home_assistant_moves_to_the_library_cleanly(with_old: Venv, wheels: Whe
     _show("Home Assistant's upgrade", before, after)
     print(f"  bridge/: {len(old_files)} files before, 0 after")
     left = sorted(n for n in before.keys() & after.keys() if n not in {LIBRARY, "uv"})
-    print(f"  left installed, unused: {len(left)}: {', '.join(left)}")
+    print(f"  still installed from 0.1.0 (deps and theirs): {len(left)}: {', '.join(left)}")
 
     assert after[LIBRARY] == _version()
     assert BRIDGE not in after
