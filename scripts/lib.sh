@@ -229,8 +229,9 @@ PY
 
 # ha_wheel_venv HA_VENV DEST DIST: DEST becomes a copy of the Home Assistant
 # test venv HA_VENV in which the manifest's requirement is installed from the
-# wheel in DIST, as Home Assistant installs it, in place of the wxstation that
-# HA_VENV has (for the tests/ha run: the editable checkout). pip installs
+# wheel in DIST, as Home Assistant installs it, in place of what HA_VENV has
+# for the tests/ha run (the library's wheel of the checkout and the editable
+# bridge, which the tests/ha helpers use; both are removed). pip installs
 # without an index, so the wheel's dependencies must already be met by what
 # Home Assistant's venv holds. Only HA_VENV's Python is used (not .venv), so
 # this and ha_wheel_tests also run inside a root that holds a Home Assistant
@@ -241,7 +242,9 @@ PY
 # writes into an existing file of the copy (pip removes and creates files,
 # Python replaces a .pyc by renaming a new one over it), so HA_VENV's files,
 # which the links share, stay as they were. A copy made from HA_VENV as it is
-# now (same make_venv stamp) is kept and only gets the new wheel.
+# now (same make_venv stamp) is kept and only gets the new wheel. Run things in
+# the copy as DEST/bin/python -m ..., never DEST/bin/pip or another of its
+# scripts: their #! lines still name HA_VENV's Python, so they act on HA_VENV.
 ha_wheel_venv() {
     local src="$1" dest="$2" dist="$3" requirement
     requirement="$(manifest_requirement "$src/bin/python")"
@@ -269,8 +272,9 @@ ha_wheel_venv() {
 # a user installs it, run from WORK so that neither the working directory nor
 # the repository is on sys.path. PIP_NO_INDEX makes any requirement Home
 # Assistant finds missing fail the setup instead of being downloaded. The
-# shared test helpers (tests/support, which tests/ha/common.py imports) are
-# copied into WORK/helpers as the package `tests`, for the same reason.
+# shared test helpers (tests/support) and the test vectors (tests/vectors, the
+# station's packets, played without the bridge's simulator) are copied into
+# WORK/helpers as the package `tests`, for the same reason.
 ha_wheel_tests() {
     local venv work
     venv="$(cd "$1" && pwd)"
@@ -282,7 +286,7 @@ ha_wheel_tests() {
     cp -a "$ROOT/custom_components/wxstation" "$work/config/custom_components/"
     rm -rf "$work/helpers"
     mkdir -p "$work/helpers/tests"
-    cp -a "$ROOT/tests/__init__.py" "$ROOT/tests/support" "$work/helpers/tests/"
+    cp -a "$ROOT/tests/__init__.py" "$ROOT/tests/support" "$ROOT/tests/vectors" "$work/helpers/tests/"
     (
         cd "$work" || exit
         PYTHONPATH="$work/config:$work/helpers" PIP_NO_INDEX=1 "$venv/bin/python" -m pytest \
@@ -293,4 +297,38 @@ ha_wheel_tests() {
             -p no:cacheprovider \
             "$@" "$ROOT/tests/ha_wheel"
     )
+}
+
+# ha_plain_venv PYTHON DEST RELEASE: DEST becomes a venv that holds Home
+# Assistant RELEASE and nothing else, installed as a user's `pip install
+# homeassistant` under Home Assistant's own constraints (package_constraints.txt,
+# which the release's wheel carries; read from it first, unpacked into DEST).
+# tests/ha_plain measures in it what the project's wheels would add: none of
+# the test venvs' extras are there to hide a dependency. Kept while PYTHON and
+# RELEASE stay the same, else made anew (an upgrade in place would keep the
+# old release's extra dependencies); only PYTHON is used, so this also runs
+# inside the Home Assistant root.
+ha_plain_venv() {
+    local python="$1" dest="$2" release="$3" stamp download
+    stamp="homeassistant==$release $("$python" --version 2>&1)"
+    if [ -f "$dest/.wxstation-stamp" ] && [ "$(cat "$dest/.wxstation-stamp")" = "$stamp" ]; then
+        note "$dest is up to date ($stamp)"
+        return 0
+    fi
+    rm -rf "$dest"
+    # The venv's pip, not PYTHON's: Debian's Pythons come without one.
+    "$python" -m venv "$dest"
+    download="$(mktemp -d)"
+    "$dest/bin/python" -m pip download --disable-pip-version-check -q --no-deps \
+        --dest "$download" "homeassistant==$release"
+    "$python" - "$download"/homeassistant-*.whl "$dest/package_constraints.txt" <<'PY'
+import sys, zipfile
+wheel, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as zf, open(out, "wb") as f:
+    f.write(zf.read("homeassistant/package_constraints.txt"))
+PY
+    make_venv "$dest" "$python" "$stamp" -c "$dest/package_constraints.txt" \
+        --find-links "$download" "homeassistant==$release"
+    rm -rf "$download"
+    "$dest/bin/python" -m pip check --disable-pip-version-check
 }

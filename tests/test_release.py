@@ -13,7 +13,6 @@ library asks only for what Home Assistant ships.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -30,12 +29,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 from PIL import Image, ImageChops
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.release import BRIDGE, LIBRARY, PROJECTS, ROOT, wheel_metadata
+
 INTEGRATION = ROOT / "custom_components" / "wxstation"
-LIBRARY = "wxstation"
-BRIDGE = "wxstation-bridge"
-#: Each distribution's project folder and the package its wheel holds.
-PROJECTS = {LIBRARY: (ROOT / "library", "wxstation"), BRIDGE: (ROOT, "bridge")}
 #: What Home Assistant itself installs and the library may ask for: the
 #: integration must add the library alone (tests/ha_plain checks it against a
 #: real Home Assistant's constraints).
@@ -55,45 +51,6 @@ def _pinned_version(requirement: Requirement) -> Version:
     (spec,) = requirement.specifier
     assert spec.operator == "==", f"{requirement} pins one exact version"
     return Version(spec.version)
-
-
-@pytest.fixture(scope="session")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
-    """Each distribution's sdist and the wheel built from it, as the release
-    workflow builds them (scripts/build does the same)."""
-    out = tmp_path_factory.mktemp("dist")
-    built: dict[str, dict[str, Path]] = {}
-    for name, (project, _) in PROJECTS.items():
-        # A copy, so that the build's egg-info does not land in the checkout.
-        source = tmp_path_factory.mktemp(name) / "src"
-        shutil.copytree(
-            project,
-            source,
-            ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "library"),
-        )
-        if name == BRIDGE:
-            # setup.py reads the version from library/VERSION, as the sdist carries it.
-            (source / "library").mkdir()
-            shutil.copy(ROOT / "library" / "VERSION", source / "library" / "VERSION")
-        target = out / name
-        result = subprocess.run(
-            [sys.executable, "-m", "build", "--outdir", str(target), str(source)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-        (sdist,) = target.glob("*.tar.gz")
-        (wheel,) = target.glob("*.whl")
-        built[name] = {"sdist": sdist, "wheel": wheel}
-    return built
-
-
-def _wheel_metadata(wheel: Path) -> tuple[Message, list[str]]:
-    with zipfile.ZipFile(wheel) as zf:
-        names = zf.namelist()
-        (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
-        return Parser().parsestr(zf.read(metadata_name).decode()), names
 
 
 def _requires(metadata: Message) -> list[Requirement]:
@@ -163,7 +120,7 @@ def test_both_distributions_carry_the_one_version(dist: dict[str, dict[str, Path
     at exactly that version; the library is what the manifest requires."""
     version = _version()
     for name, built in dist.items():
-        metadata, _ = _wheel_metadata(built["wheel"])
+        metadata, _ = wheel_metadata(built["wheel"])
         assert canonicalize_name(metadata["Name"]) == name
         assert metadata["Version"] == version
         with tarfile.open(built["sdist"]) as tf:
@@ -176,11 +133,11 @@ def test_both_distributions_carry_the_one_version(dist: dict[str, dict[str, Path
             assert extracted is not None
             sdist_metadata = Parser().parsestr(extracted.read().decode())
         assert (sdist_metadata["Name"], sdist_metadata["Version"]) == (metadata["Name"], version)
-    bridge, _ = _wheel_metadata(dist[BRIDGE]["wheel"])
+    bridge, _ = wheel_metadata(dist[BRIDGE]["wheel"])
     (pin,) = [r for r in _requires(bridge) if canonicalize_name(r.name) == LIBRARY]
     assert str(pin.specifier) == f"=={version}"
     (requirement,) = [Requirement(r) for r in _manifest()["requirements"]]
-    library, _ = _wheel_metadata(dist[LIBRARY]["wheel"])
+    library, _ = wheel_metadata(dist[LIBRARY]["wheel"])
     assert canonicalize_name(requirement.name) == canonicalize_name(library["Name"])
     assert requirement.specifier.contains(library["Version"], prereleases=True)
 
@@ -190,7 +147,7 @@ def test_the_library_asks_only_for_what_home_assistant_ships(
 ) -> None:
     """The library's dependencies are among those Home Assistant installs itself
     (no extras, no markers that pull in more)."""
-    metadata, _ = _wheel_metadata(dist[LIBRARY]["wheel"])
+    metadata, _ = wheel_metadata(dist[LIBRARY]["wheel"])
     requires = _requires(metadata)
     assert {canonicalize_name(r.name) for r in requires} <= HOME_ASSISTANT_SHIPS
     assert all(not r.extras and r.marker is None for r in requires), requires
@@ -203,7 +160,7 @@ def test_each_wheel_holds_its_package_and_py_typed(
     """The library's wheel holds library/wxstation and the bridge's bridge/, each
     whole with its py.typed, and nothing else: neither holds the other's."""
     project, package = PROJECTS[name]
-    _, names = _wheel_metadata(dist[name]["wheel"])
+    _, names = wheel_metadata(dist[name]["wheel"])
     in_wheel = {n for n in names if ".dist-info/" not in n}
     in_tree = {
         p.relative_to(project).as_posix()
@@ -224,7 +181,7 @@ def test_wheel_entry_points_are_the_projects(dist: dict[str, dict[str, Path]]) -
             {"reference": "wxstation.parsers.reference:ReferenceParser"},
         ),
     }.items():
-        _, names = _wheel_metadata(dist[name]["wheel"])
+        _, names = wheel_metadata(dist[name]["wheel"])
         (entry_points_name,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         with zipfile.ZipFile(dist[name]["wheel"]) as zf:
             text = zf.read(entry_points_name).decode()

@@ -18,4 +18,5 @@ never from each other.
 - ``browser``: Debian's Chromium, headless, through Selenium.
 - ``containers``: the container images built (``scripts/image``) and run with podman.
 - ``supervisor``: stand-ins for Home Assistant's Supervisor API and ingress proxy.
+- ``release``: both distributions' sdists and wheels, built as the release builds them.
 """
