@@ -3,10 +3,10 @@
 The Home Assistant integration listens with it; it shares the bridge's
 :class:`~wxstation.receiving.Receiver` (bounded accepts, a protocol object per
 connection) and its rules for traffic that is not a station's
-(:mod:`wxstation.noise`: a source that sends what cannot be a station's packet
-is served a few connections at a time, and refused for the rest of a window
-once it sent :data:`~wxstation.noise.READ_PER_WINDOW` such connections; the
-same warnings, one per source and window). It decodes with
+(:mod:`wxstation.noise`: a source is served a few connections at a time until
+it sends a station's packet, and refused for the rest of a window once it sent
+:data:`~wxstation.noise.READ_PER_WINDOW` connections that were not a station's;
+the same warnings, one per source and window). It decodes with
 :func:`~wxstation.decoding.decode_one`, but keeps no database: of such traffic,
 what the bridge keeps for a person to look at (the first
 :data:`~wxstation.noise.KEPT_PER_WINDOW` connections of a source in a window) is
