@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
+import functools
 import logging
 import sys
 from dataclasses import replace
@@ -15,6 +17,7 @@ import pytest
 import wxstation
 from bridge.sim import SimStation, send_packet_async
 from tests.support.clock import Clock
+from tests.support.waiting import eventually
 from wxstation import (
     Config,
     DecodeResult,
@@ -23,6 +26,8 @@ from wxstation import (
     StationConfig,
     StationListener,
     UnknownStations,
+    noise,
+    receiving,
 )
 from wxstation.parsers import ReferenceParser
 from wxstation.samples import make_batch
@@ -30,6 +35,8 @@ from wxstation.samples import make_batch
 INTEGRATION = Path(__file__).parent.parent / "custom_components"
 ARRIVAL = 1_790_000_000.0
 LOOPBACK = ListenConfig(host="127.0.0.1", port=0)
+#: A host on the LAN that is not a station (Linux routes all of 127/8 to loopback).
+STRANGER = "127.0.0.2"
 
 
 #: Home Assistant's schema library, in which its config flows are written: voluptuous,
@@ -112,6 +119,14 @@ def test_everything_listed_is_there() -> None:
 async def send(port: int, data: bytes) -> None:
     """One station connection to the listener on ``port``."""
     await send_packet_async("127.0.0.1", port, data, 5)
+
+
+async def send_from(source: str, port: int, data: bytes) -> None:
+    """One connection from ``source`` to the listener on ``port``; a refused
+    one (closed unread, so reset) is no error here."""
+    connect = functools.partial(asyncio.open_connection, local_addr=(source, 0))
+    with contextlib.suppress(OSError):
+        await send_packet_async("127.0.0.1", port, data, 5, connect)
 
 
 class Handed:
@@ -225,3 +240,111 @@ async def test_a_failing_handler_is_logged_and_the_listener_goes_on(
     assert failed.getMessage().startswith("the handler of packet 1 from 127.0.0.1:")
     assert failed.exc_info is not None
     assert str(failed.exc_info[1]) == "the embedder's bug"
+
+
+def noise_lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == noise.__name__ and r.levelno == logging.WARNING and text in r.getMessage()
+    ]
+
+
+async def test_a_source_of_garbage_is_refused_and_a_station_still_arrives(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Test the bridge's rules for traffic that is not a station's: of a host
+    sending garbage again and again, the window's few connections are handed
+    over kept aside, the rest only counted, and once it sent READ_PER_WINDOW
+    of them its connections are closed unread; one warning of each kind. A
+    station's packet from another address still arrives, and the host is
+    served again once the window is over."""
+    handed = Handed()
+    clock = Clock(ARRIVAL)
+    listener = StationListener(station_config(3), handed, clock=clock)
+    extra = 10
+    await listener.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            for _ in range(noise.READ_PER_WINDOW + extra):
+                await send_from(STRANGER, listener.port, b"GET / HTTP/1.1\r\n\r\n")
+            await eventually(
+                lambda: listener.connections + listener.refused == noise.READ_PER_WINDOW + extra,
+                "every connection of the host served or refused",
+            )
+            packet = SimStation(3, ReferenceParser(), ARRIVAL - 3600).wake().packet
+            await send(listener.port, packet)
+            results = [await handed.next() for _ in range(noise.KEPT_PER_WINDOW + 1)]
+        assert handed.queue.empty()
+        assert listener.refused >= extra
+        *garbage, station = results
+        assert {r.packet.peer.split(":")[0] for r in garbage} == {STRANGER}
+        assert all(r.batch is None and r.kept for r in garbage)
+        assert station.batch is not None
+        assert station.batch.device_id == 3
+        (counted,) = noise_lines(caplog, "sent what is not a station's packet")
+        assert counted.startswith(f"{STRANGER}:")
+        assert "wxstation-bridge" not in counted
+        (refused,) = noise_lines(caplog, "closed unread until")
+        assert refused.startswith(f"{STRANGER}: {noise.READ_PER_WINDOW} connections")
+
+        clock.now += noise.WINDOW
+        await send_from(STRANGER, listener.port, b"hello")
+        again = await handed.next()
+    finally:
+        await listener.stop()
+    assert again.packet.peer.startswith(f"{STRANGER}:")
+    assert again.kept == "fewer than 9 header bytes: only 5 arrived (byte 5)"
+
+
+async def test_a_station_address_is_never_refused() -> None:
+    """Test that an address a station's packet came from is a station's: garbage
+    from it beyond READ_PER_WINDOW is read and counted, never refused, and its
+    station's next packet arrives."""
+    handed = Handed()
+    listener = StationListener(station_config(3), handed, clock=Clock(ARRIVAL))
+    station = SimStation(3, ReferenceParser(), ARRIVAL - 3600)
+    garbage = noise.READ_PER_WINDOW + 10
+    await listener.start()
+    try:
+        await send(listener.port, station.wake().packet)
+        assert (await handed.next()).batch is not None
+        station.delivered()
+        for _ in range(garbage):
+            await send(listener.port, b"\xff" * 64)
+        await send(listener.port, station.wake().packet)
+        results = [await handed.next() for _ in range(noise.KEPT_PER_WINDOW + 1)]
+        await eventually(lambda: listener.connections == garbage + 2, "every connection served")
+    finally:
+        await listener.stop()
+    assert listener.refused == 0
+    assert [r.batch is not None for r in results] == [False] * noise.KEPT_PER_WINDOW + [True]
+    assert handed.queue.empty()
+
+
+async def test_silent_connections_of_one_host_leave_slots_for_stations() -> None:
+    """Test per-source slots: a host holding more silent connections open than
+    listen.max_connections gets a few of them served at once, and a station's
+    packet from another address is handed over long before they time out."""
+    handed = Handed()
+    listen = replace(LOOPBACK, max_connections=receiving.SLOTS_PER_SOURCE + 2, read_timeout=60)
+    config = replace(station_config(3), listen=listen)
+    listener = StationListener(config, handed, clock=Clock(ARRIVAL))
+    await listener.start()
+    silent = []
+    try:
+        for _ in range(listen.max_connections + 5):
+            silent.append(
+                await asyncio.open_connection("127.0.0.1", listener.port, local_addr=(STRANGER, 0))
+            )
+        await eventually(
+            lambda: listener.connections == receiving.SLOTS_PER_SOURCE, "the host's slots taken"
+        )
+        await send(listener.port, SimStation(3, ReferenceParser(), ARRIVAL - 3600).wake().packet)
+        result = await handed.next()
+        assert listener.connections == receiving.SLOTS_PER_SOURCE + 1
+    finally:
+        for _, writer in silent:
+            writer.close()
+        await listener.stop()
+    assert result.batch is not None

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
 from bridge.sim import SimStation
 from tests.support.waiting import eventually
+from wxstation import receiving
 from wxstation.config import ListenConfig
 from wxstation.packets import Received
 from wxstation.parsers import ReferenceParser
@@ -48,3 +51,34 @@ async def test_a_connection_finishing_within_the_grace_is_whole() -> None:
         await loop.sock_sendall(sock, PACKET[100:])
         await asyncio.wait_for(stopping, 10)
     assert [item.data for item in handed] == [PACKET]
+
+
+async def test_a_turn_takes_a_bounded_share_of_the_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test that one turn of accepting takes at most ACCEPTS_PER_TURN connections
+    off the backlog, and no more once ACCEPT_TURN seconds have passed however
+    few it took: the rest wait for the next turn, and every one is served."""
+    handed: list[Received] = []
+    receiver = Receiver(ListenConfig(host="127.0.0.1", port=0), handed.append)
+    await receiver.start()
+    (listening,) = receiver._sockets
+    # The test takes the turns itself.
+    receiver.loop.remove_reader(listening.fileno())
+    waiting = receiving.ACCEPTS_PER_TURN + 3
+    peers = [socket.create_connection(("127.0.0.1", receiver.port)) for _ in range(waiting)]
+    try:
+        for sock in peers:
+            sock.sendall(PACKET)
+            sock.shutdown(socket.SHUT_WR)
+        assert receiver._accept_some(listening)
+        assert len(receiver._open) == receiving.ACCEPTS_PER_TURN
+        monkeypatch.setattr(receiving, "ACCEPT_TURN", 0.0)
+        assert receiver._accept_some(listening)
+        assert len(receiver._open) + len(handed) == receiving.ACCEPTS_PER_TURN + 1
+        monkeypatch.setattr(receiving, "ACCEPT_TURN", 60.0)
+        assert not receiver._accept_some(listening)
+        await eventually(lambda: len(handed) == waiting, what="every connection handed over")
+    finally:
+        for sock in peers:
+            sock.close()
+        await receiver.stop()
+    assert {item.data for item in handed} == {PACKET}

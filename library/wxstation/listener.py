@@ -2,8 +2,15 @@
 
 The Home Assistant integration listens with it; it shares the bridge's
 :class:`~wxstation.receiving.Receiver` (bounded accepts, a protocol object per
-connection, the refusal rules for traffic that is not a station's) and decodes
-with :func:`~wxstation.decoding.decode_one`, but keeps no database.
+connection) and its rules for traffic that is not a station's
+(:mod:`wxstation.noise`: a source is served a few connections at a time until
+it sends a station's packet, and refused for the rest of a window once it sent
+:data:`~wxstation.noise.READ_PER_WINDOW` connections that were not a station's;
+the same warnings, one per source and window). It decodes with
+:func:`~wxstation.decoding.decode_one`, but keeps no database: of such traffic,
+what the bridge keeps for a person to look at (the first
+:data:`~wxstation.noise.KEPT_PER_WINDOW` connections of a source in a window) is
+handed to the embedder as a packet kept aside, the rest is counted in memory.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import time
 from collections.abc import Callable
 
 from wxstation.config import Config
-from wxstation.decoding import DecodeResult, decode_one, log_result
+from wxstation.decoding import DecodeResult, decode_one, log_result, refusal
+from wxstation.noise import NoiseEntry, NoiseTracker
 from wxstation.packets import Received, StoredPacket
 from wxstation.protocol import PacketError, parse_header
 from wxstation.receiving import Receiver
@@ -34,6 +42,11 @@ class StationListener:
     the packet is kept aside. The listener stores nothing; the embedder keeps
     what it must (``clocks``, ``next_id``, the packets kept aside) and gives it
     back at the next start. ``clock`` says when a packet arrived.
+
+    Traffic that is not a station's is screened by the bridge's rules (see the
+    module): a station's packet, or one the config refuses within its source's
+    few, is handed over; what cannot be a station's packet is handed over
+    (kept aside, undecodable) only within its source's few.
     """
 
     def __init__(
@@ -49,7 +62,13 @@ class StationListener:
         self.on_packet = on_packet
         self.clocks: dict[int, StationClock] = {} if clocks is None else clocks
         self.next_id = next_id
-        self._receiver = Receiver(config.listen, self._received, clock=clock)
+        self._receiver = Receiver(
+            config.listen,
+            self._received,
+            clock=clock,
+            refusal=self._refusal,
+            noise=NoiseTracker(clock=clock, on_kept=self._kept),
+        )
 
     @property
     def port(self) -> int:
@@ -60,6 +79,12 @@ class StationListener:
     def connections(self) -> int:
         """Connections served since the start."""
         return self._receiver.connections
+
+    @property
+    def refused(self) -> int:
+        """Connections closed unread since the start: their source sent too
+        many that were not a station's."""
+        return self._receiver.refused
 
     async def start(self) -> None:
         """Listen on ``config.listen``; raises OSError when the address cannot be bound."""
@@ -74,6 +99,16 @@ class StationListener:
         new one is decoded, advancing its station's clock; neither logged nor
         handed to ``on_packet``."""
         return decode_one(self.config, self.clocks, packet)
+
+    def _refusal(self, host: str, device_id: int) -> str | None:
+        """Why a plausible packet from ``host`` is not a station's to the config
+        as it is now (it may be changed between packets)."""
+        return refusal(self.config, host, device_id)
+
+    def _kept(self, entry: NoiseEntry) -> None:
+        """A connection that was not a station's, one of its source's few kept:
+        handed over as a packet kept aside, as anything undecodable is."""
+        self._received(Received(entry.data, entry.received_at, entry.peer))
 
     def _received(self, received: Received) -> None:
         packet = StoredPacket(

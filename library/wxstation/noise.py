@@ -26,7 +26,9 @@ far below that.
 
 Bookkeeping only, with an injectable clock: no sockets and no I/O. The
 receiver asks and tells it; the runtime takes what is to be written
-(:meth:`NoiseTracker.drain`).
+(:meth:`NoiseTracker.drain`). An embedder without a database (the library's
+:class:`~wxstation.StationListener`) is handed each kept connection as it
+comes instead (``on_kept``), and the counts stay in memory.
 """
 
 from __future__ import annotations
@@ -158,9 +160,14 @@ class _Source:
 
 @dataclass
 class NoiseTracker:
-    """Per-source limits and counts of traffic that is not a station's."""
+    """Per-source limits and counts of traffic that is not a station's.
+
+    ``on_kept`` takes each kept connection at once, instead of holding it for
+    :meth:`drain`: for an embedder with no database to write it to.
+    """
 
     clock: Callable[[], float] = time.time
+    on_kept: Callable[[NoiseEntry], None] | None = None
     _sources: dict[str, _Source] = field(default_factory=dict)
     _kept: list[NoiseEntry] = field(default_factory=list)
 
@@ -228,11 +235,12 @@ class NoiseTracker:
             state.logged = True
             what = "kept" if keep or (plausible and station) else "counted"
             log.warning(
-                "%s sent what is not a station's packet: %s; %s (see 'wxstation-bridge "
-                "status'; at most one such line per %.0f minutes for this address)",
+                "%s sent what is not a station's packet: %s; %s (%sat most one such line "
+                "per %.0f minutes for this address)",
                 peer,
                 reason,
                 what,
+                "see 'wxstation-bridge status'; " if self.on_kept is None else "",
                 WINDOW / 60,
             )
         if not station and state.screened == READ_PER_WINDOW and not state.refusal_logged:
@@ -250,7 +258,11 @@ class NoiseTracker:
         if plausible and (station or keep):
             return True
         if keep and data:
-            self._kept.append(NoiseEntry(now, peer, source, reason, data[:MAX_KEPT_BYTES]))
+            entry = NoiseEntry(now, peer, source, reason, data[:MAX_KEPT_BYTES])
+            if self.on_kept is None:
+                self._kept.append(entry)
+            else:
+                self.on_kept(entry)
         return False
 
     def _count(self, source: str, state: _Source) -> SourceCount:

@@ -8,10 +8,11 @@ the reason; it never holds up another.
 
 Built to be a good guest in an event loop it shares (Home Assistant's, through
 :class:`wxstation.StationListener`): it accepts on its own non-blocking
-listening sockets, at most :data:`ACCEPTS_PER_TURN` connections per turn of the
-loop, and each connection is a small :class:`asyncio.Protocol` that feeds a
-:class:`~wxstation.framing.Framer` and times itself with the loop's timers: no
-stream and no task for the life of a connection.
+listening sockets, at most :data:`ACCEPTS_PER_TURN` connections (and
+:data:`ACCEPT_TURN` seconds) per turn of the loop, and each connection is a
+small :class:`asyncio.Protocol` that feeds a :class:`~wxstation.framing.Framer`
+and times itself with the loop's timers: no stream and no task for the life
+of a connection.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from wxstation.slots import Slots
 
 __all__ = [
     "ACCEPTS_PER_TURN",
+    "ACCEPT_TURN",
     "CONNECTION_DEADLINE",
     "HANDSHAKE_GRACE",
     "SLOTS_PER_SOURCE",
@@ -61,6 +63,13 @@ SLOTS_PER_SOURCE = 8
 #: held a shared loop for seconds. 32 keeps a turn to a millisecond or two,
 #: and still takes a thousand stations waking together within a few dozen turns.
 ACCEPTS_PER_TURN = 32
+#: Seconds of one turn spent taking connections, however few were taken: on a
+#: loaded machine, or beside another thread of the process that takes the
+#: interpreter's lock at each system call the loop makes, one accept (and the
+#: close of a refused connection) can take milliseconds. Measured in Home
+#: Assistant with a flood from a thread of its own, 32 such took a turn past
+#: 250 ms; the rest wait in the backlog for the next turn.
+ACCEPT_TURN = 0.005
 #: Seconds a listening socket that is about to close gives handshakes under
 #: way to finish: a handshake takes milliseconds on a LAN, more over weak WiFi.
 HANDSHAKE_GRACE = 0.25
@@ -329,9 +338,11 @@ class Receiver:
         self._accept_some(sock)
 
     def _accept_some(self, sock: socket.socket) -> bool:
-        """Take up to :data:`ACCEPTS_PER_TURN` connections off the backlog; True
-        when it took as many (more may be waiting)."""
+        """Take up to :data:`ACCEPTS_PER_TURN` connections off the backlog, for
+        at most :data:`ACCEPT_TURN` seconds; True when it stopped at either
+        bound (more may be waiting)."""
         began = time.thread_time()
+        until = time.monotonic() + ACCEPT_TURN
         try:
             for _ in range(ACCEPTS_PER_TURN):
                 try:
@@ -345,6 +356,8 @@ class Receiver:
                     return False
                 connection.setblocking(False)
                 self._accepted(connection, address)
+                if time.monotonic() >= until:
+                    break
             return True
         finally:
             self.stages.add("receive", time.thread_time() - began)

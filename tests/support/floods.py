@@ -410,18 +410,22 @@ class ListenerRun:
     #: Seconds from the station's connection to its decoded packet, and the packet.
     station_after: float
     station: DecodeResult
-    #: Packets handed to the embedder (the garbage is handed over too, to be kept
-    #: aside), and connections the listener served.
+    #: Packets handed to the embedder (of the garbage, its source's few in a
+    #: window, to be kept aside), connections the listener served, and those it
+    #: closed unread (their source refused).
     handed: int
     connections: int
+    refused: int
     floods: list[dict[str, Any]]
 
     def line(self) -> str:
         return (
             f"\nlistener flood: loop lag at most {self.lag * 1000:.0f} ms ({self.ticks} ticks), "
-            f"loop CPU {self.cpu * 1e6 / max(self.connections, 1):.0f} µs a connection; "
+            f"loop CPU {self.cpu * 1e6 / max(self.connections + self.refused, 1):.0f} µs "
+            "a connection; "
             f"station decoded {self.station_after:.2f} s after it connected; "
-            f"{self.connections} connections served, {self.handed} packets handed over"
+            f"{self.connections} connections served, {self.refused} closed unread, "
+            f"{self.handed} packets handed over"
         )
 
 
@@ -477,5 +481,13 @@ async def listener_flood(size: ListenerFlood = HOME_ASSISTANT_FLOOD) -> Listener
         lag.stop()
         await listener.stop()
     return ListenerRun(
-        lag.worst, lag.ticks, cpu, arrived - sent, result, handed, listener.connections, reports
+        lag.worst,
+        lag.ticks,
+        cpu,
+        arrived - sent,
+        result,
+        handed,
+        listener.connections,
+        listener.refused,
+        reports,
     )
