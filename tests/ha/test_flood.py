@@ -38,8 +38,8 @@ from .common import SEND_TIMEOUT, setup_entry, station, tcp_entry, until
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-#: The flood of the issue that measured Home Assistant's loop stalled for
-#: seconds: 3,000 connections of 4 KB of garbage, and 100 silent ones.
+#: A flood that stalled Home Assistant 2025.4.4's loop for seconds before the
+#: listener bounded its accepts: 3,000 connections of 4 KB of garbage, and 100 silent ones.
 GARBAGE = 3000
 GARBAGE_SIZE = 4096
 SILENT = 100
