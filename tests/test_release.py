@@ -29,17 +29,13 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 from PIL import Image, ImageChops
 
-from tests.support.release import BRIDGE, LIBRARY, PROJECTS, ROOT, wheel_metadata
+from tests.support.release import BRIDGE, LIBRARY, PROJECTS, ROOT, project_version, wheel_metadata
 
 INTEGRATION = ROOT / "custom_components" / "wxstation"
 #: What Home Assistant itself installs and the library may ask for: the
 #: integration must add the library alone (tests/ha_plain checks it against a
 #: real Home Assistant's constraints).
 HOME_ASSISTANT_SHIPS = {"orjson", "voluptuous", "pyyaml"}
-
-
-def _version() -> str:
-    return (ROOT / "library" / "VERSION").read_text(encoding="utf-8").strip()
 
 
 def _manifest() -> dict[str, Any]:
@@ -57,11 +53,11 @@ def _requires(metadata: Message) -> list[Requirement]:
     return [Requirement(r) for r in metadata.get_all("Requires-Dist") or []]
 
 
-def test_manifest_and_addon_carry_the_one_version() -> None:
+def test_manifest_and_addon_carry_the_oneversion() -> None:
     """library/VERSION is the manifest's version, the version its one requirement
     pins (the library), and the add-on's (the Supervisor builds it at that
     version of the bridge)."""
-    version = _version()
+    version = project_version()
     (requirement,) = [Requirement(r) for r in _manifest()["requirements"]]
     assert canonicalize_name(requirement.name) == LIBRARY
     assert _pinned_version(requirement) == Version(version)
@@ -92,14 +88,14 @@ def test_set_version_writes_every_place(tmp_path: Path) -> None:
     assert yaml.safe_load((tmp_path / "addon" / "config.yaml").read_text())["version"] == "9.8.7"
 
 
-def test_set_version_script_prints_the_version() -> None:
+def test_set_version_script_prints_theversion() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "set_version.py")],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert result.stdout.strip() == _version()
+    assert result.stdout.strip() == project_version()
 
 
 def test_twine_check_passes(dist: dict[str, dict[str, Path]]) -> None:
@@ -118,7 +114,7 @@ def test_twine_check_passes(dist: dict[str, dict[str, Path]]) -> None:
 def test_both_distributions_carry_the_one_version(dist: dict[str, dict[str, Path]]) -> None:
     """Both wheels and sdists are at library/VERSION; the bridge pins the library
     at exactly that version; the library is what the manifest requires."""
-    version = _version()
+    version = project_version()
     for name, built in dist.items():
         metadata, _ = wheel_metadata(built["wheel"])
         assert canonicalize_name(metadata["Name"]) == name

@@ -38,7 +38,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.support.release import BRIDGE, LIBRARY, ROOT, wheel_metadata
+from tests.support.release import BRIDGE, LIBRARY, ROOT, project_version, wheel_metadata
 
 OLD_VERSION = "0.1.0"
 #: 0.1.0's commands and what they ran (the bridge's are the same two).
@@ -48,10 +48,6 @@ OLD_COMMANDS = {"wxstation-bridge": "bridge.cli:main", "wxstation-sim": "bridge.
 UV = "uv>=0.6,<1"
 #: Seconds one pip or uv run may take (a download of the wheels, at most).
 INSTALL_TIMEOUT = 600
-
-
-def _version() -> str:
-    return (ROOT / "library" / "VERSION").read_text(encoding="utf-8").strip()
 
 
 @dataclass(frozen=True)
@@ -236,7 +232,7 @@ def test_home_assistant_moves_to_the_library_cleanly(with_old: Venv, wheels: Whe
     # homeassistant.util.package.install_package's command (upgrade=True), without
     # an index: everything is in the folder.
     env.run(
-        env.python, "-m", "uv", "pip", "install", "--quiet", f"{LIBRARY}=={_version()}",
+        env.python, "-m", "uv", "pip", "install", "--quiet", f"{LIBRARY}=={project_version()}",
         "--index-strategy", "unsafe-first-match", "--upgrade",
         "--no-index", "--find-links", wheels.folder,
     )  # fmt: skip
@@ -246,7 +242,7 @@ def test_home_assistant_moves_to_the_library_cleanly(with_old: Venv, wheels: Whe
     left = sorted(n for n in before.keys() & after.keys() if n not in {LIBRARY, "uv"})
     print(f"  still installed from 0.1.0 (deps and theirs): {len(left)}: {', '.join(left)}")
 
-    assert after[LIBRARY] == _version()
+    assert after[LIBRARY] == project_version()
     assert BRIDGE not in after
     assert not (env.site_packages / "bridge").exists()
     assert env.imported_from("bridge") is None
@@ -266,15 +262,16 @@ def test_a_bridge_user_moves_to_both_distributions(with_old: Venv, wheels: Wheel
     old_files = env.package_files("bridge")
     env.pip(
         "install", "--quiet", "--no-index", "--find-links", wheels.folder,
-        f"{BRIDGE}=={_version()}",
+        f"{BRIDGE}=={project_version()}",
     )  # fmt: skip
     after = env.distributions()
     _show("a bridge user's upgrade", before, after)
     new_files = env.package_files("bridge")
     print(f"  bridge/: {len(old_files)} files before, {len(new_files)} after")
 
-    assert (after[LIBRARY], after[BRIDGE]) == (_version(), _version())
-    _, in_wheel = wheel_metadata(next(wheels.folder.glob(f"wxstation_bridge-{_version()}-*.whl")))
+    assert (after[LIBRARY], after[BRIDGE]) == (project_version(), project_version())
+    bridge_wheel = next(wheels.folder.glob(f"wxstation_bridge-{project_version()}-*.whl"))
+    _, in_wheel = wheel_metadata(bridge_wheel)
     assert new_files == {n for n in in_wheel if n.startswith("bridge/")}
     assert env.imported_from("bridge") == str(env.site_packages / "bridge")
     assert env.imported_from("wxstation") == str(env.site_packages / "wxstation" / "__init__.py")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-REPO = Path(__file__).resolve().parents[2]
-VERSION = (REPO / "library" / "VERSION").read_text().strip()
-LIBRARY = "wxstation"
-BRIDGE = "wxstation-bridge"
+from tests.support.release import BRIDGE, LIBRARY, project_version, wheel_metadata
+
+VERSION = project_version()
 #: The wheels' names as setuptools gives them (the name normalised, PEP 427).
 LIBRARY_WHEEL = f"wxstation-{VERSION}-py3-none-any.whl"
 BRIDGE_WHEEL = f"wxstation_bridge-{VERSION}-py3-none-any.whl"
@@ -149,12 +147,5 @@ def test_the_old_requirement_shape_adds_the_servers_dependencies(
 
 def _requires_dist(wheel: Path) -> list[str]:
     """The wheel's own Requires-Dist lines (its METADATA), without extras' ones."""
-    with zipfile.ZipFile(wheel) as zf:
-        (name,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
-        lines = zf.read(name).decode().splitlines()
-    prefix = "Requires-Dist: "
-    return [
-        line.removeprefix(prefix)
-        for line in lines
-        if line.startswith(prefix) and "extra ==" not in line
-    ]
+    metadata, _ = wheel_metadata(wheel)
+    return [line for line in metadata.get_all("Requires-Dist") or [] if "extra ==" not in line]

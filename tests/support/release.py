@@ -13,13 +13,26 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["BRIDGE", "LIBRARY", "PROJECTS", "ROOT", "build_distributions", "wheel_metadata"]
+__all__ = [
+    "BRIDGE",
+    "LIBRARY",
+    "PROJECTS",
+    "ROOT",
+    "build_distributions",
+    "project_version",
+    "wheel_metadata",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = "wxstation"
 BRIDGE = "wxstation-bridge"
 #: Each distribution's project folder and the package its wheel holds.
 PROJECTS = {LIBRARY: (ROOT / "library", "wxstation"), BRIDGE: (ROOT, "bridge")}
+
+
+def project_version() -> str:
+    """The version of both distributions: library/VERSION, the one source."""
+    return (ROOT / "library" / "VERSION").read_text(encoding="utf-8").strip()
 
 
 def build_distributions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
