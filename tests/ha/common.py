@@ -4,7 +4,6 @@ Home Assistant's reports of our code."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,15 @@ from pytest_homeassistant_custom_component.typing import MockHAClientWebSocket
 
 import wxstation
 from bridge.sim import SimStation, build_packet, send_packet_async
-from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MODE_MQTT, MODE_TCP
+from custom_components.wxstation.const import CONF_MODE, CONF_TOPIC, DOMAIN, MODE_MQTT
 
 # The integration's own lookup of a device by identifier and entry, for the tests too.
 from custom_components.wxstation.handover import find_device as find_device
 from custom_components.wxstation.hub import WxStationHub
-from tests.support.waiting import eventually
+from tests.support.home_assistant import SEND_TIMEOUT as SEND_TIMEOUT
+from tests.support.home_assistant import setup_entry as setup_entry
+from tests.support.home_assistant import tcp_entry as tcp_entry
+from tests.support.home_assistant import until as until
 from wxstation.parsers import ReferenceParser
 
 #: A quarter past an hour (2026-11-24 10:15 UTC), so a station's hour of
@@ -30,26 +32,6 @@ T0 = 1_795_515_300.0
 #: ``frozen_now`` fixture). Data made at fixed times is judged at a fixed time.
 NOW = T0 + 60
 REFERENCE = ReferenceParser()
-#: Seconds a station's connection may take, from connect to close.
-SEND_TIMEOUT = 5.0
-
-
-def tcp_entry(
-    port: int = 0,
-    options: dict[str, Any] | None = None,
-    host: str = "127.0.0.1",
-    entry_id: str | None = None,
-) -> MockConfigEntry:
-    """A direct-mode entry; port 0 lets the system pick a free one. Its id is
-    new each time unless ``entry_id`` fixes it."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        entry_id=entry_id,
-        title=f"Stations on port {port}",
-        unique_id=f"{MODE_TCP}:{port}",
-        data={CONF_MODE: MODE_TCP, "host": host, "port": port},
-        options=options or {},
-    )
 
 
 def mqtt_entry(topic: str = "wxstation", options: dict[str, Any] | None = None) -> MockConfigEntry:
@@ -80,12 +62,6 @@ async def remove_device(
     await client.send_json_auto_id(message)
     response: dict[str, Any] = await client.receive_json()
     return response
-
-
-async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
 
 
 async def set_up_hub(hass: HomeAssistant, entry: MockConfigEntry) -> WxStationHub:
@@ -119,14 +95,6 @@ async def send_and_wait(
     before = source.handled
     await send_packet_async("127.0.0.1", source.port, data, SEND_TIMEOUT)
     await until(hass, lambda: source.handled > before, "the packet handled")
-
-
-async def until(
-    hass: HomeAssistant, condition: Callable[[], bool], what: str, within: float = 20.0
-) -> None:
-    """Wait (real time) until ``condition`` holds, letting Home Assistant finish
-    what it has to do before each look."""
-    await eventually(condition, what, within, step=0.01, settle=hass.async_block_till_done)
 
 
 #: This repository's code (not the venv that may lie in it) and the library

@@ -28,7 +28,7 @@ from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 
 from bridge.sim import send_packet_async
-from tests.support.floods import FLOOD_SOURCE, SECOND_SOURCE, LoopLag
+from tests.support.floods import FLOOD_SOURCE, HOME_ASSISTANT_FLOOD, SECOND_SOURCE, LoopLag
 from wxstation import noise
 from wxstation.parsers import ReferenceParser
 from wxstation.samples import make_batch
@@ -38,11 +38,12 @@ from .common import SEND_TIMEOUT, setup_entry, station, tcp_entry, until
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-#: A flood that stalled Home Assistant 2025.4.4's loop for seconds before the
-#: listener bounded its accepts: 3,000 connections of 4 KB of garbage, and 100 silent ones.
-GARBAGE = 3000
-GARBAGE_SIZE = 4096
-SILENT = 100
+#: The flood a LAN host can send (tests/support/floods.py), which stalled Home
+#: Assistant 2025.4.4's loop for seconds before the listener bounded its
+#: accepts: 3,000 connections of 4 KB of garbage, and 100 silent ones.
+GARBAGE = HOME_ASSISTANT_FLOOD.garbage
+GARBAGE_SIZE = HOME_ASSISTANT_FLOOD.size
+SILENT = HOME_ASSISTANT_FLOOD.silent
 #: Garbage connections open at once: a burst the listener's backlog (and this
 #: process's descriptors, two a connection on loopback) takes in one go.
 BATCH = 500

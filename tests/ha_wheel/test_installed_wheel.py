@@ -30,13 +30,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import package as pkg_util
 from packaging.utils import canonicalize_name
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.wxstation
 import wxstation
-from custom_components.wxstation.const import CONF_MODE, DOMAIN, MODE_TCP
+from custom_components.wxstation.const import DOMAIN
+from tests.support.home_assistant import SEND_TIMEOUT, setup_entry, tcp_entry, until
 from tests.support.vectors import load_vectors
-from tests.support.waiting import eventually
 from wxstation.parsers import ReferenceParser
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -52,9 +51,6 @@ BRIDGE = "wxstation-bridge"
 MANIFEST = json.loads(
     (Path(custom_components.wxstation.__file__).parent / "manifest.json").read_text()
 )
-#: Seconds the station's connection may take, and the wait for its packet to be handled.
-SEND_TIMEOUT = 5.0
-HANDLED_WITHIN = 20.0
 #: The vector the station sends: a reference station's hour of samples (device 1).
 PACKET_VECTOR = "reference, one hour of samples"
 
@@ -130,18 +126,9 @@ def test_manifest_requirements_are_met() -> None:
         assert pkg_util.is_installed(requirement), requirement
 
 
-def _tcp_entry() -> MockConfigEntry:
-    """A direct-mode entry on a port the system picks."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="Stations on port 0",
-        unique_id=f"{MODE_TCP}:0",
-        data={CONF_MODE: MODE_TCP, "host": "127.0.0.1", "port": 0},
-    )
-
-
 async def _send(port: int, data: bytes) -> None:
-    """What a station does: connect, write its packet, close."""
+    """What a station does: connect, write its packet, close (what the bridge's
+    ``bridge.sim.send_packet_async`` does elsewhere: the bridge is not installed here)."""
     async with asyncio.timeout(SEND_TIMEOUT):
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
@@ -169,10 +156,8 @@ async def test_integration_sets_up_from_the_wheel_and_shows_a_station(hass: Home
     # it. Any requirement not already installed would be a pip install here,
     # which the run forbids (PIP_NO_INDEX), so the setup would fail.
     hass.config.skip_pip = False
-    entry = _tcp_entry()
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = tcp_entry()
+    await setup_entry(hass, entry)
 
     case = _vector(PACKET_VECTOR)
     device = case["header"]["device_id"]
@@ -180,13 +165,7 @@ async def test_integration_sets_up_from_the_wheel_and_shows_a_station(hass: Home
     now = float(int(time.time()))
     source.clock = lambda: now
     await _send(source.port, bytes.fromhex(case["hex"]))
-    await eventually(
-        lambda: source.handled == 1,
-        "the packet handled",
-        HANDLED_WITHIN,
-        step=0.01,
-        settle=hass.async_block_till_done,
-    )
+    await until(hass, lambda: source.handled == 1, "the packet handled")
 
     newest: dict[str, float] = case["samples"][-1]
     units = {field.key: field.unit for field in ReferenceParser().fields}
